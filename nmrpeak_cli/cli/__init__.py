@@ -1,0 +1,1 @@
+"""The ``nmrpeak`` command line: a thin Typer layer over the library."""

@@ -1,0 +1,101 @@
+"""Helpers shared by the command modules: consoles, exit codes, progress, run context."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import IntEnum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from nmrpeak_cli.context import RunContext
+
+
+class ExitCode(IntEnum):
+    """Exit codes of every command (DESIGN.md §3)."""
+
+    OK = 0
+    PARTIAL = 1  #: some records failed; their rows carry ``error``
+    USAGE = 2  #: usage error or unreadable input
+
+
+def stderr_console() -> Console:
+    """Console for logs and progress (stdout is for data)."""
+    return Console(stderr=True, highlight=False)
+
+
+def stdout_console() -> Console:
+    """Console for tables rendered to a terminal."""
+    return Console(highlight=False)
+
+
+def run_context(ctx: typer.Context) -> RunContext:
+    """The :class:`RunContext` the root callback stored (defaults when called directly)."""
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, RunContext) else RunContext()
+
+
+def fail(message: str, code: ExitCode = ExitCode.USAGE) -> typer.Exit:
+    """Print a one-line error on stderr and return the :class:`typer.Exit` to raise."""
+    stderr_console().print(f"[bold red]error:[/] {message}")
+    return typer.Exit(int(code))
+
+
+def show_progress(context: RunContext) -> bool:
+    """Progress bars only on an interactive stderr and when not ``--quiet``."""
+    return not context.quiet and sys.stderr.isatty()
+
+
+@contextmanager
+def progress_bar(context: RunContext, description: str, total: int | None = None) -> Iterator:
+    """A rich progress bar on stderr; yields ``advance(n)``. Silent when not shown."""
+    if not show_progress(context):
+        yield lambda n=1: None
+        return
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr_console(),
+        transient=False,
+    )
+    with progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n=1: progress.advance(task, n)
+
+
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        help="Process only shard I of N (0-based, e.g. 3/16). Default: SLURM_ARRAY_TASK_ID/"
+        "SLURM_ARRAY_TASK_COUNT when set.",
+        metavar="I/N",
+    ),
+]
+JobsOption = Annotated[
+    int, typer.Option("--jobs", "-j", help="Worker processes (0 = all cores).", min=0)
+]
+OutOption = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Output file; format from the extension (.parquet .csv .jsonl .sdf). "
+        "Default: a table on a terminal, JSONL on a pipe.",
+        metavar="OUT",
+    ),
+]
