@@ -1,0 +1,38 @@
+# Quick start:  make demo   (set up, then run nmrpeak on the shipped examples)
+#               make test   (set up, then run the test suite)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+EXTRAS ?= cpu
+
+.PHONY: demo test setup setup-dev lint completions clean
+
+$(BIN)/nmrpeak: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+$(VENV)/.dev-installed: $(BIN)/nmrpeak
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS),dev]"
+	touch $@
+
+setup: $(BIN)/nmrpeak
+
+setup-dev: $(VENV)/.dev-installed
+
+demo: setup
+	$(BIN)/nmrpeak similarity examples/spectra.csv examples/spectra.csv
+
+test: setup-dev
+	$(BIN)/python -m pytest -q
+
+lint: setup-dev
+	$(BIN)/ruff check nmrpeak_cli tests benchmarks scripts
+	$(BIN)/ruff format --check nmrpeak_cli tests benchmarks scripts
+
+completions: setup
+	PATH=$(BIN):$$PATH scripts/gen_completions.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+complete --command nmrpeak --no-files --arguments "(env _NMRPEAK_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) nmrpeak)" --condition "env _NMRPEAK_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) nmrpeak"

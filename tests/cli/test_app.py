@@ -1,0 +1,53 @@
+"""The CLI skeleton: help, version, exit codes of unbuilt commands, completions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from nmrpeak_cli import __version__
+from nmrpeak_cli.cli.app import app
+
+runner = CliRunner()
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert __version__ in result.output
+
+
+def test_help_lists_design_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ["retrieve", "generate", "elucidate", "library", "train", "bench", "merge"]:
+        assert command in result.output, f"{command} missing from --help"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["retrieve", "q.csv", "-l", "lib"], ["generate", "q.csv"], ["library", "build", "x.smi"]],
+)
+def test_unbuilt_commands_exit_2_without_output(args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "not available yet" in result.output
+
+
+def test_unknown_option_is_usage_error():
+    result = runner.invoke(app, ["--no-such-option"])
+    assert result.exit_code == 2
+
+
+def test_console_script_help_is_fast():
+    completed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "nmrpeak_cli.cli.app", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    heavy = [line for line in completed.stderr.splitlines() if line.rstrip().endswith((" torch", " faiss"))]
+    assert not heavy, f"--help must not import torch/faiss: {heavy}"
