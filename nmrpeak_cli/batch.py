@@ -89,7 +89,9 @@ def parallel_map(
         return
     from joblib import Parallel, delayed
 
-    runner = Parallel(n_jobs=jobs, return_as="generator", batch_size=chunk_size, pre_dispatch="4*n_jobs")
+    runner = Parallel(
+        n_jobs=jobs, return_as="generator", batch_size=chunk_size, pre_dispatch="4*n_jobs"
+    )
     for result in runner(delayed(function)(item) for item in items):
         if on_result:
             on_result(1)

@@ -185,7 +185,9 @@ def cell_to_peaklist(value: object, nucleus: Nucleus) -> PeakList | None:
 
         return parse_peaks(value, nucleus)
     if isinstance(value, Mapping):
-        raise SpectrumError(f"expected text or a list of peaks, got a mapping {value!r}", nucleus.column)
+        raise SpectrumError(
+            f"expected text or a list of peaks, got a mapping {value!r}", nucleus.column
+        )
     try:
         items = list(value)  # type: ignore[call-overload]
     except TypeError:

@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from nmrpeak_cli.errors import SpectrumError
 from nmrpeak_cli.solvents import normalize_solvent
 
 
-class Nucleus(str, Enum):
+class Nucleus(StrEnum):
     """An observed nucleus. The value is the conventional label and the column name prefix."""
 
     C13 = "13C"
@@ -219,7 +219,9 @@ class Peak:
         set_(self, "multiplicity", normalize_multiplicity(self.multiplicity))
         j_values = tuple(_finite(j, "j_hz") for j in (self.j_hz or ()))
         if any(j < 0 or j > 500 for j in j_values):
-            raise SpectrumError(f"coupling constants must lie in [0, 500] Hz, got {j_values}", "j_hz")
+            raise SpectrumError(
+                f"coupling constants must lie in [0, 500] Hz, got {j_values}", "j_hz"
+            )
         set_(self, "j_hz", tuple(sorted(j_values, reverse=True)))
         set_(self, "atoms", tuple(int(a) for a in (self.atoms or ())))
         if self.n_h is not None:
@@ -265,16 +267,23 @@ class PeakList:
 
     @classmethod
     def from_shifts(
-        cls, nucleus: Nucleus | str, shifts: Iterable[float], integrations: Iterable[float] | None = None
+        cls,
+        nucleus: Nucleus | str,
+        shifts: Iterable[float],
+        integrations: Iterable[float] | None = None,
     ) -> PeakList:
         """Build a list from bare shifts (and optional integrations)."""
         shifts = list(shifts)
         values = list(integrations) if integrations is not None else [None] * len(shifts)
         if len(values) != len(shifts):
             raise SpectrumError(
-                f"{len(shifts)} shifts but {len(values)} integrations", Nucleus.parse(nucleus).column
+                f"{len(shifts)} shifts but {len(values)} integrations",
+                Nucleus.parse(nucleus).column,
             )
-        return cls(Nucleus.parse(nucleus), tuple(Peak(s, integration=n) for s, n in zip(shifts, values, strict=True)))
+        return cls(
+            Nucleus.parse(nucleus),
+            tuple(Peak(s, integration=n) for s, n in zip(shifts, values, strict=True)),
+        )
 
     def __len__(self) -> int:
         return len(self.peaks)

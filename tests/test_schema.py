@@ -25,7 +25,9 @@ def make_spectrum() -> Spectrum:
             Peak(2.02, shift_lo=1.95, shift_hi=2.10, integration=2, multiplicity="m"),
         ),
     )
-    return Spectrum("q1", c13=[170.2, 77.0], h1=h1, formula="C9H10O2", solvent="CDCl3", smiles="CCO")
+    return Spectrum(
+        "q1", c13=[170.2, 77.0], h1=h1, formula="C9H10O2", solvent="CDCl3", smiles="CCO"
+    )
 
 
 def test_row_round_trip_through_arrow():

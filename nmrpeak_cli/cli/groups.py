@@ -9,7 +9,9 @@ library_app = typer.Typer(
     help="Build, merge and manage candidate libraries of predicted spectra.",
     no_args_is_help=True,
 )
-train_app = typer.Typer(name="train", help="Train the models shipped in models/.", no_args_is_help=True)
+train_app = typer.Typer(
+    name="train", help="Train the models shipped in models/.", no_args_is_help=True
+)
 bench_app = typer.Typer(
     name="bench",
     help="Reproduce the numbers in benchmarks/RESULTS.md on a held-out split or any query table.",

@@ -49,5 +49,9 @@ def test_console_script_help_is_fast():
         text=True,
         check=True,
     )
-    heavy = [line for line in completed.stderr.splitlines() if line.rstrip().endswith((" torch", " faiss"))]
+    heavy = [
+        line
+        for line in completed.stderr.splitlines()
+        if line.rstrip().endswith((" torch", " faiss"))
+    ]
     assert not heavy, f"--help must not import torch/faiss: {heavy}"
