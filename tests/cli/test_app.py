@@ -55,3 +55,19 @@ def test_console_script_help_is_fast():
         if line.rstrip().endswith((" torch", " faiss"))
     ]
     assert not heavy, f"--help must not import torch/faiss: {heavy}"
+
+
+def test_doctor_json_reports_versions_and_models(tmp_path, monkeypatch):
+    import json
+
+    (tmp_path / "toy.json").write_text(json.dumps({"version": "t1"}))
+    (tmp_path / "toy.safetensors").write_bytes(b"x" * 10)
+    (tmp_path / "broken.json").write_text("{")
+    monkeypatch.setenv("NMRPEAK_MODELS", str(tmp_path))
+    result = runner.invoke(app, ["doctor", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["packages"]["pyarrow"], "installed packages report a version"
+    models = {m["model"]: m for m in report["models"]}
+    assert models["toy"]["status"] == "ok" and models["toy"]["version"] == "t1"
+    assert models["broken"]["status"].startswith("unreadable card")
