@@ -1,0 +1,33 @@
+"""Spectrum → molecule retrieval: libraries of predicted spectra, SSR/SME/SSE scoring, fusion.
+
+The parts: :mod:`~nmrpeak_cli.retrieve.library` (build, merge, open library directories),
+:mod:`~nmrpeak_cli.retrieve.search` (candidates, scores, fusion, ranking) and
+:mod:`~nmrpeak_cli.retrieve.models` (the predictor and encoder interfaces).
+"""
+
+from __future__ import annotations
+
+from nmrpeak_cli.retrieve.library import (
+    Library,
+    LibraryError,
+    build_library,
+    merge_libraries,
+    open_library,
+)
+from nmrpeak_cli.retrieve.models import Encoder, ModelIdentity, Predictor
+from nmrpeak_cli.retrieve.search import FusionWeights, QueryError, SearchParams, retrieve
+
+__all__ = [
+    "Encoder",
+    "FusionWeights",
+    "Library",
+    "LibraryError",
+    "ModelIdentity",
+    "Predictor",
+    "QueryError",
+    "SearchParams",
+    "build_library",
+    "merge_libraries",
+    "open_library",
+    "retrieve",
+]

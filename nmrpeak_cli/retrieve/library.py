@@ -1,0 +1,816 @@
+"""Library directories: predicted spectra, packed peak arrays, embeddings and faiss indexes.
+
+A library directory holds, for every molecule of a molecule set, its predicted 13C/1H peak
+lists and what search needs to score them fast::
+
+    LIBDIR/
+      manifest.json            format version, models, shard, counts, sha256 of every file
+      entries.parquet          ordinal, id, smiles, inchikey, formula, c13, h1 (predictions)
+      failures.parquet         ordinal, id, smiles, error (molecules that could not be added)
+      c13.shifts.npy ...       packed peak arrays (:class:`~nmrpeak_cli.similarity.PackedPeakLists`)
+      h1.shifts.npy ...
+      emb.<encoder>.npy        float16 L2-normalized embeddings, one row per entry
+      index.<encoder>.faiss    exact (flat) or approximate (IVF) inner-product index
+
+Building streams the input in parts of ``part_size`` molecules (``parts/part-NNNNN/`` holds
+the same files for one part); the manifest records each finished part with checksums, so an
+interrupted build resumes where it stopped (``resume=True``). When every part is done the
+parts are consolidated into the top-level files, the indexes are built and the parts are
+removed. A job array builds one shard per task (``shard=Shard(i, n)``: input records with
+``ordinal % n == i``); :func:`merge_libraries` joins the shards, in input order, into a
+library equal to a one-shot build.
+
+:func:`open_library` checks the manifest before anything is searched: format version, every
+file present with its recorded size and sha256, and (when given) the predictor and encoders
+the caller will use must be the ones the library was built with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from nmrpeak_cli import __version__
+from nmrpeak_cli.batch import Shard
+from nmrpeak_cli.errors import ChemistryError, InputFileError, NmrpeakError
+from nmrpeak_cli.retrieve.models import Encoder, ModelIdentity, Predictor, prediction_to_spectrum
+from nmrpeak_cli.schema import PRED_C13_PEAK_TYPE, PRED_H1_PEAK_TYPE
+from nmrpeak_cli.similarity import PackedPeakLists
+from nmrpeak_cli.spectra import Nucleus, Spectrum
+
+FORMAT = "nmrpeak-library"
+FORMAT_VERSION = 1
+"""Version of the directory layout; bumped whenever a file or column changes."""
+
+MANIFEST = "manifest.json"
+ENTRIES = "entries.parquet"
+FAILURES = "failures.parquet"
+PACKED_FIELDS: tuple[str, ...] = ("shifts", "weights", "offsets", "totals", "counted")
+"""Arrays of one :class:`PackedPeakLists`, one ``<nucleus>.<field>.npy`` file each."""
+
+EXACT_INDEX_MAX = 200_000
+"""Largest library searched with an exact (flat) index; bigger ones get an IVF index."""
+
+IVF_NPROBE = 32
+"""Inverted lists visited per query by approximate indexes."""
+
+ENTRY_SCHEMA = pa.schema(
+    [
+        pa.field("ordinal", pa.int64(), nullable=False),
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("smiles", pa.string()),
+        pa.field("inchikey", pa.string()),
+        pa.field("formula", pa.string()),
+        pa.field("c13", pa.list_(PRED_C13_PEAK_TYPE)),
+        pa.field("h1", pa.list_(PRED_H1_PEAK_TYPE)),
+    ],
+    metadata={b"nmrpeak.schema": b"library_entries", b"nmrpeak.version": __version__.encode()},
+)
+"""One row per library molecule; ``ordinal`` is its position in the (unsharded) input."""
+
+FAILURE_SCHEMA = pa.schema(
+    [
+        pa.field("ordinal", pa.int64(), nullable=False),
+        pa.field("id", pa.string()),
+        pa.field("smiles", pa.string()),
+        pa.field("error", pa.string()),
+    ]
+)
+
+
+class LibraryError(NmrpeakError, OSError):
+    """A library directory is incomplete, corrupt, or built with other models."""
+
+
+# --------------------------------------------------------------------------------------------
+# Manifest
+# --------------------------------------------------------------------------------------------
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_records(directory: Path, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    return {
+        name: {"bytes": (directory / name).stat().st_size, "sha256": sha256_file(directory / name)}
+        for name in sorted(names)
+    }
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def read_manifest(directory: str | Path) -> dict[str, Any]:
+    """The manifest of a library directory; :class:`LibraryError` when absent or unreadable."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise LibraryError(f"{directory}: no {MANIFEST}; not a library directory (or not built)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise LibraryError(f"{path}: unreadable manifest ({exc})") from None
+    if manifest.get("format") != FORMAT:
+        raise LibraryError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise LibraryError(
+            f"{path}: library format version {manifest.get('format_version')}, this nmrpeak "
+            f"reads version {FORMAT_VERSION}; rebuild the library"
+        )
+    return manifest
+
+
+def _check_identity(
+    kind: str, recorded: Mapping[str, Any] | None, current: ModelIdentity, where: str
+) -> None:
+    if recorded is None:
+        raise LibraryError(
+            f"{where}: library was built without {kind} {current.name!r}, but "
+            f"{current.describe()} was requested; rebuild the library with it"
+        )
+    built = ModelIdentity.from_dict(recorded)
+    if (built.version, built.sha256) != (current.version, current.sha256):
+        raise LibraryError(
+            f"{where}: library was built with {kind} {built.describe()}, but the current "
+            f"{kind} is {current.describe()}; rebuild the library (nmrpeak library build) "
+            "or use the models it was built with"
+        )
+
+
+def check_models(
+    manifest: Mapping[str, Any],
+    where: str,
+    predictor: ModelIdentity | None = None,
+    encoders: Sequence[ModelIdentity] = (),
+) -> None:
+    """Refuse a library built with another predictor or encoder version.
+
+    Raises
+    ------
+    LibraryError
+        Naming the version the library was built with and the version requested.
+    """
+    if predictor is not None:
+        _check_identity("predictor", manifest.get("predictor"), predictor, where)
+    recorded = manifest.get("encoders", {})
+    for encoder in encoders:
+        _check_identity("encoder", recorded.get(encoder.name), encoder, where)
+
+
+def verify_files(directory: Path, files: Mapping[str, Mapping[str, Any]], *, checksums: bool) -> None:
+    """Check every recorded file is present with its size (and sha256 when ``checksums``)."""
+    missing = [name for name in files if not (directory / name).is_file()]
+    if missing:
+        raise LibraryError(
+            f"{directory}: {len(missing)} file(s) missing: {', '.join(sorted(missing)[:5])}; "
+            "the library is incomplete (copy it again or rebuild it)"
+        )
+    for name, record in files.items():
+        size = (directory / name).stat().st_size
+        if size != record["bytes"]:
+            raise LibraryError(
+                f"{directory / name}: {size} bytes, manifest says {record['bytes']}; the file "
+                "is truncated or was changed (copy it again or rebuild the library)"
+            )
+        if checksums and sha256_file(directory / name) != record["sha256"]:
+            raise LibraryError(
+                f"{directory / name}: sha256 differs from the manifest; the file is corrupt "
+                "(copy it again or rebuild the library)"
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Building one part
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MoleculeRecord:
+    """One input molecule: its position in the full input, id and SMILES."""
+
+    ordinal: int
+    id: str
+    smiles: str
+
+
+def _canonical(record: MoleculeRecord) -> tuple[str, str, str]:
+    """Canonical isomeric SMILES, InChIKey and formula (raises ChemistryError)."""
+    from nmrpeak_cli import chem
+
+    mol = chem.parse_smiles(record.smiles)
+    return chem.canonical_smiles(mol), chem.inchikey(mol), chem.formula(mol)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        np.save(handle, np.ascontiguousarray(array))
+    os.replace(tmp, path)
+
+
+def _write_table(path: Path, table: pa.Table) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def _pack_arrays(spectra: Sequence[Spectrum], nucleus: Nucleus) -> dict[str, np.ndarray]:
+    packed = PackedPeakLists.from_peaklists((s.peaks(nucleus) for s in spectra), nucleus)
+    return {
+        "shifts": np.asarray(packed.shifts, np.float32),
+        "weights": np.asarray(packed.weights, np.float32),
+        "offsets": np.asarray(packed.offsets, np.int64),
+        "totals": np.asarray(packed.totals, np.float32),
+        "counted": np.asarray(packed.counted, bool),
+    }
+
+
+def _build_part(
+    records: Sequence[MoleculeRecord],
+    directory: Path,
+    predictor: Predictor,
+    encoders: Sequence[Encoder],
+) -> dict[str, Any]:
+    """Predict, pack and embed one part into ``directory``; return its manifest entry."""
+    directory.mkdir(parents=True, exist_ok=True)
+    failures: list[dict[str, Any]] = []
+    valid: list[tuple[MoleculeRecord, str, str, str]] = []
+    for record in records:
+        try:
+            valid.append((record, *_canonical(record)))
+        except (ChemistryError, TypeError) as exc:
+            failures.append(
+                {"ordinal": record.ordinal, "id": record.id, "smiles": record.smiles, "error": str(exc)}
+            )
+    predictions = predictor.predict_rows([(r.id, smiles) for r, smiles, _, _ in valid])
+    if len(predictions) != len(valid):
+        raise NmrpeakError(
+            f"predictor returned {len(predictions)} rows for {len(valid)} molecules"
+        )
+    rows: list[dict[str, Any]] = []
+    spectra: list[Spectrum] = []
+    for (record, smiles, key, formula), row in zip(valid, predictions, strict=True):
+        if row.get("error"):
+            failures.append(
+                {"ordinal": record.ordinal, "id": record.id, "smiles": record.smiles, "error": row["error"]}
+            )
+            continue
+        try:
+            spectrum = prediction_to_spectrum({**row, "id": record.id, "smiles": smiles})
+        except NmrpeakError as exc:
+            failures.append(
+                {"ordinal": record.ordinal, "id": record.id, "smiles": record.smiles, "error": f"prediction: {exc}"}
+            )
+            continue
+        spectra.append(spectrum)
+        rows.append(
+            {
+                "ordinal": record.ordinal,
+                "id": record.id,
+                "smiles": smiles,
+                "inchikey": key,
+                "formula": formula,
+                "c13": row.get("c13"),
+                "h1": row.get("h1"),
+            }
+        )
+    names = [ENTRIES, FAILURES]
+    _write_table(directory / ENTRIES, pa.Table.from_pylist(rows, schema=ENTRY_SCHEMA))
+    _write_table(directory / FAILURES, pa.Table.from_pylist(failures, schema=FAILURE_SCHEMA))
+    for nucleus in Nucleus:
+        for name, array in _pack_arrays(spectra, nucleus).items():
+            _save_npy(directory / f"{nucleus.column}.{name}.npy", array)
+            names.append(f"{nucleus.column}.{name}.npy")
+    for encoder in encoders:
+        if spectra:
+            vectors = encoder.embed_entries([r["smiles"] for r in rows], spectra)
+        else:
+            vectors = np.zeros((0, encoder.dim), np.float32)
+        _save_npy(directory / f"emb.{encoder.identity.name}.npy", np.asarray(vectors, np.float16))
+        names.append(f"emb.{encoder.identity.name}.npy")
+    return {
+        "entries": len(rows),
+        "failed": len(failures),
+        "first_ordinal": records[0].ordinal if records else None,
+        "files": _file_records(directory, names),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Consolidation (parts → library, shards → merged library)
+# --------------------------------------------------------------------------------------------
+
+
+def _concat_npy(paths: Sequence[Path], out: Path, offsets: bool) -> None:
+    """Concatenate 1D/2D npy files into ``out`` through a memory map (bounded memory)."""
+    arrays = [np.load(p, mmap_mode="r") for p in paths]
+    if offsets:
+        total = sum(len(a) - 1 for a in arrays) + 1
+        target = np.lib.format.open_memmap(out, mode="w+", dtype=np.int64, shape=(total,))
+        target[0] = 0
+        position, base = 1, 0
+        for array in arrays:
+            target[position : position + len(array) - 1] = array[1:] + base
+            position += len(array) - 1
+            base += int(array[-1])
+    else:
+        shape = (sum(len(a) for a in arrays), *arrays[0].shape[1:])
+        target = np.lib.format.open_memmap(out, mode="w+", dtype=arrays[0].dtype, shape=shape)
+        position = 0
+        for array in arrays:
+            target[position : position + len(array)] = array
+            position += len(array)
+    target.flush()
+    del target
+
+
+def _concat_tables(paths: Sequence[Path], out: Path, schema: pa.Schema) -> None:
+    tmp = out.with_name(out.name + ".tmp")
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for path in paths:
+            writer.write_table(pq.read_table(path, schema=schema))
+    os.replace(tmp, out)
+
+
+def _gather_packed(arrays: Mapping[str, np.ndarray], order: np.ndarray) -> dict[str, np.ndarray]:
+    """Reorder packed lists: list ``k`` of the result is list ``order[k]`` of the input."""
+    offsets = arrays["offsets"]
+    sizes = np.diff(offsets)[order]
+    new_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    unit = np.repeat(offsets[:-1][order] - new_offsets[:-1], sizes) + np.arange(new_offsets[-1])
+    return {
+        "shifts": arrays["shifts"][unit],
+        "weights": arrays["weights"][unit],
+        "offsets": new_offsets,
+        "totals": arrays["totals"][order],
+        "counted": arrays["counted"][order],
+    }
+
+
+def _sort_by_ordinal(directory: Path, encoder_names: Sequence[str]) -> None:
+    """Put a consolidated library in input order (after merging interleaved shards)."""
+    ordinals = pq.read_table(directory / ENTRIES, columns=["ordinal"]).column(0).to_numpy()
+    order = np.argsort(ordinals, kind="stable")
+    if np.all(order == np.arange(len(order))):
+        return
+    entries = pq.read_table(directory / ENTRIES).take(pa.array(order))
+    _write_table(directory / ENTRIES, entries)
+    for nucleus in Nucleus:
+        arrays = {
+            name: np.load(directory / f"{nucleus.column}.{name}.npy") for name in PACKED_FIELDS
+        }
+        for name, array in _gather_packed(arrays, order).items():
+            _save_npy(directory / f"{nucleus.column}.{name}.npy", array)
+    for name in encoder_names:
+        path = directory / f"emb.{name}.npy"
+        _save_npy(path, np.load(path)[order])
+    failures = pq.read_table(directory / FAILURES)
+    if failures.num_rows:
+        fail_order = np.argsort(failures.column("ordinal").to_numpy(), kind="stable")
+        _write_table(directory / FAILURES, failures.take(pa.array(fail_order)))
+
+
+def _consolidate(sources: Sequence[Path], out: Path, encoder_names: Sequence[str]) -> list[str]:
+    """Concatenate the library files of ``sources`` (parts or shards) into ``out``."""
+    _concat_tables([s / ENTRIES for s in sources], out / ENTRIES, ENTRY_SCHEMA)
+    _concat_tables([s / FAILURES for s in sources], out / FAILURES, FAILURE_SCHEMA)
+    names = [ENTRIES, FAILURES]
+    for nucleus in Nucleus:
+        for name in PACKED_FIELDS:
+            file_name = f"{nucleus.column}.{name}.npy"
+            _concat_npy([s / file_name for s in sources], out / file_name, name == "offsets")
+            names.append(file_name)
+    for name in encoder_names:
+        file_name = f"emb.{name}.npy"
+        _concat_npy([s / file_name for s in sources], out / file_name, offsets=False)
+        names.append(file_name)
+    return names
+
+
+def build_index(vectors: np.ndarray, *, exact_max: int = EXACT_INDEX_MAX, seed: int = 0):
+    """A faiss inner-product index over ``vectors`` (rows L2-normalized).
+
+    Exact (``IndexFlatIP``) up to ``exact_max`` rows; above, an inverted-file index with
+    float16 scalar quantization (``nlist ≈ 4·√n`` lists, trained on at most 100k rows sampled
+    with ``seed``), searched with :data:`IVF_NPROBE` lists.
+    """
+    import faiss
+
+    n, dim = vectors.shape
+    if n <= exact_max:
+        index = faiss.IndexFlatIP(dim)
+    else:
+        nlist = int(min(65536, max(16, 4 * math.sqrt(n))))
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFScalarQuantizer(
+            quantizer, dim, nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
+        )
+        rng = np.random.default_rng(seed)
+        sample = np.sort(rng.choice(n, size=min(n, max(100_000, 40 * nlist)), replace=False))
+        index.train(np.asarray(vectors[sample], np.float32))
+        index.nprobe = IVF_NPROBE
+    for start in range(0, n, 65536):
+        index.add(np.asarray(vectors[start : start + 65536], np.float32))
+    return index
+
+
+def _write_indexes(
+    directory: Path, encoder_names: Sequence[str], exact_max: int
+) -> tuple[list[str], dict[str, str]]:
+    import faiss
+
+    names, kinds = [], {}
+    for name in encoder_names:
+        vectors = np.load(directory / f"emb.{name}.npy", mmap_mode="r")
+        index = build_index(vectors, exact_max=exact_max)
+        tmp = directory / f"index.{name}.faiss.tmp"
+        faiss.write_index(index, str(tmp))
+        os.replace(tmp, directory / f"index.{name}.faiss")
+        names.append(f"index.{name}.faiss")
+        kinds[name] = "flat" if isinstance(index, faiss.IndexFlatIP) else "ivf"
+    return names, kinds
+
+
+def _finalize(directory: Path, manifest: dict[str, Any], sources: Sequence[Path], exact_max: int) -> dict[str, Any]:
+    encoder_names = sorted(manifest["encoders"])
+    names = _consolidate(sources, directory, encoder_names)
+    _sort_by_ordinal(directory, encoder_names)
+    index_names, kinds = _write_indexes(directory, encoder_names, exact_max)
+    entries = pq.read_metadata(directory / ENTRIES).num_rows
+    failed = pq.read_metadata(directory / FAILURES).num_rows
+    manifest.update(
+        status="complete",
+        counts={"entries": entries, "failed": failed, "input": entries + failed},
+        index=kinds,
+        files=_file_records(directory, names + index_names),
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    manifest.pop("parts", None)
+    _write_json(directory / MANIFEST, manifest)
+    return manifest
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+
+def _batched(items: Iterable[MoleculeRecord], size: int) -> Iterator[list[MoleculeRecord]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _new_manifest(
+    predictor: Predictor,
+    encoders: Sequence[Encoder],
+    shard: Shard,
+    part_size: int,
+    source: str,
+) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "status": "building",
+        "nmrpeak_version": __version__,
+        "predictor": predictor.identity.as_dict(),
+        "encoders": {e.identity.name: {**e.identity.as_dict(), "dim": e.dim} for e in encoders},
+        "shard": {"index": shard.index, "count": shard.count},
+        "part_size": part_size,
+        "source": source,
+        "parts": {},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _check_resume(manifest: Mapping[str, Any], fresh: Mapping[str, Any], where: Path) -> None:
+    for key in ("predictor", "encoders", "shard", "part_size", "source"):
+        if manifest.get(key) != fresh[key]:
+            raise LibraryError(
+                f"{where}: cannot resume: {key} was {manifest.get(key)!r} when the build "
+                f"started, now {fresh[key]!r}; build into a new directory"
+            )
+
+
+def build_library(
+    molecules: Iterable[tuple[str, str]],
+    out_dir: str | Path,
+    predictor: Predictor,
+    encoders: Sequence[Encoder] = (),
+    *,
+    shard: Shard = Shard(),
+    part_size: int = 4096,
+    resume: bool = False,
+    source: str = "",
+    exact_index_max: int = EXACT_INDEX_MAX,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Build a library directory from ``(id, smiles)`` pairs, streaming in bounded memory.
+
+    Parameters
+    ----------
+    molecules
+        ``(id, smiles)`` pairs of the *whole* input (the shard picks its own records).
+    out_dir
+        Library directory to create (must be absent or empty unless ``resume``).
+    predictor
+        Forward model giving each molecule its predicted peak lists.
+    encoders
+        Retriever encoders whose library-side embeddings are stored and indexed.
+    shard
+        This task's shard of a job array: records with ``ordinal % count == index``.
+    part_size
+        Molecules per part (the unit of memory use and of resumption).
+    resume
+        Continue an interrupted build in ``out_dir``, skipping finished parts; the models,
+        shard, part size and ``source`` must be the ones it started with.
+    source
+        Description of the input (file names), recorded and compared on resume.
+    exact_index_max
+        Largest library indexed exactly; bigger ones get an approximate index.
+    on_progress
+        Called with the number of input records of each finished part.
+
+    Returns
+    -------
+    dict
+        The final manifest.
+
+    Raises
+    ------
+    LibraryError
+        ``out_dir`` holds another build, or a resumed build does not match.
+    """
+    out = Path(out_dir)
+    fresh = _new_manifest(predictor, encoders, shard, part_size, source)
+    if (out / MANIFEST).is_file():
+        if not resume:
+            raise LibraryError(f"{out}: already holds a library; pass resume=True or a new directory")
+        manifest = json.loads((out / MANIFEST).read_text())
+        _check_resume(manifest, fresh, out)
+        if manifest.get("status") == "complete":
+            return manifest
+    else:
+        if out.exists() and any(out.iterdir()):
+            raise LibraryError(f"{out}: directory is not empty and holds no library manifest")
+        out.mkdir(parents=True, exist_ok=True)
+        manifest = fresh
+        _write_json(out / MANIFEST, manifest)
+    parts_dir = out / "parts"
+    records = (
+        MoleculeRecord(ordinal, str(mol_id), str(smiles))
+        for ordinal, (mol_id, smiles) in enumerate(molecules)
+        if ordinal % shard.count == shard.index
+    )
+    part_dirs = []
+    for number, chunk in enumerate(_batched(records, part_size)):
+        key = f"part-{number:05d}"
+        part_dir = parts_dir / key
+        part_dirs.append(part_dir)
+        done = manifest["parts"].get(key)
+        if done is not None:
+            try:
+                verify_files(part_dir, done["files"], checksums=False)
+            except LibraryError:
+                done = None
+        if done is None or done.get("first_ordinal") != chunk[0].ordinal:
+            manifest["parts"][key] = _build_part(chunk, part_dir, predictor, encoders)
+            _write_json(out / MANIFEST, manifest)
+        if on_progress is not None:
+            on_progress(len(chunk))
+    if not part_dirs:  # empty input: one empty part keeps the file set uniform
+        part_dirs.append(parts_dir / "part-00000")
+        _build_part([], part_dirs[0], predictor, encoders)
+    manifest = _finalize(out, manifest, part_dirs, exact_index_max)
+    shutil.rmtree(parts_dir)
+    return manifest
+
+
+def merge_libraries(
+    directories: Sequence[str | Path], out_dir: str | Path, *, exact_index_max: int = EXACT_INDEX_MAX
+) -> dict[str, Any]:
+    """Join the shards of a job array into one library, in input order.
+
+    Every shard must be complete and intact, built with the same models, part size and
+    input, and together they must be exactly shards ``0..n-1`` of ``n``.
+
+    Raises
+    ------
+    LibraryError
+        A shard is missing, duplicated, incomplete, corrupt or built differently.
+    """
+    if not directories:
+        raise LibraryError("no library shards given to merge")
+    out = Path(out_dir)
+    manifests = []
+    for directory in map(Path, directories):
+        manifest = read_manifest(directory)
+        if manifest.get("status") != "complete":
+            raise LibraryError(f"{directory}: shard build is not finished (status {manifest.get('status')!r})")
+        verify_files(directory, manifest["files"], checksums=True)
+        manifests.append(manifest)
+    first = manifests[0]
+    for directory, manifest in zip(directories, manifests, strict=True):
+        for key in ("predictor", "encoders", "part_size", "source"):
+            if manifest.get(key) != first.get(key):
+                raise LibraryError(
+                    f"{directory}: {key} {manifest.get(key)!r} differs from {directories[0]}'s "
+                    f"{first.get(key)!r}; shards must come from one build"
+                )
+    counts = {m["shard"]["count"] for m in manifests}
+    if len(counts) != 1:
+        raise LibraryError(f"shards come from job arrays of different sizes: {sorted(counts)}")
+    count = counts.pop()
+    seen: dict[int, Path] = {}
+    for directory, manifest in zip(map(Path, directories), manifests, strict=True):
+        index = manifest["shard"]["index"]
+        if index in seen:
+            raise LibraryError(f"shard {index}/{count} given twice: {seen[index]} and {directory}")
+        seen[index] = directory
+    missing = sorted(set(range(count)) - set(seen))
+    if missing:
+        raise LibraryError(
+            f"{len(missing)} of {count} shards missing: {', '.join(f'{i}/{count}' for i in missing[:10])}"
+        )
+    if out.exists() and any(out.iterdir()):
+        raise LibraryError(f"{out}: output directory is not empty")
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        key: first[key]
+        for key in ("format", "format_version", "nmrpeak_version", "predictor", "encoders", "part_size", "source")
+    }
+    manifest.update(
+        shard={"index": 0, "count": 1},
+        merged_from=[str(seen[i]) for i in range(count)],
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    return _finalize(out, manifest, [seen[i] for i in range(count)], exact_index_max)
+
+
+# --------------------------------------------------------------------------------------------
+# Opening a library for search
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Library:
+    """An opened, verified library: metadata columns in Arrow, arrays memory-mapped.
+
+    Attributes
+    ----------
+    path
+        The library directory.
+    manifest
+        Its manifest.
+    entries
+        ``ordinal, id, smiles, inchikey, formula`` of every entry (predictions stay on disk;
+        see :meth:`predicted`).
+    packed
+        Packed predicted peak lists per nucleus, memory-mapped.
+    embeddings
+        ``(n, dim)`` float16 library-side embeddings per encoder name, memory-mapped.
+    """
+
+    path: Path
+    manifest: Mapping[str, Any]
+    entries: pa.Table
+    packed: Mapping[Nucleus, PackedPeakLists]
+    embeddings: Mapping[str, np.ndarray]
+    _formula_rows: dict[str, np.ndarray] = field(repr=False)
+    _indexes: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return self.entries.num_rows
+
+    @property
+    def encoder_names(self) -> tuple[str, ...]:
+        """Names of the encoders whose embeddings the library holds."""
+        return tuple(sorted(self.embeddings))
+
+    def rows_with_formula(self, formula: str) -> np.ndarray:
+        """Row numbers of entries with exactly this (Hill) formula."""
+        return self._formula_rows.get(formula, np.zeros(0, np.int64))
+
+    @property
+    def formulas(self) -> Mapping[str, np.ndarray]:
+        """Formula → row numbers."""
+        return self._formula_rows
+
+    def index(self, name: str):
+        """The faiss index of encoder ``name`` (read on first use; on GPU when one is visible)."""
+        if name not in self._indexes:
+            import faiss
+
+            index = faiss.read_index(str(self.path / f"index.{name}.faiss"))
+            if hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0:
+                index = faiss.index_cpu_to_all_gpus(index)
+            self._indexes[name] = index
+        return self._indexes[name]
+
+    def predicted(self, rows: Sequence[int]) -> list[Spectrum]:
+        """Predicted spectra of entries ``rows`` (read from the entries file)."""
+        table = pq.read_table(self.path / ENTRIES, columns=["id", "smiles", "c13", "h1"])
+        return [prediction_to_spectrum(r) for r in table.take(pa.array(rows, pa.int64())).to_pylist()]
+
+
+def _formula_groups(formulas: pa.ChunkedArray) -> dict[str, np.ndarray]:
+    encoded = formulas.combine_chunks().dictionary_encode()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(encoded.dictionary) + 1))
+    return {
+        str(name): order[bounds[k] : bounds[k + 1]]
+        for k, name in enumerate(encoded.dictionary.to_pylist())
+    }
+
+
+def open_library(
+    directory: str | Path,
+    *,
+    predictor: ModelIdentity | None = None,
+    encoders: Sequence[ModelIdentity] = (),
+    checksums: bool = True,
+) -> Library:
+    """Open a library for search after verifying it.
+
+    Parameters
+    ----------
+    directory
+        Library directory.
+    predictor, encoders
+        Identities of the models the caller will use with it; a library built with other
+        versions is refused with a message naming both.
+    checksums
+        Also compare every file's sha256 (sizes are always compared).
+
+    Raises
+    ------
+    LibraryError
+        Not a library, build not finished, a file missing/truncated/corrupt, or model mismatch.
+    """
+    path = Path(directory)
+    if not path.is_dir():
+        raise InputFileError(f"library directory {path} does not exist")
+    manifest = read_manifest(path)
+    if manifest.get("status") != "complete":
+        raise LibraryError(
+            f"{path}: library build is not finished (status {manifest.get('status')!r}); "
+            "run the build again with --resume"
+        )
+    if manifest["shard"]["count"] > 1:
+        raise LibraryError(
+            f"{path}: this is shard {manifest['shard']['index']}/{manifest['shard']['count']} of a "
+            "job array; merge all shards first (nmrpeak library merge)"
+        )
+    check_models(manifest, str(path), predictor, encoders)
+    verify_files(path, manifest["files"], checksums=checksums)
+    entries = pq.read_table(path / ENTRIES, columns=["ordinal", "id", "smiles", "inchikey", "formula"])
+    packed = {}
+    for nucleus in Nucleus:
+        arrays = {
+            name: np.load(path / f"{nucleus.column}.{name}.npy", mmap_mode="r")
+            for name in PACKED_FIELDS
+        }
+        if len(arrays["offsets"]) - 1 != entries.num_rows:
+            raise LibraryError(
+                f"{path}: {nucleus.value} arrays hold {len(arrays['offsets']) - 1} lists for "
+                f"{entries.num_rows} entries; the library is inconsistent, rebuild it"
+            )
+        packed[nucleus] = PackedPeakLists(nucleus=nucleus, **arrays)
+    embeddings = {
+        name: np.load(path / f"emb.{name}.npy", mmap_mode="r") for name in manifest["encoders"]
+    }
+    for name, vectors in embeddings.items():
+        if len(vectors) != entries.num_rows:
+            raise LibraryError(
+                f"{path}: {len(vectors)} {name} embeddings for {entries.num_rows} entries; rebuild"
+            )
+    return Library(
+        path=path,
+        manifest=manifest,
+        entries=entries,
+        packed=packed,
+        embeddings=embeddings,
+        _formula_rows=_formula_groups(entries.column("formula")),
+    )
