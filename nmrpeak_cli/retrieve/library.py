@@ -178,7 +178,9 @@ def check_models(
         _check_identity("encoder", recorded.get(encoder.name), encoder, where)
 
 
-def verify_files(directory: Path, files: Mapping[str, Mapping[str, Any]], *, checksums: bool) -> None:
+def verify_files(
+    directory: Path, files: Mapping[str, Mapping[str, Any]], *, checksums: bool
+) -> None:
     """Check every recorded file is present with its size (and sha256 when ``checksums``)."""
     missing = [name for name in files if not (directory / name).is_file()]
     if missing:
@@ -261,26 +263,39 @@ def _build_part(
             valid.append((record, *_canonical(record)))
         except (ChemistryError, TypeError) as exc:
             failures.append(
-                {"ordinal": record.ordinal, "id": record.id, "smiles": record.smiles, "error": str(exc)}
+                {
+                    "ordinal": record.ordinal,
+                    "id": record.id,
+                    "smiles": record.smiles,
+                    "error": str(exc),
+                }
             )
     predictions = predictor.predict_rows([(r.id, smiles) for r, smiles, _, _ in valid])
     if len(predictions) != len(valid):
-        raise NmrpeakError(
-            f"predictor returned {len(predictions)} rows for {len(valid)} molecules"
-        )
+        raise NmrpeakError(f"predictor returned {len(predictions)} rows for {len(valid)} molecules")
     rows: list[dict[str, Any]] = []
     spectra: list[Spectrum] = []
     for (record, smiles, key, formula), row in zip(valid, predictions, strict=True):
         if row.get("error"):
             failures.append(
-                {"ordinal": record.ordinal, "id": record.id, "smiles": record.smiles, "error": row["error"]}
+                {
+                    "ordinal": record.ordinal,
+                    "id": record.id,
+                    "smiles": record.smiles,
+                    "error": row["error"],
+                }
             )
             continue
         try:
             spectrum = prediction_to_spectrum({**row, "id": record.id, "smiles": smiles})
         except NmrpeakError as exc:
             failures.append(
-                {"ordinal": record.ordinal, "id": record.id, "smiles": record.smiles, "error": f"prediction: {exc}"}
+                {
+                    "ordinal": record.ordinal,
+                    "id": record.id,
+                    "smiles": record.smiles,
+                    "error": f"prediction: {exc}",
+                }
             )
             continue
         spectra.append(spectrum)
@@ -452,7 +467,9 @@ def _write_indexes(
     return names, kinds
 
 
-def _finalize(directory: Path, manifest: dict[str, Any], sources: Sequence[Path], exact_max: int) -> dict[str, Any]:
+def _finalize(
+    directory: Path, manifest: dict[str, Any], sources: Sequence[Path], exact_max: int
+) -> dict[str, Any]:
     encoder_names = sorted(manifest["encoders"])
     names = _consolidate(sources, directory, encoder_names)
     _sort_by_ordinal(directory, encoder_names)
@@ -519,7 +536,7 @@ def build_library(
     predictor: Predictor,
     encoders: Sequence[Encoder] = (),
     *,
-    shard: Shard = Shard(),
+    shard: Shard | None = None,
     part_size: int = 4096,
     resume: bool = False,
     source: str = "",
@@ -539,7 +556,8 @@ def build_library(
     encoders
         Retriever encoders whose library-side embeddings are stored and indexed.
     shard
-        This task's shard of a job array: records with ``ordinal % count == index``.
+        This task's shard of a job array: records with ``ordinal % count == index``
+        (default: the whole input).
     part_size
         Molecules per part (the unit of memory use and of resumption).
     resume
@@ -563,10 +581,13 @@ def build_library(
         ``out_dir`` holds another build, or a resumed build does not match.
     """
     out = Path(out_dir)
+    shard = shard or Shard()
     fresh = _new_manifest(predictor, encoders, shard, part_size, source)
     if (out / MANIFEST).is_file():
         if not resume:
-            raise LibraryError(f"{out}: already holds a library; pass resume=True or a new directory")
+            raise LibraryError(
+                f"{out}: already holds a library; pass resume=True or a new directory"
+            )
         manifest = json.loads((out / MANIFEST).read_text())
         _check_resume(manifest, fresh, out)
         if manifest.get("status") == "complete":
@@ -608,7 +629,10 @@ def build_library(
 
 
 def merge_libraries(
-    directories: Sequence[str | Path], out_dir: str | Path, *, exact_index_max: int = EXACT_INDEX_MAX
+    directories: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    exact_index_max: int = EXACT_INDEX_MAX,
 ) -> dict[str, Any]:
     """Join the shards of a job array into one library, in input order.
 
@@ -627,7 +651,9 @@ def merge_libraries(
     for directory in map(Path, directories):
         manifest = read_manifest(directory)
         if manifest.get("status") != "complete":
-            raise LibraryError(f"{directory}: shard build is not finished (status {manifest.get('status')!r})")
+            raise LibraryError(
+                f"{directory}: shard build is not finished (status {manifest.get('status')!r})"
+            )
         verify_files(directory, manifest["files"], checksums=True)
         manifests.append(manifest)
     first = manifests[0]
@@ -658,7 +684,15 @@ def merge_libraries(
     out.mkdir(parents=True, exist_ok=True)
     manifest = {
         key: first[key]
-        for key in ("format", "format_version", "nmrpeak_version", "predictor", "encoders", "part_size", "source")
+        for key in (
+            "format",
+            "format_version",
+            "nmrpeak_version",
+            "predictor",
+            "encoders",
+            "part_size",
+            "source",
+        )
     }
     manifest.update(
         shard={"index": 0, "count": 1},
@@ -731,7 +765,9 @@ class Library:
     def predicted(self, rows: Sequence[int]) -> list[Spectrum]:
         """Predicted spectra of entries ``rows`` (read from the entries file)."""
         table = pq.read_table(self.path / ENTRIES, columns=["id", "smiles", "c13", "h1"])
-        return [prediction_to_spectrum(r) for r in table.take(pa.array(rows, pa.int64())).to_pylist()]
+        return [
+            prediction_to_spectrum(r) for r in table.take(pa.array(rows, pa.int64())).to_pylist()
+        ]
 
 
 def _formula_groups(formulas: pa.ChunkedArray) -> dict[str, np.ndarray]:
@@ -785,7 +821,9 @@ def open_library(
         )
     check_models(manifest, str(path), predictor, encoders)
     verify_files(path, manifest["files"], checksums=checksums)
-    entries = pq.read_table(path / ENTRIES, columns=["ordinal", "id", "smiles", "inchikey", "formula"])
+    entries = pq.read_table(
+        path / ENTRIES, columns=["ordinal", "id", "smiles", "inchikey", "formula"]
+    )
     packed = {}
     for nucleus in Nucleus:
         arrays = {

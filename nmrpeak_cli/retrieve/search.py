@@ -262,7 +262,9 @@ def score_candidates(
     return Scored(rows=np.asarray(rows, np.int64), scores=scores, exact_formula=exact)
 
 
-def rank(scored: Scored, library: Library, query: Spectrum, params: SearchParams) -> list[dict[str, Any]]:
+def rank(
+    scored: Scored, library: Library, query: Spectrum, params: SearchParams
+) -> list[dict[str, Any]]:
     """Top ``params.k`` result rows of one query, best first."""
     fused = fuse(scored.scores, params.weights)
     if not len(fused):
@@ -282,7 +284,10 @@ def rank(scored: Scored, library: Library, query: Spectrum, params: SearchParams
                 "smiles": entries["smiles"][position],
                 "inchikey": entries["inchikey"][position],
                 "score": float(fused[i]),
-                **{name: float(scored.scores[name][i]) if name in scored.scores else None for name in COMPONENTS},
+                **{
+                    name: float(scored.scores[name][i]) if name in scored.scores else None
+                    for name in COMPONENTS
+                },
                 "gen_logprob": None,
                 "rerank": None,
                 "source": "library",
@@ -302,7 +307,9 @@ def rank(scored: Scored, library: Library, query: Spectrum, params: SearchParams
 def _check_encoders(library: Library, encoders: Mapping[str, Encoder]) -> None:
     from nmrpeak_cli.retrieve.library import check_models
 
-    check_models(library.manifest, str(library.path), encoders=[e.identity for e in encoders.values()])
+    check_models(
+        library.manifest, str(library.path), encoders=[e.identity for e in encoders.values()]
+    )
 
 
 def _index_candidates(

@@ -105,7 +105,9 @@ def test_version_mismatch_names_both_versions(library_dir: Path) -> None:
     assert "fake-1" in message and "fake-2" in message, message
     with pytest.raises(LibraryError, match=r"enc-1.*enc-9"):
         open_library(library_dir, encoders=[FakeEncoder("sse", version="enc-9").identity])
-    open_library(library_dir, predictor=FakePredictor().identity, encoders=[FakeEncoder("sse").identity])
+    open_library(
+        library_dir, predictor=FakePredictor().identity, encoders=[FakeEncoder("sse").identity]
+    )
 
 
 @pytest.mark.parametrize("damage", ["truncate", "delete", "corrupt"])
