@@ -1,0 +1,416 @@
+"""Python API: :func:`generate` and :func:`elucidate`, one RESULTS_SCHEMA row per candidate.
+
+Queries are checked first (:func:`check_query`): a query the model cannot read (no peaks, an
+impossible formula, a formula contradicting the peak count, more tokens than the model
+reads) gives one row with ``error`` set and no candidates; a query it can read but that lies
+outside the training distribution (shifts beyond the tokenizer range) is answered, and its
+rows carry a ``warning: ...`` note in ``error``. Candidates are always valid molecules; a
+query for which none survives decoding gets one row saying so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from nmrpeak_cli.errors import NmrpeakError
+from nmrpeak_cli.generate.decode import Candidate, beam_search, candidates_from_hypotheses
+from nmrpeak_cli.generate.inputs import (
+    Configuration,
+    apply_configuration,
+    canonical_input,
+)
+from nmrpeak_cli.generate.model import Generator
+from nmrpeak_cli.generate.rerank import (
+    Predictor,
+    SimilarityFn,
+    predict_candidates,
+    rerank,
+    score_by_beam,
+)
+from nmrpeak_cli.spectra import Spectrum, parse_formula
+
+log = logging.getLogger(__name__)
+
+WARNING_PREFIX = "warning: "
+"""Prefix of notes in ``error`` that do not mark the record as failed."""
+
+_VALENCE = {"C": 4, "Si": 4, "N": 3, "P": 3, "B": 3, "O": 2, "S": 2, "Se": 2}
+_MONOVALENT = {"H", "D", "F", "Cl", "Br", "I"}
+
+
+@dataclass(frozen=True, slots=True)
+class QueryCheck:
+    """Outcome of :func:`check_query`."""
+
+    errors: tuple[str, ...] = ()
+    """Problems that prevent generation."""
+    warnings: tuple[str, ...] = ()
+    """Problems that make the answer less reliable."""
+
+
+def formula_problem(formula: str) -> str | None:
+    """Why a (Hill) formula cannot be a neutral closed-shell molecule, ``None`` if it can."""
+    counts = parse_formula(formula)
+    unknown = [e for e in counts if e not in _VALENCE and e not in _MONOVALENT]
+    if unknown:
+        return f"formula {formula}: elements {unknown} are outside what the model knows"
+    heavy = sum(n for e, n in counts.items() if e not in _MONOVALENT)
+    if heavy == 0:
+        return f"formula {formula} has no carbon or other backbone atom"
+    # Degree of unsaturation: (2 + sum n_i (v_i - 2)) / 2 must be a non-negative integer.
+    doubled = 2 + sum(n * (_VALENCE.get(e, 1) - 2) for e, n in counts.items())
+    if doubled < 0:
+        return f"formula {formula} has more hydrogens/halogens than its atoms can bind"
+    if doubled % 2:
+        return f"formula {formula} has an odd electron count (a radical or a typo)"
+    return None
+
+
+def check_query(spectrum: Spectrum, generator: Generator) -> QueryCheck:
+    """Errors and warnings for one (canonical) query; see the module docstring."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    if not spectrum.nuclei:
+        errors.append("no 13C or 1H peaks; expected at least one peak list (c13 or h1)")
+    if spectrum.formula:
+        problem = formula_problem(spectrum.formula)
+        if problem:
+            errors.append(problem)
+        else:
+            counts = parse_formula(spectrum.formula)
+            n_c = counts.get("C", 0)
+            if spectrum.c13 and len(spectrum.c13) > n_c:
+                errors.append(
+                    f"{len(spectrum.c13)} distinct 13C signals but the formula "
+                    f"{spectrum.formula} has {n_c} carbons"
+                )
+            n_h = counts.get("H", 0)
+            if spectrum.h1 and spectrum.h1.total_count > n_h + 0.5:
+                warnings.append(
+                    f"1H integrations sum to {spectrum.h1.total_count:g} but the formula "
+                    f"{spectrum.formula} has {n_h} hydrogens"
+                )
+    tokenizer = generator.spectrum_tokenizer
+    for peaks, bins in ((spectrum.c13, tokenizer.c13_bins), (spectrum.h1, tokenizer.h1_bins)):
+        if peaks:
+            low, high = bins.edges[0], bins.edges[-1]
+            outside = [s for s in peaks.shifts if not low <= s <= high]
+            if outside:
+                warnings.append(
+                    f"{len(outside)} {peaks.nucleus.value} shift(s) outside the training range "
+                    f"[{low:g}, {high:g}] ppm (e.g. {outside[0]:g}); the answer is unreliable"
+                )
+    if not errors:
+        n_tokens = len(tokenizer.encode(spectrum))
+        if n_tokens > generator.model.config.max_src_len:
+            errors.append(
+                f"the query makes {n_tokens} input tokens; the model reads at most "
+                f"{generator.model.config.max_src_len} (too many peaks for this model)"
+            )
+    return QueryCheck(tuple(errors), tuple(warnings))
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """Candidates for one query (or the reason there are none)."""
+
+    query: Spectrum
+    """The canonical query the model read."""
+    candidates: tuple[Candidate, ...] = ()
+    """Best first."""
+    error: str | None = None
+    """Why the query was not answered."""
+    warnings: tuple[str, ...] = ()
+    """Notes on a query that was answered."""
+
+
+def propose(
+    spectra: Sequence[Spectrum],
+    generator: Generator,
+    *,
+    beam: int = 10,
+    formula_policy: str = "reject",
+    configuration: Configuration | None = None,
+) -> list[QueryResult]:
+    """Beam-decode one batch of queries into valid candidates in beam order (no scores)."""
+    queries = [canonical_input(s) for s in spectra]
+    if configuration is not None:
+        queries = [apply_configuration(q, configuration) for q in queries]
+    checks = [check_query(q, generator) for q in queries]
+    runnable = [i for i, c in enumerate(checks) if not c.errors]
+    sources = [generator.spectrum_tokenizer.encode(queries[i]) for i in runnable]
+    hypotheses = dict(zip(runnable, beam_search(generator, sources, beam=beam), strict=True))
+    results = []
+    for i, (query, check) in enumerate(zip(queries, checks, strict=True)):
+        if check.errors:
+            results.append(QueryResult(query, error="; ".join(check.errors)))
+            continue
+        candidates = candidates_from_hypotheses(
+            hypotheses[i],
+            generator.smiles_tokenizer,
+            formula=query.formula,
+            formula_policy=formula_policy,
+        )
+        results.append(QueryResult(query, tuple(candidates), warnings=check.warnings))
+    return results
+
+
+def score_results(
+    results: Sequence[QueryResult],
+    generator: Generator,
+    *,
+    predictor: Predictor | None,
+    similarity: SimilarityFn | None,
+) -> tuple[list[QueryResult], str | None]:
+    """Score every query's candidates: reranked when a predictor is given, else beam order.
+
+    Returns the scored results and, when reranking was asked for but failed, why.
+    """
+    fusion = generator.fusion
+    if predictor is not None and similarity is not None:
+        try:
+            by_solvent: dict[str | None, list[str]] = {}
+            for result in results:
+                by_solvent.setdefault(result.query.solvent, []).extend(
+                    c.smiles for c in result.candidates
+                )
+            predicted = {}
+            for solvent, smiles in by_solvent.items():
+                predicted[solvent] = predict_candidates(predictor, smiles, solvent)
+            return [
+                replace(
+                    r,
+                    candidates=tuple(
+                        rerank(
+                            r.query, r.candidates, predicted[r.query.solvent], fusion, similarity
+                        )
+                    ),
+                )
+                for r in results
+            ], None
+        except NmrpeakError as exc:
+            reason = f"rerank skipped: {exc}"
+            log.warning(reason)
+            return _beam_scored(results, fusion), reason
+    return _beam_scored(results, fusion), None
+
+
+def _beam_scored(results: Sequence[QueryResult], fusion) -> list[QueryResult]:
+    return [replace(r, candidates=tuple(score_by_beam(r.candidates, fusion))) for r in results]
+
+
+def result_rows(result: QueryResult, k: int, note: str | None = None) -> list[dict[str, Any]]:
+    """RESULTS_SCHEMA rows of one query (``source="generated"``)."""
+    qid = result.query.id
+    if result.error:
+        return [{"query_id": qid, "error": result.error}]
+    notes = [*result.warnings, *([note] if note else [])]
+    warning = WARNING_PREFIX + "; ".join(notes) if notes else None
+    if not result.candidates:
+        return [
+            {
+                "query_id": qid,
+                "error": "no valid candidate: every decoded structure was invalid"
+                + (" or contradicted the formula" if result.query.formula else ""),
+            }
+        ]
+    return [
+        {
+            "query_id": qid,
+            "rank": rank,
+            "smiles": c.smiles,
+            "inchikey": c.inchikey,
+            "score": c.score,
+            "gen_logprob": c.logprob,
+            "rerank": c.similarity,
+            "source": "generated",
+            "formula_match": c.formula_match,
+            "error": warning,
+        }
+        for rank, c in enumerate(result.candidates[:k], start=1)
+    ]
+
+
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def generate(
+    spectra: Iterable[Spectrum | Any],
+    k: int = 10,
+    beam: int = 10,
+    *,
+    generator: Generator | None = None,
+    predictor: Predictor | None = None,
+    similarity: SimilarityFn | None = None,
+    rerank: bool = True,
+    formula_policy: str = "reject",
+    batch_size: int = 16,
+    device: str = "cpu",
+) -> Iterator[dict[str, Any]]:
+    """Generate ranked candidate structures for each query spectrum.
+
+    Parameters
+    ----------
+    spectra
+        Query spectra; records that failed to read (objects with ``to_row()`` and an
+        ``record`` id, e.g. :class:`~nmrpeak_cli.io.records.RecordError`) pass through as
+        error rows.
+    k
+        Candidates kept per query.
+    beam
+        Beam width (at least ``k`` is sensible: invalid and duplicate sequences are dropped).
+    generator
+        A loaded generator (default: the shipped one).
+    predictor, similarity
+        Forward model and spectrum similarity for reranking (defaults: the shipped predictor
+        and :func:`~nmrpeak_cli.similarity.spectrum_similarity`).
+    rerank
+        Rerank by forward prediction; when unavailable, rows say so and keep beam order.
+    formula_policy
+        ``reject``, ``penalize`` or ``ignore`` candidates whose formula differs from the query's.
+    batch_size
+        Queries decoded together.
+    device
+        Torch device for the generator and default predictor.
+
+    Yields
+    ------
+    dict
+        RESULTS_SCHEMA rows, per query in input order, rank 1 first.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if generator is None:
+        from nmrpeak_cli.generate.model import load_generator
+
+        generator = load_generator(device=device)
+    if rerank:
+        from nmrpeak_cli.generate.rerank import default_predictor, default_similarity
+
+        predictor = predictor or default_predictor(device)
+        similarity = similarity or default_similarity()
+    else:
+        predictor = similarity = None
+    for batch in _batches(spectra, batch_size):
+        good = [s for s in batch if isinstance(s, Spectrum)]
+        proposed = propose(good, generator, beam=beam, formula_policy=formula_policy)
+        scored, note = score_results(
+            proposed, generator, predictor=predictor, similarity=similarity
+        )
+        by_id = iter(scored)
+        for item in batch:
+            if isinstance(item, Spectrum):
+                yield from result_rows(next(by_id), k, note)
+            else:
+                yield _failed_record_row(item)
+
+
+def _failed_record_row(item: Any) -> dict[str, Any]:
+    record = getattr(item, "record", None) or getattr(item, "id", None) or "?"
+    return {"query_id": str(record), "error": str(item)}
+
+
+def elucidate(
+    spectra: Iterable[Spectrum | Any],
+    k: int = 10,
+    *,
+    library_rows: Iterable[dict[str, Any]] | None = None,
+    **generate_options: Any,
+) -> Iterator[dict[str, Any]]:
+    """One ranked list per query: generated candidates merged with library candidates.
+
+    Parameters
+    ----------
+    spectra
+        Query spectra (as for :func:`generate`).
+    k
+        Candidates kept per query.
+    library_rows
+        RESULTS_SCHEMA rows from retrieval for the same queries (``source="library"``), or
+        ``None`` for generation only.
+    generate_options
+        Passed to :func:`generate`.
+
+    Yields
+    ------
+    dict
+        RESULTS_SCHEMA rows; a structure found by both keeps its best score, the component
+        scores of both and ``source`` of the better one.
+    """
+    library: dict[str, list[dict[str, Any]]] = {}
+    for row in library_rows or ():
+        library.setdefault(str(row["query_id"]), []).append(dict(row))
+    current: str | None = None
+    rows: list[dict[str, Any]] = []
+    for row in generate(spectra, k=k, **generate_options):
+        if row["query_id"] != current and current is not None:
+            yield from merge_ranked(rows, library.pop(current, []), k)
+            rows = []
+        current = row["query_id"]
+        rows.append(row)
+    if current is not None:
+        yield from merge_ranked(rows, library.pop(current, []), k)
+    for query_id, extra in library.items():
+        yield from merge_ranked([], extra, k) if extra else [{"query_id": query_id}]
+
+
+def merge_ranked(
+    generated: Sequence[dict[str, Any]], retrieved: Sequence[dict[str, Any]], k: int
+) -> list[dict[str, Any]]:
+    """Merge two candidate lists of one query by InChIKey, rank by score, keep ``k``."""
+    notes = [r for r in (*generated, *retrieved) if r.get("smiles") is None]
+    merged: dict[str, dict[str, Any]] = {}
+    for row in (*retrieved, *generated):
+        key = row.get("inchikey") or row.get("smiles")
+        if key is None:
+            continue
+        if key not in merged:
+            merged[key] = dict(row)
+            continue
+        old = merged[key]
+        better, other = (
+            (row, old) if (row.get("score") or 0) > (old.get("score") or 0) else (old, row)
+        )
+        combined = dict(better)
+        for column in ("ssr", "sme", "sse", "gen_logprob", "rerank", "formula_match"):
+            if combined.get(column) is None:
+                combined[column] = other.get(column)
+        merged[key] = combined
+    ranked = sorted(merged.values(), key=lambda r: -(r.get("score") or 0.0))[:k]
+    for rank, row in enumerate(ranked, start=1):
+        row["rank"] = rank
+    if ranked:
+        return ranked
+    return notes[:1] or []
+
+
+def is_failure(row: dict[str, Any]) -> bool:
+    """Whether a result row marks a failed record (warnings do not)."""
+    error = row.get("error")
+    return bool(error) and not str(error).startswith(WARNING_PREFIX)
+
+
+__all__ = [
+    "QueryCheck",
+    "QueryResult",
+    "check_query",
+    "elucidate",
+    "formula_problem",
+    "generate",
+    "is_failure",
+    "merge_ranked",
+    "propose",
+    "result_rows",
+    "score_results",
+]

@@ -1,0 +1,259 @@
+"""Decoding: batched beam search (or sampling), then valid, formula-checked, unique candidates.
+
+The network proposes token sequences; :func:`candidates_from_hypotheses` turns them into
+:class:`Candidate` molecules: SMILES that RDKit cannot sanitize are dropped, the rest are
+written as canonical *isomeric* SMILES (stereo kept) and de-duplicated (the best
+log-probability wins). When the query gives a formula, a candidate with another formula is
+rejected (``formula_policy="reject"``) or kept with ``formula_match=False`` and a penalty
+(``"penalize"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from nmrpeak_cli import chem
+from nmrpeak_cli.errors import ChemistryError
+from nmrpeak_cli.generate.inputs import pad_batch
+from nmrpeak_cli.spectra import normalize_formula
+from nmrpeak_cli.tokenizer import BOS, EOS, PAD, SmilesTokenizer
+
+if TYPE_CHECKING:
+    from nmrpeak_cli.generate.model import Generator
+
+FORMULA_POLICIES = ("reject", "penalize", "ignore")
+FORMULA_PENALTY = 1.0
+"""Subtracted from the per-token log-probability of a formula mismatch under ``penalize``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hypothesis:
+    """One decoded token sequence."""
+
+    ids: tuple[int, ...]
+    """SMILES token ids after ``<bos>``, up to and without ``<eos>``."""
+    logprob: float
+    """Total log-probability of the sequence (``<eos>`` included)."""
+
+    @property
+    def logprob_per_token(self) -> float:
+        """Length-normalized log-probability (per emitted token, ``<eos>`` counted)."""
+        return self.logprob / (len(self.ids) + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A valid candidate structure for one query."""
+
+    smiles: str
+    """Canonical isomeric SMILES."""
+    inchikey: str
+    """Standard InChIKey."""
+    logprob: float
+    """Length-normalized log-probability (after any formula penalty)."""
+    formula: str
+    """The candidate's molecular formula (Hill)."""
+    formula_match: bool | None
+    """Whether it equals the query formula; ``None`` when the query has none."""
+    similarity: float | None = None
+    """Predicted-vs-query spectrum similarity, when reranked."""
+    score: float | None = None
+    """Fused, calibrated score in [0, 1]."""
+
+
+def _device_tensor(array: np.ndarray, device):
+    import torch
+
+    return torch.as_tensor(array, device=device)
+
+
+def beam_search(
+    generator: Generator,
+    sources: Sequence[Sequence[int]],
+    *,
+    beam: int = 10,
+    max_len: int | None = None,
+) -> list[list[Hypothesis]]:
+    """Batched beam search: up to ``beam`` hypotheses per source, best first.
+
+    Parameters
+    ----------
+    generator
+        The loaded model.
+    sources
+        Spectrum token ids per query.
+    beam
+        Beam width (hypotheses kept per step and returned per query).
+    max_len
+        Longest SMILES in tokens, ``<bos>``/``<eos>`` included (default: the model's limit).
+
+    Returns
+    -------
+    list of list of Hypothesis
+        Per query, finished hypotheses sorted by length-normalized log-probability.
+    """
+    import torch
+
+    if beam < 1:
+        raise ValueError(f"beam must be at least 1, got {beam}")
+    if not sources:
+        return []
+    model = generator.model
+    max_len = min(max_len or model.config.max_tgt_len, model.config.max_tgt_len)
+    n, device = len(sources), generator.device
+    with torch.inference_mode():
+        memory, mask = model.encode(_device_tensor(pad_batch(sources), device))
+        memory = memory.repeat_interleave(beam, 0)
+        mask = mask.repeat_interleave(beam, 0)
+        seqs = torch.full((n * beam, 1), BOS, dtype=torch.long, device=device)
+        scores = torch.full((n, beam), float("-inf"), device=device)
+        scores[:, 0] = 0.0
+        finished = torch.zeros(n * beam, dtype=torch.bool, device=device)
+        base = torch.arange(n, device=device).unsqueeze(1) * beam
+        for _ in range(max_len - 1):
+            logits = model.decode(seqs, memory, mask)[:, -1].float()
+            logp = torch.log_softmax(logits, dim=-1)
+            logp[:, PAD] = float("-inf")
+            logp[:, BOS] = float("-inf")
+            logp[finished] = float("-inf")
+            logp[finished, PAD] = 0.0
+            vocab = logp.shape[1]
+            total = (scores.reshape(-1, 1) + logp).reshape(n, beam * vocab)
+            scores, index = total.topk(beam, dim=1)
+            rows = (base + index // vocab).reshape(-1)
+            tokens = (index % vocab).reshape(-1, 1)
+            seqs = torch.cat([seqs[rows], tokens], dim=1)
+            finished = finished[rows] | (tokens.squeeze(1) == EOS) | (tokens.squeeze(1) == PAD)
+            if bool(finished.all()):
+                break
+    seqs_np, scores_np, done = seqs.cpu().numpy(), scores.cpu().numpy(), finished.cpu().numpy()
+    out: list[list[Hypothesis]] = []
+    for q in range(n):
+        hyps = []
+        for b in range(beam):
+            row, score = q * beam + b, float(scores_np[q, b])
+            if not done[row] or not np.isfinite(score):
+                continue
+            ids = seqs_np[row, 1:]
+            ids = ids[: int(np.argmax(ids == EOS))] if (ids == EOS).any() else ids
+            hyps.append(Hypothesis(tuple(int(i) for i in ids), score))
+        out.append(sorted(hyps, key=lambda h: -h.logprob_per_token))
+    return out
+
+
+def sample(
+    generator: Generator,
+    sources: Sequence[Sequence[int]],
+    *,
+    n_samples: int = 10,
+    temperature: float = 1.0,
+    seed: int = 0,
+    max_len: int | None = None,
+) -> list[list[Hypothesis]]:
+    """Ancestral sampling: ``n_samples`` sequences per source (duplicates possible)."""
+    import torch
+
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    if not sources:
+        return []
+    model = generator.model
+    max_len = min(max_len or model.config.max_tgt_len, model.config.max_tgt_len)
+    n, device = len(sources), generator.device
+    rng = torch.Generator(device=device).manual_seed(seed)
+    with torch.inference_mode():
+        memory, mask = model.encode(_device_tensor(pad_batch(sources), device))
+        memory = memory.repeat_interleave(n_samples, 0)
+        mask = mask.repeat_interleave(n_samples, 0)
+        seqs = torch.full((n * n_samples, 1), BOS, dtype=torch.long, device=device)
+        total = torch.zeros(n * n_samples, device=device)
+        finished = torch.zeros(n * n_samples, dtype=torch.bool, device=device)
+        for _ in range(max_len - 1):
+            logits = model.decode(seqs, memory, mask)[:, -1].float()
+            logits[:, PAD] = float("-inf")
+            logits[:, BOS] = float("-inf")
+            logp = torch.log_softmax(logits / temperature, dim=-1)
+            tokens = torch.multinomial(logp.exp(), 1, generator=rng).squeeze(1)
+            tokens = torch.where(finished, torch.full_like(tokens, PAD), tokens)
+            step = torch.log_softmax(logits, dim=-1).gather(1, tokens.unsqueeze(1)).squeeze(1)
+            total = total + torch.where(finished, torch.zeros_like(step), step)
+            seqs = torch.cat([seqs, tokens.unsqueeze(1)], dim=1)
+            finished = finished | (tokens == EOS)
+            if bool(finished.all()):
+                break
+    out: list[list[Hypothesis]] = []
+    seqs_np, total_np, done = seqs.cpu().numpy(), total.cpu().numpy(), finished.cpu().numpy()
+    for q in range(n):
+        hyps = []
+        for s in range(n_samples):
+            row = q * n_samples + s
+            if not done[row]:
+                continue
+            ids = seqs_np[row, 1:]
+            ids = ids[: int(np.argmax(ids == EOS))]
+            hyps.append(Hypothesis(tuple(int(i) for i in ids), float(total_np[row])))
+        out.append(sorted(hyps, key=lambda h: -h.logprob_per_token))
+    return out
+
+
+def formula_of(smiles: str) -> str | None:
+    """Hill formula of a SMILES (``None`` when RDKit cannot read it)."""
+    mol = chem.try_parse_smiles(smiles)
+    return None if mol is None else chem.formula(mol)
+
+
+def candidates_from_hypotheses(
+    hypotheses: Sequence[Hypothesis],
+    tokenizer: SmilesTokenizer,
+    *,
+    formula: str | None = None,
+    formula_policy: str = "reject",
+    limit: int | None = None,
+) -> list[Candidate]:
+    """Valid, unique candidates from decoded hypotheses, best first.
+
+    Parameters
+    ----------
+    hypotheses
+        Decoded sequences of one query.
+    tokenizer
+        The SMILES vocabulary of the model.
+    formula
+        The query's molecular formula, if any.
+    formula_policy
+        ``reject`` (drop mismatches), ``penalize`` (keep, lower their log-probability by
+        :data:`FORMULA_PENALTY`) or ``ignore``.
+    limit
+        Keep at most this many.
+    """
+    if formula_policy not in FORMULA_POLICIES:
+        raise ValueError(
+            f"unknown formula_policy {formula_policy!r}; expected one of {FORMULA_POLICIES}"
+        )
+    target = normalize_formula(formula) if formula else None
+    best: dict[str, Candidate] = {}
+    for hyp in hypotheses:
+        mol = chem.try_parse_smiles(tokenizer.decode(hyp.ids))
+        if mol is None:
+            continue
+        try:
+            key = chem.inchikey(mol)
+        except ChemistryError:
+            continue
+        smiles = chem.canonical_smiles(mol, isomeric=True)
+        mol_formula = chem.formula(mol)
+        match = None if target is None else mol_formula == target
+        logprob = hyp.logprob_per_token
+        if match is False:
+            if formula_policy == "reject":
+                continue
+            if formula_policy == "penalize":
+                logprob -= FORMULA_PENALTY
+        if smiles not in best or best[smiles].logprob < logprob:
+            best[smiles] = Candidate(smiles, key, logprob, mol_formula, match)
+    ranked = sorted(best.values(), key=lambda c: -c.logprob)
+    return ranked[:limit] if limit is not None else ranked

@@ -1,0 +1,351 @@
+"""The generator: an encoder–decoder transformer from spectrum tokens to SMILES tokens.
+
+Pre-LN ``torch.nn.Transformer`` with learned position embeddings. The encoder reads the ids
+of :meth:`~nmrpeak_cli.tokenizer.SpectrumTokenizer.encode` (13C, 1H and formula blocks, any
+of them may be absent: one model serves the six input configurations); the decoder writes
+atom-level isomeric SMILES tokens (:class:`~nmrpeak_cli.tokenizer.SmilesTokenizer`).
+
+Persistence: ``generator.safetensors`` (weights only), ``generator.json`` (card: config,
+sha256 of the weights, fusion weights for reranking, provenance) and
+``generator.tokenizer.json`` (both tokenizers). Loading rebuilds the model from the config
+and refuses weights whose sha256 or tensor shapes disagree with the card.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nmrpeak_cli.errors import NotAvailableError
+from nmrpeak_cli.paths import models_dir
+from nmrpeak_cli.tokenizer import PAD, SmilesTokenizer, SpectrumTokenizer
+
+MODEL_NAME = "generator"
+"""File stem of the shipped generator in the models folder."""
+MODEL_KIND = "nmrpeak.SpectrumToSmiles"
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorConfig:
+    """Architecture of :class:`SpectrumToSmiles`; stored in the model card."""
+
+    src_vocab: int
+    """Spectrum tokenizer vocabulary size."""
+    tgt_vocab: int
+    """SMILES tokenizer vocabulary size."""
+    d_model: int = 256
+    """Width of token states."""
+    n_heads: int = 8
+    """Attention heads."""
+    n_encoder_layers: int = 4
+    """Encoder layers."""
+    n_decoder_layers: int = 4
+    """Decoder layers."""
+    d_ff: int = 1024
+    """Feed-forward width."""
+    dropout: float = 0.1
+    """Dropout in attention and feed-forward blocks (training only)."""
+    max_src_len: int = 320
+    """Longest spectrum token sequence (longer inputs are refused)."""
+    max_tgt_len: int = 160
+    """Longest SMILES token sequence, ``<bos>``/``<eos>`` included."""
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})"
+            )
+        for name in ("src_vocab", "tgt_vocab", "d_model", "max_src_len", "max_tgt_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown generator config keys {sorted(unknown)}")
+        return cls(**data)
+
+
+class SpectrumToSmiles(nn.Module):
+    """Encoder–decoder transformer (pre-LN) over token ids.
+
+    Parameters
+    ----------
+    config
+        Architecture.
+    """
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.src_embed = nn.Embedding(config.src_vocab, d, padding_idx=PAD)
+        self.tgt_embed = nn.Embedding(config.tgt_vocab, d, padding_idx=PAD)
+        self.src_pos = nn.Embedding(config.max_src_len, d)
+        self.tgt_pos = nn.Embedding(config.max_tgt_len, d)
+        self.encoder = nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(
+                d,
+                config.n_heads,
+                config.d_ff,
+                config.dropout,
+                batch_first=True,
+                norm_first=True,
+            ),
+            config.n_encoder_layers,
+            norm=nn.LayerNorm(d),
+            enable_nested_tensor=False,
+        )
+        self.decoder = nn.TransformerDecoder(
+            nn.TransformerDecoderLayer(
+                d,
+                config.n_heads,
+                config.d_ff,
+                config.dropout,
+                batch_first=True,
+                norm_first=True,
+            ),
+            config.n_decoder_layers,
+            norm=nn.LayerNorm(d),
+        )
+        self.out = nn.Linear(d, config.tgt_vocab)
+        self.scale = d**0.5
+
+    def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode spectrum ids ``(batch, src_len)``; return memory and its padding mask."""
+        if src.shape[1] > self.config.max_src_len:
+            raise ValueError(
+                f"spectrum has {src.shape[1]} tokens; this model reads at most "
+                f"{self.config.max_src_len}"
+            )
+        mask = src == PAD
+        positions = torch.arange(src.shape[1], device=src.device)
+        x = self.src_embed(src) * self.scale + self.src_pos(positions)
+        return self.encoder(x, src_key_padding_mask=mask), mask
+
+    def decode(
+        self, tgt: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Next-token logits ``(batch, tgt_len, tgt_vocab)`` for SMILES prefixes ``tgt``."""
+        length = tgt.shape[1]
+        positions = torch.arange(length, device=tgt.device)
+        y = self.tgt_embed(tgt) * self.scale + self.tgt_pos(positions)
+        causal = torch.triu(
+            torch.ones(length, length, dtype=torch.bool, device=tgt.device), diagonal=1
+        )
+        h = self.decoder(
+            y,
+            memory,
+            tgt_mask=causal,
+            tgt_is_causal=True,
+            tgt_key_padding_mask=tgt == PAD,
+            memory_key_padding_mask=memory_mask,
+        )
+        return self.out(h)
+
+    def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits for ``tgt`` (``<bos>`` … last input token)."""
+        memory, mask = self.encode(src)
+        return self.decode(tgt, memory, mask)
+
+
+@dataclass(frozen=True, slots=True)
+class FusionWeights:
+    """Logistic fusion of candidate evidence into a calibrated score in [0, 1].
+
+    ``score = sigmoid(bias + w_logprob * logprob_per_token + w_similarity * similarity)``;
+    the beam-only score uses ``beam_bias + beam_w_logprob * logprob_per_token``.
+    """
+
+    w_logprob: float = 1.0
+    """Weight of the length-normalized log-probability."""
+    w_similarity: float = 6.0
+    """Weight of the predicted-vs-query spectrum similarity."""
+    bias: float = -4.0
+    """Intercept of the rerank fusion."""
+    beam_w_logprob: float = 2.0
+    """Weight of the length-normalized log-probability when no similarity is available."""
+    beam_bias: float = 0.0
+    """Intercept of the beam-only score."""
+    fitted_on: str | None = None
+    """What the weights were fitted on (``None``: defaults, not fitted)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> FusionWeights:
+        """Inverse of :meth:`to_dict` (``None`` gives the defaults)."""
+        return cls(**(data or {}))
+
+
+@dataclass(frozen=True)
+class Generator:
+    """A loaded generator: network, both tokenizers, fusion weights and card.
+
+    Attributes
+    ----------
+    model
+        The network (eval mode).
+    spectrum_tokenizer, smiles_tokenizer
+        Input and output vocabularies.
+    fusion
+        Score fusion weights for reranking.
+    card
+        The full model card (provenance, metrics).
+    """
+
+    model: SpectrumToSmiles
+    spectrum_tokenizer: SpectrumTokenizer
+    smiles_tokenizer: SmilesTokenizer
+    fusion: FusionWeights = field(default_factory=FusionWeights)
+    card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        """Device the network lives on."""
+        return next(self.model.parameters()).device
+
+
+def build_generator(
+    spectrum_tokenizer: SpectrumTokenizer,
+    smiles_tokenizer: SmilesTokenizer,
+    *,
+    seed: int = 0,
+    **config: Any,
+) -> Generator:
+    """A randomly initialized generator sized to the two tokenizers (``config`` overrides)."""
+    torch.manual_seed(seed)
+    cfg = GeneratorConfig(
+        src_vocab=len(spectrum_tokenizer), tgt_vocab=len(smiles_tokenizer), **config
+    )
+    model = SpectrumToSmiles(cfg).eval()
+    return Generator(model, spectrum_tokenizer, smiles_tokenizer)
+
+
+def weights_path(directory: str | Path | None = None) -> Path:
+    """``generator.safetensors`` in ``directory`` (default: :func:`models_dir`)."""
+    return Path(directory if directory is not None else models_dir()) / f"{MODEL_NAME}.safetensors"
+
+
+def _card_path(weights: Path) -> Path:
+    return weights.with_suffix(".json")
+
+
+def _tokenizer_path(weights: Path) -> Path:
+    return weights.with_name(f"{weights.stem}.tokenizer.json")
+
+
+def sha256(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_generator(
+    generator: Generator, weights: str | Path, card: dict[str, Any] | None = None
+) -> Path:
+    """Write weights (safetensors), tokenizers and card next to each other; return the card path.
+
+    ``card`` adds provenance (data, seed, metrics, command) to the required fields.
+    """
+    from safetensors.torch import save_file
+
+    weights = Path(weights)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in generator.model.state_dict().items()}
+    tmp = weights.with_name(weights.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"format": "pt", "model": MODEL_KIND})
+    tmp.replace(weights)
+    tokenizers = {
+        "spectrum": generator.spectrum_tokenizer.to_dict(),
+        "smiles": list(generator.smiles_tokenizer.vocab),
+    }
+    _tokenizer_path(weights).write_text(json.dumps(tokenizers) + "\n")
+    full = {
+        **generator.card,
+        **(card or {}),
+        "model": MODEL_KIND,
+        "weights": weights.name,
+        "tokenizer": _tokenizer_path(weights).name,
+        "sha256": sha256(weights),
+        "tokenizer_sha256": sha256(_tokenizer_path(weights)),
+        "config": generator.model.config.to_dict(),
+        "fusion": generator.fusion.to_dict(),
+    }
+    path = _card_path(weights)
+    path.write_text(json.dumps(full, indent=2) + "\n")
+    return path
+
+
+def load_generator(weights: str | Path | None = None, device: str = "cpu") -> Generator:
+    """Rebuild the generator from its card and load the weights (default: the shipped one).
+
+    Raises
+    ------
+    NotAvailableError
+        One-line message when a file is missing, a sha256 differs from the card, or the
+        tensors do not fit the config.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights = Path(weights) if weights is not None else weights_path()
+    if weights.is_dir():
+        weights = weights_path(weights)
+    if not weights.is_file():
+        raise NotAvailableError(
+            f"generator weights {weights} not found; train them with `nmrpeak train generator` "
+            "or set NMRPEAK_MODELS to the folder holding generator.safetensors"
+        )
+    card_file, tokenizer_file = _card_path(weights), _tokenizer_path(weights)
+    for path in (card_file, tokenizer_file):
+        if not path.is_file():
+            raise NotAvailableError(f"{path} not found (it must sit next to {weights.name})")
+    try:
+        card = json.loads(card_file.read_text())
+        tokenizers = json.loads(tokenizer_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise NotAvailableError(f"generator card or tokenizer is not valid JSON: {exc}") from None
+    for path, key in ((weights, "sha256"), (tokenizer_file, "tokenizer_sha256")):
+        actual = sha256(path)
+        if card.get(key) != actual:
+            raise NotAvailableError(
+                f"{path} is corrupt or does not belong to its card "
+                f"(sha256 {actual[:12]}…, card says {str(card.get(key))[:12]}…)"
+            )
+    try:
+        config = GeneratorConfig.from_dict(card["config"])
+        spectrum_tokenizer = SpectrumTokenizer.from_dict(tokenizers["spectrum"])
+        smiles_tokenizer = SmilesTokenizer(tuple(tokenizers["smiles"]))
+        fusion = FusionWeights.from_dict(card.get("fusion"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NotAvailableError(f"generator card {card_file} is invalid: {exc}") from None
+    if (config.src_vocab, config.tgt_vocab) != (len(spectrum_tokenizer), len(smiles_tokenizer)):
+        raise NotAvailableError(
+            f"generator config vocabularies ({config.src_vocab}, {config.tgt_vocab}) do not match "
+            f"its tokenizers ({len(spectrum_tokenizer)}, {len(smiles_tokenizer)})"
+        )
+    model = SpectrumToSmiles(config)
+    try:
+        model.load_state_dict(load_file(str(weights), device="cpu"))
+    except (SafetensorError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise NotAvailableError(f"cannot load {weights}: {first}") from None
+    return Generator(model.to(device).eval(), spectrum_tokenizer, smiles_tokenizer, fusion, card)

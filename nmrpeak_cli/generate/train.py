@@ -1,0 +1,583 @@
+"""Training the generator: data loading, leakage check, curriculum, checkpoints, model card.
+
+Curriculum: an optional *pretraining* phase on simulated pairs (spectra the forward model
+predicts for MOSES and training-split molecules, see :mod:`~nmrpeak_cli.generate.corpus`),
+then *fine-tuning* on the experimental training split; both with augmentation
+(:class:`~nmrpeak_cli.generate.inputs.Augmentation`) and random input configurations. Early
+stopping on the validation loss (teacher forced, full C+H+formula input). Checkpoints
+(weights and optimizer moments, safetensors; progress, JSON) are written to the run folder
+every evaluation, so ``resume=True`` continues an interrupted run. No validation/test
+molecule may be in any training set: :func:`check_no_leakage` raises otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nmrpeak_cli import chem
+from nmrpeak_cli.errors import InputFileError, NmrpeakError, SpectrumError
+from nmrpeak_cli.generate.inputs import Augmentation, augment, canonical_input, pad_batch
+from nmrpeak_cli.generate.model import Generator, build_generator, load_generator, save_generator
+from nmrpeak_cli.spectra import Nucleus, Peak, PeakList, Spectrum
+from nmrpeak_cli.tokenizer import PAD, SmilesTokenizer, SpectrumTokenizer, smiles_tokens
+
+log = logging.getLogger(__name__)
+
+
+class LeakageError(NmrpeakError, ValueError):
+    """A validation or test molecule is in a training set."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """One training example: a canonical input spectrum and its canonical isomeric SMILES."""
+
+    spectrum: Spectrum
+    """What the model reads (see :func:`~nmrpeak_cli.generate.inputs.canonical_input`)."""
+    smiles: str
+    """Target SMILES."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """Hyper-parameters of one training phase (recorded in the model card)."""
+
+    d_model: int = 256
+    """Transformer width."""
+    n_heads: int = 8
+    """Attention heads."""
+    n_layers: int = 4
+    """Encoder and decoder layers (each)."""
+    d_ff: int = 1024
+    """Feed-forward width."""
+    dropout: float = 0.1
+    """Dropout."""
+    batch_size: int = 64
+    """Pairs per step."""
+    lr: float = 5e-4
+    """Peak learning rate (AdamW)."""
+    warmup_steps: int = 1000
+    """Linear warm-up steps, then inverse-square-root decay."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    label_smoothing: float = 0.1
+    """Cross-entropy label smoothing."""
+    max_steps: int = 100_000
+    """Stop after this many steps."""
+    max_minutes: float | None = None
+    """Stop (keeping the best checkpoint) after this much wall time."""
+    eval_every: int = 500
+    """Steps between validation evaluations and checkpoints."""
+    patience: int = 10
+    """Evaluations without improvement before early stopping."""
+    c13_bins: int = 800
+    """13C shift vocabulary budget."""
+    h1_bins: int = 400
+    """1H shift vocabulary budget."""
+    max_heavy_atoms: int = 50
+    """Longer molecules are left out of training."""
+    max_smiles_tokens: int = 150
+    """Longer SMILES are left out of training."""
+    seed: int = 0
+    """Seed of initialization, batching and augmentation."""
+    augmentation: Augmentation = field(default_factory=Augmentation)
+    """Augmentation settings."""
+
+    @classmethod
+    def quick(cls) -> TrainConfig:
+        """A tiny configuration for tests and smoke runs (seconds on a CPU)."""
+        return cls(
+            d_model=64,
+            n_heads=4,
+            n_layers=2,
+            d_ff=128,
+            dropout=0.0,
+            batch_size=16,
+            lr=2e-3,
+            warmup_steps=20,
+            label_smoothing=0.0,
+            max_steps=300,
+            eval_every=100,
+            patience=3,
+            c13_bins=100,
+            h1_bins=60,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+
+def _group_h1(shifts: Iterable[float]) -> PeakList:
+    counts: dict[float, int] = {}
+    for s in shifts:
+        key = round(float(s), 2)
+        counts[key] = counts.get(key, 0) + 1
+    return PeakList(Nucleus.H1, tuple(Peak(s, integration=n) for s, n in counts.items()))
+
+
+def row_to_pair(row: dict[str, Any]) -> Pair:
+    """A training pair from a row of the experimental or simulated table.
+
+    Accepts query-table columns (``c13``, ``h1``: lists or text) or per-atom columns
+    (``c13_shifts``: one shift per carbon, ``h1_shifts``: one per proton, grouped into
+    integrated peaks). Raises :class:`SpectrumError` naming the field at fault.
+    """
+    from nmrpeak_cli.schema import cell_to_peaklist
+
+    smiles = row.get("smiles")
+    if not smiles:
+        raise SpectrumError("missing SMILES", "smiles")
+    mol = chem.parse_smiles(str(smiles))
+    c13 = h1 = None
+    if row.get("c13_shifts") is not None:
+        c13 = PeakList.from_shifts(Nucleus.C13, row["c13_shifts"])
+    elif row.get("c13") is not None:
+        c13 = cell_to_peaklist(row["c13"], Nucleus.C13)
+    if row.get("h1_shifts") is not None:
+        h1 = _group_h1(row["h1_shifts"])
+    elif row.get("h1") is not None:
+        h1 = cell_to_peaklist(row["h1"], Nucleus.H1)
+    spectrum = Spectrum(
+        str(row.get("id") or smiles),
+        c13=c13 or None,
+        h1=h1 or None,
+        formula=row.get("formula") or chem.formula(mol),
+    )
+    return Pair(canonical_input(spectrum), chem.canonical_smiles(mol, isomeric=True))
+
+
+def load_pairs(
+    path: str | Path,
+    *,
+    split_column: str | None = None,
+    splits: Sequence[str] = ("train",),
+    limit: int | None = None,
+) -> list[Pair]:
+    """Training pairs from a Parquet table, optionally only rows of ``splits``.
+
+    Rows that cannot be used (bad SMILES, no peaks) are skipped and counted in the log.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"training table {path} not found; run `nmrpeak data prepare` first")
+    table = pq.read_table(path)
+    if split_column is not None:
+        if split_column not in table.column_names:
+            raise InputFileError(
+                f"{path}: no column {split_column!r}; columns are {table.column_names}"
+            )
+        table = table.filter(pc.is_in(table[split_column], value_set=_strings(splits)))
+    if limit is not None:
+        table = table.slice(0, limit)
+    pairs, skipped = [], 0
+    for row in table.to_pylist():
+        try:
+            pair = row_to_pair(row)
+        except (NmrpeakError, ValueError):
+            skipped += 1
+            continue
+        if pair.spectrum.nuclei:
+            pairs.append(pair)
+        else:
+            skipped += 1
+    log.info("%s: %d pairs, %d rows skipped", path, len(pairs), skipped)
+    return pairs
+
+
+def _strings(values: Sequence[str]):
+    import pyarrow as pa
+
+    return pa.array(list(values), type=pa.string())
+
+
+def molecule_keys(smiles: Iterable[str]) -> set[str]:
+    """First InChIKey blocks (stereo-free) of the molecules RDKit can read."""
+    keys = set()
+    for s in smiles:
+        mol = chem.try_parse_smiles(s)
+        if mol is not None:
+            try:
+                keys.add(chem.connectivity_key(chem.inchikey(mol)))
+            except NmrpeakError:
+                continue
+    return keys
+
+
+def check_no_leakage(training: Iterable[str], held_out: Iterable[str]) -> None:
+    """Raise :class:`LeakageError` if a held-out molecule (any stereoisomer) is in ``training``."""
+    overlap = molecule_keys(training) & molecule_keys(held_out)
+    if overlap:
+        example = sorted(overlap)[:3]
+        raise LeakageError(
+            f"{len(overlap)} validation/test molecules are in the training set "
+            f"(InChIKey first blocks {example}); rebuild the splits or filter the corpus"
+        )
+
+
+def usable(pair: Pair, config: TrainConfig) -> bool:
+    """Whether a pair fits the size limits of ``config``."""
+    mol = chem.try_parse_smiles(pair.smiles)
+    if mol is None or chem.heavy_atom_count(mol) > config.max_heavy_atoms:
+        return False
+    try:
+        return len(smiles_tokens(pair.smiles)) + 2 <= config.max_smiles_tokens
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    """What a phase produced."""
+
+    generator: Generator
+    """The best model (lowest validation loss)."""
+    best_valid_loss: float
+    """Its validation loss."""
+    steps: int
+    """Steps run in total (including resumed ones)."""
+    seconds: float
+    """Wall time of this call."""
+    history: tuple[dict[str, float], ...]
+    """Validation record per evaluation."""
+
+
+def fit_tokenizers(
+    pairs: Sequence[Pair], config: TrainConfig
+) -> tuple[SpectrumTokenizer, SmilesTokenizer]:
+    """Fit both tokenizers on training pairs only."""
+    spectrum_tok = SpectrumTokenizer.fit(
+        (p.spectrum for p in pairs), c13_bins=config.c13_bins, h1_bins=config.h1_bins
+    )
+    return spectrum_tok, SmilesTokenizer.fit(p.smiles for p in pairs)
+
+
+def _lr_factor(step: int, warmup: int) -> float:
+    step = max(step, 1)
+    return min(step / max(warmup, 1), math.sqrt(max(warmup, 1) / step))
+
+
+def _batch_tensors(
+    generator: Generator,
+    pairs: Sequence[Pair],
+    rng: np.random.Generator | None,
+    aug: Augmentation,
+    device,
+):
+    import torch
+
+    spectra = [augment(p.spectrum, rng, aug) if rng is not None else p.spectrum for p in pairs]
+    max_src = generator.model.config.max_src_len
+    src = [generator.spectrum_tokenizer.encode(s)[:max_src] for s in spectra]
+    tgt = [generator.smiles_tokenizer.encode(p.smiles) for p in pairs]
+    return (
+        torch.as_tensor(pad_batch(src), device=device),
+        torch.as_tensor(pad_batch(tgt), device=device),
+    )
+
+
+def _loss(generator: Generator, src, tgt, label_smoothing: float):
+    import torch.nn.functional as F
+
+    logits = generator.model(src, tgt[:, :-1])
+    target = tgt[:, 1:]
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]),
+        target.reshape(-1),
+        ignore_index=PAD,
+        label_smoothing=label_smoothing,
+    )
+    mask = target != PAD
+    correct = ((logits.argmax(-1) == target) & mask).sum()
+    return loss, float(correct) / max(int(mask.sum()), 1)
+
+
+def evaluate_loss(
+    generator: Generator, pairs: Sequence[Pair], batch_size: int = 64
+) -> dict[str, float]:
+    """Teacher-forced validation loss (no smoothing) and token accuracy on full inputs."""
+    import torch
+
+    generator.model.eval()
+    total, acc, n = 0.0, 0.0, 0
+    with torch.inference_mode():
+        for start in range(0, len(pairs), batch_size):
+            batch = pairs[start : start + batch_size]
+            src, tgt = _batch_tensors(generator, batch, None, Augmentation(), generator.device)
+            loss, accuracy = _loss(generator, src, tgt, 0.0)
+            total += float(loss) * len(batch)
+            acc += accuracy * len(batch)
+            n += len(batch)
+    return {"valid_loss": total / max(n, 1), "valid_token_acc": acc / max(n, 1)}
+
+
+def _save_checkpoint(run_dir: Path, generator: Generator, optimizer, state: dict[str, Any]) -> None:
+    from safetensors.torch import save_file
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_generator(generator, run_dir / "last.safetensors")
+    moments = {}
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for i, param in enumerate(params):
+        for name, value in optimizer.state.get(param, {}).items():
+            moments[f"{i}.{name}"] = value.detach().reshape(-1).float().cpu().contiguous()
+    tmp = run_dir / "optimizer.safetensors.tmp"
+    save_file(moments, str(tmp))
+    tmp.replace(run_dir / "optimizer.safetensors")
+    (run_dir / "state.json").write_text(json.dumps(state, indent=2) + "\n")
+
+
+def _load_checkpoint(run_dir: Path, device: str, optimizer_factory: Callable):
+    from safetensors.torch import load_file
+
+    generator = load_generator(run_dir / "last.safetensors", device=device)
+    optimizer = optimizer_factory(generator)
+    moments = load_file(str(run_dir / "optimizer.safetensors"))
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for i, param in enumerate(params):
+        if f"{i}.step" not in moments:
+            continue
+        optimizer.state[param] = {
+            name: moments[f"{i}.{name}"]
+            .reshape(param.shape if name != "step" else ())
+            .to(param.device)
+            for name in ("step", "exp_avg", "exp_avg_sq")
+        }
+    state = json.loads((run_dir / "state.json").read_text())
+    return generator, optimizer, state
+
+
+def train_phase(
+    train_pairs: Sequence[Pair],
+    valid_pairs: Sequence[Pair],
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    init: Generator | None = None,
+    resume: bool = False,
+    device: str = "cpu",
+    progress: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train (or continue) one phase; the best model is kept in ``run_dir/best.safetensors``.
+
+    Parameters
+    ----------
+    train_pairs, valid_pairs
+        Training and validation pairs (leakage must have been checked by the caller or by
+        :func:`train_generator`).
+    config
+        Hyper-parameters.
+    run_dir
+        Checkpoint folder of this phase.
+    init
+        Start from this model (fine-tuning); its tokenizers are kept. Default: new tokenizers
+        fitted on ``train_pairs`` and a random initialization.
+    resume
+        Continue from ``run_dir`` when it holds a checkpoint.
+    device
+        Torch device.
+    progress
+        Called with each validation record.
+    """
+    import torch
+
+    start_time = time.monotonic()
+    run_dir = Path(run_dir)
+    torch.manual_seed(config.seed)
+
+    def make_optimizer(gen: Generator):
+        return torch.optim.AdamW(
+            gen.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+
+    if resume and (run_dir / "state.json").is_file():
+        generator, optimizer, state = _load_checkpoint(run_dir, device, make_optimizer)
+        log.info("resumed %s at step %d", run_dir, state["step"])
+    else:
+        for stale in ("best", "last"):
+            (run_dir / f"{stale}.safetensors").unlink(missing_ok=True)
+        if init is not None:
+            generator = init
+        else:
+            spectrum_tok, smiles_tok = fit_tokenizers(train_pairs, config)
+            generator = build_generator(
+                spectrum_tok,
+                smiles_tok,
+                seed=config.seed,
+                d_model=config.d_model,
+                n_heads=config.n_heads,
+                n_encoder_layers=config.n_layers,
+                n_decoder_layers=config.n_layers,
+                d_ff=config.d_ff,
+                dropout=config.dropout,
+                max_tgt_len=config.max_smiles_tokens,
+            )
+        generator = replace(generator, card={})
+        generator.model.to(device)
+        optimizer = make_optimizer(generator)
+        state = {"step": 0, "best_valid_loss": math.inf, "bad_evals": 0, "history": []}
+    train_pairs = [p for p in train_pairs if usable(p, config)]
+    if not train_pairs:
+        raise ValueError("no usable training pairs (all too large or unreadable)")
+    rng = np.random.default_rng(config.seed + state["step"])
+    order = rng.permutation(len(train_pairs))
+    cursor = 0
+    step = state["step"]
+    while step < config.max_steps and state["bad_evals"] < config.patience:
+        if (
+            config.max_minutes is not None
+            and time.monotonic() - start_time > 60 * config.max_minutes
+        ):
+            break
+        generator.model.train()
+        if cursor + config.batch_size > len(order):
+            order, cursor = rng.permutation(len(train_pairs)), 0
+        batch = [train_pairs[i] for i in order[cursor : cursor + config.batch_size]]
+        cursor += config.batch_size
+        src, tgt = _batch_tensors(generator, batch, rng, config.augmentation, generator.device)
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * _lr_factor(step + 1, config.warmup_steps)
+        loss, _ = _loss(generator, src, tgt, config.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(generator.model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        if step % config.eval_every == 0 or step == config.max_steps:
+            record = {
+                "step": step,
+                "train_loss": float(loss.detach()),
+                **evaluate_loss(generator, valid_pairs),
+            }
+            state["history"].append(record)
+            if record["valid_loss"] < state["best_valid_loss"]:
+                state["best_valid_loss"], state["bad_evals"] = record["valid_loss"], 0
+                save_generator(generator, run_dir / "best.safetensors")
+            else:
+                state["bad_evals"] += 1
+            state["step"] = step
+            _save_checkpoint(run_dir, generator, optimizer, state)
+            if progress is not None:
+                progress(record)
+    state["step"] = step
+    if not (run_dir / "best.safetensors").is_file():
+        state["history"].append({"step": step, **evaluate_loss(generator, valid_pairs)})
+        state["best_valid_loss"] = state["history"][-1]["valid_loss"]
+        save_generator(generator, run_dir / "best.safetensors")
+    _save_checkpoint(run_dir, generator, optimizer, state)
+    best = load_generator(run_dir / "best.safetensors", device=device)
+    return TrainResult(
+        best,
+        float(state["best_valid_loss"]),
+        step,
+        time.monotonic() - start_time,
+        tuple(state["history"]),
+    )
+
+
+def train_generator(
+    train_pairs: Sequence[Pair],
+    valid_pairs: Sequence[Pair],
+    held_out_smiles: Iterable[str],
+    config: TrainConfig,
+    run_dir: str | Path,
+    out: str | Path,
+    *,
+    pretrain_pairs: Sequence[Pair] = (),
+    pretrain_config: TrainConfig | None = None,
+    resume: bool = False,
+    device: str = "cpu",
+    card: dict[str, Any] | None = None,
+    progress: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """The full curriculum: leakage check, optional pretraining, fine-tuning, weights + card.
+
+    Tokenizers are fitted on the union of pretraining and fine-tuning pairs (training data
+    only). Writes ``out`` (``generator.safetensors`` + card + tokenizer) and returns the
+    fine-tuning result.
+    """
+    held_out = list(held_out_smiles)
+    check_no_leakage([p.smiles for p in (*train_pairs, *pretrain_pairs)], held_out)
+    run_dir = Path(run_dir)
+    init = None
+    phases: dict[str, Any] = {}
+    if pretrain_pairs:
+        pre_config = pretrain_config or config
+        spectrum_tok, smiles_tok = fit_tokenizers([*pretrain_pairs, *train_pairs], pre_config)
+        start = build_generator(
+            spectrum_tok,
+            smiles_tok,
+            seed=pre_config.seed,
+            d_model=pre_config.d_model,
+            n_heads=pre_config.n_heads,
+            n_encoder_layers=pre_config.n_layers,
+            n_decoder_layers=pre_config.n_layers,
+            d_ff=pre_config.d_ff,
+            dropout=pre_config.dropout,
+            max_tgt_len=pre_config.max_smiles_tokens,
+        )
+        pre = train_phase(
+            pretrain_pairs,
+            valid_pairs,
+            pre_config,
+            run_dir / "pretrain",
+            init=start,
+            resume=resume,
+            device=device,
+            progress=progress,
+        )
+        init = pre.generator
+        phases["pretrain"] = _phase_card(pre, pre_config, len(pretrain_pairs))
+    result = train_phase(
+        train_pairs,
+        valid_pairs,
+        config,
+        run_dir / "finetune",
+        init=init,
+        resume=resume,
+        device=device,
+        progress=progress,
+    )
+    phases["finetune"] = _phase_card(result, config, len(train_pairs))
+    report = result.generator.spectrum_tokenizer.quantization_report(
+        [p.spectrum for p in valid_pairs]
+    )
+    save_generator(
+        result.generator,
+        out,
+        {**(card or {}), "phases": phases, "tokenizer_report_valid": report},
+    )
+    return result
+
+
+def _phase_card(result: TrainResult, config: TrainConfig, n_pairs: int) -> dict[str, Any]:
+    return {
+        "config": config.to_dict(),
+        "pairs": n_pairs,
+        "steps": result.steps,
+        "best_valid_loss": result.best_valid_loss,
+        "seconds": round(result.seconds, 1),
+        "history": list(result.history),
+    }
