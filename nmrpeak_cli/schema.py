@@ -46,6 +46,8 @@ PRED_H1_PEAK_TYPE = pa.struct(
         pa.field("multiplicity", pa.string()),
         pa.field("j_hz", pa.list_(pa.float64())),
         pa.field("atoms", pa.list_(pa.int32())),
+        # OH/NH/SH protons (their shift and presence depend on solvent and exchange).
+        pa.field("exchangeable", pa.bool_()),
     ]
 )
 

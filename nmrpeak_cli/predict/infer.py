@@ -1,0 +1,318 @@
+"""Inference: SMILES → predicted 13C/1H peak lists, streamed in batches.
+
+Molecules are read lazily, featurized and predicted ``batch_size`` at a time, so memory is
+bounded whatever the input size. A record the model cannot handle (see
+:func:`~nmrpeak_cli.predict.featurize.parse_molecule`: unparseable or unsanitizable SMILES,
+unsupported element, radical, net charge, too many atoms; or an unknown solvent) becomes a
+:class:`Prediction` with ``error`` set and the batch goes on.
+
+Each molecule is renumbered to the atom order of its RDKit canonical isomeric SMILES, which
+is the ``smiles`` returned: peak ``atoms`` index the atoms of ``Chem.MolFromSmiles(smiles)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nmrpeak_cli.errors import ChemistryError
+from nmrpeak_cli.predict.featurize import MolGraph, featurize, parse_molecule, solvent_index
+from nmrpeak_cli.predict.peaks import peaks_from_atoms
+from nmrpeak_cli.spectra import Spectrum
+
+if TYPE_CHECKING:
+    from nmrpeak_cli.predict.model import ShiftModel
+
+
+@dataclass(frozen=True, slots=True)
+class MoleculeInput:
+    """One molecule to predict.
+
+    Attributes
+    ----------
+    id
+        Record id (kept in the output).
+    smiles
+        The structure.
+    solvent
+        Solvent for this record, or ``None`` to use the batch default.
+    """
+
+    id: str
+    smiles: str
+    solvent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """The predicted spectrum of one record, or why there is none.
+
+    Attributes
+    ----------
+    id
+        Record id.
+    smiles
+        RDKit canonical isomeric SMILES (atom order of peak ``atoms``); the input text when
+        it could not be parsed.
+    spectrum
+        Predicted peaks (``None`` when ``error`` is set).
+    h1_exchangeable
+        Per ``spectrum.h1`` peak: True for OH/NH/SH protons.
+    error
+        One-line reason the record failed, else ``None``.
+    """
+
+    id: str
+    smiles: str | None
+    spectrum: Spectrum | None = None
+    h1_exchangeable: tuple[bool, ...] = ()
+    error: str | None = None
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` → ``cuda`` when available, else ``cpu``; other values are returned as given."""
+    if device not in {"auto", "cpu", "cuda"} and not device.startswith("cuda:"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _prepare(
+    record: MoleculeInput, default_solvent: str | None
+) -> tuple[Any, str, MolGraph, str | None]:
+    from rdkit import Chem
+
+    solvent = record.solvent if record.solvent is not None else default_solvent
+    index = solvent_index(solvent)
+    mol = parse_molecule(record.smiles)
+    smiles = Chem.MolToSmiles(mol)
+    order = [int(i) for i in mol.GetProp("_smilesAtomOutputOrder").strip("[],").split(",") if i]
+    mol = Chem.RenumberAtoms(mol, order)
+    from nmrpeak_cli.solvents import normalize_solvent
+
+    return mol, smiles, featurize(mol, index), normalize_solvent(solvent)
+
+
+def _as_input(item: MoleculeInput | str | tuple, position: int) -> MoleculeInput:
+    if isinstance(item, MoleculeInput):
+        return item
+    if isinstance(item, str):
+        return MoleculeInput(str(position), item)
+    return MoleculeInput(*item)
+
+
+def predict_chunk(
+    model: ShiftModel, records: Sequence[MoleculeInput], solvent: str | None = None
+) -> list[Prediction]:
+    """Predict one batch of records (errors become :class:`Prediction` rows with ``error``)."""
+    from nmrpeak_cli.chem import formula
+    from nmrpeak_cli.predict.evaluate import predict_atoms
+
+    results: list[Prediction | None] = [None] * len(records)
+    prepared: list[tuple[int, Any, str, MolGraph, str | None]] = []
+    for i, record in enumerate(records):
+        try:
+            prepared.append((i, *_prepare(record, solvent)))
+        except (ChemistryError, ValueError, TypeError) as exc:
+            results[i] = Prediction(record.id, record.smiles, error=str(exc))
+    shifts = predict_atoms(model, [p[3] for p in prepared], batch_size=max(1, len(prepared)))
+    for (i, mol, smiles, _, solvent_name), atom_shifts in zip(prepared, shifts, strict=True):
+        record = records[i]
+        try:
+            peaks = peaks_from_atoms(mol, atom_shifts)
+            spectrum = Spectrum(
+                id=record.id,
+                c13=peaks.c13,
+                h1=peaks.h1,
+                formula=formula(mol),
+                solvent=solvent_name,
+                smiles=smiles,
+            )
+            results[i] = Prediction(record.id, smiles, spectrum, peaks.h1_exchangeable)
+        except ValueError as exc:  # a predicted shift outside the plausible range
+            results[i] = Prediction(record.id, smiles, error=f"prediction failed: {exc}")
+    return [r for r in results if r is not None]
+
+
+def predict_records(
+    records: Iterable[MoleculeInput | str | tuple],
+    *,
+    solvent: str | None = None,
+    weights: Path | None = None,
+    model: ShiftModel | None = None,
+    batch_size: int = 256,
+    device: str = "auto",
+    jobs: int = 1,
+    on_result: Callable[[int], None] | None = None,
+) -> Iterator[Prediction]:
+    """Predict peak lists for records, in input order, one :class:`Prediction` each.
+
+    Parameters
+    ----------
+    records
+        :class:`MoleculeInput` items, ``(id, smiles[, solvent])`` tuples or bare SMILES
+        (ids are then the 0-based positions).
+    solvent
+        Solvent for records without their own (``None``: unknown/unspecified).
+    weights, model
+        A loaded model, or the weights to load (default: the shipped predictor).
+    batch_size
+        Molecules featurized and predicted together.
+    device
+        ``auto``, ``cpu`` or ``cuda``.
+    jobs
+        Worker processes, each predicting whole batches on CPU with one torch thread
+        (``weights`` are loaded in each worker; ``model`` must then be ``None``).
+    on_result
+        Called with the number of records finished after each batch (progress bars).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if solvent is not None:
+        solvent_index(solvent)  # an unknown default solvent is a usage error, not a record error
+    iterator = (_as_input(item, i) for i, item in enumerate(records))
+    chunks = iter(lambda: list(islice(iterator, batch_size)), [])
+    if jobs > 1:
+        if model is not None:
+            raise ValueError("jobs > 1 loads the weights in each worker: pass weights, not model")
+        from functools import partial
+
+        from nmrpeak_cli.batch import parallel_map
+        from nmrpeak_cli.predict.weights import default_weights
+
+        job = partial(_chunk_job, weights or default_weights(), solvent)
+        for results in parallel_map(job, chunks, jobs=jobs, chunk_size=1):
+            if on_result:
+                on_result(len(results))
+            yield from results
+        return
+    if model is None:
+        from nmrpeak_cli.predict.weights import load_model
+
+        model = load_model(weights, device=resolve_device(device))
+    for chunk in chunks:
+        results = predict_chunk(model, chunk, solvent)
+        if on_result:
+            on_result(len(results))
+        yield from results
+
+
+def _chunk_job(weights: Path, solvent: str | None, chunk: list[MoleculeInput]) -> list[Prediction]:
+    """Worker-process body of :func:`predict_records` with ``jobs > 1``."""
+    import torch
+
+    from nmrpeak_cli.predict.weights import load_model
+
+    torch.set_num_threads(1)
+    return predict_chunk(load_model(weights), chunk, solvent)
+
+
+def predict_spectra(
+    smiles: Iterable[str],
+    *,
+    solvent: str | None = None,
+    batch_size: int = 256,
+    device: str = "auto",
+    weights: Path | None = None,
+    exchangeable: bool = True,
+) -> Iterator[Spectrum]:
+    """Predicted 13C and 1H spectra of molecules, in input order.
+
+    Each :class:`~nmrpeak_cli.spectra.Spectrum` has ``id`` = position in the input and
+    ``smiles`` = RDKit canonical isomeric SMILES; 13C peaks carry ``integration`` = number of
+    equivalent carbons, ``n_h`` and ``atoms``; 1H peaks carry integration, first-order
+    multiplicity, approximate ``j_hz`` and the heavy ``atoms`` carrying the protons.
+
+    Parameters
+    ----------
+    smiles
+        SMILES strings (any iterable, consumed lazily).
+    solvent
+        NMR solvent (e.g. ``"CDCl3"``), ``None`` for unspecified.
+    batch_size, device, weights
+        See :func:`predict_records`.
+    exchangeable
+        Keep OH/NH/SH protons (predicted as broad singlets); ``False`` drops them.
+
+    Raises
+    ------
+    ChemistryError
+        For a molecule the model cannot handle, naming its position and the reason.
+    """
+    for prediction in predict_records(
+        smiles, solvent=solvent, batch_size=batch_size, device=device, weights=weights
+    ):
+        if prediction.error is not None:
+            raise ChemistryError(
+                f"molecule {prediction.id} ({prediction.smiles!r}): {prediction.error}"
+            )
+        spectrum = prediction.spectrum
+        if not exchangeable and any(prediction.h1_exchangeable):
+            kept = tuple(
+                p
+                for p, ex in zip(spectrum.h1.peaks, prediction.h1_exchangeable, strict=True)
+                if not ex
+            )
+            from dataclasses import replace
+
+            spectrum = replace(spectrum, h1=type(spectrum.h1)(spectrum.h1.nucleus, kept))
+        yield spectrum
+
+
+def prediction_row(prediction: Prediction) -> dict[str, Any]:
+    """A :class:`Prediction` as a row of :data:`~nmrpeak_cli.schema.PREDICTION_SCHEMA`."""
+    spectrum = prediction.spectrum
+    if spectrum is None:
+        return {
+            "id": prediction.id,
+            "smiles": prediction.smiles,
+            "c13": None,
+            "h1": None,
+            "error": prediction.error,
+        }
+    c13 = [
+        {"shift": round(p.shift, 2), "n_atoms": len(p.atoms), "atoms": list(p.atoms)}
+        for p in spectrum.c13
+    ]
+    h1 = [
+        {
+            "shift": round(p.shift, 3),
+            "integration": p.integration,
+            "multiplicity": p.multiplicity,
+            "j_hz": list(p.j_hz),
+            "atoms": list(p.atoms),
+            "exchangeable": flag,
+        }
+        for p, flag in zip(spectrum.h1, prediction.h1_exchangeable, strict=True)
+    ]
+    return {
+        "id": prediction.id,
+        "smiles": prediction.smiles,
+        "c13": c13,
+        "h1": h1,
+        "error": prediction.error,
+    }
+
+
+def atom_shift_table(
+    predictions: Iterable[Prediction],
+) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """``(id, atoms, shifts)`` of every 13C peak, expanded per atom (for benchmarks)."""
+    for prediction in predictions:
+        if prediction.spectrum is None or prediction.spectrum.c13 is None:
+            continue
+        atoms = np.concatenate(
+            [np.asarray(p.atoms) for p in prediction.spectrum.c13] or [np.zeros(0, int)]
+        )
+        shifts = np.concatenate(
+            [np.full(len(p.atoms), p.shift) for p in prediction.spectrum.c13] or [np.zeros(0)]
+        )
+        yield prediction.id, atoms, shifts

@@ -1,0 +1,173 @@
+"""The shift model: an edge-aware message-passing network written in plain torch.
+
+Why hand-written rather than chemprop v2: chemprop pulls in lightning and pins its own torch
+range, and we need per-atom heads for two nuclei, a solvent embedding and matching-based
+losses, which are a few dozen lines here. Message passing uses ``index_add_`` over a flat
+edge list, so a batch of molecules is one disjoint graph.
+
+Layer (GINE-style with a residual MLP): ``m_ij = SiLU(h_j + W_e e_ij)``, ``a_i = Σ_j m_ij``,
+``h_i ← h_i + MLP(LayerNorm(h_i + a_i))``. The head sees each atom's state, the mean state of
+its molecule and the solvent embedding, and gives a normalized 13C and 1H shift per atom.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from nmrpeak_cli.predict.featurize import (
+    ATOM_DIM,
+    BOND_DIM,
+    FEATURE_VERSION,
+    MODEL_SOLVENTS,
+    MolGraph,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """Architecture and target normalization; stored next to the weights as JSON."""
+
+    hidden: int = 192
+    """Width of atom states."""
+    layers: int = 5
+    """Message-passing layers."""
+    dropout: float = 0.0
+    """Dropout inside the layer MLPs."""
+    c13_mean: float = 100.0
+    """Mean of 13C training targets, ppm."""
+    c13_std: float = 50.0
+    """Standard deviation of 13C training targets, ppm."""
+    h1_mean: float = 4.0
+    """Mean of 1H training targets, ppm."""
+    h1_std: float = 2.5
+    """Standard deviation of 1H training targets, ppm."""
+    atom_dim: int = ATOM_DIM
+    """Atom feature width (must match the featurizer)."""
+    bond_dim: int = BOND_DIM
+    """Bond feature width (must match the featurizer)."""
+    n_solvents: int = len(MODEL_SOLVENTS)
+    """Solvent categories."""
+    feature_version: str = FEATURE_VERSION
+    """Featurizer version the weights were trained with."""
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain-JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> ModelConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"model config: unknown keys {sorted(unknown)}")
+        return cls(**data)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class GraphBatch:
+    """Several molecules as one disjoint graph (torch tensors)."""
+
+    atom_features: torch.Tensor
+    """``(n_atoms, atom_dim)`` float32."""
+    edge_index: torch.Tensor
+    """``(2, n_edges)`` int64, offsets applied."""
+    edge_features: torch.Tensor
+    """``(n_edges, bond_dim)`` float32."""
+    molecule: torch.Tensor
+    """``(n_atoms,)`` int64 molecule index of each atom."""
+    solvent: torch.Tensor
+    """``(n_molecules,)`` int64 solvent category."""
+    offsets: np.ndarray
+    """``(n_molecules + 1,)`` first atom of each molecule (numpy, for slicing results)."""
+
+    def to(self, device: torch.device | str) -> GraphBatch:
+        """Copy to ``device``."""
+        return GraphBatch(
+            self.atom_features.to(device),
+            self.edge_index.to(device),
+            self.edge_features.to(device),
+            self.molecule.to(device),
+            self.solvent.to(device),
+            self.offsets,
+        )
+
+
+def collate(graphs: Sequence[MolGraph]) -> GraphBatch:
+    """Stack molecule graphs into one :class:`GraphBatch`."""
+    sizes = np.fromiter((g.n_atoms for g in graphs), np.int64, len(graphs))
+    offsets = np.zeros(len(graphs) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    edges = np.concatenate(
+        [g.edge_index + off for g, off in zip(graphs, offsets, strict=False)], axis=1
+    )
+    return GraphBatch(
+        atom_features=torch.from_numpy(np.concatenate([g.atom_features for g in graphs])),
+        edge_index=torch.from_numpy(edges),
+        edge_features=torch.from_numpy(np.concatenate([g.edge_features for g in graphs])),
+        molecule=torch.from_numpy(np.repeat(np.arange(len(graphs)), sizes)),
+        solvent=torch.tensor([g.solvent for g in graphs], dtype=torch.int64),
+        offsets=offsets,
+    )
+
+
+class _Layer(nn.Module):
+    def __init__(self, hidden: int, bond_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.edge = nn.Linear(bond_dim, hidden)
+        self.norm = nn.LayerNorm(hidden)
+        self.mlp = nn.Sequential(
+            nn.Linear(hidden, 2 * hidden),
+            nn.SiLU(),
+            nn.Dropout(dropout),
+            nn.Linear(2 * hidden, hidden),
+        )
+
+    def forward(
+        self, h: torch.Tensor, edge_index: torch.Tensor, edge_features: torch.Tensor
+    ) -> torch.Tensor:
+        src, dst = edge_index
+        messages = torch.nn.functional.silu(h[src] + self.edge(edge_features))
+        aggregate = torch.zeros_like(h).index_add_(0, dst, messages)
+        return h + self.mlp(self.norm(h + aggregate))
+
+
+class ShiftModel(nn.Module):
+    """Per-atom 13C and 1H shift predictor (see the module docstring)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        hidden = config.hidden
+        self.embed = nn.Linear(config.atom_dim, hidden)
+        self.solvent = nn.Embedding(config.n_solvents, hidden)
+        self.layers = nn.ModuleList(
+            _Layer(hidden, config.bond_dim, config.dropout) for _ in range(config.layers)
+        )
+        self.norm = nn.LayerNorm(hidden)
+        self.head = nn.Sequential(nn.Linear(3 * hidden, hidden), nn.SiLU(), nn.Linear(hidden, 2))
+        scale = torch.tensor([config.c13_std, config.h1_std], dtype=torch.float32)
+        shift = torch.tensor([config.c13_mean, config.h1_mean], dtype=torch.float32)
+        self.register_buffer("target_scale", scale, persistent=False)
+        self.register_buffer("target_shift", shift, persistent=False)
+
+    def forward(self, batch: GraphBatch) -> torch.Tensor:
+        """Shifts in ppm, ``(n_atoms, 2)``: column 0 13C, column 1 1H (mean over the atom's H).
+
+        Values for atoms that are not carbon (13C) or carry no hydrogen (1H) are meaningless.
+        """
+        solvent = self.solvent(batch.solvent)
+        h = self.embed(batch.atom_features) + solvent[batch.molecule]
+        for layer in self.layers:
+            h = layer(h, batch.edge_index, batch.edge_features)
+        h = self.norm(h)
+        n_molecules = batch.solvent.shape[0]
+        counts = torch.bincount(batch.molecule, minlength=n_molecules).clamp(min=1).unsqueeze(1)
+        pooled = torch.zeros(n_molecules, h.shape[1], dtype=h.dtype, device=h.device)
+        pooled = pooled.index_add_(0, batch.molecule, h) / counts
+        out = self.head(torch.cat([h, pooled[batch.molecule], solvent[batch.molecule]], dim=1))
+        return out * self.target_scale + self.target_shift

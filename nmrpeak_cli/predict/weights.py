@@ -1,0 +1,119 @@
+"""Saving and loading model weights: safetensors + a JSON model card, checked by sha256.
+
+Nothing here unpickles. The card holds the architecture config (the model is rebuilt from
+it), the feature version, the sha256 of the weight file and free-form provenance (data,
+split, seed, metrics, training command).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from nmrpeak_cli.errors import NotAvailableError
+from nmrpeak_cli.paths import models_dir
+from nmrpeak_cli.predict.featurize import FEATURE_VERSION
+from nmrpeak_cli.predict.model import ModelConfig, ShiftModel
+
+MODEL_NAME = "predictor"
+"""File stem of the shipped forward model in the models folder."""
+
+
+def default_weights() -> Path:
+    """Path of the shipped predictor weights."""
+    return models_dir() / f"{MODEL_NAME}.safetensors"
+
+
+def sha256(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def card_path(weights: Path) -> Path:
+    """The JSON card next to a ``.safetensors`` file."""
+    return Path(weights).with_suffix(".json")
+
+
+def save_model(model: ShiftModel, weights: Path, card: dict[str, Any] | None = None) -> Path:
+    """Write ``weights`` (safetensors) and its JSON card; return the card path."""
+    from safetensors.torch import save_file
+
+    weights = Path(weights)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(tensors, str(weights), metadata={"format": "pt", "model": "nmrpeak.ShiftModel"})
+    full = {
+        "model": "nmrpeak.ShiftModel",
+        "weights": weights.name,
+        "sha256": sha256(weights),
+        "config": model.config.to_dict(),
+        **(card or {}),
+    }
+    path = card_path(weights)
+    path.write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def read_card(weights: Path) -> dict[str, Any]:
+    """The JSON card of ``weights``; raises :class:`NotAvailableError` if missing or unreadable."""
+    path = card_path(weights)
+    if not path.is_file():
+        raise NotAvailableError(
+            f"model card {path} not found (it must sit next to {Path(weights).name})"
+        )
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise NotAvailableError(f"model card {path} is not valid JSON: {exc}") from None
+
+
+def load_model(weights: Path | None = None, device: str = "cpu") -> ShiftModel:
+    """Rebuild the model from its card and load ``weights`` (default: the shipped predictor).
+
+    Raises
+    ------
+    NotAvailableError
+        One-line message when the file is missing, its sha256 differs from the card, the
+        feature version does not match this code, or the tensors do not fit the config.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights = Path(weights) if weights is not None else default_weights()
+    if not weights.is_file():
+        raise NotAvailableError(
+            f"predictor weights {weights} not found; train them with `nmrpeak train predictor` "
+            "or set NMRPEAK_MODELS to the folder holding predictor.safetensors"
+        )
+    card = read_card(weights)
+    expected = card.get("sha256")
+    actual = sha256(weights)
+    if expected != actual:
+        raise NotAvailableError(
+            f"predictor weights {weights} are corrupt or do not belong to their card "
+            f"(sha256 {actual[:12]}…, card says {str(expected)[:12]}…)"
+        )
+    try:
+        config = ModelConfig.from_dict(card["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NotAvailableError(
+            f"model card {card_path(weights)} has no valid 'config': {exc}"
+        ) from None
+    if config.feature_version != FEATURE_VERSION:
+        raise NotAvailableError(
+            f"{weights} was trained with feature version {config.feature_version}, "
+            f"this code featurizes with version {FEATURE_VERSION}; retrain or update"
+        )
+    model = ShiftModel(config)
+    try:
+        model.load_state_dict(load_file(str(weights), device="cpu"))
+    except (SafetensorError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise NotAvailableError(f"cannot load {weights}: {first}") from None
+    return model.to(device).eval()
