@@ -35,6 +35,7 @@ from nmrpeak_cli.spectra import Nucleus, Peak, PeakList, Spectrum, normalize_mul
 
 __all__ = [
     "NmrText",
+    "carbon_frequency",
     "format_nmr_text",
     "format_number",
     "format_peaks",
@@ -321,10 +322,16 @@ def _make_peak(match: re.Match[str], annotation: _Annotation, nucleus: Nucleus) 
         raise ParseError(f"peak {_quote(match.group())}: {exc}", nucleus.column) from None
 
 
-def format_number(value: float) -> str:
-    """Shortest positional decimal that reads back to exactly ``value`` (``170.0`` → ``170.0``)."""
-    text = np.format_float_positional(float(value), trim="0")
-    return "0.0" if text in {"-0.0", "0"} else text
+def format_number(value: float, *, keep_decimal: bool = True) -> str:
+    """Shortest positional decimal that reads back to exactly ``value``.
+
+    ``keep_decimal`` keeps one decimal on whole numbers (shifts: ``77.0``); without it whole
+    numbers print bare (integrations, couplings, frequencies: ``2H``, ``400 MHz``).
+    """
+    text = np.format_float_positional(float(value), trim="0" if keep_decimal else "-")
+    if text.startswith("-") and float(text) == 0:
+        text = text[1:]
+    return text
 
 
 def _format_peak(peak: Peak, nucleus: Nucleus) -> str:
@@ -336,10 +343,12 @@ def _format_peak(peak: Peak, nucleus: Nucleus) -> str:
     if peak.multiplicity is not None:
         parts.append(peak.multiplicity)
     if peak.j_hz:
-        parts.append("J = " + ", ".join(format_number(j) for j in peak.j_hz) + " Hz")
+        parts.append(
+            "J = " + ", ".join(format_number(j, keep_decimal=False) for j in peak.j_hz) + " Hz"
+        )
     if peak.integration is not None:
         unit = "H" if nucleus is Nucleus.H1 else "C"
-        parts.append(f"{format_number(peak.integration)}{unit}")
+        parts.append(f"{format_number(peak.integration, keep_decimal=False)}{unit}")
     if nucleus is Nucleus.C13 and peak.n_h is not None:
         parts.append("C" if peak.n_h == 0 else "CH" if peak.n_h == 1 else f"CH{peak.n_h}")
     return f"{text} ({', '.join(parts)})" if parts else text
@@ -567,6 +576,8 @@ def format_nmr_text(
     if field_mhz:
         nucleus = peaklist.nucleus
         mhz = field_mhz if nucleus is Nucleus.H1 else carbon_frequency(field_mhz)
-    conditions = [c for c in (f"{format_number(mhz)} MHz" if mhz else None, solvent) if c]
+    conditions = [
+        c for c in (f"{format_number(mhz, keep_decimal=False)} MHz" if mhz else None, solvent) if c
+    ]
     bracket = f" ({', '.join(conditions)})" if conditions else ""
     return f"{peaklist.nucleus.value} NMR{bracket} δ {format_peaks(peaklist)}"
