@@ -1,0 +1,100 @@
+"""``nmrpeak data prepare``: build the experimental dataset, splits and simulated corpora."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from nmrpeak_cli.cli.common import JobsOption, progress_bar, run_context, stderr_console
+
+data_app = typer.Typer(
+    name="data", help="Prepare datasets, splits and simulated corpora.", no_args_is_help=True
+)
+
+DEFAULT_SOURCE = Path("..") / "shared" / "data"
+
+
+def _default_source() -> Path:
+    return Path(os.environ.get("NMRPEAK_SOURCE", DEFAULT_SOURCE))
+
+
+@data_app.command("prepare")
+def prepare_command(
+    ctx: typer.Context,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--source",
+            help="Folder with nmrshiftdb2/ and cascade-exp5k/ "
+            "(default: $NMRPEAK_SOURCE, else ../shared/data).",
+            file_okay=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (DATADIR).", file_okay=False)
+    ] = Path("data"),
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Split seed (random split uses seed+1). Default: the global --seed."),
+    ] = None,
+    no_moses: Annotated[
+        bool, typer.Option("--no-moses", help="Skip simulated_molecules.parquet (MOSES).")
+    ] = False,
+    moses_wheel: Annotated[
+        Path | None,
+        typer.Option(
+            "--moses-wheel",
+            help="Use this molsets wheel instead of downloading it into the cache.",
+            dir_okay=False,
+        ),
+    ] = None,
+    report: Annotated[
+        Path, typer.Option("--report", help="Markdown report to (re)write.", dir_okay=False)
+    ] = Path("benchmarks") / "DATA.md",
+    jobs: JobsOption = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Clean NMRShiftDB2 + CASCADE into DATADIR/experimental.parquet with scaffold and random
+    splits, query tables for valid/test, the MOSES corpus without leaks, a manifest and the
+    report (benchmarks/DATA.md). Same inputs and seed give the same files."""
+    from nmrpeak_cli.data.prepare import PrepareOptions, prepare
+
+    context = run_context(ctx)
+    context = replace(context, quiet=context.quiet or quiet, jobs=jobs)
+    options = PrepareOptions(
+        source=source if source is not None else _default_source(),
+        out=out,
+        seed=context.seed if seed is None else seed,
+        moses=not no_moses,
+        report=report,
+        moses_wheel=moses_wheel,
+        jobs=context.jobs,
+        command=shlex.join(["nmrpeak", *sys.argv[1:]]) if sys.argv else "nmrpeak data prepare",
+    )
+    summary = prepare(options, lambda text, total: progress_bar(context, text, total))
+    if context.quiet:
+        return
+    table = Table(title=f"nmrpeak data prepare → {out}", show_header=False)
+    table.add_row("source molecules", str(summary.n_source))
+    table.add_row("records written", str(summary.n_records))
+    table.add_row("dropped", ", ".join(f"{k} {v}" for k, v in summary.dropped.items()) or "0")
+    table.add_row("CASCADE mapped", str(summary.n_cascade))
+    if summary.n_simulated is not None:
+        table.add_row(
+            "MOSES molecules",
+            f"{summary.n_simulated} ({summary.n_simulated_excluded} excluded as valid/test leaks)",
+        )
+    table.add_row("files", "\n".join(str(path) for path in summary.files))
+    stderr_console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``data`` command group to ``app``."""
+    app.add_typer(data_app)
