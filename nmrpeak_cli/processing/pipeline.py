@@ -1,0 +1,503 @@
+"""Raw experiment → processed spectrum → 13C peaks or 1H multiplets, every parameter recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+
+from nmrpeak_cli.io.raw import RawDataError, RawSpectrum
+from nmrpeak_cli.processing import baseline as baseline_
+from nmrpeak_cli.processing import multiplets, phase, reference, transform
+from nmrpeak_cli.processing.picking import Lines, pick_lines
+from nmrpeak_cli.solvents import normalize_solvent
+from nmrpeak_cli.spectra import Nucleus, Peak, PeakList
+
+ReferenceMode = Literal["auto", "tms", "solvent", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingOptions:
+    """How raw data become peaks.
+
+    Attributes
+    ----------
+    lb_c13_hz, lb_h1_hz
+        Exponential line broadening, Hz.
+    min_snr_c13, min_snr_h1
+        Minimum line height (and prominence) in noise standard deviations.
+    baseline_order
+        Chebyshev order of the baseline.
+    reference
+        ``auto``: TMS when present (1H), else the solvent multiplet (13C triplet/septet, 1H
+        quintet) when found near its table shift; ``tms``/``solvent``: only that; ``none``:
+        keep the instrument's axis.
+    max_gap_hz
+        1H lines further apart than this never belong to one multiplet.
+    """
+
+    lb_c13_hz: float = 1.0
+    lb_h1_hz: float = 0.3
+    min_snr_c13: float = 6.0
+    min_snr_h1: float = 8.0
+    baseline_order: int = 5
+    reference: ReferenceMode = "auto"
+    max_gap_hz: float = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedSpectrum:
+    """A phased, baseline-corrected real spectrum and how it was made.
+
+    Attributes
+    ----------
+    ppm
+        Shift of each point, decreasing, ppm.
+    intensity
+        Real spectrum, baseline removed.
+    nucleus
+        ``"13C"`` or ``"1H"``.
+    observe_mhz
+        Spectrometer frequency of the nucleus, MHz.
+    noise
+        Noise standard deviation, intensity units.
+    steps
+        ``(step name, parameters)`` in the order applied.
+    """
+
+    ppm: np.ndarray
+    intensity: np.ndarray
+    nucleus: str
+    observe_mhz: float
+    noise: float
+    steps: tuple[tuple[str, dict], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One picked 13C line or 1H multiplet, reported or excluded.
+
+    Attributes
+    ----------
+    shift
+        Centre, ppm.
+    shift_lo, shift_hi
+        Outer lines of a 1H ``m`` multiplet, ppm (``None`` otherwise).
+    height
+        Tallest line, intensity units.
+    snr
+        ``height / noise``.
+    integration
+        1H: protons (normalized); 13C: ``None``.
+    multiplicity
+        1H multiplicity code; 13C: ``None``.
+    j_hz
+        1H couplings, Hz, largest first.
+    label
+        Why it is excluded: ``solvent``, ``water``, ``TMS``, ``grease``, ``minor`` (1H signal
+        under 0.25 H: 13C satellites, impurities); ``None`` for a sample signal.
+    """
+
+    shift: float
+    shift_lo: float | None = None
+    shift_hi: float | None = None
+    height: float = 0.0
+    snr: float = 0.0
+    integration: float | None = None
+    multiplicity: str | None = None
+    j_hz: tuple[float, ...] = ()
+    label: str | None = None
+
+    def to_peak(self) -> Peak:
+        """As a :class:`~nmrpeak_cli.spectra.Peak` (shift, range, integration, multiplicity, J)."""
+        return Peak(
+            round(self.shift, 4),
+            shift_lo=None if self.shift_lo is None else round(self.shift_lo, 4),
+            shift_hi=None if self.shift_hi is None else round(self.shift_hi, 4),
+            integration=None if self.integration is None else round(self.integration, 2),
+            multiplicity=self.multiplicity,
+            j_hz=self.j_hz,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentPeaks:
+    """Peaks of one experiment with the metadata needed to build a query row.
+
+    Attributes
+    ----------
+    source, sample, title
+        Where it came from (path, sample name, title text).
+    nucleus
+        ``"13C"`` or ``"1H"``.
+    solvent
+        Canonical solvent name or ``None``.
+    field_mhz
+        1H spectrometer frequency, MHz.
+    temperature_k
+        Sample temperature, K, or ``None``.
+    spectrum
+        The processed spectrum (with its recorded steps).
+    signals
+        Every picked signal, reported and excluded, highest shift first.
+    """
+
+    source: str
+    sample: str
+    title: str
+    nucleus: str
+    solvent: str | None
+    field_mhz: float
+    temperature_k: float | None
+    spectrum: ProcessedSpectrum
+    signals: tuple[Signal, ...] = field(default_factory=tuple)
+
+    def peak_list(self) -> PeakList:
+        """The sample's peaks (excluded signals left out)."""
+        peaks = tuple(s.to_peak() for s in self.signals if s.label is None)
+        return PeakList(Nucleus.parse(self.nucleus), peaks)
+
+    @property
+    def excluded(self) -> tuple[Signal, ...]:
+        """Signals left out of :meth:`peak_list` (solvent, water, TMS, grease)."""
+        return tuple(s for s in self.signals if s.label is not None)
+
+
+# --------------------------------------------------------------------------------------------
+# Processing
+# --------------------------------------------------------------------------------------------
+
+
+def process(
+    raw: RawSpectrum, options: ProcessingOptions = ProcessingOptions()
+) -> ProcessedSpectrum:
+    """FID or instrument spectrum → phased, baseline-corrected real spectrum on a ppm axis.
+
+    Time-domain data: digital-filter removal, exponential apodization, zero-filling to twice
+    the next power of two, Fourier transform, automatic phase correction. Frequency-domain
+    data (already phased by the instrument): the real part. Both: baseline correction and
+    noise estimation.
+    """
+    steps: list[tuple[str, dict]] = []
+    if raw.domain == "time":
+        lb = options.lb_c13_hz if raw.nucleus == "13C" else options.lb_h1_hz
+        fid = np.conj(raw.data) if raw.conjugate else raw.data
+        fid = transform.remove_digital_filter(fid, raw.group_delay)
+        steps.append(
+            ("remove_digital_filter", {"group_delay": raw.group_delay, "conjugate": raw.conjugate})
+        )
+        fid = transform.exponential(fid, lb, raw.sweep_hz)
+        steps.append(("exponential", {"lb_hz": lb}))
+        size = transform.default_size(fid.size)
+        spectrum = transform.fourier_transform(transform.zero_fill(fid, size))
+        steps.append(("zero_fill", {"size": size}))
+        steps.append(("fourier_transform", {}))
+        p0, p1 = phase.autophase(spectrum)
+        real = phase.apply_phase(spectrum, p0, p1).real
+        steps.append(("phase", {"p0_deg": round(p0, 2), "p1_deg": round(p1, 2)}))
+        ppm = transform.frequency_axis_ppm(size, raw.sweep_hz, raw.observe_mhz, raw.carrier_ppm)
+    else:
+        real = np.real(raw.data).astype(np.float64)
+        size = real.size
+        ppm = raw.first_ppm - np.arange(size) * raw.sweep_hz / raw.observe_mhz / size
+        steps.append(("instrument_spectrum", {"first_ppm": raw.first_ppm, "size": size}))
+    noise = baseline_.estimate_noise(real)
+    real = real - baseline_.baseline(real, noise, order=options.baseline_order)
+    steps.append(("baseline", {"order": options.baseline_order}))
+    noise = baseline_.estimate_noise(real)
+    steps.append(("noise", {"std": float(noise)}))
+    return ProcessedSpectrum(ppm, real, raw.nucleus, raw.observe_mhz, noise, tuple(steps))
+
+
+def peaks_from_raw(
+    raw: RawSpectrum,
+    options: ProcessingOptions = ProcessingOptions(),
+    *,
+    h_count: int | None = None,
+) -> ExperimentPeaks:
+    """Process one raw experiment and pick its peaks.
+
+    Parameters
+    ----------
+    raw
+        A 1D 13C or 1H experiment.
+    options
+        Processing and picking parameters.
+    h_count
+        1H: number of protons the integrals are normalized to (the formula's H count).
+
+    Raises
+    ------
+    RawDataError
+        Other nuclei, DEPT/APT experiments, no signal above the noise.
+    """
+    if raw.nucleus not in {"13C", "1H"}:
+        raise RawDataError(
+            f"{raw.source}: nucleus {raw.nucleus or '?'}; only 13C and 1H are supported"
+        )
+    if raw.is_dept:
+        raise RawDataError(
+            f"{raw.source}: {raw.experiment} is an edited 13C experiment (DEPT/APT); "
+            "not used as a 13C peak list"
+        )
+    solvent = _solvent(raw.solvent)
+    processed = process(raw, options)
+    if raw.nucleus == "13C":
+        processed, signals = _c13_signals(processed, solvent, options)
+    else:
+        processed, signals = _h1_signals(processed, solvent, options, h_count)
+    if not any(s.label is None for s in signals):
+        threshold = options.min_snr_c13 if raw.nucleus == "13C" else options.min_snr_h1
+        raise RawDataError(f"{raw.source}: no {raw.nucleus} signal above S/N {threshold:g}")
+    return ExperimentPeaks(
+        source=raw.source,
+        sample=raw.sample,
+        title=raw.title,
+        nucleus=raw.nucleus,
+        solvent=solvent,
+        field_mhz=round(raw.field_mhz, 2),
+        temperature_k=raw.temperature_k,
+        spectrum=processed,
+        signals=signals,
+    )
+
+
+def _solvent(text: str | None) -> str | None:
+    solvent = normalize_solvent(text)
+    if solvent == "other" and text:
+        solvent = normalize_solvent(str(text).split()[0])
+    return None if solvent == "other" else solvent
+
+
+# --------------------------------------------------------------------------------------------
+# Referencing
+# --------------------------------------------------------------------------------------------
+
+
+def _reference_offset(
+    lines: Lines, nucleus: str, solvent: str | None, observe_mhz: float, mode: ReferenceMode
+) -> tuple[float, str | None]:
+    """ppm to add to the axis, and what it was referenced to."""
+    if mode == "none" or len(lines) == 0:
+        return 0.0, None
+    if mode in {"auto", "tms"} and nucleus == "1H":
+        near = np.abs(lines.ppm) <= (0.03 if mode == "auto" else 0.3)
+        if near.any():
+            tallest = int(np.argmax(np.where(near, lines.height, -np.inf)))
+            others = near.copy()
+            others[tallest] = False
+            if not (lines.height[others] > 0.05 * lines.height[tallest]).any():
+                return -float(lines.ppm[tallest]), "TMS"
+    if mode == "tms":
+        return 0.0, None
+    for signal in reference.solvent_signals(solvent, nucleus)[:1]:
+        if mode == "auto" and signal.lines == 1:
+            return 0.0, None  # a singlet near the table shift may be the sample's own signal
+        window = 0.5 if nucleus == "13C" else 0.05
+        centre = reference.find_pattern(
+            lines.ppm, lines.height, signal, observe_mhz, window_ppm=window, tolerance_hz=1.5
+        )
+        if centre is not None:
+            return signal.shift - centre, f"{solvent} {signal.shift:g} ppm"
+    return 0.0, None
+
+
+def _referenced(
+    processed: ProcessedSpectrum, lines: Lines, solvent: str | None, mode: ReferenceMode
+) -> tuple[ProcessedSpectrum, Lines]:
+    offset, target = _reference_offset(
+        lines, processed.nucleus, solvent, processed.observe_mhz, mode
+    )
+    if target is None:
+        return processed, lines
+    step = ("reference", {"to": target, "offset_ppm": round(offset, 4)})
+    shifted = ProcessedSpectrum(
+        processed.ppm + offset,
+        processed.intensity,
+        processed.nucleus,
+        processed.observe_mhz,
+        processed.noise,
+        (*processed.steps, step),
+    )
+    moved = Lines(lines.ppm + offset, lines.height, lines.snr, lines.width_hz)
+    return shifted, moved
+
+
+# --------------------------------------------------------------------------------------------
+# 13C
+# --------------------------------------------------------------------------------------------
+
+
+def _c13_signals(
+    processed: ProcessedSpectrum, solvent: str | None, options: ProcessingOptions
+) -> tuple[ProcessedSpectrum, tuple[Signal, ...]]:
+    lines = pick_lines(
+        processed.ppm,
+        processed.intensity,
+        processed.noise,
+        processed.observe_mhz,
+        min_snr=options.min_snr_c13,
+    )
+    processed, lines = _referenced(processed, lines, solvent, options.reference)
+    labels = np.full(len(lines), None, dtype=object)
+    for signal in reference.solvent_signals(solvent, "13C"):
+        half_span = (signal.lines - 1) / 2 * signal.j_hz / processed.observe_mhz
+        labels[np.abs(lines.ppm - signal.shift) <= half_span + 0.25] = "solvent"
+    signals = tuple(
+        Signal(float(p), height=float(h), snr=float(s), label=label)
+        for p, h, s, label in zip(lines.ppm, lines.height, lines.snr, labels, strict=True)
+    )
+    return processed, signals
+
+
+# --------------------------------------------------------------------------------------------
+# 1H
+# --------------------------------------------------------------------------------------------
+
+
+def _h1_signals(
+    processed: ProcessedSpectrum,
+    solvent: str | None,
+    options: ProcessingOptions,
+    h_count: int | None,
+) -> tuple[ProcessedSpectrum, tuple[Signal, ...]]:
+    lines = pick_lines(
+        processed.ppm,
+        processed.intensity,
+        processed.noise,
+        processed.observe_mhz,
+        min_snr=options.min_snr_h1,
+        min_relative=0.002,
+    )
+    processed, lines = _referenced(processed, lines, solvent, options.reference)
+    if len(lines) == 0:
+        return processed, ()
+    mhz = processed.observe_mhz
+    x_hz = processed.ppm * mhz
+    y = processed.intensity
+    fwhm = float(np.median(lines.width_hz))
+    found: list[tuple[np.ndarray, multiplets.MultipletShape]] = []
+    for group in multiplets.group_lines(lines.ppm * mhz, options.max_gap_hz):
+        positions = lines.ppm[group] * mhz
+        window = (x_hz >= positions.min() - 3 * fwhm) & (x_hz <= positions.max() + 3 * fwhm)
+        amplitudes = multiplets.line_amplitudes(x_hz[window], y[window], positions, fwhm)
+        for part in multiplets.segment_lines(positions, amplitudes):
+            shape = multiplets.analyse(positions[part], amplitudes[part])
+            found.append((group[part], shape))
+    found.sort(key=lambda item: -lines.ppm[item[0]].mean())
+    integrals = _integrals(processed, lines, [members for members, _ in found], fwhm)
+    signals = []
+    for (members, shape), integral in zip(found, integrals, strict=True):
+        signals.append(_h1_signal(lines.take(members), shape, integral, fwhm, solvent))
+    return processed, _normalized(signals, h_count)
+
+
+def _h1_signal(
+    lines: Lines,
+    shape: multiplets.MultipletShape,
+    integral: float,
+    fwhm: float,
+    solvent: str | None,
+) -> Signal:
+    lo, hi = float(lines.ppm.min()), float(lines.ppm.max())
+    centre = (lo + hi) / 2
+    code = shape.multiplicity
+    if code == "s" and float(lines.width_hz.max()) > 4 * fwhm:
+        code = "br s"
+    is_range = code == "m" and hi - lo > 0.0
+    if code == "m":
+        centre = float(np.average(lines.ppm, weights=lines.height))
+    signal = Signal(
+        centre,
+        shift_lo=lo if is_range else None,
+        shift_hi=hi if is_range else None,
+        height=float(lines.height.max()),
+        snr=float(lines.snr.max()),
+        integration=integral,
+        multiplicity=code,
+        j_hz=shape.j_hz,
+    )
+    return replace(signal, label=_h1_label(signal, solvent))
+
+
+def _h1_label(signal: Signal, solvent: str | None) -> str | None:
+    singlet = signal.multiplicity in {"s", "br s"}
+    if singlet and abs(signal.shift) <= 0.05:
+        return "TMS"
+    for residual in reference.solvent_signals(solvent, "1H"):
+        if abs(signal.shift - residual.shift) <= 0.03:
+            return "solvent"
+    water = reference.WATER_H1.get(solvent or "")
+    if water is not None and singlet and abs(signal.shift - water) <= 0.1:
+        return "water"
+    return None
+
+
+def _integrals(
+    processed: ProcessedSpectrum, lines: Lines, members: list[np.ndarray], fwhm: float
+) -> list[float]:
+    """Sum of the spectrum over each multiplet ± 15 line widths, split midway between neighbours."""
+    mhz = processed.observe_mhz
+    margin = 15 * fwhm / mhz
+    highs = [float(lines.ppm[m].max()) + margin for m in members]
+    lows = [float(lines.ppm[m].min()) - margin for m in members]
+    for i in range(len(members) - 1):  # members sorted by decreasing shift
+        if lows[i] < highs[i + 1]:
+            middle = (
+                float(lines.ppm[members[i]].min()) + float(lines.ppm[members[i + 1]].max())
+            ) / 2
+            lows[i] = highs[i + 1] = middle
+    ppm = processed.ppm
+    step = abs(float(ppm[0] - ppm[1])) * mhz
+    out = []
+    for lo, hi in zip(lows, highs, strict=True):
+        window = (ppm >= lo) & (ppm < hi)
+        out.append(float(processed.intensity[window].sum()) * step)
+    return out
+
+
+def _normalized(
+    signals: list[Signal], h_count: int | None, min_protons: float = 0.25
+) -> tuple[Signal, ...]:
+    """Scale integrals to protons (:func:`_scaled`), then label signals below ``min_protons``
+    (13C satellites, impurities) ``minor`` and scale again without them."""
+    signals = [_with_grease_label(s, signals) for s in signals]
+    scaled = _scaled(signals, h_count)
+    signals = [
+        replace(s, label="minor") if t.label is None and (t.integration or 0.0) < min_protons else s
+        for s, t in zip(signals, scaled, strict=True)
+    ]
+    return _scaled(signals, h_count)
+
+
+def _scaled(signals: list[Signal], h_count: int | None) -> tuple[Signal, ...]:
+    """Scale integrals to protons: the formula H count when known, else the smallest = 1–3 H."""
+    sample = [s.integration or 0.0 for s in signals if s.label is None]
+    total = sum(v for v in sample if v > 0)
+    if total <= 0:
+        return tuple(signals)
+    if h_count:
+        scale = h_count / total
+    else:
+        smallest = min(v for v in sample if v >= 0.08 * max(sample))
+        best = min(
+            (1, 2, 3),
+            key=lambda k: (
+                np.mean([abs(v * k / smallest - round(v * k / smallest)) for v in sample])
+                + 0.05 * k
+            ),
+        )
+        scale = best / smallest
+    return tuple(replace(s, integration=max(0.0, (s.integration or 0.0) * scale)) for s in signals)
+
+
+def _with_grease_label(signal: Signal, signals: list[Signal]) -> Signal:
+    if signal.label is not None or not any(
+        abs(signal.shift - g) <= 0.02 for g in reference.GREASE_H1
+    ):
+        return signal
+    sample = [s.integration or 0.0 for s in signals if s.label is None]
+    if (signal.integration or 0.0) < 0.15 * float(np.median(sample)):
+        return replace(signal, label="grease")
+    return signal

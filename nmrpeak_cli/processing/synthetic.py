@@ -1,0 +1,201 @@
+"""Synthetic FIDs with exactly known answers, for tests and ``benchmarks/bench_peaks.py``.
+
+A signal is a first-order multiplet (binomial stick pattern of its couplings) of Lorentzian
+lines; the FID is their sum with complex Gaussian noise, optional phase errors, a baseline
+roll (very broad components) and a Bruker-style digital-filter delay. Writers put a FID into
+a Bruker experiment folder or an NMRPipe file with nmrglue, for end-to-end reader tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nmrpeak_cli.processing.phase import apply_phase
+from nmrpeak_cli.processing.transform import fourier_transform
+
+
+@dataclass(frozen=True, slots=True)
+class SyntheticSignal:
+    """One signal with known answers.
+
+    Attributes
+    ----------
+    shift
+        Centre, ppm.
+    n_nuclei
+        Number of equivalent nuclei (1H integration; 13C peak intensity scale).
+    couplings_hz
+        Every coupling, repeated per coupled partner (``(7.0, 7.0)`` is a triplet), Hz.
+    width_hz
+        Natural line width (FWHM), Hz.
+    """
+
+    shift: float
+    n_nuclei: float = 1.0
+    couplings_hz: tuple[float, ...] = ()
+    width_hz: float = 1.0
+
+    @property
+    def multiplicity(self) -> str:
+        """First-order code (``s``, ``d``, ``dt``...), largest coupling first."""
+        if not self.couplings_hz:
+            return "s"
+        letters = {1: "d", 2: "t", 3: "q", 4: "p", 5: "h", 6: "hept"}
+        values = sorted(self.couplings_hz, reverse=True)
+        groups: list[int] = []
+        for i, j in enumerate(values):
+            if i and abs(values[i - 1] - j) < 1e-9:
+                groups[-1] += 1
+            else:
+                groups.append(1)
+        return "".join(letters[g] for g in groups)
+
+
+def stick_pattern(couplings_hz: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Line offsets from the centre (Hz) and relative intensities (sum 1) of a multiplet."""
+    offsets, weights = np.zeros(1), np.ones(1)
+    for j in couplings_hz:
+        offsets = np.concatenate([offsets - j / 2, offsets + j / 2])
+        weights = np.concatenate([weights, weights]) / 2
+    order = np.argsort(offsets)
+    return offsets[order], weights[order]
+
+
+def synthetic_fid(
+    signals: tuple[SyntheticSignal, ...],
+    *,
+    observe_mhz: float,
+    sweep_hz: float,
+    carrier_ppm: float,
+    points: int,
+    amplitude: float = 1.0,
+    noise: float = 0.0,
+    phase_deg: tuple[float, float] = (0.0, 0.0),
+    baseline_roll: float = 0.0,
+    group_delay: float = 0.0,
+    seed: int = 0,
+) -> np.ndarray:
+    """Complex FID (``exp(+2πi f t)`` convention) of ``signals``.
+
+    Parameters
+    ----------
+    signals
+        The signals; a signal's lines sum to ``amplitude · n_nuclei``.
+    observe_mhz, sweep_hz, carrier_ppm, points
+        Acquisition: spectrometer frequency, spectral width, carrier shift, complex points.
+    noise
+        Standard deviation of the complex Gaussian noise per point (real and imaginary parts).
+    phase_deg
+        Zero- and first-order phase error (degrees, the inverse of what
+        :func:`~nmrpeak_cli.processing.phase.apply_phase` with these values corrects).
+    baseline_roll
+        Amplitude of two very broad components (widths of a tenth of the sweep) that roll the
+        baseline.
+    group_delay
+        Delay (points) mimicking the Bruker digital filter.
+    seed
+        Seed of the noise generator.
+    """
+    rng = np.random.default_rng(seed)
+    t = (np.arange(points) - group_delay) / sweep_hz
+    fid = np.zeros(points, dtype=np.complex128)
+    for sig in signals:
+        offsets, weights = stick_pattern(sig.couplings_hz)
+        centre_hz = (sig.shift - carrier_ppm) * observe_mhz
+        decay = amplitude * sig.n_nuclei * np.exp(-np.pi * sig.width_hz * t)
+        for offset, weight in zip(offsets, weights, strict=True):
+            fid += weight * decay * np.exp(2j * np.pi * (centre_hz + offset) * t)
+    if baseline_roll:
+        for offset_hz in (-0.2 * sweep_hz, 0.25 * sweep_hz):
+            broad = np.exp((2j * np.pi * offset_hz - np.pi * 0.1 * sweep_hz) * np.maximum(t, 0))
+            fid += baseline_roll * np.where(t >= 0, broad, 0)
+    if phase_deg != (0.0, 0.0):
+        spectrum = fourier_transform(fid)
+        spectrum = apply_phase(spectrum, -phase_deg[0], -phase_deg[1])
+        fid = np.fft.ifft(np.fft.ifftshift(spectrum[::-1]))
+        fid[0] *= 2.0
+    if noise:
+        fid = fid + noise * (rng.standard_normal(points) + 1j * rng.standard_normal(points))
+    return fid
+
+
+def write_bruker(
+    folder: str | Path,
+    fid: np.ndarray,
+    *,
+    nucleus: str,
+    observe_mhz: float,
+    sweep_hz: float,
+    carrier_ppm: float,
+    group_delay: float = 0.0,
+    solvent: str = "CDCl3",
+    pulse_program: str = "zg30",
+) -> Path:
+    """Write ``fid`` as a Bruker experiment folder (``fid`` int32 + ``acqus``) with nmrglue.
+
+    The FID is scaled to use the int32 range. ``SF`` = ``BF1`` = ``observe_mhz`` (0 ppm) and
+    ``SFO1`` sits at ``carrier_ppm``.
+    """
+    import nmrglue as ng
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    sfo1 = observe_mhz * (1 + carrier_ppm * 1e-6)
+    acqus = {
+        "NUC1": nucleus,
+        "BF1": observe_mhz,
+        "SFO1": sfo1,
+        "O1": carrier_ppm * observe_mhz,
+        "SW_h": sweep_hz,
+        "SW": sweep_hz / sfo1,
+        "TD": 2 * fid.size,
+        "SOLVENT": solvent,
+        "PULPROG": pulse_program,
+        "TE": 298.0,
+        "GRPDLY": group_delay if group_delay > 0 else -1,
+        "DECIM": 1,
+        "DSPFVS": 20,
+        "BYTORDA": 0,
+        "DTYPA": 0,
+        "AQ_mod": 3,
+    }
+    scale = 2.0e8 / max(float(np.abs(fid).max()), 1e-300)
+    data = np.round(fid * scale)
+    dic = {"acqus": {**acqus, "_coreheader": [], "_comments": []}}
+    ng.bruker.write(
+        str(folder), dic, data.astype(np.complex128), overwrite=True, big=False, write_prog=False
+    )
+    return folder
+
+
+def write_pipe(
+    path: str | Path,
+    fid: np.ndarray,
+    *,
+    nucleus: str,
+    observe_mhz: float,
+    sweep_hz: float,
+    carrier_ppm: float,
+) -> Path:
+    """Write ``fid`` as an NMRPipe 1D time-domain file with nmrglue."""
+    import nmrglue as ng
+
+    udic = ng.fileiobase.create_blank_udic(1)
+    udic[0].update(
+        size=fid.size,
+        complex=True,
+        encoding="direct",
+        sw=sweep_hz,
+        obs=observe_mhz,
+        car=carrier_ppm * observe_mhz,
+        label=nucleus,
+        time=True,
+        freq=False,
+    )
+    dic = ng.pipe.create_dic(udic)
+    path = Path(path)
+    ng.pipe.write(str(path), dic, fid.astype(np.complex64), overwrite=True)
+    return path
