@@ -6,12 +6,11 @@ render. torch and RDKit are imported inside the commands so ``--help`` stays ins
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import shlex
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -30,90 +29,21 @@ from nmrpeak_cli.cli.common import (
     stdout_console,
 )
 from nmrpeak_cli.cli.groups import bench_app, train_app
-
-_SMILES_SUFFIXES = (".smi", ".smiles", ".txt")
-
-
-def _read_smiles_lines(handle: io.TextIOBase, source: str) -> Iterator[tuple[str, str]]:
-    """``(id, smiles)`` from SMILES-per-line text: ``SMILES [id]``; ``#`` comments skipped."""
-    for number, line in enumerate(handle, start=1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        parts = text.split(maxsplit=1)
-        if number == 1 and parts[0].lower() in {"smiles", "smi"}:
-            continue  # header line
-        yield (parts[1].strip() if len(parts) > 1 else f"{source}:{number}"), parts[0]
+from nmrpeak_cli.errors import InputFileError, NotAvailableError
 
 
-def _read_molecules(source: str) -> Iterator[tuple[str, str]]:
-    """Molecules of INPUT via the I/O layer when it provides ``read_molecules``, else SMILES files."""
-    try:
-        from nmrpeak_cli.io import read_molecules  # type: ignore[attr-defined]
-    except ImportError:
-        read_molecules = None
-    if read_molecules is not None:
-        for record in read_molecules(source):
-            yield str(getattr(record, "id", record[0])), str(getattr(record, "smiles", record[1]))
-        return
-    if source == "-":
-        yield from _read_smiles_lines(sys.stdin, "stdin")
-        return
-    path = Path(source)
-    name = path.name.lower().removesuffix(".gz")
-    if not path.is_file():
-        raise FileNotFoundError(f"input {source} not found")
-    if not name.endswith(_SMILES_SUFFIXES):
-        raise ValueError(
-            f"input {source}: expected a SMILES file ({', '.join(_SMILES_SUFFIXES)}, gz allowed)"
-        )
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        yield from _read_smiles_lines(handle, path.name)
+def _read_molecules(source: str) -> Iterator:
+    """:class:`~nmrpeak_cli.predict.infer.MoleculeInput` records of INPUT via the I/O layer;
+    unreadable records pass through with their error."""
+    from nmrpeak_cli.io import RecordError, read_molecules
+    from nmrpeak_cli.predict.infer import MoleculeInput
 
-
-class _Sink:
-    """Streams prediction rows to Parquet/JSONL (by extension), stdout JSONL, or a terminal table."""
-
-    def __init__(self, output: str | None) -> None:
-        from nmrpeak_cli.schema import PREDICTION_SCHEMA
-
-        self.schema = PREDICTION_SCHEMA
-        self.output = output
-        self.table_rows: list[dict] = []
-        self.parquet = None
-        self.handle = None
-        if output is None:
-            self.mode = "table" if sys.stdout.isatty() else "jsonl"
-            self.handle = sys.stdout if self.mode == "jsonl" else None
-        elif output.lower().endswith(".parquet"):
-            import pyarrow.parquet as pq
-
-            self.mode = "parquet"
-            self.parquet = pq.ParquetWriter(output, PREDICTION_SCHEMA, compression="zstd")
-        elif output.lower().endswith(".jsonl"):
-            self.mode = "jsonl"
-            self.handle = open(output, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
-        else:
-            raise ValueError(f"--output {output}: expected a .parquet or .jsonl file")
-
-    def write(self, rows: list[dict]) -> None:
-        if self.mode == "parquet":
-            from nmrpeak_cli.schema import rows_to_table
-
-            self.parquet.write_table(rows_to_table(rows, self.schema))
-        elif self.mode == "jsonl":
-            self.handle.writelines(json.dumps(row) + "\n" for row in rows)
-        else:
-            self.table_rows.extend(rows)
-
-    def close(self) -> None:
-        if self.parquet is not None:
-            self.parquet.close()
-        if self.handle is not None and self.handle is not sys.stdout:
-            self.handle.close()
-        if self.mode == "table":
-            _render_table(self.table_rows)
+    for batch in read_molecules(source):
+        for item in batch:
+            if isinstance(item, RecordError):
+                yield MoleculeInput(item.record, "", error=str(item))
+            else:
+                yield MoleculeInput(item.id, item.smiles)
 
 
 def _render_table(rows: list[dict]) -> None:
@@ -175,8 +105,10 @@ def register(app: typer.Typer) -> None:
         [bold]Examples[/bold]: nmrpeak predict --smiles "CCOC(=O)C" ·
         nmrpeak predict examples/molecules.smi -o predicted.parquet
         """
+        from nmrpeak_cli.io import open_writer
         from nmrpeak_cli.predict.featurize import solvent_index
         from nmrpeak_cli.predict.infer import predict_records, prediction_row
+        from nmrpeak_cli.schema import PREDICTION_SCHEMA
 
         context = run_context(ctx)
         if input is None and not smiles:
@@ -186,25 +118,28 @@ def register(app: typer.Typer) -> None:
             selected = resolve_shard(shard)
         except ValueError as exc:
             raise fail(str(exc)) from None
-        records: Iterator[tuple[str, str]] = (
-            iter([(f"smiles:{i}", s) for i, s in enumerate(smiles or [])])
+        records = (
+            iter([(f"smiles{i + 1}", s) for i, s in enumerate(smiles or [])])
             if input is None
             else _read_molecules(input)
         )
-        try:
-            sink = _Sink(output)
-        except (ValueError, OSError) as exc:
-            raise fail(str(exc)) from None
+        terminal = output is None and sys.stdout.isatty()
         failed = total = 0
         try:
-            with progress_bar(context, "predict") as advance:
+            with ExitStack() as stack:
+                if terminal:
+                    rows: list[dict] = []
+                    write = rows.extend
+                else:
+                    write = stack.enter_context(open_writer(output or "-", PREDICTION_SCHEMA)).write
+                advance = stack.enter_context(progress_bar(context, "predict"))
                 stream = predict_records(
                     selected.select(records),
                     solvent=solvent,
                     weights=weights,
                     batch_size=batch_size,
                     device=device,
-                    jobs=context.jobs if jobs == 1 else jobs,
+                    jobs=jobs,
                 )
                 batch: list[dict] = []
                 for prediction in stream:
@@ -212,16 +147,16 @@ def register(app: typer.Typer) -> None:
                     total += 1
                     failed += prediction.error is not None
                     if len(batch) >= batch_size:
-                        sink.write(batch)
+                        write(batch)
                         advance(len(batch))
                         batch = []
                 if batch:
-                    sink.write(batch)
+                    write(batch)
                     advance(len(batch))
-        except (FileNotFoundError, ValueError, UnicodeDecodeError) as exc:
+        except (InputFileError, NotAvailableError, ValueError) as exc:
             raise fail(str(exc)) from None
-        finally:
-            sink.close()
+        if terminal:
+            _render_table(rows)
         if total == 0:
             raise fail(f"no molecules in {input or '--smiles'}")
         if failed:

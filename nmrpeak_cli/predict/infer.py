@@ -41,11 +41,15 @@ class MoleculeInput:
         The structure.
     solvent
         Solvent for this record, or ``None`` to use the batch default.
+    error
+        Set when the record could not even be read; it is passed through as a failed
+        :class:`Prediction` so outputs keep one row per input record.
     """
 
     id: str
     smiles: str
     solvent: str | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,9 @@ def predict_chunk(
     results: list[Prediction | None] = [None] * len(records)
     prepared: list[tuple[int, Any, str, MolGraph, str | None]] = []
     for i, record in enumerate(records):
+        if record.error is not None:
+            results[i] = Prediction(record.id, record.smiles, error=record.error)
+            continue
         try:
             prepared.append((i, *_prepare(record, solvent)))
         except (ChemistryError, ValueError, TypeError) as exc:
