@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 
 from nmrpeak_cli.cli.common import fail
-from nmrpeak_cli.cli.groups import bench_app, library_app, train_app
+from nmrpeak_cli.cli.groups import bench_app, train_app
 
-_ISSUE = {"retrieve": 5, "generate": 6, "elucidate": 6, "merge": 8, "library": 5}
+_ISSUE = {"generate": 6, "elucidate": 6, "merge": 8}
 
 
 def _stub(name: str, issue: int, summary: str):
@@ -22,19 +22,12 @@ def register(app: typer.Typer) -> None:
     """Register placeholders for the commands that do not exist yet."""
     settings = {"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}}
     top = {
-        "retrieve": "Rank library molecules for each query spectrum.",
         "generate": "Generate candidate structures de novo from peaks (+ formula).",
         "elucidate": "Combine retrieval and generation into one ranked answer.",
         "merge": "Combine shard outputs, checking none is missing.",
     }
     for name, summary in top.items():
         app.command(name, **settings)(_stub(name, _ISSUE[name], summary))
-    for name, summary in {
-        "build": "Predict spectra for molecules and index them into a library directory.",
-        "merge": "Merge library shards built by a job array.",
-        "default": "Build the default library used by elucidate.",
-    }.items():
-        library_app.command(name, **settings)(_stub(f"library {name}", 5, summary))
     for name, issue in {"retriever": 5, "generator": 6}.items():
         train_app.command(name, **settings)(_stub(f"train {name}", issue, f"Train the {name}."))
     for name, issue in {"retrieve": 5, "generate": 6}.items():

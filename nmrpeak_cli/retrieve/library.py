@@ -209,11 +209,13 @@ def verify_files(
 
 @dataclass(frozen=True, slots=True)
 class MoleculeRecord:
-    """One input molecule: its position in the full input, id and SMILES."""
+    """One input molecule: its position in the full input, id, SMILES, and the reader's
+    error when the record could not be read (it is then recorded as a failure)."""
 
     ordinal: int
     id: str
     smiles: str
+    error: str | None = None
 
 
 def _canonical(record: MoleculeRecord) -> tuple[str, str, str]:
@@ -248,6 +250,10 @@ def _pack_arrays(spectra: Sequence[Spectrum], nucleus: Nucleus) -> dict[str, np.
     }
 
 
+def _failure(record: MoleculeRecord, error: str) -> dict[str, Any]:
+    return {"ordinal": record.ordinal, "id": record.id, "smiles": record.smiles, "error": error}
+
+
 def _build_part(
     records: Sequence[MoleculeRecord],
     directory: Path,
@@ -259,17 +265,13 @@ def _build_part(
     failures: list[dict[str, Any]] = []
     valid: list[tuple[MoleculeRecord, str, str, str]] = []
     for record in records:
+        if record.error is not None:
+            failures.append(_failure(record, record.error))
+            continue
         try:
             valid.append((record, *_canonical(record)))
         except (ChemistryError, TypeError) as exc:
-            failures.append(
-                {
-                    "ordinal": record.ordinal,
-                    "id": record.id,
-                    "smiles": record.smiles,
-                    "error": str(exc),
-                }
-            )
+            failures.append(_failure(record, str(exc)))
     predictions = predictor.predict_rows([(r.id, smiles) for r, smiles, _, _ in valid])
     if len(predictions) != len(valid):
         raise NmrpeakError(f"predictor returned {len(predictions)} rows for {len(valid)} molecules")
@@ -277,26 +279,12 @@ def _build_part(
     spectra: list[Spectrum] = []
     for (record, smiles, key, formula), row in zip(valid, predictions, strict=True):
         if row.get("error"):
-            failures.append(
-                {
-                    "ordinal": record.ordinal,
-                    "id": record.id,
-                    "smiles": record.smiles,
-                    "error": row["error"],
-                }
-            )
+            failures.append(_failure(record, str(row["error"])))
             continue
         try:
             spectrum = prediction_to_spectrum({**row, "id": record.id, "smiles": smiles})
         except NmrpeakError as exc:
-            failures.append(
-                {
-                    "ordinal": record.ordinal,
-                    "id": record.id,
-                    "smiles": record.smiles,
-                    "error": f"prediction: {exc}",
-                }
-            )
+            failures.append(_failure(record, f"prediction: {exc}"))
             continue
         spectra.append(spectrum)
         rows.append(
@@ -531,7 +519,7 @@ def _check_resume(manifest: Mapping[str, Any], fresh: Mapping[str, Any], where: 
 
 
 def build_library(
-    molecules: Iterable[tuple[str, str]],
+    molecules: Iterable[tuple[str, str] | tuple[str, str | None, str | None]],
     out_dir: str | Path,
     predictor: Predictor,
     encoders: Sequence[Encoder] = (),
@@ -548,7 +536,9 @@ def build_library(
     Parameters
     ----------
     molecules
-        ``(id, smiles)`` pairs of the *whole* input (the shard picks its own records).
+        ``(id, smiles)`` pairs of the *whole* input (the shard picks its own records), or
+        ``(id, smiles, error)`` for records the reader could not read (kept as failures so
+        that every shard counts the same ordinals).
     out_dir
         Library directory to create (must be absent or empty unless ``resume``).
     predictor
@@ -600,8 +590,8 @@ def build_library(
         _write_json(out / MANIFEST, manifest)
     parts_dir = out / "parts"
     records = (
-        MoleculeRecord(ordinal, str(mol_id), str(smiles))
-        for ordinal, (mol_id, smiles) in enumerate(molecules)
+        MoleculeRecord(ordinal, str(item[0]), str(item[1] or ""), *item[2:])
+        for ordinal, item in enumerate(molecules)
         if ordinal % shard.count == shard.index
     )
     part_dirs = []
@@ -779,6 +769,13 @@ def _formula_groups(formulas: pa.ChunkedArray) -> dict[str, np.ndarray]:
         str(name): order[bounds[k] : bounds[k + 1]]
         for k, name in enumerate(encoded.dictionary.to_pylist())
     }
+
+
+def default_library_dir() -> Path:
+    """Where ``nmrpeak library default`` builds the library elucidate uses by default."""
+    from nmrpeak_cli.paths import cache_dir
+
+    return cache_dir() / "default_library"
 
 
 def open_library(

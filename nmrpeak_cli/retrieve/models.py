@@ -8,8 +8,10 @@ weights) is recorded in the library manifest and compared when the library is op
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -130,3 +132,83 @@ def prediction_to_spectrum(row: Mapping[str, Any]) -> Spectrum:
             ),
         )
     return Spectrum(id=str(row["id"]), c13=c13_list, h1=h1_list, smiles=row.get("smiles"))
+
+
+class ShippedPredictor:
+    """The forward model of :mod:`nmrpeak_cli.predict` behind the :class:`Predictor` interface.
+
+    Parameters
+    ----------
+    weights
+        ``.safetensors`` file with its JSON card (default: the shipped ``models/predictor``).
+    device
+        ``auto``, ``cpu`` or ``cuda``.
+    batch_size
+        Molecules predicted together.
+    jobs
+        CPU worker processes (each loads the weights and predicts whole batches).
+
+    Raises
+    ------
+    NotAvailableError
+        The weights or their card are missing or do not match.
+    """
+
+    def __init__(
+        self,
+        weights: Path | None = None,
+        device: str = "auto",
+        batch_size: int = 256,
+        jobs: int = 1,
+    ) -> None:
+        from nmrpeak_cli.predict.infer import resolve_device
+        from nmrpeak_cli.predict.weights import default_weights, load_model, read_card
+
+        path = Path(weights) if weights is not None else default_weights()
+        self._weights = path
+        self._jobs = jobs
+        # jobs > 1: each worker process loads the weights itself.
+        self._model = load_model(path, device=resolve_device(device)) if jobs <= 1 else None
+        card = read_card(path)
+        self._identity = ModelIdentity(
+            "predictor", str(card.get("version") or card["sha256"][:12]), str(card["sha256"])
+        )
+        self._batch_size = batch_size
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """Name, version and sha256 from the model card."""
+        return self._identity
+
+    def predict_rows(self, records: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+        """PREDICTION_SCHEMA rows for ``(id, smiles)`` pairs (solvent unspecified)."""
+        from nmrpeak_cli.predict.infer import MoleculeInput, predict_records, prediction_row
+
+        inputs = [MoleculeInput(str(i), s) for i, s in records]
+        rows = []
+        predictions = predict_records(
+            inputs,
+            model=self._model,
+            weights=None if self._model is not None else self._weights,
+            batch_size=self._batch_size,
+            jobs=self._jobs,
+        )
+        for prediction in predictions:
+            row = prediction_row(prediction)
+            if row.get("h1") is not None:
+                row["h1"] = [{k: v for k, v in p.items() if k != "exchangeable"} for p in row["h1"]]
+            rows.append(row)
+        return rows
+
+
+def shipped_predictor_identity(weights: Path | None = None) -> ModelIdentity | None:
+    """Identity of the shipped predictor from its card alone, ``None`` when there is none."""
+    from nmrpeak_cli.paths import models_dir
+
+    card_file = Path(weights).with_suffix(".json") if weights else models_dir() / "predictor.json"
+    if not card_file.is_file():
+        return None
+    card = json.loads(card_file.read_text())
+    return ModelIdentity(
+        "predictor", str(card.get("version") or card["sha256"][:12]), str(card["sha256"])
+    )

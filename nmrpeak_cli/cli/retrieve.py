@@ -1,0 +1,343 @@
+"""``nmrpeak retrieve``, ``nmrpeak library build|merge|default``, ``train retriever``,
+``bench retrieve``.
+
+Thin wrappers over :mod:`nmrpeak_cli.retrieve`: parse options, call one library function,
+render. faiss, torch and RDKit are imported inside the commands so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nmrpeak_cli.cli.common import (
+    ExitCode,
+    JobsOption,
+    OutOption,
+    ShardOption,
+    fail,
+    progress_bar,
+    run_context,
+    stderr_console,
+    stdout_console,
+)
+from nmrpeak_cli.cli.groups import library_app
+from nmrpeak_cli.errors import NmrpeakError
+
+LibraryOption = Annotated[
+    Path,
+    typer.Option(
+        "--library",
+        "-l",
+        help="Library directory (from `nmrpeak library build` or `library default`).",
+        metavar="LIBDIR",
+    ),
+]
+
+
+def _source_description(inputs: Iterable[str]) -> str:
+    """Input names with sizes, recorded in the manifest and compared on --resume."""
+    parts = []
+    for item in inputs:
+        size = os.path.getsize(item) if os.path.isfile(item) else None
+        parts.append(item if size is None else f"{item} ({size} bytes)")
+    return "; ".join(parts)
+
+
+def _molecules(inputs: list[str]) -> Iterator[tuple[str, str | None, str | None]]:
+    """``(id, smiles, reader error)`` of every record of ``inputs``, in order."""
+    from nmrpeak_cli.io import read_molecules
+    from nmrpeak_cli.io.records import RecordError
+
+    for batch in read_molecules(inputs):
+        for record in batch:
+            if isinstance(record, RecordError):
+                yield record.record, None, str(record)
+            else:
+                yield record.id, record.smiles, None
+
+
+def _encoders(use: bool, library_names: Iterable[str] | None = None) -> dict[str, Any]:
+    """Shipped retriever encoders (all, or those the library holds); none when ``use`` is off."""
+    if not use:
+        return {}
+    from nmrpeak_cli.retrieve.encoders import load_shipped_encoders
+
+    encoders = load_shipped_encoders()
+    if library_names is not None:
+        encoders = {name: e for name, e in encoders.items() if name in set(library_names)}
+    return encoders
+
+
+def _report_build(manifest: dict[str, Any], out: Path) -> None:
+    counts = manifest["counts"]
+    stderr_console().print(
+        f"library {out}: {counts['entries']} entries, {counts['failed']} failed "
+        f"(see {out / 'failures.parquet'}); encoders: {', '.join(manifest['encoders']) or 'none'}"
+    )
+    if counts["failed"]:
+        raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+def _inline_query(
+    query_id: str, c13: str | None, h1: str | None, formula: str | None, solvent: str | None
+):
+    from nmrpeak_cli.io.text import parse_peaks
+    from nmrpeak_cli.spectra import Nucleus, Spectrum
+
+    return Spectrum(
+        id=query_id,
+        c13=parse_peaks(c13, Nucleus.C13) if c13 else None,
+        h1=parse_peaks(h1, Nucleus.H1) if h1 else None,
+        formula=formula,
+        solvent=solvent,
+    )
+
+
+def _file_queries(source: str) -> Iterator[Any]:
+    from nmrpeak_cli.io import read_spectra
+    from nmrpeak_cli.io.records import RecordError
+    from nmrpeak_cli.retrieve.search import QueryError
+
+    for batch in read_spectra(source):
+        for item in batch:
+            yield QueryError(item.record, str(item)) if isinstance(item, RecordError) else item
+
+
+def _render(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title="retrieved candidates")
+    for column in ("query", "rank", "smiles", "score", "ssr", "sme", "sse", "formula", "inchikey"):
+        table.add_column(column, overflow="fold")
+
+    def number(value: float | None) -> str:
+        return "" if value is None else f"{value:.3f}"
+
+    for row in rows:
+        if row["error"]:
+            table.add_row(row["query_id"], "", f"[red]error: {row['error']}[/red]", *[""] * 6)
+            continue
+        match = {True: "✓", False: "✗", None: ""}[row["formula_match"]]
+        table.add_row(
+            row["query_id"],
+            str(row["rank"]),
+            row["smiles"],
+            number(row["score"]),
+            number(row["ssr"]),
+            number(row["sme"]),
+            number(row["sse"]),
+            match,
+            row["inchikey"],
+        )
+    stdout_console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``retrieve``, ``library build|merge|default``, ``train retriever``, ``bench retrieve``."""
+
+    @app.command("retrieve")
+    def retrieve_command(
+        ctx: typer.Context,
+        query: Annotated[
+            str | None,
+            typer.Argument(
+                help="Query table/folder/`-` (c13, h1, formula columns).", show_default=False
+            ),
+        ] = None,
+        library: LibraryOption = Path("lib"),
+        k: Annotated[int, typer.Option("-k", min=1, help="Candidates per query.")] = 10,
+        output: OutOption = None,
+        c13: Annotated[
+            str | None, typer.Option("--c13", help="Inline 13C peaks, e.g. '170.2, 77.0'.")
+        ] = None,
+        h1: Annotated[
+            str | None,
+            typer.Option("--h1", help="Inline 1H peaks, e.g. '7.26 (d, J = 8.4 Hz, 2H)'."),
+        ] = None,
+        formula: Annotated[
+            str | None, typer.Option(help="Molecular formula of the inline query.")
+        ] = None,
+        solvent: Annotated[str | None, typer.Option(help="Solvent of the inline query.")] = None,
+        query_id: Annotated[str, typer.Option("--id", help="Id of the inline query.")] = "query",
+        candidates: Annotated[
+            int,
+            typer.Option(min=1, help="Candidates taken from each embedding index (no formula)."),
+        ] = 2000,
+        encoders: Annotated[
+            bool, typer.Option("--encoders/--ssr-only", help="Use the learned encoders (SME, SSE).")
+        ] = True,
+    ) -> None:
+        """Rank library molecules for each query spectrum (SSR + SME + SSE fusion).
+
+        [bold]Examples[/bold]: nmrpeak retrieve --c13 "128.5, 137.9, 21.4" --formula C7H8 -l lib/ ·
+        nmrpeak retrieve queries.parquet -l lib/ -k 10 -o results.parquet
+        """
+        from nmrpeak_cli.errors import SpectrumError
+        from nmrpeak_cli.retrieve.encoders import load_fusion_weights
+        from nmrpeak_cli.retrieve.library import open_library
+        from nmrpeak_cli.retrieve.search import SearchParams, retrieve
+
+        inline = any(v is not None for v in (c13, h1, formula))
+        if inline == (query is not None):
+            raise fail(
+                "give either QUERY or inline --c13/--h1 (with --formula), not both or neither"
+            )
+        if inline:
+            try:
+                queries: Iterable[Any] = [_inline_query(query_id, c13, h1, formula, solvent)]
+            except SpectrumError as exc:
+                raise fail(str(exc)) from None
+        else:
+            queries = _file_queries(query)
+        from nmrpeak_cli.retrieve.library import read_manifest
+
+        try:
+            chosen = _encoders(encoders, read_manifest(library).get("encoders", {}))
+            lib = open_library(library, encoders=[e.identity for e in chosen.values()])
+        except NmrpeakError as exc:
+            raise fail(str(exc)) from None
+        params = SearchParams(k=k, candidates=candidates, weights=load_fusion_weights(chosen))
+        failed = 0
+
+        def counted(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+            nonlocal failed
+            for row in rows:
+                failed += row["error"] is not None
+                yield row
+
+        rows = counted(retrieve(queries, lib, encoders=chosen, params=params))
+        from nmrpeak_cli.io import write_table
+        from nmrpeak_cli.schema import RESULTS_SCHEMA
+
+        if output is None and stdout_console().is_terminal:
+            _render(list(rows))
+        else:
+            write_table(rows, output or "-", RESULTS_SCHEMA)
+        if failed:
+            stderr_console().print(f"{failed} queries failed (their rows carry an error)")
+            raise typer.Exit(int(ExitCode.PARTIAL))
+
+    @library_app.command("build")
+    def build_command(
+        ctx: typer.Context,
+        inputs: Annotated[
+            list[str], typer.Argument(help="Molecule files/folders (SMILES, tables, SDF) or `-`.")
+        ],
+        output: Annotated[
+            Path, typer.Option("--output", "-o", help="Library directory to create.")
+        ],
+        shard: ShardOption = None,
+        jobs: JobsOption = 1,
+        resume: Annotated[
+            bool, typer.Option("--resume", help="Continue an interrupted build.")
+        ] = False,
+        part_size: Annotated[int, typer.Option(min=1, help="Molecules per resumable part.")] = 4096,
+        batch_size: Annotated[
+            int, typer.Option("--batch-size", min=1, help="Prediction batch.")
+        ] = 256,
+        device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+        encoders: Annotated[
+            bool, typer.Option("--encoders/--no-encoders", help="Embed with the shipped encoders.")
+        ] = True,
+    ) -> None:
+        """Predict spectra for molecules and index them into a library directory.
+
+        [bold]Example[/bold]: nmrpeak library build part_*.smi -o lib/ --shard $SLURM_ARRAY_TASK_ID/$N
+        """
+        from nmrpeak_cli.batch import resolve_shard
+        from nmrpeak_cli.retrieve.library import build_library
+        from nmrpeak_cli.retrieve.models import ShippedPredictor
+
+        context = run_context(ctx)
+        try:
+            selected = resolve_shard(shard)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        predictor = ShippedPredictor(
+            device=device, batch_size=batch_size, jobs=jobs or context.jobs
+        )
+        with progress_bar(context, "library build") as advance:
+            manifest = build_library(
+                _molecules(inputs),
+                output,
+                predictor,
+                list(_encoders(encoders).values()),
+                shard=selected,
+                part_size=part_size,
+                resume=resume,
+                source=_source_description(inputs),
+                on_progress=advance,
+            )
+        _report_build(manifest, output)
+
+    @library_app.command("merge")
+    def merge_command(
+        shards: Annotated[list[Path], typer.Argument(help="Shard library directories.")],
+        output: Annotated[Path, typer.Option("--output", "-o", help="Merged library directory.")],
+    ) -> None:
+        """Merge library shards built by a job array (all shards must be present).
+
+        [bold]Example[/bold]: nmrpeak library merge lib_shard_*/ -o lib/
+        """
+        from nmrpeak_cli.retrieve.library import merge_libraries
+
+        try:
+            manifest = merge_libraries(shards, output)
+        except NmrpeakError as exc:
+            raise fail(str(exc)) from None
+        _report_build(manifest, output)
+
+    @library_app.command("default")
+    def default_command(
+        ctx: typer.Context,
+        inputs: Annotated[
+            list[str] | None,
+            typer.Argument(help="Extra molecule files to include.", show_default=False),
+        ] = None,
+        moses: Annotated[
+            int, typer.Option(min=0, help="Molecules taken from the MOSES corpus.")
+        ] = 20000,
+        data: Annotated[
+            Path | None,
+            typer.Option(
+                help="Prepared experimental table to include (data/experimental.parquet)."
+            ),
+        ] = None,
+        output: Annotated[
+            Path | None, typer.Option("--output", "-o", help="Default: <cache>/default_library.")
+        ] = None,
+        resume: Annotated[
+            bool, typer.Option("--resume", help="Continue an interrupted build.")
+        ] = False,
+        device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    ) -> None:
+        """Build the default library used by elucidate (MOSES slice + your molecules).
+
+        [bold]Example[/bold]: nmrpeak library default my_compounds.smi --moses 50000
+        """
+        from nmrpeak_cli.retrieve.library import build_library, default_library_dir
+        from nmrpeak_cli.retrieve.models import ShippedPredictor
+        from nmrpeak_cli.retrieve.sources import default_molecules
+
+        context = run_context(ctx)
+        out = output or default_library_dir()
+        molecules = default_molecules(
+            moses=moses, experimental=data, extra=_molecules(inputs or [])
+        )
+        predictor = ShippedPredictor(device=device, jobs=context.jobs)
+        with progress_bar(context, "default library") as advance:
+            manifest = build_library(
+                molecules,
+                out,
+                predictor,
+                list(_encoders(True).values()),
+                resume=resume,
+                source=f"moses:{moses}; data:{data}; {_source_description(inputs or [])}",
+                on_progress=advance,
+            )
+        _report_build(manifest, out)

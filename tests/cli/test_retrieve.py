@@ -1,0 +1,100 @@
+"""``nmrpeak retrieve`` and ``nmrpeak library merge`` end to end on a tiny library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from nmrpeak_cli.batch import Shard
+from nmrpeak_cli.cli import retrieve as retrieve_cli
+from nmrpeak_cli.cli.groups import library_app
+from nmrpeak_cli.retrieve.library import build_library
+from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table
+from tests.retrieve.conftest import MOLECULES, FakePredictor, predicted_spectrum
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    application = typer.Typer()
+    retrieve_cli.register(application)
+    application.add_typer(library_app)
+    return application
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    out = tmp_path / "lib"
+    build_library(MOLECULES, out, FakePredictor())
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_shipped_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NMRPEAK_MODELS", str(tmp_path / "no_models"))
+
+
+def test_inline_query_jsonl(app: typer.Typer, library: Path) -> None:
+    toluene = predicted_spectrum("Cc1ccccc1")
+    c13 = ", ".join(f"{s:.2f}" for s in toluene.c13.shifts)
+    result = CliRunner().invoke(
+        app, ["retrieve", "-l", str(library), "--c13", c13, "--formula", "C7H8", "-k", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert len(rows) == 1, f"only one C7H8 molecule in the library: {rows}"
+    assert rows[0]["smiles"] == "Cc1ccccc1" and rows[0]["formula_match"] is True, rows[0]
+    assert rows[0]["query_id"] == "query" and rows[0]["rank"] == 1
+
+
+def test_query_file_with_bad_rows_exits_1(app: typer.Typer, library: Path, tmp_path: Path) -> None:
+    good = predicted_spectrum("CCOC(C)=O", "ethyl_acetate")
+    rows = [
+        {"id": "ethyl_acetate", "c13": list(good.c13.shifts)},
+        {"id": "empty"},
+        {"id": "absurd", "c13": [999.0]},
+    ]
+    queries = tmp_path / "queries.parquet"
+    pq.write_table(rows_to_table(rows, QUERY_SCHEMA), queries)
+    out = tmp_path / "results.parquet"
+    result = CliRunner().invoke(
+        app, ["retrieve", str(queries), "-l", str(library), "-k", "2", "-o", str(out)]
+    )
+    assert result.exit_code == 1, result.output
+    table = pq.read_table(out).to_pylist()
+    by_id: dict[str, list[dict]] = {}
+    for row in table:
+        by_id.setdefault(row["query_id"], []).append(row)
+    assert by_id["ethyl_acetate"][0]["smiles"] == "CCOC(C)=O", by_id["ethyl_acetate"]
+    assert len(by_id["ethyl_acetate"]) == 2
+    assert by_id["empty"][0]["error"], "a query without peaks is an error row"
+    assert "999" in by_id["absurd"][0]["error"], by_id["absurd"][0]
+    assert pq.read_schema(out).names[:4] == ["query_id", "rank", "smiles", "inchikey"]
+
+
+def test_usage_errors_exit_2(app: typer.Typer, library: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    neither = runner.invoke(app, ["retrieve", "-l", str(library)])
+    assert neither.exit_code == 2, neither.output
+    bad_peaks = runner.invoke(app, ["retrieve", "-l", str(library), "--c13", "abc, def"])
+    assert bad_peaks.exit_code == 2, bad_peaks.output
+    missing = runner.invoke(app, ["retrieve", "-l", str(tmp_path / "nope"), "--c13", "20.1"])
+    assert missing.exit_code == 2, missing.output
+
+
+def test_library_merge_command(app: typer.Typer, tmp_path: Path) -> None:
+    shards = []
+    for index in range(2):
+        out = tmp_path / f"shard{index}"
+        build_library(MOLECULES, out, FakePredictor(), shard=Shard(index, 2))
+        shards.append(str(out))
+    result = CliRunner().invoke(app, ["library", "merge", *shards, "-o", str(tmp_path / "merged")])
+    assert result.exit_code == 0, result.output
+    entries = pq.read_table(tmp_path / "merged" / "entries.parquet")
+    assert entries.column("id").to_pylist() == [m[0] for m in MOLECULES]
+    assert isinstance(entries, pa.Table)
