@@ -248,6 +248,8 @@ class MatchResult:
     pairs
         ``(m, 2)`` int array: index of the query peak and of the candidate peak (positions in
         the :class:`~nmrpeak_cli.spectra.PeakList`, highest shift first) of each match.
+    shifts_ppm
+        ``(m, 2)`` query and candidate shift of each pair, ppm.
     round
         ``(m,)`` matching round of each pair, 1 or 2.
     errors_ppm
@@ -266,6 +268,7 @@ class MatchResult:
 
     nucleus: Nucleus
     pairs: np.ndarray
+    shifts_ppm: np.ndarray
     round: np.ndarray
     errors_ppm: np.ndarray
     credits: np.ndarray
@@ -377,6 +380,9 @@ def match_peaks(
     return MatchResult(
         nucleus=a.nucleus,
         pairs=_readonly(pairs),
+        shifts_ppm=_readonly(
+            np.stack([query.shifts[i], candidate.shifts[j]], axis=1).reshape(-1, 2)
+        ),
         round=_readonly(rounds),
         errors_ppm=_readonly(errors),
         credits=_readonly(credits),
@@ -403,24 +409,72 @@ def _combine(scores: Mapping[Nucleus, np.ndarray], params: SimilarityParams) -> 
     return sum(params.weight(n) * s for n, s in scores.items()) / total
 
 
+@dataclass(frozen=True, slots=True)
+class SpectrumMatch:
+    """Per-nucleus matches of two spectra and their combined score.
+
+    Attributes
+    ----------
+    score
+        Combined similarity in [0, 1] (see :func:`match_spectra`).
+    matches
+        :class:`MatchResult` of each compared nucleus, 13C first.
+    """
+
+    score: float
+    matches: Mapping[Nucleus, MatchResult]
+
+
+def match_spectra(
+    query: Spectrum,
+    candidate: Spectrum,
+    *,
+    params: SimilarityParams = DEFAULT_PARAMS,
+    nuclei: Iterable[Nucleus | str] | None = None,
+) -> SpectrumMatch:
+    """Match two spectra nucleus by nucleus and combine the scores.
+
+    Parameters
+    ----------
+    query, candidate
+        The spectra; the query decides which nuclei are compared.
+    params
+        Similarity parameters, including the per-nucleus weights.
+    nuclei
+        Nuclei to compare; default: those with peaks in the query.
+
+    Returns
+    -------
+    SpectrumMatch
+        Each compared nucleus is scored with :func:`match_peaks` (a side without peaks of it
+        counts as an empty list) and the scores are averaged with ``c13_weight`` and
+        ``h1_weight``, renormalized over the compared nuclei (plain mean if all weigh 0).
+        With no nucleus to compare (a query without peaks), the score is 1 against a
+        candidate without peaks, else 0.
+    """
+    chosen = query.nuclei if nuclei is None else tuple(Nucleus.parse(n) for n in nuclei)
+    chosen = tuple(n for n in Nucleus if n in chosen)
+    if not chosen:
+        return SpectrumMatch(0.0 if candidate.nuclei else 1.0, {})
+    matches = {
+        n: match_peaks(
+            query.peaks(n) or PeakList(n), candidate.peaks(n) or PeakList(n), params=params
+        )
+        for n in chosen
+    }
+    scores = {n: np.asarray(m.score) for n, m in matches.items()}
+    return SpectrumMatch(float(_combine(scores, params)), matches)
+
+
 def spectrum_similarity(
     query: Spectrum, candidate: Spectrum, *, params: SimilarityParams = DEFAULT_PARAMS
 ) -> float:
-    """Combined 13C + 1H similarity over the nuclei the query has.
+    """Combined 13C + 1H similarity over the nuclei the query has, in [0, 1].
 
-    Each nucleus with peaks in the query is scored with :func:`similarity` (a candidate
-    without that nucleus scores 0 on it) and the scores are averaged with ``c13_weight`` and
-    ``h1_weight``, renormalized over those nuclei (plain mean if all of them weigh 0). A
-    query without peaks scores 1 against a candidate without peaks, else 0.
+    The score of :func:`match_spectra`: a candidate without one of the query's nuclei scores
+    0 on it; nuclei the query lacks are ignored.
     """
-    if not query.nuclei:
-        return 0.0 if candidate.nuclei else 1.0
-    scores = {}
-    for nucleus in query.nuclei:
-        a = query.peaks(nucleus) or PeakList(nucleus)
-        b = candidate.peaks(nucleus) or PeakList(nucleus)
-        scores[nucleus] = np.asarray(similarity(a, b, params=params))
-    return float(_combine(scores, params))
+    return match_spectra(query, candidate, params=params).score
 
 
 # --------------------------------------------------------------------------------------------
@@ -674,8 +728,10 @@ __all__: Sequence[str] = (
     "NucleusParams",
     "PackedPeakLists",
     "SimilarityParams",
+    "SpectrumMatch",
     "credit",
     "match_peaks",
+    "match_spectra",
     "score_many",
     "similarity",
     "spectrum_score_many",
