@@ -39,7 +39,7 @@ class ProcessingOptions:
 
     lb_c13_hz: float = 1.0
     lb_h1_hz: float = 0.3
-    min_snr_c13: float = 6.0
+    min_snr_c13: float = 8.0
     min_snr_h1: float = 8.0
     baseline_order: int = 5
     reference: ReferenceMode = "auto"
@@ -324,6 +324,12 @@ def _referenced(
     return shifted, moved
 
 
+def _in_range(lines: Lines, nucleus: str) -> Lines:
+    """Lines inside the plausible shift range of ``nucleus`` (edge artifacts, folded peaks out)."""
+    low, high = Nucleus.parse(nucleus).shift_range
+    return lines.take((lines.ppm >= low) & (lines.ppm <= high))
+
+
 # --------------------------------------------------------------------------------------------
 # 13C
 # --------------------------------------------------------------------------------------------
@@ -340,6 +346,7 @@ def _c13_signals(
         min_snr=options.min_snr_c13,
     )
     processed, lines = _referenced(processed, lines, solvent, options.reference)
+    lines = _in_range(lines, "13C")
     labels = np.full(len(lines), None, dtype=object)
     for signal in reference.solvent_signals(solvent, "13C"):
         half_span = (signal.lines - 1) / 2 * signal.j_hz / processed.observe_mhz
@@ -371,6 +378,7 @@ def _h1_signals(
         min_relative=0.002,
     )
     processed, lines = _referenced(processed, lines, solvent, options.reference)
+    lines = _in_range(lines, "1H")
     if len(lines) == 0:
         return processed, ()
     mhz = processed.observe_mhz
@@ -472,7 +480,8 @@ def _normalized(
 
 
 def _scaled(signals: list[Signal], h_count: int | None) -> tuple[Signal, ...]:
-    """Scale integrals to protons: the formula H count when known, else the smallest = 1–3 H."""
+    """Scale integrals to protons: the formula H count when known, else the scale (one signal
+    = 1–3 H) that makes the integrals closest to whole numbers."""
     sample = [s.integration or 0.0 for s in signals if s.label is None]
     total = sum(v for v in sample if v > 0)
     if total <= 0:
@@ -480,15 +489,13 @@ def _scaled(signals: list[Signal], h_count: int | None) -> tuple[Signal, ...]:
     if h_count:
         scale = h_count / total
     else:
-        smallest = min(v for v in sample if v >= 0.08 * max(sample))
-        best = min(
-            (1, 2, 3),
-            key=lambda k: (
-                np.mean([abs(v * k / smallest - round(v * k / smallest)) for v in sample])
-                + 0.05 * k
-            ),
+        values = np.array([v for v in sample if v >= 0.08 * max(sample)])
+        scales = np.array([k / v for v in values for k in (1, 2, 3)])
+        protons = np.outer(scales, values)
+        error = (
+            np.abs(protons - np.rint(protons)).mean(axis=1) + 0.01 * protons.sum(1) / values.size
         )
-        scale = best / smallest
+        scale = float(scales[int(np.argmin(error))])
     return tuple(replace(s, integration=max(0.0, (s.integration or 0.0) * scale)) for s in signals)
 
 
