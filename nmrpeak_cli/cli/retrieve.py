@@ -25,7 +25,7 @@ from nmrpeak_cli.cli.common import (
     stderr_console,
     stdout_console,
 )
-from nmrpeak_cli.cli.groups import library_app
+from nmrpeak_cli.cli.groups import bench_app, library_app, train_app
 from nmrpeak_cli.errors import NmrpeakError
 
 LibraryOption = Annotated[
@@ -341,3 +341,148 @@ def register(app: typer.Typer) -> None:
                 on_progress=advance,
             )
         _report_build(manifest, out)
+
+    @train_app.command("retriever")
+    def train_command(
+        ctx: typer.Context,
+        data: Annotated[Path, typer.Option(help="Prepared experimental table.")] = Path(
+            "data/experimental.parquet"
+        ),
+        out_dir: Annotated[Path, typer.Option("--out-dir", help="Run folder.")] = Path(
+            "runs/retriever"
+        ),
+        split: Annotated[str, typer.Option(help="Split scheme: scaffold or random.")] = "scaffold",
+        kinds: Annotated[
+            str, typer.Option("--kinds", help="Encoders to train: sme,sse.")
+        ] = "sme,sse",
+        epochs: Annotated[int, typer.Option(min=1)] = 40,
+        time_limit: Annotated[
+            float, typer.Option("--time-limit", help="Minutes per encoder.")
+        ] = 15.0,
+        threads: Annotated[int, typer.Option(min=1, help="torch CPU threads.")] = 1,
+        export: Annotated[
+            Path | None, typer.Option(help="Folder to write retriever_<kind>.safetensors + cards.")
+        ] = None,
+        fit_fusion: Annotated[
+            bool, typer.Option("--fit-fusion/--no-fit-fusion", help="Fit fusion weights on valid.")
+        ] = True,
+        fusion_size: Annotated[int, typer.Option(help="Library size for fusion fitting.")] = 10000,
+    ) -> None:
+        """Train the SME and SSE encoders on the training split; fit fusion on valid.
+
+        [bold]Example[/bold]: nice -n 10 nmrpeak train retriever --export models/
+        """
+        import shlex
+        import sys
+
+        from nmrpeak_cli.retrieve.bench import BenchOptions, fit_fusion_on_split
+        from nmrpeak_cli.retrieve.encoders import fusion_card_path, load_encoder
+        from nmrpeak_cli.retrieve.models import ShippedPredictor
+        from nmrpeak_cli.retrieve.train import TrainConfig, train_encoder
+
+        context = run_context(ctx)
+        log = stderr_console().print
+        command = shlex.join(["nmrpeak", *sys.argv[1:]])
+        predictor = ShippedPredictor(device="cpu")
+        trained = {}
+        for kind in [k.strip() for k in kinds.split(",") if k.strip()]:
+            config = TrainConfig(
+                kind=kind,
+                data=data,
+                out_dir=out_dir,
+                split_column=f"split_{split}",
+                epochs=epochs,
+                time_limit_min=time_limit,
+                seed=context.seed,
+                threads=threads,
+            )
+            target = None if export is None else export / f"retriever_{kind}.safetensors"
+            summary = train_encoder(config, predictor, export=target, command=command, log=log)
+            trained[kind] = load_encoder(target or out_dir / kind / "best.safetensors")
+            log(
+                f"{kind}: best epoch {summary['best_epoch']}, valid top-1 {summary['valid_top1_in_split']:.3f}"
+            )
+        if fit_fusion and trained:
+            options = BenchOptions(
+                queries=data.parent / "queries" / f"{split}_valid.parquet",
+                data_dir=data.parent,
+                sizes=(fusion_size,),
+                work_dir=out_dir / "fusion",
+                seed=context.seed,
+            )
+            out = (
+                fusion_card_path(export)
+                if export is not None
+                else out_dir / "retriever_fusion.json"
+            )
+            fit_fusion_on_split(options, predictor, trained, out, log=log)
+
+    @bench_app.command("retrieve")
+    def bench_command(
+        ctx: typer.Context,
+        split: Annotated[
+            str, typer.Option(help="scaffold, random, or a query table FILE with a smiles column.")
+        ] = "scaffold",
+        data: Annotated[Path, typer.Option(help="Prepared data folder.")] = Path("data"),
+        sizes: Annotated[
+            str, typer.Option(help="Library sizes, comma-separated.")
+        ] = "1000,10000,100000",
+        max_queries: Annotated[int, typer.Option(min=1, help="Queries sampled.")] = 500,
+        latency_queries: Annotated[
+            int, typer.Option(min=1, help="Queries timed one by one.")
+        ] = 100,
+        output: Annotated[
+            Path | None, typer.Option("--output", "-o", help="Report (.json, plus .md next to it).")
+        ] = None,
+        encoders: Annotated[
+            bool, typer.Option("--encoders/--ssr-only", help="Use the shipped encoders.")
+        ] = True,
+        work_dir: Annotated[Path, typer.Option(help="Benchmark library folder.")] = Path(
+            "runs/retriever/bench"
+        ),
+    ) -> None:
+        """Top-1/5/10 per library size and input configuration, ablation and latency.
+
+        [bold]Example[/bold]: nmrpeak bench retrieve --split scaffold --sizes 1000,10000,100000 -o benchmarks/retrieve.json
+        """
+        import json
+
+        from nmrpeak_cli.retrieve.bench import BenchOptions, markdown_report, run_benchmark
+        from nmrpeak_cli.retrieve.encoders import load_fusion_weights
+        from nmrpeak_cli.retrieve.models import ShippedPredictor
+
+        context = run_context(ctx)
+        queries = (
+            Path(split)
+            if split not in {"scaffold", "random"}
+            else data / "queries" / f"{split}_test.parquet"
+        )
+        try:
+            size_list = tuple(int(s) for s in sizes.split(","))
+        except ValueError:
+            raise fail(f"--sizes expects integers like 1000,10000; got {sizes!r}") from None
+        if not queries.is_file():
+            raise fail(f"query table {queries} not found (run `nmrpeak data prepare`)")
+        chosen = _encoders(encoders)
+        options = BenchOptions(
+            queries=queries,
+            data_dir=data,
+            sizes=size_list,
+            max_queries=max_queries,
+            latency_queries=latency_queries,
+            work_dir=work_dir,
+            seed=context.seed,
+        )
+        report = run_benchmark(
+            options,
+            ShippedPredictor(device="cpu"),
+            chosen,
+            load_fusion_weights(chosen),
+            log=stderr_console().print,
+        )
+        text = markdown_report(report)
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(json.dumps(report, indent=2, default=str) + "\n")
+            output.with_suffix(".md").write_text(text + "\n")
+        typer.echo(text)
