@@ -140,7 +140,7 @@ def spectrum_result(
         spectrum = row_to_spectrum({**row, "id": record})
     except SpectrumError as exc:
         return RecordError(record, number, exc.field, str(exc), source)
-    if spectrum.c13 is None and spectrum.h1 is None:
+    if not spectrum.c13 and not spectrum.h1:
         return RecordError(
             record, number, "c13", "no peaks: both c13 and h1 are empty or missing", source
         )

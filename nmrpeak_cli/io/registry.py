@@ -28,6 +28,7 @@ import os
 import shutil
 import sys
 import tempfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -92,9 +93,9 @@ class Source:
         try:
             with self.open() as stream:
                 return stream.read(size)
-        except (OSError, EOFError) as exc:
-            if isinstance(exc, InputFileError):
-                raise
+        except InputFileError:
+            raise
+        except (OSError, EOFError, zlib.error) as exc:
             raise InputFileError(f"{self.name}: cannot read: {exc}") from None
 
 
@@ -310,7 +311,12 @@ def _read(
             for source in inputs:
                 fmt = _choose_format(source, capability, forced)
                 reader = fmt.read_spectra if capability == "spectra" else fmt.read_molecules
-                yield from reader(source, batch_size)  # type: ignore[misc]
+                try:
+                    yield from reader(source, batch_size)  # type: ignore[misc]
+                except InputFileError:
+                    raise
+                except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt stream
+                    raise InputFileError(f"{source.name}: cannot read: {exc}") from None
     finally:
         for path in spooled:
             path.unlink(missing_ok=True)

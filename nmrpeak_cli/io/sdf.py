@@ -41,7 +41,7 @@ from nmrpeak_cli.io.records import (
 from nmrpeak_cli.io.registry import Format, Source, conform, register_format
 from nmrpeak_cli.io.table import render_cell
 from nmrpeak_cli.io.text import carbon_frequency, format_number, parse_peaks, proton_frequency
-from nmrpeak_cli.spectra import Nucleus, Peak, PeakList, Spectrum
+from nmrpeak_cli.spectra import Nucleus, Peak, PeakList, Spectrum, normalize_multiplicity
 
 _NMREDATA_TAG = {Nucleus.C13: "NMREDATA_1D_13C", Nucleus.H1: "NMREDATA_1D_1H"}
 _SHIFTDB_TAG = {
@@ -138,7 +138,11 @@ def format_nmredata_1d(peaklist: PeakList, larmor_mhz: float | None = None) -> s
 
 
 def parse_shiftdb_spectrum(text: str, nucleus: Nucleus) -> PeakList:
-    """Peaks of an NMRShiftDB2 ``Spectrum <nucleus> <i>`` property (equal shifts grouped)."""
+    """Peaks of an NMRShiftDB2 ``Spectrum <nucleus> <i>`` property (equal shifts grouped).
+
+    Labels are lenient: 13C letters other than S/D/T/Q give ``n_h=None``, 1H labels that are
+    not multiplicity codes give ``multiplicity=None``. Broken entries raise :class:`ParseError`.
+    """
     groups: dict[float, list[tuple[str, int]]] = {}
     for token in filter(None, (t.strip() for t in text.replace("\n", "").split("|"))):
         parts = token.split(";")
@@ -162,9 +166,19 @@ def parse_shiftdb_spectrum(text: str, nucleus: Nucleus) -> PeakList:
             )
         else:
             peaks.append(
-                Peak(shift, integration=len(entries), atoms=atoms, multiplicity=label or None)
+                Peak(
+                    shift, integration=len(entries), atoms=atoms, multiplicity=_multiplicity(label)
+                )
             )
     return PeakList(nucleus, tuple(peaks))
+
+
+def _multiplicity(label: str) -> str | None:
+    """A 1H label as a multiplicity code; free text (``AA'BB'``, ``sep``) becomes ``None``."""
+    try:
+        return normalize_multiplicity(label)
+    except SpectrumError:
+        return None
 
 
 def _indexed(value: str | None, index: int | None) -> str | None:

@@ -523,7 +523,8 @@ def split_nmr_sentences(text: str) -> list[str]:
     """Split text at each ``1H NMR``/``13C NMR`` header; text before the first is dropped."""
     clean = normalize_text(text)
     starts = [m.start() for m in _ANY_HEADER.finditer(clean)]
-    return [clean[a:b].strip(" ;,") for a, b in zip(starts, [*starts[1:], len(clean)], strict=True)]
+    ends = [*starts[1:], len(clean)]
+    return [clean[a:b].strip(" ;,") for a, b in zip(starts, ends, strict=False)]
 
 
 def parse_spectrum_text(
