@@ -409,7 +409,8 @@ def _h1_signal(
     solvent: str | None,
 ) -> Signal:
     lo, hi = float(lines.ppm.min()), float(lines.ppm.max())
-    centre = (lo + hi) / 2
+    strong = lines.ppm[lines.height >= 0.35 * lines.height.max()]  # symmetric about the centre
+    centre = (float(strong.min()) + float(strong.max())) / 2
     code = shape.multiplicity
     if code == "s" and float(lines.width_hz.max()) > 4 * fwhm:
         code = "br s"

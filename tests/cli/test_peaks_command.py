@@ -1,0 +1,32 @@
+"""``nmrpeak peaks`` end to end on a synthetic Bruker folder."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from nmrpeak_cli.cli.app import app
+from nmrpeak_cli.processing.synthetic import SyntheticSignal, synthetic_fid, write_bruker
+
+ACQ = {"observe_mhz": 400.13, "sweep_hz": 4800.0, "carrier_ppm": 5.0}
+
+
+def test_peaks_writes_query_rows_and_exit_codes(tmp_path):
+    fid = synthetic_fid(
+        (SyntheticSignal(3.8, 3), SyntheticSignal(1.2, 3, (7.0, 7.0))),
+        points=8192,
+        noise=0.01,
+        **ACQ,
+    )
+    write_bruker(tmp_path / "mol" / "1", fid, nucleus="1H", **ACQ)
+    runner = CliRunner()
+    result = runner.invoke(app, ["peaks", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout.strip().splitlines()[-1])
+    assert row["id"] == "mol" and [p["multiplicity"] for p in row["h1"]] == ["s", "t"], row
+    (tmp_path / "bad" / "1").mkdir(parents=True)
+    (tmp_path / "bad" / "1" / "fid").write_bytes(b"\0" * 64)
+    result = runner.invoke(app, ["peaks", str(tmp_path), "-o", str(tmp_path / "out.csv")])
+    assert result.exit_code == 1, result.output
+    assert "missing acqus" in (tmp_path / "out.csv").read_text()
