@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from nmrpeak_cli.cli.common import JobsOption, progress_bar, run_context, stderr_console
+from nmrpeak_cli.cli.common import JobsOption, fail, progress_bar, run_context, stderr_console
+from nmrpeak_cli.errors import InputFileError
 
 data_app = typer.Typer(
     name="data", help="Prepare datasets, splits and simulated corpora.", no_args_is_help=True
@@ -78,7 +79,10 @@ def prepare_command(
         jobs=context.jobs,
         command=shlex.join(["nmrpeak", *sys.argv[1:]]) if sys.argv else "nmrpeak data prepare",
     )
-    summary = prepare(options, lambda text, total: progress_bar(context, text, total))
+    try:
+        summary = prepare(options, lambda text, total: progress_bar(context, text, total))
+    except InputFileError as exc:
+        raise fail(str(exc)) from None
     if context.quiet:
         return
     table = Table(title=f"nmrpeak data prepare → {out}", show_header=False)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import io
 import re
 import subprocess
@@ -24,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nmrpeak_cli import chem
+from nmrpeak_cli.data.files import file_sha256, write_parquet
 from nmrpeak_cli.errors import ChemistryError, InputFileError
 from nmrpeak_cli.paths import cache_dir as default_cache_dir
 from nmrpeak_cli.schema import register_schema
@@ -115,14 +115,6 @@ def _molecules(smiles: list[str]) -> list[tuple[str, str] | None]:
     return results
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def moses_table(
     wheel: Path,
     cache: Path | None = None,
@@ -138,7 +130,7 @@ def moses_table(
     from nmrpeak_cli.batch import parallel_map
 
     folder = Path(cache) if cache is not None else default_cache_dir()
-    cached = folder / f"moses-{_file_sha256(wheel)[:16]}.parquet"
+    cached = folder / f"moses-{file_sha256(wheel)[:16]}.parquet"
     if cached.is_file():
         return pq.read_table(cached)
     items = list(iter_moses_smiles(wheel))
@@ -166,10 +158,7 @@ def moses_table(
         rows["smiles"].append(result[0])
         rows["inchikey"].append(result[1])
     table = pa.Table.from_pydict(rows, schema=SIMULATED_SCHEMA)
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_suffix(".parquet.tmp")
-    pq.write_table(table, partial, compression="zstd")
-    partial.replace(cached)
+    write_parquet(table, cached)
     return table
 
 

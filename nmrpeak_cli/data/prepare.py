@@ -12,7 +12,6 @@ Reads ``SOURCE/nmrshiftdb2/`` and ``SOURCE/cascade-exp5k/`` and writes, determin
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections import Counter
@@ -23,12 +22,12 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nmrpeak_cli import __version__
 from nmrpeak_cli.data import cascade as cascade_io
 from nmrpeak_cli.data.dataset import DATASET_SCHEMA, SPLIT_SCHEMES, query_rows, record_to_row
+from nmrpeak_cli.data.files import file_sha256, write_parquet
 from nmrpeak_cli.data.nmrshiftdb import (
     DROP_REASONS,
     SPECTRUM_REJECTIONS,
@@ -138,15 +137,6 @@ class PrepareSummary:
     files: tuple[Path, ...] = field(default_factory=tuple)
 
 
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _require(path: Path) -> Path:
     if not path.is_file():
         raise InputFileError(
@@ -206,14 +196,6 @@ def map_cascade(
     return mapped, failed
 
 
-def _write_parquet(table: pa.Table, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".tmp")
-    pq.write_table(table, partial, compression="zstd")
-    partial.replace(path)
-    return path
-
-
 def _check_splits(rows: Sequence[dict[str, Any]]) -> None:
     connectivity = [row["inchikey"][:14] for row in rows]
     for scheme in SPLIT_SCHEMES:
@@ -260,7 +242,7 @@ def prepare(options: PrepareOptions, progress: Progress = _no_progress) -> Prepa
         for i, (record, cascade) in enumerate(zip(records, mapped, strict=True))
     ]
     _check_splits(rows)
-    files = [_write_parquet(rows_to_table(rows, DATASET_SCHEMA), out / "experimental.parquet")]
+    files = [write_parquet(rows_to_table(rows, DATASET_SCHEMA), out / "experimental.parquet")]
     fields = {r.id: _field_mhz(r) for r in records}
     held_out: set[str] = set()
     for scheme in SPLIT_SCHEMES:
@@ -268,7 +250,7 @@ def prepare(options: PrepareOptions, progress: Progress = _no_progress) -> Prepa
             chosen = [row for row in rows if row[f"split_{scheme}"] == split]
             held_out.update(row["inchikey"] for row in chosen)
             table = rows_to_table(query_rows(chosen, fields), QUERY_SCHEMA)
-            files.append(_write_parquet(table, out / "queries" / f"{scheme}_{split}.parquet"))
+            files.append(write_parquet(table, out / "queries" / f"{scheme}_{split}.parquet"))
 
     n_simulated = n_excluded = None
     wheel_sha = None
@@ -281,7 +263,7 @@ def prepare(options: PrepareOptions, progress: Progress = _no_progress) -> Prepa
             everything = moses.moses_table(wheel, options.cache, options.jobs, advance)
         simulated = moses.exclude_leaks(everything, held_out)
         n_simulated, n_excluded = simulated.num_rows, everything.num_rows - simulated.num_rows
-        files.append(_write_parquet(simulated, out / "simulated_molecules.parquet"))
+        files.append(write_parquet(simulated, out / "simulated_molecules.parquet"))
 
     summary = PrepareSummary(
         n_source=len(molecules),
