@@ -254,7 +254,7 @@ def train_encoder(
             optimizer.step()
             if scheduler.last_epoch < steps - 1:
                 scheduler.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         for m in {id(m): m for k, m in modules.items() if k != "logit_scale"}.values():
             m.eval()
         top1 = validation_top1(modules, encoder_config, valid)
