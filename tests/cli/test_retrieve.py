@@ -98,3 +98,45 @@ def test_library_merge_command(app: typer.Typer, tmp_path: Path) -> None:
     entries = pq.read_table(tmp_path / "merged" / "entries.parquet")
     assert entries.column("id").to_pylist() == [m[0] for m in MOLECULES]
     assert isinstance(entries, pa.Table)
+
+
+@pytest.fixture
+def fake_shipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build commands load the shipped predictor; substitute the test stand-in."""
+    from nmrpeak_cli.retrieve import models
+
+    monkeypatch.setattr(models, "ShippedPredictor", lambda **_: FakePredictor())
+
+
+def _smiles_file(path: Path) -> Path:
+    path.write_text("".join(f"{smiles} {name}\n" for name, smiles in MOLECULES) + "C1CC broken\n")
+    return path
+
+
+def test_library_build_command(app: typer.Typer, tmp_path: Path, fake_shipped: None) -> None:
+    source = _smiles_file(tmp_path / "molecules.smi")
+    out = tmp_path / "lib"
+    result = CliRunner().invoke(app, ["library", "build", str(source), "-o", str(out)])
+    assert result.exit_code == 1, f"one broken SMILES → exit 1: {result.output}"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"] == {"entries": 16, "failed": 1, "input": 17}, manifest["counts"]
+    again = CliRunner().invoke(app, ["library", "build", str(source), "-o", str(out), "--resume"])
+    assert again.exit_code == 1, "resuming a finished build reports the same counts"
+    shard = CliRunner().invoke(
+        app, ["library", "build", str(source), "-o", str(tmp_path / "s1"), "--shard", "1/4"]
+    )
+    assert shard.exit_code == 0, shard.output  # the broken record (ordinal 16) is in shard 0
+    shard_manifest = json.loads((tmp_path / "s1" / "manifest.json").read_text())
+    assert shard_manifest["shard"] == {"index": 1, "count": 4}
+    assert shard_manifest["counts"]["entries"] == 4, shard_manifest["counts"]
+
+
+def test_library_default_command(
+    app: typer.Typer, tmp_path: Path, fake_shipped: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NMRPEAK_CACHE", str(tmp_path / "cache"))
+    source = _smiles_file(tmp_path / "mine.smi")
+    result = CliRunner().invoke(app, ["library", "default", str(source), "--moses", "0"])
+    assert result.exit_code == 1, result.output
+    entries = pq.read_table(tmp_path / "cache" / "default_library" / "entries.parquet")
+    assert entries.num_rows == len(MOLECULES), entries.num_rows
