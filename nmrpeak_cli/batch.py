@@ -6,9 +6,12 @@ joblib is used only here (:func:`parallel_map`), so the rest of the code never i
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from nmrpeak_cli.outputs import BatchSummary
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -96,3 +99,102 @@ def parallel_map(
         if on_result:
             on_result(1)
         yield result
+
+
+class RowSink(Protocol):
+    """Where a batch run writes rows (see :mod:`nmrpeak_cli.outputs`)."""
+
+    def write(self, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> None:
+        """Write the rows of one finished batch; ``keys[i]`` is the record key of row ``i``."""
+
+    def finish(self) -> None:
+        """Complete the output after the last batch."""
+
+    def abort(self) -> None:
+        """Called when the run stops on an exception."""
+
+
+def run_records(
+    records: Iterable[T],
+    process: Callable[[list[T]], list[list[dict[str, Any]]]],
+    sink: RowSink,
+    *,
+    key: Callable[[T], str],
+    done: set[str] | frozenset[str] = frozenset(),
+    batch_size: int = 256,
+    jobs: int = 1,
+    on_records: Callable[[int], None] | None = None,
+) -> BatchSummary:
+    """The batch engine: stream records in batches through ``process`` into ``sink``.
+
+    Parameters
+    ----------
+    records
+        Input records, consumed lazily (bounded memory).
+    process
+        ``batch -> rows per record``: for each record of the batch, its output rows (a row
+        with a non-null ``error`` marks the record failed). Must be picklable for ``jobs > 1``.
+    sink
+        Output; one ``write`` per finished batch, ``finish`` at the end, ``abort`` on error.
+    key
+        Record key (id + input hash, :func:`nmrpeak_cli.outputs.record_key`).
+    done
+        Keys to skip (results already exist: ``--resume``).
+    jobs
+        Worker processes; batches keep their input order.
+    on_records
+        Progress callback, called with the number of records finished (skipped included).
+    """
+    from nmrpeak_cli.outputs import BatchSummary
+
+    skipped = 0
+
+    def keyed_batches() -> Iterator[tuple[list[T], list[str]]]:
+        nonlocal skipped
+        batch: list[T] = []
+        keys: list[str] = []
+        for record in records:
+            record_key = key(record)
+            if record_key in done:
+                skipped += 1
+                if on_records:
+                    on_records(1)
+                continue
+            batch.append(record)
+            keys.append(record_key)
+            if len(batch) >= batch_size:
+                yield batch, keys
+                batch, keys = [], []
+        if batch:
+            yield batch, keys
+
+    pending_keys: list[list[str]] = []
+
+    def batches() -> Iterator[list[T]]:
+        for batch, keys in keyed_batches():
+            pending_keys.append(keys)
+            yield batch
+
+    succeeded = failed = 0
+    try:
+        for results in parallel_map(process, batches(), jobs=jobs, chunk_size=1):
+            keys = pending_keys.pop(0)
+            if len(results) != len(keys):
+                raise RuntimeError(
+                    f"process returned {len(results)} results for {len(keys)} records"
+                )
+            rows = [row for record_rows in results for row in record_rows]
+            row_keys = [
+                k for k, record_rows in zip(keys, results, strict=True) for _ in record_rows
+            ]
+            sink.write(rows, row_keys)
+            bad = sum(any(row.get("error") for row in record_rows) for record_rows in results)
+            failed += bad
+            succeeded += len(results) - bad
+            if on_records:
+                on_records(len(results))
+    except BaseException:
+        sink.abort()
+        raise
+    sink.finish()
+    return BatchSummary(succeeded, failed, skipped)

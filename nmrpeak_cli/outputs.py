@@ -1,0 +1,227 @@
+"""Resumable, atomic batch outputs.
+
+A batch command writes its rows through a :class:`ResumableOutput`: each finished batch
+becomes one Parquet *part* in ``OUT.parts/`` (written to a temporary file, then renamed, so a
+part is either whole or absent), with a hidden ``_record_key`` column naming the input record
+(id + input hash) it came from. When the run ends, the parts are streamed into ``OUT`` in the
+format its extension asks for (again temp file + rename) and the part folder is removed; a
+small sidecar ``.OUT.done`` keeps the finished record keys.
+
+Killing the process at any point (SIGKILL included) and re-running with ``resume=True`` loses
+nothing and duplicates nothing: records whose key is in a finished part (or in the sidecar
+of a finished output) are skipped, the rest are processed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from nmrpeak_cli.errors import InputFileError
+
+KEY_COLUMN = "_record_key"
+
+
+def record_key(record_id: str, content: object) -> str:
+    """Key of one input record: its id and a hash of its content (JSON, sorted keys)."""
+    payload = json.dumps(content, sort_keys=True, default=str).encode()
+    return f"{record_id}\x1f{hashlib.blake2b(payload, digest_size=10).hexdigest()}"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSummary:
+    """What a batch run did, printed at the end and mapped to the exit code.
+
+    Attributes
+    ----------
+    done
+        Records processed successfully in this run.
+    failed
+        Records whose output rows carry an ``error``.
+    skipped
+        Records skipped because ``--resume`` found their results.
+    """
+
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    def __add__(self, other: BatchSummary) -> BatchSummary:
+        return BatchSummary(
+            self.done + other.done, self.failed + other.failed, self.skipped + other.skipped
+        )
+
+
+class ResumableOutput:
+    """Output file assembled from atomic parts, resumable after any interruption.
+
+    Parameters
+    ----------
+    path
+        Final output (format by extension, see :func:`nmrpeak_cli.io.open_writer`).
+    schema
+        Arrow schema of the rows.
+    resume
+        Keep finished parts (and a finished output) and skip their records; otherwise start
+        afresh.
+    run_digest
+        Digest of the options that shape the output (model, k, ...); a resume with different
+        options is refused rather than mixing incompatible rows.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], schema: pa.Schema, *, resume: bool, run_digest: str = ""
+    ) -> None:
+        self.path = Path(path)
+        self.schema = schema
+        self.parts_dir = self.path.with_name(self.path.name + ".parts")
+        self.done_file = self.path.with_name(f".{self.path.name}.done")
+        self.part_schema = schema.append(pa.field(KEY_COLUMN, pa.string()))
+        self._digest = run_digest
+        self._finished_keys: set[str] = set()
+        if resume:
+            self._check_digest()
+            if self.path.exists() and self.done_file.exists():
+                self._finished_keys = set(self.done_file.read_text().splitlines()[1:])
+        else:
+            shutil.rmtree(self.parts_dir, ignore_errors=True)
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        (self.parts_dir / "run.json").write_text(json.dumps({"digest": run_digest}))
+        self._next = 1 + max((int(p.stem.split("-")[1]) for p in self._parts()), default=-1)
+
+    def _check_digest(self) -> None:
+        for marker in (self.parts_dir / "run.json", self.done_file):
+            if not marker.exists():
+                continue
+            text = marker.read_text()
+            digest = json.loads(text.splitlines()[0]).get("digest", "") if text else ""
+            if digest != self._digest:
+                raise InputFileError(
+                    f"{self.path}: the existing partial output was made with different options; "
+                    "rerun with the same options, or without --resume to start afresh"
+                )
+
+    def _parts(self) -> list[Path]:
+        return sorted(self.parts_dir.glob("part-*.parquet"))
+
+    def done_keys(self) -> set[str]:
+        """Keys of the records whose results already exist."""
+        keys = set(self._finished_keys)
+        for part in self._parts():
+            keys.update(pq.read_table(part, columns=[KEY_COLUMN]).column(KEY_COLUMN).to_pylist())
+        return keys
+
+    def write(self, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> None:
+        """Write the rows of one finished batch as one atomic part (``keys[i]`` per row)."""
+        from nmrpeak_cli.io import write_table
+        from nmrpeak_cli.schema import rows_to_table
+
+        table = rows_to_table(
+            [{**row, KEY_COLUMN: key} for row, key in zip(rows, keys, strict=True)],
+            self.part_schema,
+        )
+        target = self.parts_dir / f"part-{self._next:06d}.parquet"
+        write_table(table, target, self.part_schema)
+        self._next += 1
+
+    def finish(self) -> None:
+        """Assemble ``path`` from a finished output (if resumed) and the parts; clean up."""
+        from nmrpeak_cli.io import open_writer
+
+        parts = self._parts()
+        if self._finished_keys and not parts:  # resumed a finished run with nothing new
+            shutil.rmtree(self.parts_dir, ignore_errors=True)
+            return
+        keys: list[str] = sorted(self._finished_keys)
+        previous = self._previous_rows()
+        with open_writer(self.path, self.schema) as writer:
+            for batch in previous:
+                writer.write(batch)
+            for part in parts:
+                table = pq.read_table(part)
+                keys.extend(table.column(KEY_COLUMN).to_pylist())
+                writer.write(table.drop_columns([KEY_COLUMN]))
+        _atomic_text(
+            self.done_file,
+            json.dumps({"digest": self._digest}) + "\n" + "\n".join(dict.fromkeys(keys)),
+        )
+        shutil.rmtree(self.parts_dir, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Keep the finished parts: a later ``resume`` continues from them."""
+
+    def _previous_rows(self) -> Iterator[pa.RecordBatch]:
+        if not self._finished_keys:
+            return iter(())
+        if self.path.suffix.lower() != ".parquet":
+            raise InputFileError(
+                f"{self.path}: a finished {self.path.suffix} output cannot be extended; "
+                "write new records to a new file (or use .parquet)"
+            )
+        return pq.ParquetFile(self.path).iter_batches()
+
+
+def _atomic_text(target: Path, text: str) -> None:
+    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class StreamOutput:
+    """Non-resumable output: a stream (``-`` → JSONL on stdout) or a file written at once."""
+
+    def __init__(self, path: str | os.PathLike[str], schema: pa.Schema) -> None:
+        from nmrpeak_cli.io import open_writer
+
+        self._context = open_writer(path, schema)
+        self._writer = self._context.__enter__()
+
+    def write(self, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> None:
+        """Append the rows of one batch (keys are ignored)."""
+        if rows:
+            self._writer.write(rows)
+
+    def finish(self) -> None:
+        """Close the stream (the file appears atomically)."""
+        self._context.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        """Drop the half-written temporary file."""
+        error = RuntimeError("batch aborted")
+        try:
+            self._context.__exit__(RuntimeError, error, None)
+        except RuntimeError as exc:
+            if exc is not error:
+                raise
+
+
+class CollectOutput:
+    """Keeps rows in memory, for a terminal table of a few inline queries."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def write(self, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> None:
+        """Keep the rows."""
+        self.rows.extend(dict(r) for r in rows)
+
+    def finish(self) -> None:
+        """Nothing to flush."""
+
+    def abort(self) -> None:
+        """Nothing to clean up."""

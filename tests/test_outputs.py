@@ -1,0 +1,146 @@
+"""The batch engine with resumable outputs: interruption, resume, no loss, no duplicates."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from nmrpeak_cli.batch import run_records
+from nmrpeak_cli.errors import InputFileError
+from nmrpeak_cli.outputs import CollectOutput, ResumableOutput, StreamOutput, record_key
+
+SCHEMA = pa.schema(
+    [pa.field("id", pa.string()), pa.field("value", pa.int64()), pa.field("error", pa.string())]
+)
+
+
+def square(batch: list[int]) -> list[list[dict]]:
+    return [
+        [{"id": f"r{x}", "value": x * x, "error": "odd one out" if x == 13 else None}]
+        for x in batch
+    ]
+
+
+def key(x: int) -> str:
+    return record_key(f"r{x}", x)
+
+
+class Boom(Exception):
+    pass
+
+
+def test_engine_counts_failures_and_keeps_order(tmp_path):
+    out = tmp_path / "out.parquet"
+    sink = ResumableOutput(out, SCHEMA, resume=False)
+    summary = run_records(range(40), square, sink, key=key, batch_size=7)
+    assert (summary.done, summary.failed, summary.skipped) == (39, 1, 0)
+    table = pq.read_table(out)
+    assert table.column("id").to_pylist() == [f"r{x}" for x in range(40)]
+    assert "_record_key" not in table.column_names, "internal key column must not leak"
+    assert not (tmp_path / "out.parquet.parts").exists()
+
+
+def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path):
+    out = tmp_path / "out.csv"
+    calls: list[int] = []
+
+    def flaky(batch: list[int]) -> list[list[dict]]:
+        calls.append(batch[0])
+        if batch[0] >= 20:
+            raise Boom
+        return square(batch)
+
+    with pytest.raises(Boom):
+        run_records(
+            range(50), flaky, ResumableOutput(out, SCHEMA, resume=False), key=key, batch_size=5
+        )
+    assert not out.exists(), "no half-written output"
+    sink = ResumableOutput(out, SCHEMA, resume=True)
+    done = sink.done_keys()
+    assert len(done) == 20
+    summary = run_records(range(50), square, sink, key=key, done=done, batch_size=5)
+    assert summary.skipped == 20 and summary.done + summary.failed == 30
+    ids = [line.split(",")[0] for line in out.read_text().splitlines()[1:]]
+    assert ids == [f"r{x}" for x in range(50)], "every record once, in input order"
+
+
+def test_resume_of_finished_output_skips_everything(tmp_path):
+    out = tmp_path / "out.parquet"
+    run_records(range(10), square, ResumableOutput(out, SCHEMA, resume=False), key=key)
+    before = out.read_bytes()
+    sink = ResumableOutput(out, SCHEMA, resume=True)
+    summary = run_records(range(10), square, sink, key=key, done=sink.done_keys())
+    assert summary.skipped == 10 and summary.done == 0
+    assert out.read_bytes() == before, "a finished output is left as it is"
+    # new records extend a finished Parquet output
+    sink = ResumableOutput(out, SCHEMA, resume=True)
+    run_records(range(12), square, sink, key=key, done=sink.done_keys())
+    assert pq.read_table(out).column("id").to_pylist() == [f"r{x}" for x in range(12)]
+
+
+def test_resume_with_different_options_is_refused(tmp_path):
+    out = tmp_path / "out.parquet"
+    run_records(
+        range(3), square, ResumableOutput(out, SCHEMA, resume=False, run_digest="k=10"), key=key
+    )
+    with pytest.raises(InputFileError, match="different options"):
+        ResumableOutput(out, SCHEMA, resume=True, run_digest="k=5")
+
+
+def test_changed_input_content_is_redone(tmp_path):
+    assert record_key("a", {"c13": [1.0]}) != record_key("a", {"c13": [1.5]})
+    assert record_key("a", {"x": 1, "y": 2}) == record_key("a", {"y": 2, "x": 1})
+
+
+def test_stream_and_collect_outputs(tmp_path):
+    collect = CollectOutput()
+    run_records(range(3), square, collect, key=key)
+    assert [r["value"] for r in collect.rows] == [0, 1, 4]
+    out = tmp_path / "s.jsonl"
+    with pytest.raises(Boom):
+        run_records(
+            range(3), lambda b: (_ for _ in ()).throw(Boom()), StreamOutput(out, SCHEMA), key=key
+        )
+    assert not out.exists() and not list(tmp_path.iterdir()), "aborted stream leaves no temp file"
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume(tmp_path):
+    out = tmp_path / "out.parquet"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from test_outputs import SCHEMA, key, square
+        from nmrpeak_cli.batch import run_records
+        from nmrpeak_cli.outputs import ResumableOutput
+
+        def slow(batch):
+            time.sleep(0.05)
+            return square(batch)
+
+        resume = sys.argv[1] == "resume"
+        sink = ResumableOutput({str(out)!r}, SCHEMA, resume=resume)
+        run_records(range(400), slow if not resume else square, sink, key=key,
+                    done=sink.done_keys() if resume else set(), batch_size=4)
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", script, "fresh"])
+    parts = tmp_path / "out.parquet.parts"
+    deadline = time.time() + 30
+    while time.time() < deadline and len(list(parts.glob("part-*.parquet"))) < 5:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not out.exists(), "killed before the end: no final output yet"
+    subprocess.run([sys.executable, "-c", script, "resume"], check=True)
+    ids = pq.read_table(out).column("id").to_pylist()
+    assert ids == [f"r{x}" for x in range(400)], "nothing lost, nothing duplicated"
