@@ -199,6 +199,8 @@ class H1Data:
         Spectrometer frequency, MHz, or ``None``.
     spectrum_index
         Index of the source spectrum within its record.
+    added
+        Protons added by expanding group entries with 13C attached-H counts.
     """
 
     shifts: tuple[float, ...]
@@ -207,6 +209,7 @@ class H1Data:
     solvent: str | None
     field_mhz: float | None
     spectrum_index: int
+    added: int = 0
 
     def peaks(self) -> list[dict[str, Any]]:
         """Experimental-style peaks: one per distinct shift, integration = number of protons."""
@@ -357,6 +360,7 @@ def h1_data(
     ):
         groups.setdefault(atom, []).append((shift, _h1_multiplicity(mult)))
     protons: list[tuple[float, str | None]] = []
+    added = 0
     for atom, entries in groups.items():
         if atom >= n_heavy:
             protons.append(entries[0])
@@ -364,6 +368,7 @@ def h1_data(
         wanted = h_counts.get(atom, 0)
         if len(entries) < wanted:
             protons.extend(entries[i % len(entries)] for i in range(wanted))
+            added += wanted - len(entries)
         else:
             protons.extend(entries)
     _check_range([s for s, _ in protons], H1_RANGE, "h1_shift_out_of_range")
@@ -379,6 +384,7 @@ def h1_data(
         solvent=normalize_solvent(spectrum.solvent),
         field_mhz=spectrum.field_mhz,
         spectrum_index=spectrum.spectrum_index,
+        added=added,
     )
 
 

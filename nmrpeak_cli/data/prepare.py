@@ -118,6 +118,8 @@ class PrepareSummary:
         Molecules with CASCADE atom-mapped shifts.
     n_cascade_unmapped
         CASCADE molecules found in the dataset whose structure could not be matched.
+    n_h1_expanded
+        Records whose 1H group entries were expanded to one entry per proton.
     n_simulated
         Rows of ``simulated_molecules.parquet`` (``None`` without MOSES).
     n_simulated_excluded
@@ -132,6 +134,7 @@ class PrepareSummary:
     rejected_spectra: dict[str, int]
     n_cascade: int
     n_cascade_unmapped: int
+    n_h1_expanded: int
     n_simulated: int | None
     n_simulated_excluded: int | None
     files: tuple[Path, ...] = field(default_factory=tuple)
@@ -272,6 +275,7 @@ def prepare(options: PrepareOptions, progress: Progress = _no_progress) -> Prepa
         rejected_spectra={r: rejected[r] for r in SPECTRUM_REJECTIONS if rejected[r]},
         n_cascade=sum(m is not None for m in mapped),
         n_cascade_unmapped=n_unmapped,
+        n_h1_expanded=sum(r.h1 is not None and r.h1.added > 0 for r in records),
         n_simulated=n_simulated,
         n_simulated_excluded=n_excluded,
     )
@@ -289,6 +293,7 @@ def prepare(options: PrepareOptions, progress: Progress = _no_progress) -> Prepa
             "rejected_spectra": summary.rejected_spectra,
             "cascade_mapped": summary.n_cascade,
             "cascade_unmapped": summary.n_cascade_unmapped,
+            "h1_expanded": summary.n_h1_expanded,
             "simulated": n_simulated,
             "simulated_excluded": n_excluded,
             "splits": {
@@ -375,7 +380,10 @@ def render_report(
             ],
         ),
         "",
-        "Entries: one per carbon / per proton; peaks: one per distinct shift. "
+        "Entries: one per carbon / per proton; peaks: one per distinct shift. 1H lists that "
+        "give one entry per CH2/CH3 group were expanded with the attached-H counts of the "
+        f"record's 13C spectra in {summary.n_h1_expanded} records; where no 13C count exists "
+        "(1H-only records, OH/NH) an entry counts as one proton, so such lists stay incomplete. "
         f"CASCADE atom-mapped 13C: {summary.n_cascade} records "
         f"({summary.n_cascade_unmapped} CASCADE structures could not be matched atom for atom).",
         "",
@@ -395,7 +403,11 @@ def render_report(
         "",
         "## Splits",
         "",
-        f"Seeds: {manifest['seeds']}; fractions {manifest['fractions']}.",
+        f"Seeds: {manifest['seeds']}; fractions {manifest['fractions']}. Groups: scaffold "
+        "split by Murcko scaffold joined with InChIKey first block (acyclic: block only); "
+        "random split by first block. "
+        f"{_mixed_blocks(rows)} first blocks carry two scaffolds (tautomers drawn two ways); "
+        "their molecules share a group, so no block or scaffold is in two splits.",
         "",
     ]
     for scheme in SPLIT_SCHEMES:
@@ -453,6 +465,13 @@ def render_report(
             "",
         ]
     return "\n".join(lines)
+
+
+def _mixed_blocks(rows: Sequence[dict[str, Any]]) -> int:
+    scaffolds: dict[str, set[str]] = {}
+    for row in rows:
+        scaffolds.setdefault(row["inchikey"][:14], set()).add(row["scaffold"])
+    return sum(len(found) > 1 for found in scaffolds.values())
 
 
 def _histogram(values: Sequence[int]) -> list[list[object]]:

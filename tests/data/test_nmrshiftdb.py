@@ -80,6 +80,7 @@ def test_h1_one_entry_per_group_is_expanded_with_13c_h_counts():
     data = h1_data(h1, n_heavy=6, n_hydrogens=8, h_counts=h_counts)
     assert data.shifts == (4.12, 4.12, 2.05, 2.05, 2.05, 1.26, 1.26, 1.26)
     assert data.complete, "8 protons for 8 H"
+    assert data.added == 5, "2 + 1 + 2 protons added to the CH3, CH2, CH3 entries"
     assert data.peaks() == [
         {"shift": 4.12, "integration": 2.0, "multiplicity": "q"},
         {"shift": 2.05, "integration": 3.0, "multiplicity": "s"},
@@ -92,7 +93,7 @@ def test_h1_one_entry_per_proton_is_kept_and_diastereotopic_protons_stay_apart()
     entries = [(2.0, None, 0)] * 3 + [(4.0, None, 4), (4.2, None, 4)]
     data = h1_data(spectrum("1H", entries), n_heavy=6, n_hydrogens=8, h_counts=h_counts)
     assert data.shifts == (4.2, 4.0, 2.0, 2.0, 2.0)
-    assert not data.complete
+    assert not data.complete and data.added == 0
 
 
 def test_h1_explicit_h_indices_are_one_proton_each_without_13c():
