@@ -202,34 +202,38 @@ def _beam_scored(results: Sequence[QueryResult], fusion) -> list[QueryResult]:
     return [replace(r, candidates=tuple(score_by_beam(r.candidates, fusion))) for r in results]
 
 
+def _row(**values: Any) -> dict[str, Any]:
+    """A RESULTS_SCHEMA row: every column present, null unless given."""
+    from nmrpeak_cli.schema import RESULTS_SCHEMA
+
+    return {**dict.fromkeys(RESULTS_SCHEMA.names), **values}
+
+
 def result_rows(result: QueryResult, k: int, note: str | None = None) -> list[dict[str, Any]]:
     """RESULTS_SCHEMA rows of one query (``source="generated"``)."""
     qid = result.query.id
     if result.error:
-        return [{"query_id": qid, "error": result.error}]
+        return [_row(query_id=qid, error=result.error)]
     notes = [*result.warnings, *([note] if note else [])]
     warning = WARNING_PREFIX + "; ".join(notes) if notes else None
     if not result.candidates:
-        return [
-            {
-                "query_id": qid,
-                "error": "no valid candidate: every decoded structure was invalid"
-                + (" or contradicted the formula" if result.query.formula else ""),
-            }
-        ]
+        reason = "no valid candidate: every decoded structure was invalid"
+        if result.query.formula:
+            reason += " or contradicted the formula"
+        return [_row(query_id=qid, error=reason)]
     return [
-        {
-            "query_id": qid,
-            "rank": rank,
-            "smiles": c.smiles,
-            "inchikey": c.inchikey,
-            "score": c.score,
-            "gen_logprob": c.logprob,
-            "rerank": c.similarity,
-            "source": "generated",
-            "formula_match": c.formula_match,
-            "error": warning,
-        }
+        _row(
+            query_id=qid,
+            rank=rank,
+            smiles=c.smiles,
+            inchikey=c.inchikey,
+            score=c.score,
+            gen_logprob=c.logprob,
+            rerank=c.similarity,
+            source="generated",
+            formula_match=c.formula_match,
+            error=warning,
+        )
         for rank, c in enumerate(result.candidates[:k], start=1)
     ]
 
@@ -318,7 +322,7 @@ def generate(
 
 def _failed_record_row(item: Any) -> dict[str, Any]:
     record = getattr(item, "record", None) or getattr(item, "id", None) or "?"
-    return {"query_id": str(record), "error": str(item)}
+    return _row(query_id=str(record), error=str(item))
 
 
 def elucidate(
@@ -361,8 +365,8 @@ def elucidate(
         rows.append(row)
     if current is not None:
         yield from merge_ranked(rows, library.pop(current, []), k)
-    for query_id, extra in library.items():
-        yield from merge_ranked([], extra, k) if extra else [{"query_id": query_id}]
+    for extra in library.values():
+        yield from merge_ranked([], extra, k)
 
 
 def merge_ranked(

@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
-from nmrpeak_cli.errors import NmrpeakError
+from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
 from nmrpeak_cli.generate.decode import Candidate
 from nmrpeak_cli.generate.model import FusionWeights
 from nmrpeak_cli.spectra import Spectrum
@@ -27,23 +28,26 @@ SimilarityFn = Callable[[Spectrum, Spectrum], float]
 """``(query, predicted) -> similarity in [0, 1]``."""
 
 
-def default_predictor(device: str = "cpu") -> Predictor:
-    """The shipped forward model as a :data:`Predictor`.
+def default_predictor(device: str = "cpu", weights: Path | None = None) -> Predictor:
+    """The shipped forward model as a :data:`Predictor` (loaded on first call, then kept).
 
-    Raises
-    ------
-    NotAvailableError
-        When the predict module or its weights are not available (at call time).
+    Molecules the model cannot handle get ``None``. Raises :class:`NotAvailableError` at
+    call time when the predict module or its weights are missing.
     """
+    loaded: list = []
 
     def predictor(smiles: Sequence[str], solvent: str | None) -> list[Spectrum | None]:
-        from nmrpeak_cli.errors import NotAvailableError
-
         try:
-            from nmrpeak_cli import predict_spectra
+            from nmrpeak_cli.predict.infer import predict_records
+            from nmrpeak_cli.predict.weights import load_model
         except ImportError as exc:
             raise NotAvailableError(f"forward prediction is not available: {exc}") from None
-        return list(predict_spectra(list(smiles), solvent=solvent, device=device))
+        if not loaded:
+            loaded.append(load_model(weights, device=device))
+        return [
+            p.spectrum
+            for p in predict_records(list(smiles), solvent=solvent, model=loaded[0], device=device)
+        ]
 
     return predictor
 

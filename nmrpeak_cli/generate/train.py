@@ -133,9 +133,9 @@ def _group_h1(shifts: Iterable[float]) -> PeakList:
 def row_to_pair(row: dict[str, Any]) -> Pair:
     """A training pair from a row of the experimental or simulated table.
 
-    Accepts query-table columns (``c13``, ``h1``: lists or text) or per-atom columns
-    (``c13_shifts``: one shift per carbon, ``h1_shifts``: one per proton, grouped into
-    integrated peaks). Raises :class:`SpectrumError` naming the field at fault.
+    Reads the ``c13``/``h1`` peak columns (experimental-table structs, query-table lists or
+    text), falling back to per-atom columns (``c13_shifts``: one shift per carbon,
+    ``h1_shifts``: one per proton, grouped into integrated peaks). Raises :class:`SpectrumError` naming the field at fault.
     """
     from nmrpeak_cli.schema import cell_to_peaklist
 
@@ -143,15 +143,12 @@ def row_to_pair(row: dict[str, Any]) -> Pair:
     if not smiles:
         raise SpectrumError("missing SMILES", "smiles")
     mol = chem.parse_smiles(str(smiles))
-    c13 = h1 = None
-    if row.get("c13_shifts") is not None:
+    c13 = cell_to_peaklist(row.get("c13"), Nucleus.C13)
+    h1 = cell_to_peaklist(row.get("h1"), Nucleus.H1)
+    if c13 is None and row.get("c13_shifts") is not None:
         c13 = PeakList.from_shifts(Nucleus.C13, row["c13_shifts"])
-    elif row.get("c13") is not None:
-        c13 = cell_to_peaklist(row["c13"], Nucleus.C13)
-    if row.get("h1_shifts") is not None:
+    if h1 is None and row.get("h1_shifts") is not None:
         h1 = _group_h1(row["h1_shifts"])
-    elif row.get("h1") is not None:
-        h1 = cell_to_peaklist(row["h1"], Nucleus.H1)
     spectrum = Spectrum(
         str(row.get("id") or smiles),
         c13=c13 or None,
@@ -168,17 +165,23 @@ def load_pairs(
     splits: Sequence[str] = ("train",),
     limit: int | None = None,
 ) -> list[Pair]:
-    """Training pairs from a Parquet table, optionally only rows of ``splits``.
+    """Training pairs from a Parquet table (or a corpus folder), optionally only rows of ``splits``.
 
     Rows that cannot be used (bad SMILES, no peaks) are skipped and counted in the log.
     """
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        from nmrpeak_cli.generate.corpus import read_corpus
+
+        table = pa.concat_tables(pq.read_table(p) for p in read_corpus(path))
+    elif path.is_file():
+        table = pq.read_table(path)
+    else:
         raise InputFileError(f"training table {path} not found; run `nmrpeak data prepare` first")
-    table = pq.read_table(path)
     if split_column is not None:
         if split_column not in table.column_names:
             raise InputFileError(

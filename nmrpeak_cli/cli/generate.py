@@ -1,0 +1,530 @@
+"""``nmrpeak generate``, ``nmrpeak elucidate``, ``train generator``, ``train generator-corpus``
+and ``bench generate``: thin wrappers over :mod:`nmrpeak_cli.generate`.
+
+torch and RDKit are imported inside the commands so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nmrpeak_cli.batch import resolve_shard
+from nmrpeak_cli.cli.common import (
+    ExitCode,
+    OutOption,
+    ShardOption,
+    fail,
+    progress_bar,
+    run_context,
+    stderr_console,
+    stdout_console,
+)
+from nmrpeak_cli.cli.groups import bench_app, train_app
+from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
+
+QueryArg = Annotated[
+    str | None,
+    typer.Argument(
+        help="Query spectra: a file (.csv .tsv .parquet .jsonl .sdf, gz allowed), a folder, or - "
+        "for stdin. Omit to give one query inline with --c13/--h1/--formula."
+    ),
+]
+C13Option = Annotated[
+    str | None, typer.Option("--c13", help='Inline 13C peaks, e.g. "170.2, 128.4, 77.0".')
+]
+H1Option = Annotated[
+    str | None, typer.Option("--h1", help='Inline 1H peaks, e.g. "7.26 (d, J = 8.4 Hz, 2H)".')
+]
+FormulaOption = Annotated[
+    str | None, typer.Option("--formula", help="Molecular formula of the inline query.")
+]
+SolventOption = Annotated[str | None, typer.Option(help="NMR solvent of the inline query.")]
+KOption = Annotated[int, typer.Option("-k", "--top-k", min=1, help="Candidates per query.")]
+BeamOption = Annotated[int, typer.Option("--beam", min=1, help="Beam width.")]
+WeightsOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Generator weights (.safetensors with card and tokenizer); default: shipped."
+    ),
+]
+DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+NoRerankOption = Annotated[
+    bool, typer.Option("--no-rerank", help="Keep beam order (no forward-prediction rerank).")
+]
+FormulaPolicyOption = Annotated[
+    str,
+    typer.Option(
+        "--formula-policy",
+        help="Candidates whose formula differs from the query's: reject, penalize or ignore.",
+    ),
+]
+
+
+def _inline_query(c13: str | None, h1: str | None, formula: str | None, solvent: str | None):
+    from nmrpeak_cli.io.text import parse_peaks
+    from nmrpeak_cli.spectra import Nucleus, Spectrum
+
+    return Spectrum(
+        "query",
+        c13=parse_peaks(c13, Nucleus.C13) if c13 and c13.strip() else None,
+        h1=parse_peaks(h1, Nucleus.H1) if h1 and h1.strip() else None,
+        formula=formula,
+        solvent=solvent,
+    )
+
+
+def _queries(query: str | None, c13, h1, formula, solvent, shard: str | None) -> Iterator[list]:
+    """Batches of Spectrum-or-RecordError from QUERY, or one inline query."""
+    if query is None:
+        if c13 is None and h1 is None and formula is None:
+            raise fail("give QUERY or an inline query (--c13/--h1/--formula)")
+        try:
+            yield [_inline_query(c13, h1, formula, solvent)]
+        except NmrpeakError as exc:
+            raise fail(f"inline query: {exc}") from None
+        return
+    from nmrpeak_cli.io import read_spectra
+
+    selected = resolve_shard(shard)
+    index = 0
+    for batch in read_spectra(query, batch_size=64):
+        kept = []
+        for item in batch:
+            if selected.count == 1 or index % selected.count == selected.index:
+                kept.append(item)
+            index += 1
+        if kept:
+            yield kept
+
+
+class _Output:
+    """Collects result rows; writes them by extension, as JSONL on a pipe, or as a table."""
+
+    def __init__(self, output: str | None) -> None:
+        self.output = output
+        self.rows: list[dict[str, Any]] = []
+
+    def extend(self, rows: Iterable[dict[str, Any]]) -> None:
+        self.rows.extend(rows)
+
+    def close(self) -> None:
+        from nmrpeak_cli.schema import RESULTS_SCHEMA
+
+        if self.output is not None:
+            from nmrpeak_cli.io import write_table
+
+            write_table(self.rows, self.output, RESULTS_SCHEMA)
+        elif sys.stdout.isatty():
+            _render(self.rows)
+        else:
+            sys.stdout.writelines(json.dumps(row) + "\n" for row in self.rows)
+
+
+def _render(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    for column in (
+        "query",
+        "rank",
+        "smiles",
+        "score",
+        "log p/token",
+        "similarity",
+        "source",
+        "formula",
+    ):
+        table.add_column(column, overflow="fold")
+    notes = []
+    for row in rows:
+        if row.get("smiles") is None:
+            notes.append(f"[red]{row['query_id']}: {row.get('error')}[/red]")
+            continue
+        if row.get("error") and row.get("rank") == 1:
+            notes.append(f"[yellow]{row['query_id']}: {row['error']}[/yellow]")
+        fmt = lambda v, f: "" if v is None else format(v, f)  # noqa: E731
+        table.add_row(
+            row["query_id"],
+            str(row.get("rank")),
+            row["smiles"],
+            fmt(row.get("score"), ".3f"),
+            fmt(row.get("gen_logprob"), ".3f"),
+            fmt(row.get("rerank"), ".3f"),
+            row.get("source") or "",
+            {True: "match", False: "differs", None: ""}[row.get("formula_match")],
+        )
+    console = stdout_console()
+    if table.rows:
+        console.print(table)
+    for note in notes:
+        console.print(note)
+
+
+def _exit_status(rows: list[dict[str, Any]]) -> None:
+    from nmrpeak_cli.generate.api import is_failure
+
+    failed = {row["query_id"] for row in rows if is_failure(row)}
+    if failed:
+        stderr_console().print(
+            f"{len(failed)} of {len({r['query_id'] for r in rows})} queries failed "
+            "(see their error column)"
+        )
+        raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+def _load(weights: Path | None, device: str):
+    from nmrpeak_cli.context import RunContext
+    from nmrpeak_cli.generate.model import load_generator
+
+    try:
+        return load_generator(weights, device=RunContext(device=device).torch_device())
+    except NotAvailableError as exc:
+        raise fail(str(exc)) from None
+
+
+def _default_library() -> Path | None:
+    """The library `nmrpeak library default` built, when it exists."""
+    try:
+        from nmrpeak_cli.retrieve.library import default_library_dir
+    except ImportError:
+        return None
+    path = default_library_dir()
+    return path if path.is_dir() else None
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``generate``/``elucidate`` and the ``train``/``bench`` generator subcommands."""
+
+    @app.command("generate")
+    def generate_command(
+        ctx: typer.Context,
+        query: QueryArg = None,
+        k: KOption = 10,
+        beam: BeamOption = 10,
+        output: OutOption = None,
+        c13: C13Option = None,
+        h1: H1Option = None,
+        formula: FormulaOption = None,
+        solvent: SolventOption = None,
+        no_rerank: NoRerankOption = False,
+        formula_policy: FormulaPolicyOption = "reject",
+        weights: WeightsOption = None,
+        device: DeviceOption = "auto",
+        shard: ShardOption = None,
+    ) -> None:
+        """Generate candidate structures de novo from 13C/1H peaks (+ formula).
+
+        [bold]Examples[/bold]: nmrpeak generate --c13 "170.9, 60.4, 21.0, 14.2" --formula C4H8O2 ·
+        nmrpeak generate queries.parquet -k 10 --beam 10 -o generated.parquet
+        """
+        from nmrpeak_cli.generate.api import generate
+
+        rows = _run(
+            ctx, query, c13, h1, formula, solvent, shard, output,
+            lambda batch, gen: generate(
+                batch, k=k, beam=max(beam, k), generator=gen, rerank=not no_rerank,
+                formula_policy=formula_policy, device=gen.device.type,
+            ),
+            weights, device,
+        )  # fmt: skip
+        _exit_status(rows)
+
+    @app.command("elucidate")
+    def elucidate_command(
+        ctx: typer.Context,
+        query: QueryArg = None,
+        library: Annotated[
+            Path | None,
+            typer.Option(
+                "--library",
+                "-l",
+                help="Library folder; default: the one `nmrpeak library "
+                "default` built, when present.",
+            ),
+        ] = None,
+        k: KOption = 10,
+        beam: BeamOption = 10,
+        output: OutOption = None,
+        c13: C13Option = None,
+        h1: H1Option = None,
+        formula: FormulaOption = None,
+        solvent: SolventOption = None,
+        no_rerank: NoRerankOption = False,
+        weights: WeightsOption = None,
+        device: DeviceOption = "auto",
+        shard: ShardOption = None,
+    ) -> None:
+        """Rank candidate structures from the library and from de novo generation together.
+
+        [bold]Examples[/bold]: nmrpeak elucidate --c13 "170.2, 77.0" --h1 "7.26 (d, 2H)" --formula C9H10O2 ·
+        nmrpeak elucidate queries.parquet -l lib/ -o results.parquet
+        """
+        from nmrpeak_cli.generate.api import elucidate
+
+        lib_dir = library or _default_library()
+        search = None
+        if lib_dir is None:
+            stderr_console().print(
+                "no library given and no default library built: generated candidates only "
+                "(build one with `nmrpeak library default` or pass -l LIBDIR)"
+            )
+        else:
+            search = _library_search(lib_dir, k)
+
+        def run(batch, gen):
+            library_rows = search(batch) if search is not None else None
+            return elucidate(
+                batch, k=k, library_rows=library_rows, beam=max(beam, k), generator=gen,
+                rerank=not no_rerank, device=gen.device.type,
+            )  # fmt: skip
+
+        rows = _run(ctx, query, c13, h1, formula, solvent, shard, output, run, weights, device)
+        _exit_status(rows)
+
+    @train_app.command("generator")
+    def train_generator_command(
+        data: Annotated[Path, typer.Option(help="Folder from `nmrpeak data prepare`.")] = Path(
+            "data"
+        ),
+        split: Annotated[str, typer.Option(help="Split scheme: scaffold or random.")] = "scaffold",
+        pretrain: Annotated[
+            Path | None,
+            typer.Option(help="Simulated corpus folder (`train generator-corpus`) to pretrain on."),
+        ] = None,
+        run_dir: Annotated[Path, typer.Option("--run-dir", help="Checkpoint folder.")] = Path(
+            "runs/generator"
+        ),
+        output: Annotated[
+            Path,
+            typer.Option("--output", "-o", help="Weights to write (card and tokenizer beside)."),
+        ] = Path("models/generator.safetensors"),
+        quick: Annotated[bool, typer.Option("--quick", help="Tiny model, few steps.")] = False,
+        resume: Annotated[
+            bool, typer.Option("--resume", help="Continue from checkpoints.")
+        ] = False,
+        max_minutes: Annotated[
+            float | None, typer.Option("--max-minutes", help="Wall-time limit per phase.")
+        ] = None,
+        max_steps: Annotated[int | None, typer.Option("--max-steps", min=1)] = None,
+        d_model: Annotated[int | None, typer.Option("--d-model", min=8)] = None,
+        layers: Annotated[int | None, typer.Option(min=1)] = None,
+        batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
+        limit: Annotated[
+            int | None, typer.Option(help="Use at most this many training rows (smoke runs).")
+        ] = None,
+        valid_size: Annotated[
+            int, typer.Option("--valid-size", min=1, help="Validation pairs for early stopping.")
+        ] = 500,
+        device: DeviceOption = "auto",
+        seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    ) -> None:
+        """Train the generator: optional simulated pretraining, then experimental fine-tuning.
+
+        [bold]Example[/bold]: nmrpeak train generator --data data/ --pretrain data/generator_corpus/
+        """
+        from dataclasses import replace
+
+        import numpy as np
+
+        from nmrpeak_cli.context import RunContext
+        from nmrpeak_cli.generate.train import TrainConfig, load_pairs, train_generator
+
+        table = data / "experimental.parquet"
+        column = f"split_{split}"
+        config = TrainConfig.quick() if quick else TrainConfig()
+        overrides = {
+            "max_minutes": max_minutes, "max_steps": max_steps, "d_model": d_model,
+            "n_layers": layers, "batch_size": batch_size,
+        }  # fmt: skip
+        config = replace(config, seed=seed, **{k: v for k, v in overrides.items() if v is not None})
+        try:
+            train = load_pairs(table, split_column=column, splits=["train"], limit=limit)
+            valid_all = load_pairs(table, split_column=column, splits=["valid"])
+            test = load_pairs(table, split_column=column, splits=["test"])
+            corpus = load_pairs(pretrain, limit=limit) if pretrain is not None else []
+        except (NmrpeakError, OSError) as exc:
+            raise fail(str(exc)) from None
+        rng = np.random.default_rng(seed)
+        chosen = rng.choice(len(valid_all), min(valid_size, len(valid_all)), replace=False)
+        valid = [valid_all[i] for i in sorted(chosen)]
+        console = stderr_console()
+        console.print(
+            f"{len(train)} training pairs, {len(corpus)} simulated pairs, {len(valid)} validation pairs"
+        )
+        result = train_generator(
+            train, valid, [p.smiles for p in (*valid_all, *test)], config, run_dir, output,
+            pretrain_pairs=corpus, resume=resume,
+            device=RunContext(device=device).torch_device(),
+            card={"data": str(table), "split": split, "pretrain": str(pretrain) if pretrain else None,
+                  "command": "nmrpeak " + shlex.join(sys.argv[1:])},
+            progress=lambda r: console.print(json.dumps(r)),
+        )  # fmt: skip
+        console.print(
+            f"best validation loss {result.best_valid_loss:.4f} after {result.steps} steps; "
+            f"wrote {output}"
+        )
+
+    @train_app.command("generator-corpus")
+    def generator_corpus_command(
+        ctx: typer.Context,
+        data: Annotated[Path, typer.Option(help="Folder from `nmrpeak data prepare`.")] = Path(
+            "data"
+        ),
+        split: Annotated[str, typer.Option(help="Split scheme: scaffold or random.")] = "scaffold",
+        output: Annotated[
+            Path, typer.Option("--output", "-o", help="Corpus folder (resumable).")
+        ] = Path("data/generator_corpus"),
+        limit: Annotated[int | None, typer.Option(help="At most this many molecules.")] = None,
+        device: DeviceOption = "auto",
+    ) -> None:
+        """Predict spectra for MOSES + training-split molecules: the simulated pretraining corpus.
+
+        Resumable: finished parts are kept. [bold]Example[/bold]: nmrpeak train generator-corpus --data data/
+        """
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        from nmrpeak_cli.context import RunContext
+        from nmrpeak_cli.generate.corpus import read_smiles, simulate_corpus
+        from nmrpeak_cli.generate.rerank import default_predictor
+
+        column = f"split_{split}"
+        try:
+            smiles = read_smiles(data / "experimental.parquet", split_column=column)
+            moses = data / "simulated_molecules.parquet"
+            if moses.is_file():
+                smiles += read_smiles(moses)
+            table = pq.read_table(data / "experimental.parquet", columns=["inchikey", column])
+            held = table.filter(pc.not_equal(table[column], "train")).column("inchikey").to_pylist()
+        except (NmrpeakError, OSError) as exc:
+            raise fail(str(exc)) from None
+        smiles = smiles[:limit] if limit is not None else smiles
+        predictor = default_predictor(RunContext(device=device).torch_device())
+        with progress_bar(run_context(ctx), "simulate", total=len(set(smiles))) as advance:
+            try:
+                parts = simulate_corpus(
+                    smiles, output, predictor, held_out_keys={k[:14] for k in held},
+                    progress=advance,
+                )  # fmt: skip
+            except NmrpeakError as exc:
+                raise fail(str(exc)) from None
+        stderr_console().print(f"{len(parts)} parts in {output}")
+
+    @bench_app.command("generate")
+    def bench_generate_command(
+        split: Annotated[
+            str,
+            typer.Option(
+                help="scaffold or random (data/queries/<split>_test.parquet), or a query table "
+                "with a smiles column."
+            ),
+        ] = "scaffold",
+        data: Annotated[Path, typer.Option(help="Folder from `nmrpeak data prepare`.")] = Path(
+            "data"
+        ),
+        output: Annotated[
+            Path | None, typer.Option("--output", "-o", help="Report: .json or .md.")
+        ] = None,
+        configs: Annotated[
+            str, typer.Option(help="Comma-separated configurations (default: all six).")
+        ] = "C,H,C+H,C+formula,H+formula,C+H+formula",
+        limit: Annotated[int | None, typer.Option(help="Score the first N queries only.")] = None,
+        beam: BeamOption = 10,
+        no_rerank: NoRerankOption = False,
+        weights: WeightsOption = None,
+        device: DeviceOption = "auto",
+    ) -> None:
+        """Top-1/5/10 exact match, validity, formula match and time, per input configuration.
+
+        [bold]Example[/bold]: nmrpeak bench generate --split scaffold -o benchmarks/generate_scaffold.json
+        """
+        from nmrpeak_cli.generate.bench import benchmark, render_markdown
+        from nmrpeak_cli.generate.inputs import configuration
+        from nmrpeak_cli.io import read_spectra
+        from nmrpeak_cli.spectra import Spectrum
+
+        path = (
+            data / "queries" / f"{split}_test.parquet"
+            if split in {"scaffold", "random"}
+            else Path(split)
+        )
+        try:
+            names = [configuration(c.strip()).name for c in configs.split(",") if c.strip()]
+            spectra = [s for batch in read_spectra(path) for s in batch if isinstance(s, Spectrum)]
+        except (ValueError, NmrpeakError) as exc:
+            raise fail(str(exc)) from None
+        spectra = spectra[:limit] if limit is not None else spectra
+        if not any(s.smiles for s in spectra):
+            raise fail(f"{path}: no query has a smiles column value (the truth) to score against")
+        generator = _load(weights, device)
+        predictor = similarity = None
+        if not no_rerank:
+            from nmrpeak_cli.generate.rerank import default_predictor, default_similarity
+
+            predictor = default_predictor(generator.device.type)
+            similarity = default_similarity()
+        console = stderr_console()
+        try:
+            report = benchmark(
+                generator, spectra, configurations=names, beam=beam, predictor=predictor,
+                similarity=similarity, progress=lambda name: console.print(f"done {name}"),
+            )  # fmt: skip
+        except NotAvailableError as exc:
+            raise fail(f"{exc} (use --no-rerank to benchmark beam order only)") from None
+        report.update(
+            queries=str(path), weights=str(weights or "shipped"),
+            command="nmrpeak " + shlex.join(sys.argv[1:]),
+        )  # fmt: skip
+        markdown = render_markdown(report, f"generate on {path}")
+        if output is not None and output.suffix == ".md":
+            output.write_text(markdown)
+        elif output is not None:
+            output.write_text(json.dumps(report, indent=2) + "\n")
+        stdout_console().print(markdown)
+
+
+def _library_search(lib_dir: Path, k: int):
+    """A function from a batch of queries to retrieval rows, or a usage error."""
+    try:
+        from nmrpeak_cli.retrieve import SearchParams, open_library, retrieve
+    except ImportError as exc:
+        raise fail(f"retrieval is not available: {exc}") from None
+    try:
+        library = open_library(lib_dir)
+    except (NmrpeakError, OSError) as exc:
+        raise fail(str(exc)) from None
+    from nmrpeak_cli.spectra import Spectrum
+
+    def search(batch: list) -> list[dict[str, Any]]:  # SSR scoring (no learned encoders)
+        return list(retrieve([s for s in batch if isinstance(s, Spectrum)], library,
+                             params=SearchParams(k=k)))  # fmt: skip
+
+    return search
+
+
+def _run(ctx, query, c13, h1, formula, solvent, shard, output, run, weights, device) -> list:
+    """Read queries, run ``run(batch, generator)`` per batch, write; return all rows."""
+    from nmrpeak_cli.errors import InputFileError
+
+    if query is not None and any(v is not None for v in (c13, h1, formula)):
+        raise fail("give either QUERY or an inline query (--c13/--h1/--formula), not both")
+    generator = _load(weights, device)
+    sink = _Output(output)
+    try:
+        with progress_bar(run_context(ctx), "queries") as advance:
+            for batch in _queries(query, c13, h1, formula, solvent, shard):
+                sink.extend(run(batch, generator))
+                advance(len(batch))
+    except (InputFileError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    if not sink.rows:
+        raise fail(f"no queries in {query}")
+    sink.close()
+    return sink.rows

@@ -1,0 +1,258 @@
+"""``bench generate``: exact-match accuracy of generation on any query table with ``smiles``.
+
+Per input configuration (C, H, C+H, each ± formula): top-1/5/10 exact match by isomeric
+InChIKey and by first InChIKey block (stereo-free), in beam order and after reranking;
+validity (share of decoded sequences RDKit accepts); formula-match rate (share of top-1
+candidates whose formula equals the true one); seconds per spectrum. Queries that do not have
+the parts a configuration needs are left out of that configuration (``n`` says how many
+were scored). :func:`fusion_examples` collects the labelled candidates that
+:func:`~nmrpeak_cli.generate.rerank.fit_fusion` fits on the validation split.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nmrpeak_cli import chem
+from nmrpeak_cli.generate.api import check_query
+from nmrpeak_cli.generate.decode import Candidate, beam_search, candidates_from_hypotheses
+from nmrpeak_cli.generate.inputs import (
+    CONFIGURATIONS,
+    Configuration,
+    apply_configuration,
+    canonical_input,
+)
+from nmrpeak_cli.generate.model import Generator
+from nmrpeak_cli.generate.rerank import (
+    Predictor,
+    SimilarityFn,
+    predict_candidates,
+    rerank,
+    score_by_beam,
+)
+from nmrpeak_cli.spectra import Spectrum
+
+TOP_K = (1, 5, 10)
+
+
+@dataclass(frozen=True, slots=True)
+class Truth:
+    """Identity of a query's true structure."""
+
+    inchikey: str
+    """Standard InChIKey (isomeric)."""
+    formula: str
+    """Hill formula."""
+
+    @property
+    def connectivity(self) -> str:
+        """First InChIKey block."""
+        return self.inchikey[:14]
+
+
+def truth_of(spectrum: Spectrum) -> Truth | None:
+    """The true structure of a benchmark query (``None`` without a readable ``smiles``)."""
+    mol = chem.try_parse_smiles(spectrum.smiles or "")
+    if mol is None:
+        return None
+    return Truth(chem.inchikey(mol), chem.formula(mol))
+
+
+def _hit_rank(candidates: Sequence[Candidate], truth: Truth, stereo: bool) -> int | None:
+    for rank, c in enumerate(candidates, start=1):
+        if (c.inchikey if stereo else c.inchikey[:14]) == (
+            truth.inchikey if stereo else truth.connectivity
+        ):
+            return rank
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """Everything the benchmark needs about one query in one configuration."""
+
+    truth: Truth
+    query: Spectrum
+    n_hypotheses: int
+    n_valid: int
+    candidates: tuple[Candidate, ...]
+
+
+def decode_queries(
+    generator: Generator,
+    queries: Sequence[tuple[Spectrum, Truth]],
+    config: Configuration,
+    *,
+    beam: int,
+    batch_size: int = 16,
+) -> list[Decoded]:
+    """Beam-decode the queries that have what ``config`` needs; formula-reject when it has one."""
+    usable = []
+    for spectrum, truth in queries:
+        query = apply_configuration(canonical_input(spectrum), config)
+        if (config.c13 and not query.c13) or (config.h1 and not query.h1):
+            continue
+        if config.formula and not query.formula:
+            continue
+        if check_query(query, generator).errors:
+            continue
+        usable.append((query, truth))
+    out = []
+    for start in range(0, len(usable), batch_size):
+        batch = usable[start : start + batch_size]
+        sources = [generator.spectrum_tokenizer.encode(q) for q, _ in batch]
+        for (query, truth), hyps in zip(
+            batch, beam_search(generator, sources, beam=beam), strict=True
+        ):
+            valid = candidates_from_hypotheses(
+                hyps, generator.smiles_tokenizer, formula_policy="ignore"
+            )
+            n_valid = sum(
+                1 for h in hyps if chem.try_parse_smiles(generator.smiles_tokenizer.decode(h.ids))
+            )
+            kept = (
+                candidates_from_hypotheses(
+                    hyps, generator.smiles_tokenizer, formula=query.formula, formula_policy="reject"
+                )
+                if config.formula
+                else valid
+            )
+            out.append(Decoded(truth, query, len(hyps), n_valid, tuple(kept)))
+    return out
+
+
+def _metrics(
+    ranked: Sequence[Sequence[Candidate]], truths: Sequence[Truth], prefix: str
+) -> dict[str, float]:
+    out = {}
+    for stereo, label in ((True, "exact"), (False, "block1")):
+        ranks = [_hit_rank(c, t, stereo) for c, t in zip(ranked, truths, strict=True)]
+        for k in TOP_K:
+            hits = sum(1 for r in ranks if r is not None and r <= k)
+            out[f"{prefix}top{k}_{label}"] = hits / max(len(truths), 1)
+    return out
+
+
+def benchmark(
+    generator: Generator,
+    spectra: Sequence[Spectrum],
+    *,
+    configurations: Sequence[str] = tuple(CONFIGURATIONS),
+    beam: int = 10,
+    predictor: Predictor | None = None,
+    similarity: SimilarityFn | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Metrics per configuration (see the module docstring)."""
+    queries = [(s, t) for s in spectra if (t := truth_of(s)) is not None]
+    report: dict[str, Any] = {"n_queries": len(queries), "beam": beam, "configurations": {}}
+    for name in configurations:
+        config = CONFIGURATIONS[name]
+        start = time.perf_counter()
+        decoded = decode_queries(generator, queries, config, beam=beam)
+        beam_ranked = [score_by_beam(d.candidates, generator.fusion) for d in decoded]
+        row: dict[str, Any] = {"n": len(decoded)}
+        truths = [d.truth for d in decoded]
+        row.update(_metrics(beam_ranked, truths, "beam_"))
+        decode_seconds = time.perf_counter() - start
+        if predictor is not None and similarity is not None and decoded:
+            reranked = []
+            for d in decoded:
+                predicted = predict_candidates(
+                    predictor, [c.smiles for c in d.candidates], d.query.solvent
+                )
+                reranked.append(
+                    rerank(d.query, d.candidates, predicted, generator.fusion, similarity)
+                )
+            row.update(_metrics(reranked, truths, "rerank_"))
+        seconds = time.perf_counter() - start
+        n_hyp = sum(d.n_hypotheses for d in decoded)
+        row["validity"] = sum(d.n_valid for d in decoded) / max(n_hyp, 1)
+        row["formula_match_top1"] = (
+            float(
+                np.mean(
+                    [
+                        bool(c) and c[0].formula == t.formula
+                        for c, t in zip(beam_ranked, truths, strict=True)
+                    ]
+                )
+            )
+            if decoded
+            else 0.0
+        )
+        row["answered"] = float(np.mean([bool(c) for c in beam_ranked])) if decoded else 0.0
+        row["seconds_per_spectrum_beam"] = decode_seconds / max(len(decoded), 1)
+        row["seconds_per_spectrum"] = seconds / max(len(decoded), 1)
+        report["configurations"][name] = row
+        if progress is not None:
+            progress(name)
+    return report
+
+
+def fusion_examples(
+    generator: Generator,
+    spectra: Sequence[Spectrum],
+    predictor: Predictor,
+    similarity: SimilarityFn,
+    *,
+    beam: int = 10,
+    configurations: Sequence[str] = ("C+H+formula", "C+H", "C", "H"),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(logprobs, similarities, labels)`` of every candidate decoded for ``spectra``."""
+    queries = [(s, t) for s in spectra if (t := truth_of(s)) is not None]
+    lp, sim, label = [], [], []
+    for name in configurations:
+        for d in decode_queries(generator, queries, CONFIGURATIONS[name], beam=beam):
+            predicted = predict_candidates(
+                predictor, [c.smiles for c in d.candidates], d.query.solvent
+            )
+            for c in d.candidates:
+                spectrum = predicted.get(c.smiles)
+                lp.append(c.logprob)
+                sim.append(0.0 if spectrum is None else similarity(d.query, spectrum))
+                label.append(c.inchikey == d.truth.inchikey)
+    return np.asarray(lp), np.asarray(sim), np.asarray(label, dtype=float)
+
+
+def render_markdown(report: dict[str, Any], title: str) -> str:
+    """A Markdown table of a :func:`benchmark` report."""
+    configs = report["configurations"]
+    has_rerank = any("rerank_top1_exact" in r for r in configs.values())
+    header = ["config", "n", "top1", "top5", "top10", "top1 (block1)", "top10 (block1)"]
+    if has_rerank:
+        header += ["rerank top1", "rerank top10", "rerank top1 (block1)"]
+    header += ["validity", "formula match", "s/spectrum"]
+    lines = [f"**{title}** (beam {report['beam']}, {report['n_queries']} queries)", ""]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
+    for name, r in configs.items():
+        cells = [
+            name,
+            str(r["n"]),
+            pct(r["beam_top1_exact"]),
+            pct(r["beam_top5_exact"]),
+            pct(r["beam_top10_exact"]),
+            pct(r["beam_top1_block1"]),
+            pct(r["beam_top10_block1"]),
+        ]
+        if has_rerank:
+            cells += [
+                pct(r.get("rerank_top1_exact", 0)),
+                pct(r.get("rerank_top10_exact", 0)),
+                pct(r.get("rerank_top1_block1", 0)),
+            ]
+        cells += [
+            pct(r["validity"]),
+            pct(r["formula_match_top1"]),
+            f"{r['seconds_per_spectrum']:.2f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["Truth", "benchmark", "fusion_examples", "render_markdown", "truth_of"]

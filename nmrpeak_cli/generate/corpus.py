@@ -1,0 +1,137 @@
+"""The simulated pretraining corpus: predicted spectra for many training molecules.
+
+:func:`simulate_corpus` runs a :data:`~nmrpeak_cli.generate.rerank.Predictor` over the SMILES
+of one or more tables (``data/simulated_molecules.parquet`` from MOSES, the experimental
+training split) and writes numbered Parquet parts of query-schema rows (``id``, ``smiles``,
+``formula``, ``c13``, ``h1``) into a folder. Each part is written atomically and skipped when
+it already exists, so an interrupted run resumes where it stopped. Held-out molecules (any
+stereoisomer of a validation/test molecule) are refused before anything is predicted.
+Exchangeable OH/NH/SH protons are left out of the simulated 1H lists, as they are from most
+experimental NMRShiftDB2 lists.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from nmrpeak_cli import chem
+from nmrpeak_cli.errors import InputFileError
+from nmrpeak_cli.generate.rerank import Predictor
+from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table, spectrum_to_row
+from nmrpeak_cli.spectra import Nucleus, PeakList
+
+log = logging.getLogger(__name__)
+
+PART_SIZE = 5000
+"""Molecules per Parquet part."""
+
+
+def read_smiles(
+    path: str | Path, *, split_column: str | None = None, split: str = "train"
+) -> list[str]:
+    """The ``smiles`` column of a Parquet table (only rows of ``split`` when given)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"molecule table {path} not found; run `nmrpeak data prepare` first")
+    columns = ["smiles", *([split_column] if split_column else [])]
+    table = pq.read_table(path, columns=columns)
+    if split_column:
+        table = table.filter(pc.equal(table[split_column], split))
+    return [s for s in table.column("smiles").to_pylist() if s]
+
+
+def simulate_corpus(
+    smiles: Sequence[str],
+    out_dir: str | Path,
+    predictor: Predictor,
+    *,
+    held_out_keys: Iterable[str] = (),
+    part_size: int = PART_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> list[Path]:
+    """Predict spectra for ``smiles`` into ``out_dir/part-NNNNN.parquet`` (resumable).
+
+    Parameters
+    ----------
+    smiles
+        Training molecules (duplicates are kept once, in first-seen order).
+    out_dir
+        Output folder.
+    predictor
+        Forward model; must return one spectrum (or ``None``) per SMILES.
+    held_out_keys
+        First InChIKey blocks of validation/test molecules; a SMILES among them raises.
+    part_size
+        Molecules per part (a part is the unit of resumption).
+    progress
+        Called with the number of molecules finished after each part.
+
+    Returns
+    -------
+    list of Path
+        Every part of the corpus (written now or found).
+    """
+    from nmrpeak_cli.generate.train import LeakageError, molecule_keys
+
+    unique = list(dict.fromkeys(smiles))
+    held = set(held_out_keys)
+    if held:
+        leaked = molecule_keys(unique) & held
+        if leaked:
+            raise LeakageError(
+                f"{len(leaked)} held-out molecules are in the corpus input "
+                f"(e.g. {sorted(leaked)[:3]}); filter them first"
+            )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for number, start in enumerate(range(0, len(unique), part_size)):
+        path = out_dir / f"part-{number:05d}.parquet"
+        parts.append(path)
+        chunk = unique[start : start + part_size]
+        if not path.is_file():
+            _write_part(chunk, path, predictor, start)
+        if progress is not None:
+            progress(len(chunk))
+    return parts
+
+
+def _write_part(chunk: Sequence[str], path: Path, predictor: Predictor, offset: int) -> None:
+    import pyarrow.parquet as pq
+
+    rows = []
+    for i, (smi, spectrum) in enumerate(zip(chunk, predictor(chunk, None), strict=True)):
+        if spectrum is None:
+            continue
+        mol = chem.try_parse_smiles(smi)
+        if mol is None:
+            continue
+        h1 = spectrum.h1
+        if h1:
+            h1 = PeakList(Nucleus.H1, tuple(p for p in h1 if p.multiplicity != "br s"))
+        query = replace(
+            spectrum,
+            id=f"sim:{offset + i}",
+            h1=h1 or None,
+            formula=chem.formula(mol),
+            smiles=chem.canonical_smiles(mol),
+        )
+        rows.append(spectrum_to_row(query))
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(rows_to_table(rows, QUERY_SCHEMA), tmp)
+    tmp.replace(path)
+    log.info("%s: %d of %d molecules", path, len(rows), len(chunk))
+
+
+def read_corpus(out_dir: str | Path) -> list[Path]:
+    """The parts of a corpus folder, in order."""
+    parts = sorted(Path(out_dir).glob("part-*.parquet"))
+    if not parts:
+        raise InputFileError(f"no corpus parts (part-*.parquet) in {out_dir}")
+    return parts

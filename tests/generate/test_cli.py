@@ -1,0 +1,82 @@
+"""``nmrpeak generate`` / ``elucidate`` / ``bench generate`` with a tiny model (NMRPEAK_MODELS)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from nmrpeak_cli.cli.app import app
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def runner(tiny_models_dir, monkeypatch, tmp_path) -> CliRunner:
+    monkeypatch.setenv("NMRPEAK_MODELS", str(tiny_models_dir))
+    monkeypatch.setenv("NMRPEAK_CACHE", str(tmp_path / "cache"))
+    return CliRunner()
+
+
+def _jsonl(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_generate_inline_query(runner) -> None:
+    result = runner.invoke(
+        app, ["generate", "--c13", "58.3, 18.4", "--h1", "3.69 (q, 2H), 2.61 (s, 1H), 1.22 (t, 3H)",
+              "--formula", "C2H6O", "-k", "3", "--no-rerank"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = _jsonl(result.stdout)
+    assert rows and rows[0]["smiles"] == "CCO", f"memorized ethanol expected: {rows}"
+    assert rows[0]["source"] == "generated"
+
+
+def test_generate_without_predictor_warns_and_succeeds(runner) -> None:
+    result = runner.invoke(app, ["generate", "--c13", "128.4", "--h1", "7.36 (s, 6H)"])
+    assert result.exit_code == 0, result.output
+    rows = _jsonl(result.stdout)
+    assert "rerank skipped" in (rows[0]["error"] or ""), "missing predictor must be reported"
+
+
+def test_generate_file_with_bad_record_exits_1(runner, tmp_path) -> None:
+    query = tmp_path / "queries.csv"
+    query.write_text('id,c13,formula\ngood,"177.9, 20.8",C2H4O2\nbad,"20.0",C2H10\n')
+    out = tmp_path / "out.parquet"
+    result = runner.invoke(app, ["generate", str(query), "-o", str(out), "--no-rerank"])
+    assert result.exit_code == 1, result.output
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(out).to_pylist()
+    assert {r["query_id"] for r in rows} == {"good", "bad"}
+    bad = [r for r in rows if r["query_id"] == "bad"]
+    assert bad[0]["smiles"] is None and "hydrogens" in bad[0]["error"]
+
+
+def test_generate_usage_errors_exit_2(runner) -> None:
+    assert runner.invoke(app, ["generate"]).exit_code == 2, "no query at all"
+    assert runner.invoke(app, ["generate", "--formula", "C2H?"]).exit_code == 2, "bad formula text"
+
+
+def test_elucidate_without_library_uses_generation(runner) -> None:
+    result = runner.invoke(
+        app, ["elucidate", "--c13", "206.7, 30.8", "--h1", "2.17 (s, 6H)", "--no-rerank"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = _jsonl(result.stdout)
+    assert rows[0]["smiles"] == "CC(C)=O" and rows[0]["source"] == "generated", rows
+
+
+def test_bench_generate_on_a_query_table(runner, tmp_path) -> None:
+    query = tmp_path / "truth.csv"
+    query.write_text('id,c13,h1,formula,smiles\nacetone,"206.7, 30.8",2.17 (s 6H),C3H6O,CC(C)=O\n')
+    report = tmp_path / "report.json"
+    result = runner.invoke(
+        app, ["bench", "generate", "--split", str(query), "--configs", "C+formula,C", "--no-rerank",
+              "-o", str(report), "--beam", "4"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["configurations"]["C+formula"]["beam_top1_exact"] == 1.0, data

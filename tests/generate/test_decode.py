@@ -1,0 +1,86 @@
+"""Beam search, sampling and candidate filtering."""
+
+from __future__ import annotations
+
+import pytest
+
+from nmrpeak_cli import chem
+from nmrpeak_cli.generate.decode import (
+    Hypothesis,
+    beam_search,
+    candidates_from_hypotheses,
+    sample,
+)
+from nmrpeak_cli.tokenizer import SmilesTokenizer
+
+TOKENIZER = SmilesTokenizer.fit(["CCO", "OCC", "CC=O", "C1CC", "C[C@H](N)C(=O)O"])
+
+
+def _hyp(smiles: str, logprob: float) -> Hypothesis:
+    return Hypothesis(tuple(TOKENIZER.encode(smiles)[1:-1]), logprob)
+
+
+def test_beam_search_returns_memorized_molecules_first(tiny_generator, tiny_pairs) -> None:
+    pairs = tiny_pairs
+    sources = [tiny_generator.spectrum_tokenizer.encode(p.spectrum) for p in pairs]
+    results = beam_search(tiny_generator, sources, beam=4)
+    assert len(results) == len(pairs), "one hypothesis list per query"
+    for pair, hyps in zip(pairs, results, strict=True):
+        assert 0 < len(hyps) <= 4, f"{pair.smiles}: expected 1..4 hypotheses, got {len(hyps)}"
+        scores = [h.logprob_per_token for h in hyps]
+        assert scores == sorted(scores, reverse=True), "hypotheses must be best first"
+        top = tiny_generator.smiles_tokenizer.decode(hyps[0].ids)
+        assert top == pair.smiles, f"memorized {pair.smiles!r} should be top-1, got {top!r}"
+
+
+def test_candidates_are_unique_valid_canonical_and_limited(tiny_generator, tiny_pairs) -> None:
+    pairs = tiny_pairs
+    sources = [tiny_generator.spectrum_tokenizer.encode(p.spectrum) for p in pairs]
+    for hyps in beam_search(tiny_generator, sources, beam=8):
+        candidates = candidates_from_hypotheses(
+            hyps, tiny_generator.smiles_tokenizer, formula_policy="ignore", limit=5
+        )
+        assert len(candidates) <= 5, "limit must cap the candidates"
+        smiles = [c.smiles for c in candidates]
+        assert len(set(smiles)) == len(smiles), f"duplicates in {smiles}"
+        for c in candidates:
+            mol = chem.parse_smiles(c.smiles)
+            assert chem.canonical_smiles(mol) == c.smiles, f"{c.smiles} is not canonical"
+
+
+def test_duplicates_and_invalid_sequences_are_dropped() -> None:
+    hyps = [_hyp("OCC", -1.0), _hyp("CCO", -2.0), _hyp("C1CC", -0.5)]
+    candidates = candidates_from_hypotheses(hyps, TOKENIZER)
+    assert [c.smiles for c in candidates] == ["CCO"], (
+        "OCC and CCO are one molecule; C1CC is invalid"
+    )
+    assert candidates[0].logprob == pytest.approx(-1.0 / 4), "the better spelling's score is kept"
+
+
+def test_formula_constraint_rejects_penalizes_or_ignores() -> None:
+    hyps = [_hyp("CC=O", -0.1), _hyp("CCO", -1.0)]
+    rejected = candidates_from_hypotheses(hyps, TOKENIZER, formula="C2H6O")
+    assert [c.smiles for c in rejected] == ["CCO"], "a C2H4O candidate must be rejected"
+    assert rejected[0].formula_match is True
+    penalized = candidates_from_hypotheses(
+        hyps, TOKENIZER, formula="C2H6O", formula_policy="penalize"
+    )
+    assert [c.smiles for c in penalized] == ["CCO", "CC=O"], "the mismatch must drop below"
+    assert penalized[1].formula_match is False
+    ignored = candidates_from_hypotheses(hyps, TOKENIZER, formula_policy="ignore")
+    assert ignored[0].formula_match is None, "no query formula: formula_match is None"
+    with pytest.raises(ValueError, match="formula_policy"):
+        candidates_from_hypotheses(hyps, TOKENIZER, formula_policy="maybe")
+
+
+def test_stereo_is_kept() -> None:
+    candidates = candidates_from_hypotheses([_hyp("C[C@H](N)C(=O)O", -0.1)], TOKENIZER)
+    assert "@" in candidates[0].smiles, "isomeric SMILES must keep the stereocentre"
+
+
+def test_sampling_is_seeded(tiny_generator, tiny_pairs) -> None:
+    source = [tiny_generator.spectrum_tokenizer.encode(tiny_pairs[0].spectrum)]
+    first = sample(tiny_generator, source, n_samples=5, seed=1)
+    second = sample(tiny_generator, source, n_samples=5, seed=1)
+    assert first == second, "the same seed must give the same samples"
+    assert len(first[0]) <= 5

@@ -1,0 +1,79 @@
+"""Training data, leakage check, resumable training and the model card."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nmrpeak_cli.generate.model import load_generator
+from nmrpeak_cli.generate.train import (
+    LeakageError,
+    TrainConfig,
+    check_no_leakage,
+    row_to_pair,
+    train_generator,
+    train_phase,
+)
+
+
+def test_row_to_pair_reads_experimental_rows() -> None:
+    row = {
+        "id": "nmrshiftdb2:1",
+        "smiles": "OCC",
+        "formula": "C2H6O",
+        "c13": [{"shift": 58.3, "n_atoms": 1, "n_h": 2}, {"shift": 18.4, "n_atoms": 1, "n_h": 3}],
+        "h1": None,
+        "h1_shifts": [3.69, 3.69, 1.22, 1.22, 1.22],
+    }
+    pair = row_to_pair(row)
+    assert pair.smiles == "CCO", "targets are canonical SMILES"
+    assert list(pair.spectrum.c13.shifts) == [58.3, 18.4]
+    assert [p.integration for p in pair.spectrum.h1] == [2.0, 3.0], "per-H shifts are grouped"
+
+
+def test_leakage_is_refused_even_across_stereoisomers() -> None:
+    check_no_leakage(["CCO"], ["CCCO"])
+    with pytest.raises(LeakageError, match="1 validation/test molecules"):
+        check_no_leakage(["C[C@H](N)C(=O)O", "CCO"], ["C[C@@H](N)C(=O)O"])
+
+
+def test_train_generator_refuses_leaks(tmp_path, tiny_pairs) -> None:
+    with pytest.raises(LeakageError):
+        train_generator(
+            tiny_pairs,
+            tiny_pairs,
+            ["CCO"],
+            TrainConfig.quick(),
+            tmp_path,
+            tmp_path / "g.safetensors",
+        )
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path, tiny_pairs) -> None:
+    from dataclasses import replace
+
+    config = replace(TrainConfig.quick(), max_steps=10, eval_every=5)
+    first = train_phase(tiny_pairs, tiny_pairs, config, tmp_path)
+    assert first.steps == 10
+    resumed = train_phase(
+        tiny_pairs, tiny_pairs, replace(config, max_steps=20), tmp_path, resume=True
+    )
+    assert resumed.steps == 20, "resume must continue at step 10, not restart"
+    assert [h["step"] for h in resumed.history] == [5, 10, 15, 20], "history must carry over"
+
+
+def test_curriculum_writes_weights_and_card(tmp_path, tiny_pairs) -> None:
+    from dataclasses import replace
+
+    config = replace(TrainConfig.quick(), max_steps=6, eval_every=3)
+    out = tmp_path / "generator.safetensors"
+    train_generator(
+        tiny_pairs[:4], tiny_pairs[4:], [p.smiles for p in tiny_pairs[4:]], config, tmp_path / "run",
+        out, pretrain_pairs=tiny_pairs[:3], card={"data": "test"},
+    )  # fmt: skip
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert set(card["phases"]) == {"pretrain", "finetune"}, "both phases must be recorded"
+    assert card["data"] == "test" and card["sha256"], card
+    assert "13C" in card["tokenizer_report_valid"], "the quantization report travels in the card"
+    load_generator(out)
