@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "nmrpeak_cli.cli.peaks",
     "nmrpeak_cli.cli.similarity",
     "nmrpeak_cli.cli.retrieve",
+    "nmrpeak_cli.cli.generate",
     "nmrpeak_cli.cli.data",
     "nmrpeak_cli.cli.doctor",
     "nmrpeak_cli.cli.unavailable",
