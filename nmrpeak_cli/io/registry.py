@@ -48,6 +48,7 @@ BUILTIN_FORMAT_MODULES: tuple[str, ...] = (
     "nmrpeak_cli.io.sdf",
     "nmrpeak_cli.io.smiles",
     "nmrpeak_cli.io.textfile",
+    "nmrpeak_cli.io.rawformat",
 )
 
 _GZIP_MAGIC = b"\x1f\x8b"
