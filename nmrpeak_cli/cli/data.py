@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -69,15 +68,19 @@ def prepare_command(
 
     context = run_context(ctx)
     context = replace(context, quiet=context.quiet or quiet, jobs=jobs)
+    source = source if source is not None else _default_source()
+    seed = context.seed if seed is None else seed
+    command = ["nmrpeak", "data", "prepare", "--source", str(source), "-o", str(out)]
+    command += ["--seed", str(seed)] + (["--no-moses"] if no_moses else [])
     options = PrepareOptions(
-        source=source if source is not None else _default_source(),
+        source=source,
         out=out,
-        seed=context.seed if seed is None else seed,
+        seed=seed,
         moses=not no_moses,
         report=report,
         moses_wheel=moses_wheel,
         jobs=context.jobs,
-        command=shlex.join(["nmrpeak", *sys.argv[1:]]) if sys.argv else "nmrpeak data prepare",
+        command=shlex.join(command),
     )
     try:
         summary = prepare(options, lambda text, total: progress_bar(context, text, total))
