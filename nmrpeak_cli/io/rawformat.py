@@ -4,7 +4,8 @@ Reading and processing belong to :mod:`nmrpeak_cli.io.raw` and :mod:`nmrpeak_cli
 this module only plugs them into :func:`~nmrpeak_cli.io.read_spectra`. A folder is claimed
 when it is a raw experiment itself (a Bruker ``<expno>``, a Varian ``.fid``) or directly
 holds experiments (a Bruker sample folder with ``1/``, ``2/``…, a folder of JCAMP-DX
-files), so the 13C and 1H experiments of one sample end up in one spectrum. Experiments that
+files), so the 13C and 1H experiments of one sample end up in one spectrum (other files in
+such a folder, e.g. a CSV next to ``1/`` and ``2/``, are not read). Experiments that
 fail become :class:`~nmrpeak_cli.io.records.RecordError` results (id
 ``<sample>/<experiment>``); deliberate skips (DEPT, 2D, other nuclei) yield nothing.
 """

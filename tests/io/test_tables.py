@@ -196,7 +196,7 @@ def test_folders_are_walked_and_claimed_folders_kept_whole(
     write_spectra(tmp_path / "a" / ".hidden.csv", spectra[2:])
     experiment = tmp_path / "a" / "exp1"
     experiment.mkdir()
-    (experiment / "acqus").write_text("raw parameters")
+    (experiment / "fake.marker").write_text("raw parameters")
     found = [p.relative_to(tmp_path).as_posix() for p in iter_input_files(tmp_path)]
     assert found == ["a/b/two.jsonl.gz", "a/one.csv"], f"walk order and filtering: {found}"
 
@@ -207,7 +207,7 @@ def test_folders_are_walked_and_claimed_folders_kept_whole(
         "fake-raw",
         (),
         read_spectra=read_experiment,
-        claims_directory=lambda path: (path / "acqus").is_file(),
+        claims_directory=lambda path: (path / "fake.marker").is_file(),
     )
     monkeypatch.setitem(registry_module._REGISTRY, "fake-raw", raw)
     assert "fake-raw" in formats(), "registered"
