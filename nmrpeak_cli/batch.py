@@ -76,29 +76,52 @@ def parallel_map(
     jobs: int = 1,
     chunk_size: int = 64,
     on_result: Callable[[int], None] | None = None,
+    scheduler: str | None = None,
 ) -> Iterator[R]:
-    """Apply ``function`` to ``items`` in order, in ``jobs`` worker processes.
+    """Apply ``function`` to ``items`` in order, in ``jobs`` worker processes or on Dask.
 
     Results are yielded in input order as they become available, so memory stays bounded
     by the number of items in flight. ``on_result(n)`` is called after each ``n`` results
-    (for progress bars). With ``jobs == 1`` nothing is spawned.
+    (for progress bars). With ``jobs == 1`` and no scheduler nothing is spawned.
+
+    Parameters
+    ----------
+    scheduler
+        Address of a Dask scheduler (``tcp://host:8786``): run on that cluster through
+        joblib's Dask backend (needs the ``dask`` extra). ``jobs`` then bounds the tasks in
+        flight.
     """
-    if jobs <= 1:
+    if jobs <= 1 and scheduler is None:
         for item in items:
             result = function(item)
             if on_result:
                 on_result(1)
             yield result
         return
-    from joblib import Parallel, delayed
+    from contextlib import ExitStack
 
-    runner = Parallel(
-        n_jobs=jobs, return_as="generator", batch_size=chunk_size, pre_dispatch="4*n_jobs"
-    )
-    for result in runner(delayed(function)(item) for item in items):
-        if on_result:
-            on_result(1)
-        yield result
+    from joblib import Parallel, delayed, parallel_config
+
+    with ExitStack() as stack:
+        if scheduler is not None:
+            try:
+                from dask.distributed import Client
+            except ImportError:
+                raise ValueError(
+                    "--scheduler needs Dask: pip install 'nmrpeak-cli[dask]'"
+                ) from None
+            stack.enter_context(Client(scheduler))
+            stack.enter_context(parallel_config(backend="dask"))
+        runner = Parallel(
+            n_jobs=max(jobs, 1) if scheduler is None else -1,
+            return_as="generator",
+            batch_size=chunk_size,
+            pre_dispatch=f"{4 * max(jobs, 1)}",
+        )
+        for result in runner(delayed(function)(item) for item in items):
+            if on_result:
+                on_result(1)
+            yield result
 
 
 class RowSink(Protocol):
@@ -123,6 +146,7 @@ def run_records(
     done: set[str] | frozenset[str] = frozenset(),
     batch_size: int = 256,
     jobs: int = 1,
+    scheduler: str | None = None,
     on_records: Callable[[int], None] | None = None,
 ) -> BatchSummary:
     """The batch engine: stream records in batches through ``process`` into ``sink``.
@@ -142,6 +166,8 @@ def run_records(
         Keys to skip (results already exist: ``--resume``).
     jobs
         Worker processes; batches keep their input order.
+    scheduler
+        Dask scheduler address: run the batches on a Dask cluster instead.
     on_records
         Progress callback, called with the number of records finished (skipped included).
     """
@@ -177,7 +203,9 @@ def run_records(
 
     succeeded = failed = 0
     try:
-        for results in parallel_map(process, batches(), jobs=jobs, chunk_size=1):
+        for results in parallel_map(
+            process, batches(), jobs=jobs, chunk_size=1, scheduler=scheduler
+        ):
             keys = pending_keys.pop(0)
             if len(results) != len(keys):
                 raise RuntimeError(

@@ -37,3 +37,17 @@ def test_parallel_map_keeps_order(jobs):
     out = list(parallel_map(_square, range(50), jobs=jobs, chunk_size=4, on_result=seen.append))
     assert out == [x * x for x in range(50)]
     assert sum(seen) == 50, "progress callback called once per result"
+
+
+@pytest.mark.slow
+def test_parallel_map_on_a_local_dask_cluster():
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        out = list(
+            parallel_map(
+                _square, range(20), jobs=2, chunk_size=2, scheduler=cluster.scheduler_address
+            )
+        )
+    assert out == [x * x for x in range(20)], "Dask backend keeps input order"
