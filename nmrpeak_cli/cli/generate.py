@@ -309,6 +309,13 @@ def register(app: typer.Typer) -> None:
         resume: Annotated[
             bool, typer.Option("--resume", help="Continue from checkpoints.")
         ] = False,
+        stage: Annotated[
+            str,
+            typer.Option(
+                help="all, pretrain (simulated-only model) or finetune (from the run's "
+                "pretrained model when there is one, else experimental-only)."
+            ),
+        ] = "all",
         max_minutes: Annotated[
             float | None, typer.Option("--max-minutes", help="Wall-time limit per phase.")
         ] = None,
@@ -334,7 +341,10 @@ def register(app: typer.Typer) -> None:
         import numpy as np
 
         from nmrpeak_cli.context import RunContext
-        from nmrpeak_cli.generate.train import TrainConfig, load_pairs, train_generator
+        from nmrpeak_cli.generate.train import STAGES, TrainConfig, load_pairs, train_generator
+
+        if stage not in {"all", *STAGES}:
+            raise fail(f"--stage must be all, pretrain or finetune, got {stage!r}")
 
         table = data / "experimental.parquet"
         column = f"split_{split}"
@@ -349,6 +359,8 @@ def register(app: typer.Typer) -> None:
             valid_all = load_pairs(table, split_column=column, splits=["valid"])
             test = load_pairs(table, split_column=column, splits=["test"])
             corpus = load_pairs(pretrain, limit=limit) if pretrain is not None else []
+            if stage == "finetune":
+                corpus = []  # the pretrained model is read from the run folder
         except (NmrpeakError, OSError) as exc:
             raise fail(str(exc)) from None
         rng = np.random.default_rng(seed)
@@ -358,14 +370,19 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"{len(train)} training pairs, {len(corpus)} simulated pairs, {len(valid)} validation pairs"
         )
-        result = train_generator(
-            train, valid, [p.smiles for p in (*valid_all, *test)], config, run_dir, output,
-            pretrain_pairs=corpus, resume=resume,
-            device=RunContext(device=device).torch_device(),
-            card={"data": str(table), "split": split, "pretrain": str(pretrain) if pretrain else None,
-                  "command": "nmrpeak " + shlex.join(sys.argv[1:])},
-            progress=lambda r: console.print(json.dumps(r)),
-        )  # fmt: skip
+        stages = (stage,) if stage != "all" else (STAGES if corpus else ("finetune",))
+        try:
+            result = train_generator(
+                train, valid, [p.smiles for p in (*valid_all, *test)], config, run_dir, output,
+                pretrain_pairs=corpus, resume=resume, stages=stages,
+                device=RunContext(device=device).torch_device(),
+                card={"data": str(table), "split": split,
+                      "pretrain": str(pretrain) if pretrain else None,
+                      "command": "nmrpeak " + shlex.join(sys.argv[1:])},
+                progress=lambda r: console.print(json.dumps(r)),
+            )  # fmt: skip
+        except (NmrpeakError, ValueError) as exc:
+            raise fail(str(exc)) from None
         console.print(
             f"best validation loss {result.best_valid_loss:.4f} after {result.steps} steps; "
             f"wrote {output}"
@@ -416,6 +433,44 @@ def register(app: typer.Typer) -> None:
             except NmrpeakError as exc:
                 raise fail(str(exc)) from None
         stderr_console().print(f"{len(parts)} parts in {output}")
+
+    @train_app.command("generator-fusion")
+    def generator_fusion_command(
+        data: Annotated[Path, typer.Option(help="Folder from `nmrpeak data prepare`.")] = Path(
+            "data"
+        ),
+        split: Annotated[str, typer.Option(help="Split scheme: scaffold or random.")] = "scaffold",
+        limit: Annotated[int, typer.Option(min=10, help="Validation queries to use.")] = 300,
+        beam: BeamOption = 10,
+        weights: WeightsOption = None,
+        device: DeviceOption = "auto",
+    ) -> None:
+        """Fit the rerank score fusion on the VALIDATION queries and store it in the model card.
+
+        [bold]Example[/bold]: nmrpeak train generator-fusion --data data/ --split scaffold
+        """
+        from nmrpeak_cli.generate.bench import calibrate
+        from nmrpeak_cli.generate.model import save_generator, weights_path
+        from nmrpeak_cli.generate.rerank import default_predictor, default_similarity
+        from nmrpeak_cli.io import read_spectra
+        from nmrpeak_cli.spectra import Spectrum
+
+        path = data / "queries" / f"{split}_valid.parquet"
+        try:
+            spectra = [s for b in read_spectra(path) for s in b if isinstance(s, Spectrum)]
+        except NmrpeakError as exc:
+            raise fail(str(exc)) from None
+        generator = _load(weights, device)
+        try:
+            calibrated = calibrate(
+                generator, spectra[:limit], default_predictor(generator.device.type),
+                default_similarity(), beam=beam, fitted_on=f"{path} (first {limit})",
+            )  # fmt: skip
+        except (NmrpeakError, ValueError) as exc:
+            raise fail(str(exc)) from None
+        target = weights or weights_path()
+        save_generator(calibrated, target)
+        stderr_console().print(f"fusion {calibrated.fusion.to_dict()} written to {target}")
 
     @bench_app.command("generate")
     def bench_generate_command(

@@ -219,6 +219,24 @@ def fusion_examples(
     return np.asarray(lp), np.asarray(sim), np.asarray(label, dtype=float)
 
 
+def calibrate(
+    generator: Generator,
+    spectra: Sequence[Spectrum],
+    predictor: Predictor,
+    similarity: SimilarityFn,
+    *,
+    beam: int = 10,
+    fitted_on: str = "validation",
+) -> Generator:
+    """The generator with its fusion weights fitted on labelled validation candidates."""
+    from dataclasses import replace
+
+    from nmrpeak_cli.generate.rerank import fit_fusion
+
+    lp, sim, label = fusion_examples(generator, spectra, predictor, similarity, beam=beam)
+    return replace(generator, fusion=fit_fusion(lp, sim, label, fitted_on=fitted_on))
+
+
 def render_markdown(report: dict[str, Any], title: str) -> str:
     """A Markdown table of a :func:`benchmark` report."""
     configs = report["configurations"]
@@ -255,4 +273,4 @@ def render_markdown(report: dict[str, Any], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["Truth", "benchmark", "fusion_examples", "render_markdown", "truth_of"]
+__all__ = ["Truth", "benchmark", "calibrate", "fusion_examples", "render_markdown", "truth_of"]

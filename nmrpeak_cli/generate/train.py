@@ -500,6 +500,9 @@ def train_phase(
     )
 
 
+STAGES = ("pretrain", "finetune")
+
+
 def train_generator(
     train_pairs: Sequence[Pair],
     valid_pairs: Sequence[Pair],
@@ -510,23 +513,39 @@ def train_generator(
     *,
     pretrain_pairs: Sequence[Pair] = (),
     pretrain_config: TrainConfig | None = None,
+    stages: Sequence[str] = STAGES,
     resume: bool = False,
     device: str = "cpu",
     card: dict[str, Any] | None = None,
     progress: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
-    """The full curriculum: leakage check, optional pretraining, fine-tuning, weights + card.
+    """The curriculum: leakage check, pretraining on ``pretrain_pairs``, fine-tuning, weights + card.
+
+    Parameters
+    ----------
+    stages
+        Which stages to run now. ``("pretrain",)`` writes the simulated-only model;
+        ``("finetune",)`` starts from ``run_dir/pretrain/best.safetensors`` when a previous
+        call left one (else from scratch: the experimental-only model). Stages split this
+        way fit separate time-limited jobs.
 
     Tokenizers are fitted on the union of pretraining and fine-tuning pairs (training data
     only). Writes ``out`` (``generator.safetensors`` + card + tokenizer) and returns the
-    fine-tuning result.
+    result of the last stage run.
     """
+    unknown = set(stages) - set(STAGES)
+    if unknown or not stages:
+        raise ValueError(f"stages must be a non-empty subset of {STAGES}, got {tuple(stages)}")
     held_out = list(held_out_smiles)
     check_no_leakage([p.smiles for p in (*train_pairs, *pretrain_pairs)], held_out)
     run_dir = Path(run_dir)
     init = None
     phases: dict[str, Any] = {}
-    if pretrain_pairs:
+    result = None
+    pretrained = run_dir / "pretrain" / "best.safetensors"
+    if "pretrain" in stages:
+        if not pretrain_pairs:
+            raise ValueError("the pretrain stage needs simulated pairs (pretrain_pairs)")
         pre_config = pretrain_config or config
         spectrum_tok, smiles_tok = fit_tokenizers([*pretrain_pairs, *train_pairs], pre_config)
         start = build_generator(
@@ -541,7 +560,7 @@ def train_generator(
             dropout=pre_config.dropout,
             max_tgt_len=pre_config.max_smiles_tokens,
         )
-        pre = train_phase(
+        result = train_phase(
             pretrain_pairs,
             valid_pairs,
             pre_config,
@@ -551,19 +570,23 @@ def train_generator(
             device=device,
             progress=progress,
         )
-        init = pre.generator
-        phases["pretrain"] = _phase_card(pre, pre_config, len(pretrain_pairs))
-    result = train_phase(
-        train_pairs,
-        valid_pairs,
-        config,
-        run_dir / "finetune",
-        init=init,
-        resume=resume,
-        device=device,
-        progress=progress,
-    )
-    phases["finetune"] = _phase_card(result, config, len(train_pairs))
+        init = result.generator
+        phases["pretrain"] = _phase_card(result, pre_config, len(pretrain_pairs))
+    elif pretrained.is_file():
+        init = load_generator(pretrained, device=device)
+        phases["pretrain"] = {"weights": str(pretrained)}
+    if "finetune" in stages:
+        result = train_phase(
+            train_pairs,
+            valid_pairs,
+            config,
+            run_dir / "finetune",
+            init=init,
+            resume=resume,
+            device=device,
+            progress=progress,
+        )
+        phases["finetune"] = _phase_card(result, config, len(train_pairs))
     report = result.generator.spectrum_tokenizer.quantization_report(
         [p.spectrum for p in valid_pairs]
     )

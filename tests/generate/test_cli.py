@@ -80,3 +80,34 @@ def test_bench_generate_on_a_query_table(runner, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
     assert data["configurations"]["C+formula"]["beam_top1_exact"] == 1.0, data
+
+
+def test_train_generator_quick_writes_a_loadable_model(runner, tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nmrpeak_cli.generate.model import load_generator
+
+    rows = [
+        ("a", "CCO", [58.3, 18.4], "train"), ("b", "CC(=O)O", [177.9, 20.8], "train"),
+        ("c", "CC(C)=O", [206.7, 30.8], "train"), ("d", "c1ccccc1", [128.4], "valid"),
+        ("e", "Cc1ccccc1", [137.9, 129.1, 21.5], "test"),
+    ]  # fmt: skip
+    table = pa.table(
+        {
+            "id": [r[0] for r in rows],
+            "smiles": [r[1] for r in rows],
+            "c13": [[{"shift": s, "n_atoms": 1, "n_h": None} for s in r[2]] for r in rows],
+            "split_scaffold": [r[3] for r in rows],
+        }
+    )
+    (tmp_path / "data").mkdir()
+    pq.write_table(table, tmp_path / "data" / "experimental.parquet")
+    out = tmp_path / "gen.safetensors"
+    args = ["train", "generator", "--data", str(tmp_path / "data"), "--quick", "--max-steps", "4",
+            "--run-dir", str(tmp_path / "run"), "-o", str(out), "--device", "cpu"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert load_generator(out).card["split"] == "scaffold", "the card must record the split"
+    failed = runner.invoke(app, [*args, "--stage", "pretrain"])
+    assert failed.exit_code == 2 and "simulated pairs" in failed.output, failed.output
