@@ -35,6 +35,9 @@ def predict_atoms(model, graphs: Sequence[MolGraph], batch_size: int = 256) -> l
     return results
 
 
+_NO_ATOMS = np.zeros(0, dtype=np.int64)
+
+
 @dataclass(frozen=True, slots=True)
 class RecordErrors:
     """Signed errors (predicted − observed, ppm) of one record.
@@ -47,11 +50,15 @@ class RecordErrors:
         Matched 1H errors, one per matched hydrogen.
     cascade
         13C errors on atom-mapped (true-assignment) atoms.
+    c13_atoms, h1_atoms
+        Atom of each matched 13C / 1H error (for breakdowns by environment).
     """
 
     c13: np.ndarray
     h1: np.ndarray
     cascade: np.ndarray
+    c13_atoms: np.ndarray
+    h1_atoms: np.ndarray
 
 
 _NONE = np.zeros(0)
@@ -61,19 +68,22 @@ def record_errors(record: ShiftRecord, atom_shifts: np.ndarray) -> RecordErrors:
     """Errors of per-atom predictions ``atom_shifts`` (``(n_atoms, 2)``) against ``record``."""
     graph = record.graph
     c13 = h1 = cascade = _NONE
+    c13_atoms = h1_atoms = _NO_ATOMS
     if record.c13 is not None:
         carbons = np.flatnonzero(graph.atomic_numbers == 6)
         predicted = atom_shifts[carbons, 0]
         matching = match_c13(predicted, graph.n_h[carbons], record.c13, record.c13_n_h)
         c13 = matched_errors(predicted, record.c13, matching)
+        c13_atoms = carbons[matching.atoms]
     if record.h1 is not None:
         bearing = np.flatnonzero(graph.n_h > 0)
         predicted = atom_shifts[bearing, 1]
         matching = match_h1(predicted, graph.n_h[bearing], record.h1)
         h1 = matched_errors(predicted, record.h1, matching)
+        h1_atoms = bearing[matching.atoms]
     if record.cascade_atoms is not None:
         cascade = atom_shifts[record.cascade_atoms, 0] - record.cascade_shifts
-    return RecordErrors(c13, h1, cascade)
+    return RecordErrors(c13, h1, cascade, c13_atoms, h1_atoms)
 
 
 def summarize(errors: Sequence[RecordErrors]) -> dict[str, float | int]:

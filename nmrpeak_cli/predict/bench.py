@@ -1,0 +1,375 @@
+"""``nmrpeak bench predict``: accuracy and speed of the predictor against two baselines.
+
+On the test molecules of a split (or any query table with a ``smiles`` column) it reports,
+for the network, the HOSE-code baseline fitted on the same training split
+(:mod:`~nmrpeak_cli.predict.hose`) and, on a subset, the ``csp5`` package (skipped when not
+installed; it was trained on literature data that may include test molecules):
+
+- 13C MAE on atom-mapped CASCADE atoms (true assignment);
+- assignment-free 13C and 1H MAE/RMSE from the optimal constrained matching;
+- the peak-aware similarity (:mod:`nmrpeak_cli.similarity`) of predicted to observed peak
+  lists, and the MAE of its first-round matches;
+- the 13C peak-count error (predicted symmetry classes vs distinct observed shifts, on
+  complete lists);
+- breakdowns by heavy-atom count and by atom environment;
+- throughput, SMILES → peak lists, molecules per second on this machine.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nmrpeak_cli.predict.dataset import ShiftRecord, read_table, records_from_rows
+from nmrpeak_cli.predict.evaluate import RecordErrors, record_errors, summarize
+
+HEAVY_ATOM_BINS: tuple[tuple[int, int], ...] = ((1, 10), (11, 20), (21, 30), (31, 200))
+"""Heavy-atom count bins of the breakdown (inclusive)."""
+
+CSP5_LIMIT = 300
+"""Molecules given to csp5 (it embeds 3D conformers and is slow on CPU)."""
+
+
+def atom_environment(atom) -> str:
+    """Coarse environment label of a heavy atom (for error breakdowns)."""
+    if atom.GetAtomicNum() != 6:
+        return f"{atom.GetSymbol()}–H"
+    if atom.GetIsAromatic():
+        return "aromatic"
+    bonds = list(atom.GetBonds())
+    if any(
+        b.GetBondTypeAsDouble() == 2.0 and b.GetOtherAtom(atom).GetAtomicNum() == 8 for b in bonds
+    ):
+        return "C=O"
+    if any(b.GetBondTypeAsDouble() == 3.0 for b in bonds):
+        return "sp (C≡X)"
+    if any(b.GetBondTypeAsDouble() == 2.0 for b in bonds):
+        return "sp2 (C=X)"
+    if any(n.GetAtomicNum() not in (1, 6) for n in atom.GetNeighbors()):
+        return "sp3 C–heteroatom"
+    return "sp3 alkyl"
+
+
+def _query_records(path: Path) -> list[ShiftRecord]:
+    """Records from a query table (DESIGN.md §4) with a ``smiles`` column."""
+    import pyarrow.parquet as pq
+
+    from nmrpeak_cli.predict.featurize import featurize, parse_molecule, solvent_index
+    from nmrpeak_cli.schema import row_to_spectrum
+
+    records = []
+    for row in pq.read_table(path).to_pylist():
+        if not row.get("smiles"):
+            continue
+        try:
+            spectrum = row_to_spectrum(row)
+            mol = parse_molecule(spectrum.smiles)
+            graph = featurize(mol, solvent_index(spectrum.solvent))
+        except (ValueError, TypeError):
+            continue
+        c13 = spectrum.c13.expanded_shifts() if spectrum.c13 else None
+        h1 = spectrum.h1.expanded_shifts() if spectrum.h1 else None
+        records.append(ShiftRecord(spectrum.id, spectrum.smiles, graph, c13=c13, h1=h1))
+    return records
+
+
+def _subset(records: list[ShiftRecord], limit: int | None) -> list[ShiftRecord]:
+    if limit is None or len(records) <= limit:
+        return records
+    keep = np.sort(np.random.default_rng(0).permutation(len(records))[:limit])
+    return [records[i] for i in keep]
+
+
+def _breakdowns(
+    records: Sequence[ShiftRecord], errors: Sequence[RecordErrors], mols: Sequence
+) -> dict[str, Any]:
+    by_size = {}
+    for low, high in HEAVY_ATOM_BINS:
+        chosen = [e for r, e in zip(records, errors, strict=True) if low <= r.graph.n_atoms <= high]
+        by_size[f"{low}-{high}"] = summarize(chosen) | {"molecules": len(chosen)}
+    by_env: dict[str, dict[str, list[float]]] = {"c13": {}, "h1": {}}
+    for e, mol in zip(errors, mols, strict=True):
+        for kind, atoms, values in (("c13", e.c13_atoms, e.c13), ("h1", e.h1_atoms, e.h1)):
+            for atom, value in zip(atoms, values, strict=True):
+                label = atom_environment(mol.GetAtomWithIdx(int(atom)))
+                by_env[kind].setdefault(label, []).append(abs(float(value)))
+    env = {
+        kind: {k: {"mae": float(np.mean(v)), "n": len(v)} for k, v in sorted(groups.items())}
+        for kind, groups in by_env.items()
+    }
+    return {"by_heavy_atoms": by_size, "by_environment": env}
+
+
+def _peak_metrics(
+    records: Sequence[ShiftRecord], atom_shifts: Sequence[np.ndarray], mols: Sequence
+) -> dict[str, float]:
+    from nmrpeak_cli.chem import symmetry_classes
+    from nmrpeak_cli.predict.peaks import peaks_from_atoms
+    from nmrpeak_cli.similarity import match_peaks
+    from nmrpeak_cli.spectra import Nucleus, PeakList
+
+    sims: dict[str, list[float]] = {"c13": [], "h1": []}
+    first: dict[str, list[np.ndarray]] = {"c13": [], "h1": []}
+    count_errors = []
+    for record, shifts, mol in zip(records, atom_shifts, mols, strict=True):
+        classes = symmetry_classes(mol)
+        try:
+            peaks = peaks_from_atoms(mol, shifts, classes)
+        except ValueError:  # an implausible shift from a baseline
+            continue
+        for kind, observed, predicted, nucleus in (
+            ("c13", record.c13, peaks.c13, Nucleus.C13),
+            ("h1", record.h1, peaks.h1, Nucleus.H1),
+        ):
+            if observed is None or not len(predicted):
+                continue
+            result = match_peaks(PeakList.from_shifts(nucleus, observed), predicted)
+            sims[kind].append(result.score)
+            first[kind].append(result.first_round_errors())
+        n_carbons = int(np.sum(record.graph.atomic_numbers == 6))
+        if record.c13 is not None and len(record.c13) == n_carbons:
+            distinct = len(np.unique(np.round(record.c13, 1)))
+            count_errors.append(abs(len(peaks.c13) - distinct))
+    out: dict[str, float] = {}
+    for kind in ("c13", "h1"):
+        values = np.asarray(sims[kind])
+        errs = np.concatenate(first[kind]) if first[kind] else np.zeros(0)
+        out[f"{kind}_similarity_mean"] = float(values.mean()) if values.size else float("nan")
+        out[f"{kind}_similarity_p10"] = (
+            float(np.quantile(values, 0.1)) if values.size else float("nan")
+        )
+        out[f"{kind}_similarity_median"] = float(np.median(values)) if values.size else float("nan")
+        out[f"{kind}_first_round_mae"] = float(np.mean(np.abs(errs))) if errs.size else float("nan")
+    out["c13_peak_count_mae"] = float(np.mean(count_errors)) if count_errors else float("nan")
+    out["c13_peak_count_exact"] = (
+        float(np.mean(np.asarray(count_errors) == 0)) if count_errors else float("nan")
+    )
+    return out
+
+
+def _evaluate(records, atom_shifts, mols) -> dict[str, Any]:
+    errors = [record_errors(r, s) for r, s in zip(records, atom_shifts, strict=True)]
+    return {
+        "overall": summarize(errors),
+        **_breakdowns(records, errors, mols),
+        "peaks": _peak_metrics(records, atom_shifts, mols),
+    }
+
+
+def _csp5_shifts(
+    mols: Sequence, smiles: Sequence[str]
+) -> tuple[list[np.ndarray | None], float] | None:
+    """Per-atom csp5 predictions (None for failures) and seconds taken; None if not installed."""
+    try:
+        from csp5 import predict_smiles
+    except ImportError:
+        return None
+    from rdkit import Chem
+
+    started = time.perf_counter()
+    out: list[np.ndarray | None] = [np.full((m.GetNumAtoms(), 2), np.nan) for m in mols]
+    for nucleus, column in (("13C", 0), ("1H", 1)):
+        frame = predict_smiles(list(smiles), nucleus=nucleus, batch_size=32).predictions
+        for mol_id, atom, shift in zip(
+            frame["molecule_id"], frame["atom_index"], frame["shift_ppm"], strict=True
+        ):
+            target = out[int(mol_id)]
+            n_heavy = mols[int(mol_id)].GetNumAtoms()
+            if atom < n_heavy:
+                target[atom, column] = shift
+            else:  # a hydrogen: average onto its heavy atom below
+                target_h = out[int(mol_id)]
+                parent = _hydrogen_parent(Chem, smiles[int(mol_id)], int(atom))
+                target_h[parent, column] = (
+                    shift
+                    if np.isnan(target_h[parent, column])
+                    else target_h[parent, column] + shift
+                )
+    for mol, shifts in zip(mols, out, strict=True):
+        n_h = np.array([a.GetTotalNumHs() for a in mol.GetAtoms()], dtype=float)
+        shifts[:, 1] = np.where(n_h > 0, shifts[:, 1] / np.maximum(n_h, 1), np.nan)
+    results = [
+        None
+        if np.isnan(s[[a.GetIdx() for a in m.GetAtoms() if a.GetAtomicNum() == 6], 0]).any()
+        else s
+        for s, m in zip(out, mols, strict=True)
+    ]
+    return results, time.perf_counter() - started
+
+
+def _hydrogen_parent(chem, smiles: str, atom: int) -> int:
+    mol = chem.AddHs(chem.MolFromSmiles(smiles))
+    return mol.GetAtomWithIdx(atom).GetNeighbors()[0].GetIdx()
+
+
+def run_benchmark(
+    *,
+    split: str = "scaffold",
+    data: Path = Path("data/experimental.parquet"),
+    weights: Path | None = None,
+    baselines: bool = True,
+    limit: int | None = None,
+    csp5_limit: int = CSP5_LIMIT,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run the benchmark and return the report (plain JSON-able dict)."""
+    import torch
+
+    from nmrpeak_cli.predict.evaluate import predict_atoms
+    from nmrpeak_cli.predict.featurize import parse_molecule
+    from nmrpeak_cli.predict.infer import predict_records
+    from nmrpeak_cli.predict.weights import default_weights, load_model, sha256
+
+    split_column = f"split_{split}" if split in {"scaffold", "random"} else "split_scaffold"
+    if split in {"scaffold", "random"}:
+        records, _ = records_from_rows(read_table(Path(data), split_column, ["test"]))
+        source = f"{data} ({split_column} == test)"
+    else:
+        records = _query_records(Path(split))
+        source = split
+    records = _subset(records, limit)
+    mols = [parse_molecule(r.smiles) for r in records]
+    weights = Path(weights) if weights is not None else default_weights()
+    model = load_model(weights)
+    log(f"benchmark on {len(records)} records from {source}")
+    report: dict[str, Any] = {
+        "source": source,
+        "records": len(records),
+        "weights": str(weights),
+        "weights_sha256": sha256(weights),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}",
+    }
+
+    gnn_shifts = predict_atoms(model, [r.graph for r in records])
+    report["model"] = _evaluate(records, gnn_shifts, mols)
+    smiles = [r.smiles for r in records][:2000]
+    started = time.perf_counter()
+    for _ in predict_records(smiles, model=model, device="cpu"):
+        pass
+    report["model"]["throughput_mol_per_s"] = len(smiles) / (time.perf_counter() - started)
+    log(f"model: {report['model']['overall']}")
+
+    if baselines:
+        from nmrpeak_cli.predict.hose import fit_hose
+
+        train, _ = records_from_rows(read_table(Path(data), split_column, ["train"]))
+        started = time.perf_counter()
+        hose = fit_hose(train, log=log)
+        fit_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        predictions = [hose.predict(m) for m in mols]
+        predict_seconds = time.perf_counter() - started
+        hose_shifts = [p[0] for p in predictions]
+        report["hose"] = _evaluate(records, hose_shifts, mols)
+        spheres = np.concatenate(
+            [
+                p[1][r.graph.atomic_numbers == 6, 0]
+                for p, r in zip(predictions, records, strict=True)
+            ]
+        )
+        report["hose"]["c13_sphere_share"] = {
+            str(k): float(np.mean(spheres == k)) for k in range(5)
+        }
+        report["hose"]["fit_seconds"] = fit_seconds
+        report["hose"]["throughput_mol_per_s"] = len(mols) / predict_seconds
+        log(f"hose: {report['hose']['overall']}")
+
+        chosen = list(range(min(csp5_limit, len(records))))
+        csp5 = _csp5_shifts([mols[i] for i in chosen], [records[i].smiles for i in chosen])
+        if csp5 is None:
+            report["csp5"] = {"skipped": "csp5 is not installed (pip install csp5)"}
+        else:
+            csp5_shifts, seconds = csp5
+            ok = [i for i, s in zip(chosen, csp5_shifts, strict=True) if s is not None]
+            sub = [records[i] for i in ok]
+            sub_mols = [mols[i] for i in ok]
+            by_index = dict(zip(chosen, csp5_shifts, strict=True))
+            report["csp5"] = _evaluate(sub, [by_index[i] for i in ok], sub_mols)
+            report["csp5"]["molecules"] = len(ok)
+            report["csp5"]["failed"] = len(chosen) - len(ok)
+            report["csp5"]["throughput_mol_per_s"] = len(chosen) / seconds
+            report["csp5_same_molecules"] = {
+                "model": summarize([record_errors(records[i], gnn_shifts[i]) for i in ok]),
+                "hose": summarize([record_errors(records[i], hose_shifts[i]) for i in ok]),
+            }
+            log(f"csp5: {report['csp5']['overall']}")
+    return report
+
+
+def _fmt(value: object, digits: int = 3) -> str:
+    if isinstance(value, float):
+        return "–" if np.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown tables (for RESULTS.md)."""
+    methods = [m for m in ("model", "hose", "csp5") if m in report and "overall" in report[m]]
+    lines = [
+        f"Source: {report['source']} — {report['records']} records. Weights `{report['weights']}` "
+        f"(sha256 {report['weights_sha256'][:12]}…). Machine: {report['machine']}.",
+        "",
+        "| method | 13C MAE (CASCADE, true assignment) | 13C MAE matched | 13C RMSE matched | 1H MAE matched | "
+        "1H RMSE matched | 13C sim. mean | 1H sim. mean | 13C 1st-round MAE | 1H 1st-round MAE | "
+        "13C peak-count MAE | mol/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in methods:
+        o, p = report[m]["overall"], report[m]["peaks"]
+        name = {
+            "model": "nmrpeak GNN",
+            "hose": "HOSE (4→1 spheres)",
+            "csp5": f"csp5 ({report[m].get('molecules')} mol)",
+        }[m]
+        lines.append(
+            f"| {name} | {_fmt(o['cascade_mae'])} (n={o['cascade_n']}) | {_fmt(o['c13_mae'])} | {_fmt(o['c13_rmse'])} | "
+            f"{_fmt(o['h1_mae'])} | {_fmt(o['h1_rmse'])} | {_fmt(p['c13_similarity_mean'])} | "
+            f"{_fmt(p['h1_similarity_mean'])} | {_fmt(p['c13_first_round_mae'])} | {_fmt(p['h1_first_round_mae'])} | "
+            f"{_fmt(p['c13_peak_count_mae'])} | {_fmt(report[m].get('throughput_mol_per_s', float('nan')), 0)} |"
+        )
+    if "csp5_same_molecules" in report:
+        same = report["csp5_same_molecules"]
+        c = report["csp5"]["overall"]
+        lines += [
+            "",
+            f"Same {report['csp5']['molecules']} molecules as csp5 (13C / 1H matched MAE): "
+            f"GNN {_fmt(same['model']['c13_mae'])} / {_fmt(same['model']['h1_mae'])}, "
+            f"HOSE {_fmt(same['hose']['c13_mae'])} / {_fmt(same['hose']['h1_mae'])}, "
+            f"csp5 {_fmt(c['c13_mae'])} / {_fmt(c['h1_mae'])}.",
+        ]
+    elif "csp5" in report:
+        lines += ["", f"csp5: {report['csp5'].get('skipped')}"]
+    lines += [
+        "",
+        "By heavy-atom count (13C / 1H matched MAE, ppm):",
+        "",
+        "| heavy atoms | molecules | " + " | ".join(methods) + " |",
+        "|---|---|" + "---|" * len(methods),
+    ]
+    for label, row in report["model"]["by_heavy_atoms"].items():
+        cells = [
+            f"{_fmt(report[m]['by_heavy_atoms'][label]['c13_mae'])} / {_fmt(report[m]['by_heavy_atoms'][label]['h1_mae'])}"
+            for m in methods
+        ]
+        lines.append(f"| {label} | {row['molecules']} | " + " | ".join(cells) + " |")
+    for kind, title in (("c13", "13C"), ("h1", "1H")):
+        lines += [
+            "",
+            f"{title} matched MAE by environment (ppm, n = model's matched atoms):",
+            "",
+            "| environment | n | " + " | ".join(methods) + " |",
+            "|---|---|" + "---|" * len(methods),
+        ]
+        for label, row in report["model"]["by_environment"][kind].items():
+            cells = [
+                _fmt(report[m]["by_environment"][kind].get(label, {}).get("mae", float("nan")))
+                for m in methods
+            ]
+            lines.append(f"| {label} | {row['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
