@@ -77,10 +77,18 @@ class ResumableOutput:
     run_digest
         Digest of the options that shape the output (model, k, ...); a resume with different
         options is refused rather than mixing incompatible rows.
+    shard
+        The job-array shard (``"I/N"``) this output holds, recorded for :func:`merge_outputs`.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], schema: pa.Schema, *, resume: bool, run_digest: str = ""
+        self,
+        path: str | os.PathLike[str],
+        schema: pa.Schema,
+        *,
+        resume: bool,
+        run_digest: str = "",
+        shard: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.schema = schema
@@ -88,6 +96,7 @@ class ResumableOutput:
         self.done_file = self.path.with_name(f".{self.path.name}.done")
         self.part_schema = schema.append(pa.field(KEY_COLUMN, pa.string()))
         self._digest = run_digest
+        self._header = json.dumps({"digest": run_digest, "shard": shard})
         self._finished_keys: set[str] = set()
         if resume:
             self._check_digest()
@@ -96,7 +105,7 @@ class ResumableOutput:
         else:
             shutil.rmtree(self.parts_dir, ignore_errors=True)
         self.parts_dir.mkdir(parents=True, exist_ok=True)
-        (self.parts_dir / "run.json").write_text(json.dumps({"digest": run_digest}))
+        (self.parts_dir / "run.json").write_text(self._header)
         self._next = 1 + max((int(p.stem.split("-")[1]) for p in self._parts()), default=-1)
 
     def _check_digest(self) -> None:
@@ -153,7 +162,7 @@ class ResumableOutput:
                 writer.write(table.drop_columns([KEY_COLUMN]))
         _atomic_text(
             self.done_file,
-            json.dumps({"digest": self._digest}) + "\n" + "\n".join(dict.fromkeys(keys)),
+            self._header + "\n" + "\n".join(dict.fromkeys(keys)),
         )
         shutil.rmtree(self.parts_dir, ignore_errors=True)
 
@@ -225,3 +234,97 @@ class CollectOutput:
 
     def abort(self) -> None:
         """Nothing to clean up."""
+
+
+def _completion(path: Path) -> dict[str, Any]:
+    done = path.with_name(f".{path.name}.done")
+    if not path.exists():
+        raise InputFileError(f"{path}: no such output")
+    if not done.exists():
+        raise InputFileError(
+            f"{path}: no completion record ({done.name}); the run that writes it did not finish"
+        )
+    lines = done.read_text().splitlines()
+    header = json.loads(lines[0]) if lines else {}
+    header["keys"] = lines[1:]
+    return header
+
+
+def merge_outputs(paths: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> int:
+    """Combine the outputs of a job array's shards into ``out``; returns the record count.
+
+    Every shard ``0..N-1`` of one run (same options digest) must be present and finished;
+    otherwise :class:`InputFileError` names what is missing. Parquet, CSV, JSONL and SDF
+    inputs are accepted (all of one format); rows keep shard order.
+    """
+    from nmrpeak_cli.io import open_writer
+
+    sources = [Path(p) for p in paths]
+    if not sources:
+        raise InputFileError("merge needs at least one shard output")
+    headers = [_completion(p) for p in sources]
+    digests = {h.get("digest") for h in headers}
+    if len(digests) > 1:
+        raise InputFileError("the outputs come from runs with different options; refusing to merge")
+    shards = [h.get("shard") for h in headers]
+    if all(shards):
+        counts = {int(s.split("/")[1]) for s in shards}
+        if len(counts) > 1:
+            raise InputFileError(f"shard counts differ: {sorted(shards)}")
+        total = counts.pop()
+        indices = [int(s.split("/")[0]) for s in shards]
+        duplicated = sorted({i for i in indices if indices.count(i) > 1})
+        missing = sorted(set(range(total)) - set(indices))
+        if duplicated or missing:
+            raise InputFileError(
+                f"incomplete job array of {total} shards: "
+                + (f"missing {', '.join(f'{i}/{total}' for i in missing)}" if missing else "")
+                + (f"; duplicated {duplicated}" if duplicated else "")
+            )
+        order = sorted(range(len(sources)), key=lambda i: indices[i])
+    elif any(shards):
+        raise InputFileError("some outputs are shards of a job array and some are not")
+    else:
+        order = list(range(len(sources)))
+    suffixes = {p.name.lower().removesuffix(".gz").rsplit(".", 1)[-1] for p in sources}
+    if len(suffixes) > 1:
+        raise InputFileError(f"outputs have different formats: {sorted(suffixes)}")
+    target = Path(out)
+    if suffixes == {"parquet"}:
+        schema = pq.read_schema(sources[order[0]])
+        with open_writer(target, schema) as writer:
+            for i in order:
+                for batch in pq.ParquetFile(sources[i]).iter_batches():
+                    writer.write(batch)
+    else:
+        _concatenate_text([sources[i] for i in order], target, header=suffixes <= {"csv", "tsv"})
+    keys = [k for i in order for k in headers[i]["keys"]]
+    _atomic_text(
+        target.with_name(f".{target.name}.done"),
+        json.dumps({"digest": digests.pop(), "shard": None}) + "\n" + "\n".join(keys),
+    )
+    return len(keys)
+
+
+def _concatenate_text(sources: Sequence[Path], target: Path, *, header: bool) -> None:
+    import gzip
+
+    def lines(path: Path) -> Iterator[bytes]:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            yield from handle
+
+    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        opener = gzip.open if target.name.lower().endswith(".gz") else open
+        os.close(descriptor)
+        with opener(temporary, "wb") as handle:
+            for n, path in enumerate(sources):
+                for i, line in enumerate(lines(path)):
+                    if header and i == 0 and n > 0:
+                        continue
+                    handle.write(line)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

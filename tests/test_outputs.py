@@ -144,3 +144,62 @@ def test_sigkill_then_resume(tmp_path):
     subprocess.run([sys.executable, "-c", script, "resume"], check=True)
     ids = pq.read_table(out).column("id").to_pylist()
     assert ids == [f"r{x}" for x in range(400)], "nothing lost, nothing duplicated"
+
+
+def _shard_outputs(tmp_path, suffix: str, shards: int = 3, digest: str = "d"):
+    paths = []
+    for i in range(shards):
+        path = tmp_path / f"out.shard{i}.{suffix}"
+        sink = ResumableOutput(path, SCHEMA, resume=False, run_digest=digest, shard=f"{i}/{shards}")
+        run_records(range(i, 12, shards), square, sink, key=key)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv", "jsonl"])
+def test_merge_job_array_outputs(tmp_path, suffix):
+    from nmrpeak_cli.outputs import merge_outputs
+
+    paths = _shard_outputs(tmp_path, suffix)
+    out = tmp_path / f"merged.{suffix}"
+    assert merge_outputs(list(reversed(paths)), out) == 12
+    if suffix == "parquet":
+        ids = pq.read_table(out).column("id").to_pylist()
+    elif suffix == "csv":
+        ids = [line.split(",")[0] for line in out.read_text().splitlines()[1:]]
+    else:
+        import json
+
+        ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
+    assert sorted(ids, key=lambda s: int(s[1:])) == [f"r{x}" for x in range(12)]
+    assert len(ids) == 12, "no duplicates, headers not repeated"
+
+
+def test_merge_refuses_missing_and_unfinished_shards(tmp_path):
+    from nmrpeak_cli.outputs import merge_outputs
+
+    paths = _shard_outputs(tmp_path, "parquet")
+    with pytest.raises(InputFileError, match=r"missing 1/3"):
+        merge_outputs([paths[0], paths[2]], tmp_path / "m.parquet")
+    (tmp_path / f".{paths[1].name}.done").unlink()
+    with pytest.raises(InputFileError, match="did not finish"):
+        merge_outputs(paths, tmp_path / "m.parquet")
+    other = _shard_outputs(
+        tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path, "parquet", digest="e"
+    )
+    with pytest.raises(InputFileError, match="different options"):
+        merge_outputs([paths[0], other[1], paths[2]], tmp_path / "m.parquet")
+    assert not (tmp_path / "m.parquet").exists()
+
+
+def test_merge_cli_exit_codes(tmp_path):
+    from typer.testing import CliRunner
+
+    from nmrpeak_cli.cli.app import app
+
+    paths = [str(p) for p in _shard_outputs(tmp_path, "parquet")]
+    runner = CliRunner()
+    ok = runner.invoke(app, ["merge", *paths, "-o", str(tmp_path / "all.parquet")])
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(app, ["merge", paths[0], "-o", str(tmp_path / "bad.parquet")])
+    assert bad.exit_code == 2 and "missing" in bad.output

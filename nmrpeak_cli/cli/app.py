@@ -26,8 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "nmrpeak_cli.cli.retrieve",
     "nmrpeak_cli.cli.generate",
     "nmrpeak_cli.cli.data",
+    "nmrpeak_cli.cli.merge",
     "nmrpeak_cli.cli.doctor",
-    "nmrpeak_cli.cli.unavailable",
 )
 
 HELP = """Turn 1D NMR data (13C and 1H peak lists, or raw instrument data) into ranked candidate structures.
@@ -80,13 +80,7 @@ def root(
 
 def _register_all() -> None:
     for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a command module not written yet
-            if exc.name != module_name:
-                raise
-            continue
-        module.register(app)
+        importlib.import_module(module_name).register(app)
     app.add_typer(library_app)
     app.add_typer(train_app)
     app.add_typer(bench_app)

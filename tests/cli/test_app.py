@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
 from typer.testing import CliRunner
 
 from nmrpeak_cli import __version__
@@ -25,16 +24,6 @@ def test_help_lists_design_commands():
     assert result.exit_code == 0
     for command in ["retrieve", "generate", "elucidate", "library", "train", "bench", "merge"]:
         assert command in result.output, f"{command} missing from --help"
-
-
-@pytest.mark.parametrize(
-    "args",
-    [["retrieve", "q.csv", "-l", "lib"], ["generate", "q.csv"], ["library", "build", "x.smi"]],
-)
-def test_unbuilt_commands_exit_2_without_output(args):
-    result = runner.invoke(app, args)
-    assert result.exit_code == 2, result.output
-    assert "not available yet" in result.output
 
 
 def test_unknown_option_is_usage_error():
