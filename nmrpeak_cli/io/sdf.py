@@ -361,7 +361,9 @@ class SdfWriter:
     One record per row: the structure from ``smiles`` (2D coordinates; an empty molecule
     when there is none or it does not parse), the title from ``id``/``query_id``, every
     non-null field as a property (``c13``/``h1`` as journal text, other nested values as
-    JSON). Query rows also get NMReDATA ``NMREDATA_1D_13C``/``NMREDATA_1D_1H`` tags.
+    JSON). Query rows also get NMReDATA ``NMREDATA_1D_13C``/``NMREDATA_1D_1H`` tags for
+    other tools; the journal-text properties stay exact (NMReDATA has no centre for a range)
+    and are what :func:`~nmrpeak_cli.io.read_spectra` reads first.
     """
 
     def __init__(self, stream: IO[bytes], schema: pa.Schema) -> None:
@@ -390,7 +392,7 @@ class SdfWriter:
         parts = [f"{title}\n{body}"]
         for name in self._schema.names:
             value = row.get(name)
-            if is_missing(value) or (self._query and name in ("c13", "h1")):
+            if is_missing(value):
                 continue
             parts.append(f">  <{name}>\n{_property_text(render_cell(name, value))}\n\n")
         if self._query:

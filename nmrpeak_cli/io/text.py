@@ -8,16 +8,17 @@ Reading policy
   becomes ``shift``) with an optional bracket. Inside the bracket, in any order: the
   multiplicity (``d``, ``br s``, ``dd``...), coupling constants (``J = 8.0, 2.0 Hz``,
   ``J = 8.0 Hz, J = 2.0 Hz``, ``J1 = …``, ``JHF = 47.6``, ``J 16 Hz``), the integration
-  (``2H``; for 13C ``2C`` or ``2 × C``) and, for 13C, DEPT labels (``CH2`` → ``n_h = 2``).
-  Anything else in the bracket is an assignment and is ignored.
+  (``2H``; for 13C ``2C`` or ``2 × C``), for 13C DEPT labels (``CH2`` → ``n_h = 2``), and
+  a range around a reported centre (``2.03 (2.10–1.95, m, 2H)``). Anything else in the
+  bracket is an assignment and is ignored.
 * Unicode look-alikes are folded first (NFKC: non-breaking and thin spaces, full-width
   digits, superscripts; every dash and the minus sign become ``-``).
 * A fragment that is not a peak raises :class:`~nmrpeak_cli.errors.ParseError` quoting it.
 
 Writing (:func:`format_peaks`) prints each shift with the shortest decimal that reads back
-to the same float, so ``parse_peaks(format_peaks(p), p.nucleus) == p`` for every list whose
-range peaks are centred (``shift == (shift_lo + shift_hi) / 2``) and that carries no
-``atoms`` (journal text has no atom indices).
+to the same float; a range prints as ``2.10–1.95`` when its centre is the midpoint and as
+``2.03 (2.10–1.95, …)`` otherwise, so ``parse_peaks(format_peaks(p), p.nucleus) == p`` for
+every list without ``atoms`` (journal text has no atom indices).
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ _HZ = re.compile(r"\s*Hz\b", re.IGNORECASE)
 _H_COUNT = re.compile(r"^(\d+(?:\.\d+)?|\.\d+)\s*H(?![a-z])")
 _C_LABEL = re.compile(r"^(?:(\d+(?:\.\d+)?)\s*(?:[×xX*]\s*)?)?(C|CH|CH2|CH3|CH4|Cq|qC|Cquat)$")
 _C_COUNT = re.compile(r"^(\d+(?:\.\d+)?)\s*(?:[×xX*]\s*)?(?:C|$)")
+_BOUNDS = re.compile(rf"^({_NUMBER})\s*(?:-|to)\s*({_NUMBER})$")
 _MULTIPLICITY_LIKE = re.compile(r"^[A-Za-z][A-Za-z .]{0,15}$")
 _N_H = {"C": 0, "Cq": 0, "qC": 0, "Cquat": 0, "CH": 1, "CH2": 2, "CH3": 3, "CH4": 4}
 
@@ -181,6 +183,7 @@ class _Annotation:
     multiplicity: str | None = None
     j_hz: tuple[float, ...] = ()
     n_h: int | None = None
+    bounds: tuple[float, float] | None = None
 
 
 def _multiplicity_or_none(text: str) -> str | None:
@@ -197,7 +200,12 @@ def _parse_annotation(content: str, nucleus: Nucleus) -> _Annotation:
     integration: float | None = None
     multiplicity: str | None = None
     n_h: int | None = None
+    bounds: tuple[float, float] | None = None
     for part in _split_top_level(rest):
+        if bounds is None and (m := _BOUNDS.match(part)):
+            low, high = sorted((float(m.group(1)), float(m.group(2))))
+            bounds = (low, high)
+            continue
         if nucleus is Nucleus.H1 and integration is None and (m := _H_COUNT.match(part)):
             integration = float(m.group(1))
             continue
@@ -215,7 +223,7 @@ def _parse_annotation(content: str, nucleus: Nucleus) -> _Annotation:
                 continue
         if multiplicity is None and _MULTIPLICITY_LIKE.match(part):
             multiplicity = _multiplicity_or_none(part)
-    return _Annotation(integration, multiplicity, tuple(j_values), n_h)
+    return _Annotation(integration, multiplicity, tuple(j_values), n_h, bounds)
 
 
 def _strip_header(text: str, nucleus: Nucleus) -> str:
@@ -299,7 +307,18 @@ def parse_peaks(text: str, nucleus: Nucleus | str) -> PeakList:
 def _make_peak(match: re.Match[str], annotation: _Annotation, nucleus: Nucleus) -> Peak:
     a = float(match.group("a"))
     b = match.group("b")
+    bounds = annotation.bounds
     try:
+        if b is None and bounds is not None and bounds[0] <= a <= bounds[1]:
+            return Peak(  # centre with its range: "2.03 (2.10–1.95, m, 2H)"
+                a,
+                shift_lo=bounds[0],
+                shift_hi=bounds[1],
+                integration=annotation.integration,
+                multiplicity=annotation.multiplicity,
+                j_hz=annotation.j_hz,
+                n_h=annotation.n_h,
+            )
         if b is None:
             return Peak(
                 a,
@@ -335,11 +354,14 @@ def format_number(value: float, *, keep_decimal: bool = True) -> str:
 
 
 def _format_peak(peak: Peak, nucleus: Nucleus) -> str:
-    if peak.shift_lo is not None and peak.shift_hi is not None:
-        text = f"{format_number(peak.shift_hi)}–{format_number(peak.shift_lo)}"
-    else:
-        text = format_number(peak.shift)
+    text = format_number(peak.shift)
     parts: list[str] = []
+    if peak.shift_lo is not None and peak.shift_hi is not None:
+        bounds = f"{format_number(peak.shift_hi)}–{format_number(peak.shift_lo)}"
+        if peak.shift == (peak.shift_lo + peak.shift_hi) / 2:
+            text = bounds
+        else:
+            parts.append(bounds)  # a centre that is not the midpoint keeps its own value
     if peak.multiplicity is not None:
         parts.append(peak.multiplicity)
     if peak.j_hz:

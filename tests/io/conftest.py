@@ -60,7 +60,8 @@ class SpectrumBuilder:
 
 
 def typical_spectra() -> list[Spectrum]:
-    """Three spectra covering ranges, multiplets, several J values, 13C-only and 1H-only."""
+    """Three spectra covering ranges (centre off the midpoint), multiplets, several J values,
+    13C-only and 1H-only."""
     full = (
         SpectrumBuilder()
         .with_id("methyl 4-methylbenzoate")
@@ -69,7 +70,7 @@ def typical_spectra() -> list[Spectrum]:
             Peak(7.93, integration=2, multiplicity="d", j_hz=(8.2,)),
             Peak(7.23, integration=2, multiplicity="dd", j_hz=(8.2, 0.6)),
             Peak(3.90, integration=3, multiplicity="s"),
-            Peak(2.075, shift_lo=1.95, shift_hi=2.2, integration=3, multiplicity="m"),
+            Peak(2.05, shift_lo=1.95, shift_hi=2.2, integration=3, multiplicity="m"),
         )
         .with_formula("C9H10O2")
         .with_solvent("CDCl3")

@@ -50,6 +50,14 @@ def test_ranges_in_every_spelling(text: str) -> None:
     assert peak.integration == 2 and peak.multiplicity == "m", f"annotation of {text!r}"
 
 
+def test_centre_with_its_range_in_the_bracket() -> None:
+    (peak,) = h1("2.03 (2.10–1.95, m, 2H)")
+    assert (peak.shift, peak.shift_lo, peak.shift_hi) == (2.03, 1.95, 2.10), "centre kept"
+    assert format_peaks(PeakList(Nucleus.H1, (peak,))) == "2.03 (2.1–1.95, m, 2H)", "written back"
+    (other,) = h1("2.03 (m, 2H, 5-6)")
+    assert other.shift_lo is None, "numbers not around the centre are an assignment"
+
+
 def test_negative_shifts_with_minus_sign_and_negative_ranges() -> None:
     peaks = h1("0.11 (s, 36H), −0.11 (s, 18H), −0.50–−0.60 (m, 2H)")
     assert [p.shift for p in peaks] == pytest.approx([0.11, -0.11, -0.55]), "negative shifts"
@@ -299,7 +307,8 @@ def peak_lists(draw, nucleus: Nucleus) -> PeakList:
     for _ in range(draw(st.integers(0, 8))):
         if draw(st.booleans()):
             a, b = sorted((draw(shifts), draw(shifts)))
-            kwargs = {"shift": (a + b) / 2, "shift_lo": a, "shift_hi": b}
+            centre = (a + b) / 2 if draw(st.booleans()) else draw(st.floats(a, b))
+            kwargs = {"shift": centre, "shift_lo": a, "shift_hi": b}
         else:
             kwargs = {"shift": draw(shifts)}
         peaks.append(
