@@ -349,7 +349,8 @@ def read_spectra(
     Raises
     ------
     InputFileError
-        A source is missing, unreadable or of an unknown format.
+        A source is missing, unreadable or of an unknown format. Raised lazily, when
+        iteration reaches that source (earlier batches have been yielded by then).
     """
     return _read(sources, "spectra", batch_size, format)
 

@@ -377,7 +377,7 @@ def _first_line(head: bytes) -> str:
 def _sniff_delimited(delimiter: str):
     def sniff(head: bytes) -> bool:
         cells = [c.strip().strip('"') for c in _first_line(head).split(delimiter)]
-        return len(cells) > 1 and bool({"c13", "h1", "smiles"} & set(cells))
+        return bool({"c13", "h1", "smiles"} & set(cells))
 
     return sniff
 

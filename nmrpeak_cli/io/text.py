@@ -65,8 +65,7 @@ _FOLD = str.maketrans(
         "\u2032": "'",
         "\u2019": "'",
         "\u2018": "'",
-        "\u03b4": "δ",
-        "\u1e9f": "δ",
+        "\u1e9f": "δ",  # latin small delta
     }
 )
 
@@ -108,7 +107,7 @@ _MULTIPLICITY_LIKE = re.compile(r"^[A-Za-z][A-Za-z .]{0,15}$")
 _N_H = {"C": 0, "Cq": 0, "qC": 0, "Cquat": 0, "CH": 1, "CH2": 2, "CH3": 3, "CH4": 4}
 
 
-def _closing_bracket(text: str, start: int) -> int:
+def _closing_bracket(text: str, start: int, field: str | None = None) -> int:
     """Index just after the bracket that opens at ``start`` (nested brackets allowed)."""
     depth = 0
     for i in range(start, len(text)):
@@ -118,7 +117,7 @@ def _closing_bracket(text: str, start: int) -> int:
             depth -= 1
             if depth == 0:
                 return i + 1
-    raise ParseError(f"unclosed bracket in {_quote(text[start:])}")
+    raise ParseError(f"unclosed bracket in {_quote(text[start:])}", field)
 
 
 def _quote(fragment: str, limit: int = 60) -> str:
@@ -279,7 +278,11 @@ def parse_peaks(text: str, nucleus: Nucleus | str) -> PeakList:
         if body[pos] in "([":
             # A bracket that does not follow a peak: a group of peaks "[23.0, 26.2 (CH2)]"
             # is read through; a remark such as "(Supplementary Figure S1)" is skipped.
-            pos = pos + 1 if _PEAK.match(body, pos + 1) else _closing_bracket(body, pos)
+            pos = (
+                pos + 1
+                if _PEAK.match(body, pos + 1)
+                else _closing_bracket(body, pos, nucleus.column)
+            )
             continue
         match = _PEAK.match(body, pos)
         if match is None:
@@ -292,7 +295,7 @@ def parse_peaks(text: str, nucleus: Nucleus | str) -> PeakList:
         bare = _BARE_MULTIPLICITY.match(body, pos)
         if bracket is not None:
             start = bracket.end() - 1
-            end = _closing_bracket(body, start)
+            end = _closing_bracket(body, start, nucleus.column)
             annotation = _parse_annotation(body[start + 1 : end - 1], nucleus)
             pos = end
         elif bare is not None and (code := _multiplicity_or_none(bare.group(1))) is not None:
@@ -397,6 +400,9 @@ _HEADER = re.compile(
 _ANY_HEADER = re.compile(
     r"(?<![\w{])(?:13\s*C|1\s*H)\s*-?\s*(?:\{\s*1\s*H\s*\}\s*)?NMR\b", re.IGNORECASE
 )
+_CONDITION_SKIP = re.compile(
+    r"(?:\s+|[,;:=]|δ\s*(?:[HC](?![a-z]))?|\bppm\b|\.(?!\d))+", re.IGNORECASE
+)
 _CONDITION_WORD = re.compile(r"[^\s,;:()\[\]]+")
 _PEAK_START = re.compile(rf"(?:{_NUMBER})(?![\w])(?!\s*MHz)", re.IGNORECASE)
 _MHZ = re.compile(r"(\d+(?:\.\d+)?)\s*MHz", re.IGNORECASE)
@@ -414,8 +420,7 @@ def _read_conditions(text: str, pos: int) -> tuple[list[str], int]:
     """Condition pieces after a header and the index where the peak list starts."""
     pieces: list[str] = []
     while pos < len(text):
-        skip = re.compile(r"(?:\s+|[,;:=]|δ\s*(?:[HC](?![a-z]))?|\bppm\b|\.(?!\d))+", re.IGNORECASE)
-        if (s := skip.match(text, pos)) is not None:
+        if (s := _CONDITION_SKIP.match(text, pos)) is not None:
             pos = s.end()
             continue
         if text[pos] in "([":

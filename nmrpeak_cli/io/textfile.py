@@ -153,6 +153,8 @@ register_format(
         (".txt", ".text"),
         read_spectra=_read_spectra,
         writer=TextWriter,
-        sniff=lambda head: _HAS_HEADER.search(head.decode("utf-8", errors="replace")) is not None,
+        sniff=lambda head: (
+            _HAS_HEADER.search(normalize_text(head.decode("utf-8", "replace"))) is not None
+        ),
     )
 )
