@@ -469,7 +469,7 @@ def register(app: typer.Typer) -> None:
         except (NmrpeakError, ValueError) as exc:
             raise fail(str(exc)) from None
         target = weights or weights_path()
-        save_generator(calibrated, target)
+        save_generator(calibrated, target, half=calibrated.card.get("dtype") == "float16")
         stderr_console().print(f"fusion {calibrated.fusion.to_dict()} written to {target}")
 
     @bench_app.command("generate")

@@ -259,17 +259,28 @@ def sha256(path: Path) -> str:
 
 
 def save_generator(
-    generator: Generator, weights: str | Path, card: dict[str, Any] | None = None
+    generator: Generator,
+    weights: str | Path,
+    card: dict[str, Any] | None = None,
+    *,
+    half: bool = False,
 ) -> Path:
     """Write weights (safetensors), tokenizers and card next to each other; return the card path.
 
-    ``card`` adds provenance (data, seed, metrics, command) to the required fields.
+    ``card`` adds provenance (data, seed, metrics, command) to the required fields. ``half``
+    stores floating-point tensors as float16 (half the size, for shipped weights; loading
+    casts them back to the model's float32).
     """
     from safetensors.torch import save_file
 
     weights = Path(weights)
     weights.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in generator.model.state_dict().items()}
+    tensors = {}
+    for name, value in generator.model.state_dict().items():
+        value = value.detach().cpu()
+        if half and value.is_floating_point():
+            value = value.half()
+        tensors[name] = value.contiguous()
     tmp = weights.with_name(weights.name + ".tmp")
     save_file(tensors, str(tmp), metadata={"format": "pt", "model": MODEL_KIND})
     tmp.replace(weights)
@@ -288,6 +299,7 @@ def save_generator(
         "tokenizer_sha256": sha256(_tokenizer_path(weights)),
         "config": generator.model.config.to_dict(),
         "fusion": generator.fusion.to_dict(),
+        "dtype": "float16" if half else "float32",
     }
     path = _card_path(weights)
     path.write_text(json.dumps(full, indent=2) + "\n")

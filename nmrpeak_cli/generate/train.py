@@ -594,6 +594,7 @@ def train_generator(
         result.generator,
         out,
         {**(card or {}), "phases": phases, "tokenizer_report_valid": report},
+        half=True,
     )
     return result
 

@@ -101,3 +101,16 @@ def test_build_generator_is_seeded(tiny_generator, tiny_pairs) -> None:
         a.model.state_dict().items(), b.model.state_dict().items(), strict=True
     ):
         assert torch.equal(x, y), f"{name}: same seed must give the same initialization"
+
+
+def test_half_precision_weights_load_as_float32(tmp_path, tiny_generator, tiny_pairs) -> None:
+    path = tmp_path / "generator.safetensors"
+    save_generator(tiny_generator, path, half=True)
+    loaded = load_generator(path)
+    assert loaded.card["dtype"] == "float16", "the card must say how the weights are stored"
+    assert next(loaded.model.parameters()).dtype == torch.float32, "the model computes in fp32"
+    src = torch.tensor([tiny_generator.spectrum_tokenizer.encode(tiny_pairs[0].spectrum)])
+    tgt = torch.tensor([[BOS, 5, 6]])
+    with torch.inference_mode():
+        difference = (tiny_generator.model(src, tgt) - loaded.model(src, tgt)).abs().max()
+    assert difference < 0.05, f"float16 storage changed the logits by {difference}"
