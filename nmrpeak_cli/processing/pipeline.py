@@ -27,6 +27,9 @@ class ProcessingOptions:
         Exponential line broadening, Hz.
     min_snr_c13, min_snr_h1
         Minimum line height (and prominence) in noise standard deviations.
+    min_relative_c13
+        13C lines lower than this fraction of the tallest sample line are labelled ``minor``
+        (impurities, spinning sidebands) and not reported.
     baseline_order
         Chebyshev order of the baseline.
     reference
@@ -41,6 +44,7 @@ class ProcessingOptions:
     lb_h1_hz: float = 0.3
     min_snr_c13: float = 8.0
     min_snr_h1: float = 8.0
+    min_relative_c13: float = 0.05
     baseline_order: int = 5
     reference: ReferenceMode = "auto"
     max_gap_hz: float = 20.0
@@ -96,7 +100,8 @@ class Signal:
         1H couplings, Hz, largest first.
     label
         Why it is excluded: ``solvent``, ``water``, ``TMS``, ``grease``, ``minor`` (1H signal
-        under 0.25 H: 13C satellites, impurities); ``None`` for a sample signal.
+        under 0.25 H, 13C line under 5 % of the tallest: satellites, impurities); ``None`` for
+        a sample signal.
     """
 
     shift: float
@@ -183,19 +188,17 @@ def process(
     if raw.domain == "time":
         lb = options.lb_c13_hz if raw.nucleus == "13C" else options.lb_h1_hz
         fid = np.conj(raw.data) if raw.conjugate else raw.data
-        fid = transform.remove_digital_filter(fid, raw.group_delay)
-        steps.append(
-            ("remove_digital_filter", {"group_delay": raw.group_delay, "conjugate": raw.conjugate})
-        )
-        fid = transform.exponential(fid, lb, raw.sweep_hz)
-        steps.append(("exponential", {"lb_hz": lb}))
+        delays = [raw.group_delay] if raw.group_delay else [0.0, transform.estimate_delay(fid)]
         size = transform.default_size(fid.size)
-        spectrum = transform.fourier_transform(transform.zero_fill(fid, size))
-        steps.append(("zero_fill", {"size": size}))
-        steps.append(("fourier_transform", {}))
-        p0, p1 = phase.autophase(spectrum)
-        real = phase.apply_phase(spectrum, p0, p1).real
-        steps.append(("phase", {"p0_deg": round(p0, 2), "p1_deg": round(p1, 2)}))
+        candidates = [_phased(fid, delay, lb, raw.sweep_hz, size) for delay in sorted(set(delays))]
+        delay, (p0, p1), real = min(candidates, key=lambda c: _negativity(c[2]))
+        steps += [
+            ("remove_digital_filter", {"group_delay": delay, "conjugate": raw.conjugate}),
+            ("exponential", {"lb_hz": lb}),
+            ("zero_fill", {"size": size}),
+            ("fourier_transform", {}),
+            ("phase", {"p0_deg": round(p0, 2), "p1_deg": round(p1, 2)}),
+        ]
         ppm = transform.frequency_axis_ppm(size, raw.sweep_hz, raw.observe_mhz, raw.carrier_ppm)
     else:
         real = np.real(raw.data).astype(np.float64)
@@ -208,6 +211,21 @@ def process(
     noise = baseline_.estimate_noise(real)
     steps.append(("noise", {"std": float(noise)}))
     return ProcessedSpectrum(ppm, real, raw.nucleus, raw.observe_mhz, noise, tuple(steps))
+
+
+def _phased(
+    fid: np.ndarray, delay: float, lb_hz: float, sweep_hz: float, size: int
+) -> tuple[float, tuple[float, float], np.ndarray]:
+    """Filter removal, apodization, zero-fill, FT and automatic phasing with one delay."""
+    data = transform.exponential(transform.remove_digital_filter(fid, delay), lb_hz, sweep_hz)
+    spectrum = transform.fourier_transform(transform.zero_fill(data, size))
+    p0, p1 = phase.autophase(spectrum)
+    return delay, (p0, p1), phase.apply_phase(spectrum, p0, p1).real
+
+
+def _negativity(real: np.ndarray) -> float:
+    """Share of the spectrum's power below zero (dispersive, badly phased spectra score high)."""
+    return float(np.sum(np.minimum(real, 0.0) ** 2) / (np.sum(real**2) + 1e-300))
 
 
 def peaks_from_raw(
@@ -351,6 +369,10 @@ def _c13_signals(
     for signal in reference.solvent_signals(solvent, "13C"):
         half_span = (signal.lines - 1) / 2 * signal.j_hz / processed.observe_mhz
         labels[np.abs(lines.ppm - signal.shift) <= half_span + 0.25] = "solvent"
+    sample = labels == None  # noqa: E711 (element-wise on an object array)
+    if sample.any():
+        tallest = float(lines.height[sample].max())
+        labels[sample & (lines.height < options.min_relative_c13 * tallest)] = "minor"
     signals = tuple(
         Signal(float(p), height=float(h), snr=float(s), label=label)
         for p, h, s, label in zip(lines.ppm, lines.height, lines.snr, labels, strict=True)
