@@ -65,7 +65,7 @@ MATCHING_METHODS: tuple[str, ...] = ("optimal", "greedy")
 _ROUND1_PRIORITY = 1.0e4
 
 #: Number of candidate rows scored together by :func:`score_many` (bounds its memory use).
-_CHUNK_ROWS = 4096
+_CHUNK_ROWS = 2048
 
 
 # --------------------------------------------------------------------------------------------
@@ -569,9 +569,8 @@ def score_many(
 
     Gives the same scores as :func:`similarity` with ``matching="greedy"`` (up to exact
     distance ties, which may be broken differently). Candidates are processed in chunks of
-    similar length; within a chunk, mutual nearest query/candidate units are matched at
-    once (every such pair is one the sequential greedy picks too), which needs only a few
-    passes.
+    consecutive lists; within a chunk, all mutual nearest query/candidate units are matched
+    at once (every such pair is one the sequential greedy picks too), in a few passes.
 
     Parameters
     ----------
@@ -594,12 +593,18 @@ def score_many(
         )
     nucleus_params = params.for_nucleus(query.nucleus)
     units = _units(query)
-    sizes = candidates.sizes
+    sizes, offsets = candidates.sizes, candidates.offsets
     matched = np.zeros(len(candidates))
-    order = np.argsort(sizes, kind="stable")
-    for start in range(0, len(order), _CHUNK_ROWS):
-        rows = order[start : start + _CHUNK_ROWS]
-        matched[rows] = _greedy_credit_chunk(units, candidates, rows, nucleus_params)
+    for start in range(0, len(candidates), _CHUNK_ROWS):
+        stop = min(start + _CHUNK_ROWS, len(candidates))
+        flat = slice(offsets[start], offsets[stop])
+        matched[start:stop] = _greedy_credit_chunk(
+            units,
+            candidates.shifts[flat],
+            candidates.weights[flat],
+            sizes[start:stop],
+            nucleus_params,
+        )
     n_query = float(units.weights.sum())
     owner = np.repeat(np.arange(len(candidates)), sizes)
     n_candidate = np.bincount(owner, weights=candidates.weights, minlength=len(candidates))
@@ -628,56 +633,139 @@ def _count_factor_many(
     return np.where(candidates.counted & (most > 0), factor, 1.0)
 
 
-def _greedy_credit_chunk(
-    query: _Units, candidates: PackedPeakLists, rows: np.ndarray, params: NucleusParams
-) -> np.ndarray:
-    """Greedy matched credit Σ amount·credit for candidate ``rows`` (padded 2D arrays).
+def _padded(
+    row: np.ndarray, n_rows: int, pad: float, *columns: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Scatter row-sorted flat values into ``(n_rows, width)`` arrays (``pad`` and 0 beyond)."""
+    counts = np.bincount(row, minlength=n_rows)
+    position = np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
+    width = int(counts.max()) if len(row) else 0
+    shifts = np.full((n_rows, width), pad)
+    shifts[row, position] = columns[0]
+    rest = []
+    for values in columns[1:]:
+        out = np.zeros((n_rows, width))
+        out[row, position] = values
+        rest.append(out)
+    return shifts, *rest
 
-    Distances are compared in float32 (ties closer than ~1e-5 ppm may be broken differently
-    from the pair version); credits are computed from the float64 shifts.
+
+def _greedy_credit_chunk(
+    query: _Units,
+    c_shift: np.ndarray,
+    weights: np.ndarray,
+    sizes: np.ndarray,
+    params: NucleusParams,
+) -> np.ndarray:
+    """Greedy matched credit Σ amount·credit of consecutive candidate lists.
+
+    ``c_shift`` and ``weights`` are the lists' units back to back, ``sizes`` their lengths.
+
+    Greedy matching by increasing distance takes every *mutual* nearest pair (each the
+    other's nearest unit) as soon as it is in reach, so it can proceed in passes that each
+    match all mutual nearest pairs within the wide tolerance. The first pass finds them from
+    the sorted order alone (:func:`numpy.searchsorted` and counts, O(units)); later passes,
+    over the few rows and units still unmatched, use padded ``(row, query, candidate)``
+    distance arrays compared in float32 (near-ties within ~1e-5 ppm may be broken
+    differently from the pair version). Credits always use float64 shifts.
     """
-    n_rows, n_q = len(rows), len(query.shifts)
-    sizes = candidates.sizes[rows]
-    width = int(sizes.max()) if n_rows else 0
+    n_rows, n_q = len(sizes), len(query.shifts)
     total = np.zeros(n_rows)
-    if n_q == 0 or width == 0:
+    if n_q == 0 or n_rows == 0 or sizes.max() == 0:
         return total
-    # Padded candidate units: no shift (inf) and zero capacity beyond each list's end.
-    valid = np.arange(width)[None, :] < sizes[:, None]
-    flat_index = np.where(valid, candidates.offsets[rows][:, None] + np.arange(width), 0)
-    cand_shift = np.where(valid, candidates.shifts[flat_index], np.inf)
-    left_c = np.where(valid, candidates.weights[flat_index], 0.0)
-    left_q = np.broadcast_to(query.weights, (n_rows, n_q)).copy()
-    distance = np.abs(
-        query.shifts.astype(np.float32)[None, :, None] - cand_shift.astype(np.float32)[:, None, :]
+    wide = params.wide_tolerance_ppm
+    starts = np.cumsum(sizes) - sizes
+    c_row = np.repeat(np.arange(n_rows), sizes)
+    c_left = weights.copy()
+    q, q_left = query.shifts, np.tile(query.weights, (n_rows, 1))
+
+    # Pass 1. Both sides are sorted by decreasing shift; `above` counts query units above
+    # each candidate unit. On a tie the higher shift (lower index) wins, as in the pair version.
+    above = n_q - np.searchsorted(q[::-1], c_shift, side="right")
+    up, down = np.maximum(above - 1, 0), np.minimum(above, n_q - 1)
+    d_up = np.where(above > 0, q[up] - c_shift, np.inf)
+    d_down = np.where(above < n_q, c_shift - q[down], np.inf)
+    nearest_q = np.where(d_up <= d_down, up, down)
+    # Candidate units of each row at or above each query unit: the neighbours of q[i] are
+    # the last of them and the next one.
+    counts = np.bincount(c_row * (n_q + 1) + above, minlength=n_rows * (n_q + 1))
+    at_or_above = np.cumsum(counts.reshape(n_rows, n_q + 1), axis=1)[:, :n_q]
+    last = starts[:, None] + at_or_above - 1
+    n_units = len(c_shift)
+    d_last = np.where(at_or_above > 0, c_shift[np.clip(last, 0, n_units - 1)] - q, np.inf)
+    d_next = np.where(
+        at_or_above < sizes[:, None], q - c_shift[np.clip(last + 1, 0, n_units - 1)], np.inf
     )
-    distance[distance > np.float32(params.wide_tolerance_ppm)] = np.inf
-    live = np.arange(n_rows)  # chunk row of each row of `distance`
-    while live.size:
-        best_c = distance.argmin(axis=2)  # nearest candidate unit of each query unit
-        nearest = np.take_along_axis(distance, best_c[:, :, None], axis=2)[:, :, 0]
-        column_min = distance.min(axis=1)  # distance to the nearest query unit
-        mutual = np.isfinite(nearest) & (nearest == np.take_along_axis(column_min, best_c, axis=1))
+    nearest_c = np.where(d_last <= d_next, last, last + 1)
+    distance = np.minimum(d_last, d_next)
+    mutual = distance <= wide
+    mutual[mutual] = nearest_q[nearest_c[mutual]] == np.nonzero(mutual)[1]
+    r, i = np.nonzero(mutual)
+    if r.size == 0:
+        return total
+    u = nearest_c[r, i]
+    amount = np.minimum(q_left[r, i], c_left[u])
+    total += np.bincount(r, weights=amount * credit(distance[r, i], params), minlength=n_rows)
+    q_left[r, i] -= amount
+    c_left[u] -= amount
+
+    # Later passes: units not exhausted that had a partner within reach (distances only
+    # grow as partners are taken), in rows that keep units on both sides.
+    q_alive = (q_left > 0) & (distance <= wide)
+    c_alive = (c_left > 0) & (np.minimum(d_up, d_down) <= wide)
+    live = np.flatnonzero(q_alive.any(axis=1) & (np.bincount(c_row[c_alive], minlength=n_rows) > 0))
+    if live.size == 0:
+        return total
+    in_live = np.zeros(n_rows, dtype=bool)
+    in_live[live] = True
+    q_mask = q_alive[live]
+    c_mask = in_live[c_row] & c_alive
+    qs, ql = _padded(
+        np.nonzero(q_mask)[0],
+        live.size,
+        np.inf,
+        np.broadcast_to(q, q_mask.shape)[q_mask],
+        q_left[live][q_mask],
+    )
+    rank = np.cumsum(in_live) - 1
+    cs, cl = _padded(rank[c_row[c_mask]], live.size, -np.inf, c_shift[c_mask], c_left[c_mask])
+    wide32 = np.float32(wide)
+    while True:
+        pair_distance = qs.astype(np.float32)[:, :, None] - cs.astype(np.float32)[:, None, :]
+        np.abs(pair_distance, out=pair_distance)
+        best_c = pair_distance.argmin(axis=2)  # nearest candidate unit of each query unit
+        nearest = np.take_along_axis(pair_distance, best_c[:, :, None], axis=2)[:, :, 0]
+        column_min = pair_distance.min(axis=1)  # distance of each candidate unit to the query
+        # A mutual pair beyond the wide tolerance means nothing in reach: thresholding the
+        # pairs first would change no argmin that matters.
+        mutual = (nearest <= wide32) & (nearest == np.take_along_axis(column_min, best_c, 1))
         r, i = np.nonzero(mutual)
         if r.size == 0:
             break
         j = best_c[r, i]
-        # Query units tied for one candidate unit: keep the first, as argmin would.
-        _, first = np.unique(r * width + j, return_index=True)
-        r, i, j = r[first], i[first], j[first]
-        rr = live[r]
-        amount = np.minimum(left_q[rr, i], left_c[rr, j])
-        gained = amount * credit(cand_shift[rr, j] - query.shifts[i], params)
-        total += np.bincount(rr, weights=gained, minlength=n_rows)
-        left_q[rr, i] -= amount
-        left_c[rr, j] -= amount
-        # Exhausted units leave the problem: their whole row (query) or column (candidate).
-        done_q, done_c = left_q[rr, i] <= 0, left_c[rr, j] <= 0
-        distance[r[done_q], i[done_q], :] = np.inf
-        distance[r[done_c], :, j[done_c]] = np.inf
-        keep = np.unique(r)  # rows without a mutual pair have nothing left to match
-        if keep.size < 0.75 * live.size:
-            distance, live = distance[keep], live[keep]
+        key = r * cs.shape[1] + j
+        if np.bincount(key).max() > 1:  # query units tied for one candidate unit
+            _, first = np.unique(key, return_index=True)  # keep the first, as argmin would
+            r, i, j = r[first], i[first], j[first]
+        amount = np.minimum(ql[r, i], cl[r, j])
+        gained = amount * credit(cs[r, j] - qs[r, i], params)
+        total += np.bincount(live[r], weights=gained, minlength=n_rows)
+        ql[r, i] -= amount
+        cl[r, j] -= amount
+        # Exhausted units and units with nothing in reach leave, then rows left one-sided.
+        q_mask = (ql > 0) & (nearest <= wide32)
+        c_mask = (cl > 0) & (column_min <= wide32)
+        keep = np.flatnonzero(q_mask.any(axis=1) & c_mask.any(axis=1))
+        if keep.size == 0:
+            break
+        live = live[keep]
+        q_mask, c_mask = q_mask[keep], c_mask[keep]
+        qs, ql = _padded(
+            np.nonzero(q_mask)[0], keep.size, np.inf, qs[keep][q_mask], ql[keep][q_mask]
+        )
+        cs, cl = _padded(
+            np.nonzero(c_mask)[0], keep.size, -np.inf, cs[keep][c_mask], cl[keep][c_mask]
+        )
     return total
 
 
