@@ -21,7 +21,7 @@ def _results(source: Source) -> Iterator[MoleculeResult]:
         number = 0
         for line_number, raw in enumerate(stream, start=1):
             try:
-                line = raw.decode("utf-8").strip()
+                line = raw.decode("utf-8").lstrip("\ufeff").strip()
             except UnicodeDecodeError:
                 number += 1
                 yield RecordError(

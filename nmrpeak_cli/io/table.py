@@ -247,7 +247,7 @@ def _jsonl_results(source: Source, capability: str) -> Iterator[Any]:
                 continue
             number += 1
             try:
-                obj = json.loads(raw.decode("utf-8"))
+                obj = json.loads(raw.decode("utf-8").lstrip("\ufeff"))
             except UnicodeDecodeError:
                 yield RecordError(
                     f"row{number}",

@@ -132,3 +132,10 @@ def test_error_column_passes_through(tmp_path: Path, read_all) -> None:
     results = read_all(tmp_path / "peaks.csv")
     assert isinstance(results[0], RecordError) and results[0].field == "error"
     assert "FID truncated" in results[0].message and results[1].id == "b"
+
+
+def test_byte_order_marks_are_ignored(tmp_path: Path, read_all) -> None:
+    bom = "\ufeff".encode()
+    (tmp_path / "bom.csv").write_bytes(bom + b'id,c13\na,"1.0, 2.0"\n')
+    (tmp_path / "bom.jsonl").write_bytes(bom + b'{"id": "b", "c13": [3.0]}\n')
+    assert [s.id for s in read_all(tmp_path)] == ["a", "b"], "BOM before the header / first object"
