@@ -309,6 +309,12 @@ def _read(
                     Source(str(p), p, p.is_file() and _is_gzip(p))
                     for p in iter_input_files(item, capability)
                 ]
+                if not inputs:
+                    raise InputFileError(
+                        f"{item}: no {capability} input in this folder; expected files ending "
+                        f"in {', '.join(_extensions(capability))} (optionally .gz) or raw "
+                        "experiment folders"
+                    )
             for source in inputs:
                 fmt = _choose_format(source, capability, forced)
                 reader = fmt.read_spectra if capability == "spectra" else fmt.read_molecules

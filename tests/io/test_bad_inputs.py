@@ -139,3 +139,9 @@ def test_byte_order_marks_are_ignored(tmp_path: Path, read_all) -> None:
     (tmp_path / "bom.csv").write_bytes(bom + b'id,c13\na,"1.0, 2.0"\n')
     (tmp_path / "bom.jsonl").write_bytes(bom + b'{"id": "b", "c13": [3.0]}\n')
     assert [s.id for s in read_all(tmp_path)] == ["a", "b"], "BOM before the header / first object"
+
+
+def test_a_folder_without_inputs_is_a_bad_input(tmp_path: Path, read_all) -> None:
+    (tmp_path / "notes.md").write_text("nothing to read")
+    with pytest.raises(InputFileError, match="no spectra input in this folder"):
+        read_all(tmp_path)
