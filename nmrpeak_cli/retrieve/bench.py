@@ -213,7 +213,7 @@ def fit_fusion(
         ssr = round(1 - sum(values), 6)
         if ssr <= 0 and not any(values):
             continue
-        weights = FusionWeights(ssr=ssr, **others)
+        weights = FusionWeights(ssr=float(ssr), **{k: float(v) for k, v in others.items()})
         score = float(np.mean([accuracy(s, t, weights)["top1"] for s, t in scored_sets]))
         if score > best_score:
             best, best_score = weights, score
@@ -228,6 +228,7 @@ def latency(
 ) -> dict[str, float]:
     """Per-query latency (one query at a time: p50, p95, ms) and batched throughput (ms/query)."""
     single = replace(params, batch_size=1)
+    list(retrieve(queries[:1], library, encoders=encoders, params=single))  # warm-up
     times = []
     for query in queries:
         start = time.perf_counter()
