@@ -18,6 +18,7 @@ import typer
 from nmrpeak_cli.batch import resolve_shard
 from nmrpeak_cli.cli.common import (
     ExitCode,
+    JobsOption,
     OutOption,
     ShardOption,
     fail,
@@ -326,6 +327,7 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[
             int | None, typer.Option(help="Use at most this many training rows (smoke runs).")
         ] = None,
+        jobs: JobsOption = 1,
         valid_size: Annotated[
             int, typer.Option("--valid-size", min=1, help="Validation pairs for early stopping.")
         ] = 500,
@@ -355,10 +357,11 @@ def register(app: typer.Typer) -> None:
         }  # fmt: skip
         config = replace(config, seed=seed, **{k: v for k, v in overrides.items() if v is not None})
         try:
+            workers = RunContext(jobs=jobs).jobs
             train = load_pairs(table, split_column=column, splits=["train"], limit=limit)
             valid_all = load_pairs(table, split_column=column, splits=["valid"])
             test = load_pairs(table, split_column=column, splits=["test"])
-            corpus = load_pairs(pretrain, limit=limit) if pretrain is not None else []
+            corpus = load_pairs(pretrain, limit=limit, jobs=workers) if pretrain is not None else []
             if stage == "finetune":
                 corpus = []  # the pretrained model is read from the run folder
         except (NmrpeakError, OSError) as exc:
@@ -374,7 +377,7 @@ def register(app: typer.Typer) -> None:
         try:
             result = train_generator(
                 train, valid, [p.smiles for p in (*valid_all, *test)], config, run_dir, output,
-                pretrain_pairs=corpus, resume=resume, stages=stages,
+                pretrain_pairs=corpus, resume=resume, stages=stages, jobs=workers,
                 device=RunContext(device=device).torch_device(),
                 card={"data": str(table), "split": split,
                       "pretrain": str(pretrain) if pretrain else None,
@@ -399,6 +402,7 @@ def register(app: typer.Typer) -> None:
             Path, typer.Option("--output", "-o", help="Corpus folder (resumable).")
         ] = Path("data/generator_corpus"),
         limit: Annotated[int | None, typer.Option(help="At most this many molecules.")] = None,
+        jobs: JobsOption = 1,
         device: DeviceOption = "auto",
     ) -> None:
         """Predict spectra for MOSES + training-split molecules: the simulated pretraining corpus.
@@ -428,7 +432,7 @@ def register(app: typer.Typer) -> None:
             try:
                 parts = simulate_corpus(
                     smiles, output, predictor, held_out_keys={k[:14] for k in held},
-                    progress=advance,
+                    jobs=RunContext(jobs=jobs).jobs, progress=advance,
                 )  # fmt: skip
             except NmrpeakError as exc:
                 raise fail(str(exc)) from None

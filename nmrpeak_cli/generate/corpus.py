@@ -53,6 +53,7 @@ def simulate_corpus(
     *,
     held_out_keys: Iterable[str] = (),
     part_size: int = PART_SIZE,
+    jobs: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> list[Path]:
     """Predict spectra for ``smiles`` into ``out_dir/part-NNNNN.parquet`` (resumable).
@@ -69,6 +70,8 @@ def simulate_corpus(
         First InChIKey blocks of validation/test molecules; a SMILES among them raises.
     part_size
         Molecules per part (a part is the unit of resumption).
+    jobs
+        Worker processes for the leakage check.
     progress
         Called with the number of molecules finished after each part.
 
@@ -82,7 +85,7 @@ def simulate_corpus(
     unique = list(dict.fromkeys(smiles))
     held = set(held_out_keys)
     if held:
-        leaked = molecule_keys(unique) & held
+        leaked = molecule_keys(unique, jobs) & held
         if leaked:
             raise LeakageError(
                 f"{len(leaked)} held-out molecules are in the corpus input "

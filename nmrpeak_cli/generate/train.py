@@ -164,10 +164,12 @@ def load_pairs(
     split_column: str | None = None,
     splits: Sequence[str] = ("train",),
     limit: int | None = None,
+    jobs: int = 1,
 ) -> list[Pair]:
     """Training pairs from a Parquet table (or a corpus folder), optionally only rows of ``splits``.
 
     Rows that cannot be used (bad SMILES, no peaks) are skipped and counted in the log.
+    ``jobs`` worker processes parse the rows (worth it from tens of thousands of rows).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -190,19 +192,23 @@ def load_pairs(
         table = table.filter(pc.is_in(table[split_column], value_set=_strings(splits)))
     if limit is not None:
         table = table.slice(0, limit)
+    from nmrpeak_cli.batch import parallel_map
+
     pairs, skipped = [], 0
-    for row in table.to_pylist():
-        try:
-            pair = row_to_pair(row)
-        except (NmrpeakError, ValueError):
-            skipped += 1
-            continue
-        if pair.spectrum.nuclei:
+    for pair in parallel_map(_try_pair, table.to_pylist(), jobs=jobs, chunk_size=512):
+        if pair is not None and pair.spectrum.nuclei:
             pairs.append(pair)
         else:
             skipped += 1
     log.info("%s: %d pairs, %d rows skipped", path, len(pairs), skipped)
     return pairs
+
+
+def _try_pair(row: dict[str, Any]) -> Pair | None:
+    try:
+        return row_to_pair(row)
+    except (NmrpeakError, ValueError):
+        return None
 
 
 def _strings(values: Sequence[str]):
@@ -211,22 +217,27 @@ def _strings(values: Sequence[str]):
     return pa.array(list(values), type=pa.string())
 
 
-def molecule_keys(smiles: Iterable[str]) -> set[str]:
+def _connectivity(smiles: str) -> str | None:
+    mol = chem.try_parse_smiles(smiles)
+    if mol is None:
+        return None
+    try:
+        return chem.connectivity_key(chem.inchikey(mol))
+    except NmrpeakError:
+        return None
+
+
+def molecule_keys(smiles: Iterable[str], jobs: int = 1) -> set[str]:
     """First InChIKey blocks (stereo-free) of the molecules RDKit can read."""
-    keys = set()
-    for s in smiles:
-        mol = chem.try_parse_smiles(s)
-        if mol is not None:
-            try:
-                keys.add(chem.connectivity_key(chem.inchikey(mol)))
-            except NmrpeakError:
-                continue
-    return keys
+    from nmrpeak_cli.batch import parallel_map
+
+    keys = parallel_map(_connectivity, smiles, jobs=jobs, chunk_size=512)
+    return {k for k in keys if k is not None}
 
 
-def check_no_leakage(training: Iterable[str], held_out: Iterable[str]) -> None:
+def check_no_leakage(training: Iterable[str], held_out: Iterable[str], jobs: int = 1) -> None:
     """Raise :class:`LeakageError` if a held-out molecule (any stereoisomer) is in ``training``."""
-    overlap = molecule_keys(training) & molecule_keys(held_out)
+    overlap = molecule_keys(training, jobs) & molecule_keys(held_out, jobs)
     if overlap:
         example = sorted(overlap)[:3]
         raise LeakageError(
@@ -235,15 +246,25 @@ def check_no_leakage(training: Iterable[str], held_out: Iterable[str]) -> None:
         )
 
 
+def heavy_atoms_in_tokens(tokens: Sequence[str]) -> int:
+    """Heavy atoms of a tokenized SMILES (organic-subset letters and bracket atoms but [H])."""
+    return sum(
+        1
+        for t in tokens
+        if (t[0].isalpha() and t != "H") or (t.startswith("[") and not t.startswith("[H"))
+    )
+
+
 def usable(pair: Pair, config: TrainConfig) -> bool:
-    """Whether a pair fits the size limits of ``config``."""
-    mol = chem.try_parse_smiles(pair.smiles)
-    if mol is None or chem.heavy_atom_count(mol) > config.max_heavy_atoms:
-        return False
+    """Whether a pair fits the size limits of ``config`` (from its tokens, without RDKit)."""
     try:
-        return len(smiles_tokens(pair.smiles)) + 2 <= config.max_smiles_tokens
+        tokens = smiles_tokens(pair.smiles)
     except ValueError:
         return False
+    return (
+        len(tokens) + 2 <= config.max_smiles_tokens
+        and heavy_atoms_in_tokens(tokens) <= config.max_heavy_atoms
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -516,6 +537,7 @@ def train_generator(
     stages: Sequence[str] = STAGES,
     resume: bool = False,
     device: str = "cpu",
+    jobs: int = 1,
     card: dict[str, Any] | None = None,
     progress: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
@@ -537,7 +559,7 @@ def train_generator(
     if unknown or not stages:
         raise ValueError(f"stages must be a non-empty subset of {STAGES}, got {tuple(stages)}")
     held_out = list(held_out_smiles)
-    check_no_leakage([p.smiles for p in (*train_pairs, *pretrain_pairs)], held_out)
+    check_no_leakage([p.smiles for p in (*train_pairs, *pretrain_pairs)], held_out, jobs)
     run_dir = Path(run_dir)
     init = None
     phases: dict[str, Any] = {}

@@ -1,0 +1,50 @@
+"""The simulated corpus: resumable parts, leakage refusal, readable as training pairs."""
+
+from __future__ import annotations
+
+import pytest
+
+from nmrpeak_cli.generate.corpus import read_corpus, simulate_corpus
+from nmrpeak_cli.generate.train import LeakageError, load_pairs, molecule_keys
+from nmrpeak_cli.spectra import Spectrum
+
+
+def fake_predictor(calls: list[int]):
+    def predict(smiles, solvent):
+        calls.append(len(smiles))
+        return [
+            None
+            if s == "CCN"
+            else Spectrum(
+                "p",
+                c13=[30.0 + i],
+                h1=[{"shift": 1.0, "integration": 3}, {"shift": 2.0, "multiplicity": "br s"}],
+            )
+            for i, s in enumerate(smiles)
+        ]
+
+    return predict
+
+
+def test_corpus_parts_are_resumable_and_readable(tmp_path) -> None:
+    calls: list[int] = []
+    smiles = ["CCO", "CCC", "CCN", "CCCl", "CCO"]
+    parts = simulate_corpus(smiles, tmp_path, fake_predictor(calls), part_size=2)
+    assert len(parts) == 2 and calls == [2, 2], "4 unique molecules in parts of 2"
+    again = simulate_corpus(smiles, tmp_path, fake_predictor(calls), part_size=2)
+    assert again == parts and calls == [2, 2], "finished parts must not be predicted again"
+    pairs = load_pairs(tmp_path)
+    assert sorted(p.smiles for p in pairs) == ["CCC", "CCCl", "CCO"], (
+        "failed predictions are left out"
+    )
+    for pair in pairs:
+        assert pair.spectrum.formula, "simulated pairs carry the formula"
+        assert [p.shift for p in pair.spectrum.h1] == [1.0], "exchangeable (br s) protons dropped"
+    assert read_corpus(tmp_path) == parts
+
+
+def test_corpus_refuses_held_out_molecules(tmp_path) -> None:
+    with pytest.raises(LeakageError, match="held-out"):
+        simulate_corpus(
+            ["CCO", "OCC"], tmp_path, fake_predictor([]), held_out_keys=molecule_keys(["CCO"])
+        )
