@@ -50,7 +50,7 @@ _SHIFTDB_TAG = {
 }
 _N_H = {"S": 0, "D": 1, "T": 2, "Q": 3}
 _RANGE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(?:-\s*(-?\d+(?:\.\d+)?))?\s*$")
-_SCALARS = ("formula", "solvent", "field_mhz", "smiles")
+_UNREPORTED = {"unreported", "unknown", "n/a", "nan", "none"}
 
 
 class _PropertyError(Exception):
@@ -267,15 +267,23 @@ def _spectrum_from_record(mol: Any, number: int, source: str) -> ReadResult:
             source,
         )
     index = h1_index if h1_index is not None else c13_index
-    field = _first(props, "field_mhz") or _indexed(_first(props, "Field Strength [MHz]"), index)
-    field_mhz = float(field) if field is not None and _is_number(field) else None
+    # our own field_mhz is the 1H frequency; NMRShiftDB2's is that of the spectrum's nucleus
+    shiftdb_field = _first(props, "Field Strength [MHz]")
+    field = _first(props, "field_mhz") or _indexed(shiftdb_field, index)
+    if field is not None and field.lower() in _UNREPORTED:
+        field = None
+    if field is not None and not _is_number(field):
+        return RecordError(
+            record, number, "field_mhz", f"field_mhz: expected MHz, got {field!r}", source
+        )
+    field_mhz = None if field is None else float(field)
+    if field_mhz is not None and _first(props, "field_mhz") is None and h1_index is None:
+        field_mhz = proton_frequency(field_mhz, Nucleus.C13)
     if field_mhz is None and h1_larmor is not None:
         field_mhz = h1_larmor
     elif field_mhz is None and c13_larmor is not None:
         field_mhz = proton_frequency(c13_larmor, Nucleus.C13)
-    solvent = _first(props, "solvent", "NMREDATA_SOLVENT") or _indexed(
-        _first(props, "Solvent"), index
-    )
+    solvent = _indexed(_first(props, "solvent", "NMREDATA_SOLVENT"), index)
     smiles = _first(props, "smiles")
     if smiles is None and mol.GetNumAtoms() > 0:
         smiles = Chem.MolToSmiles(mol)

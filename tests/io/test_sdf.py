@@ -172,3 +172,21 @@ def test_missing_sdf_title_gets_generated_id(tmp_path: Path, title: str, read_al
     path = tmp_path / "untitled.sdf"
     path.write_text(sd_record("CCO", title, {"c13": "58.0, 18.0"}) * 2)
     assert [r.id for r in read_all(path)] == ["row1", "row2"], "row<N> ids"
+
+
+def test_shiftdb_conditions_follow_the_spectrum_index(tmp_path: Path, read_all) -> None:
+    props = {
+        "Spectrum 13C 1": "58.0;0.0T;1|18.0;0.0Q;0|",
+        "Solvent": "0:Methanol-D4 (CD3OD) 1:Chloroform-D1 (CDCl3)",
+        "Field Strength [MHz]": "0:Unreported 1:100",
+    }
+    unreported = {**props, "Field Strength [MHz]": "1:Unreported"}
+    broken = {**props, "Field Strength [MHz]": "1:fast"}
+    path = tmp_path / "conditions.sdf"
+    path.write_text(
+        "".join(sd_record("CCO", t, p) for t, p in [("a", props), ("b", unreported), ("c", broken)])
+    )
+    a, b, c = read_all(path)
+    assert (a.solvent, a.field_mhz) == ("CDCl3", 400.0), "index 1 values; 13C MHz → 1H MHz"
+    assert b.field_mhz is None, "'Unreported' is no value"
+    assert isinstance(c, RecordError) and c.field == "field_mhz" and "'fast'" in c.message
