@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 #: Canonical names, in the order models use them as categories. ``other`` covers the rest.
 CANONICAL_SOLVENTS: tuple[str, ...] = (
@@ -79,6 +80,7 @@ _ALIASES: dict[str, str] = {
 }
 
 
+@lru_cache(maxsize=1024)
 def normalize_solvent(name: str | None) -> str | None:
     """Return the canonical spelling of a solvent name, ``"other"`` if unknown, ``None`` if empty.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -89,6 +90,7 @@ _COMPOUND = re.compile(r"^(?:d|t|q|p|h|hept)+$")
 _NAMED = {"s": "s", "m": "m"}
 
 
+@lru_cache(maxsize=4096)
 def normalize_multiplicity(text: str | None) -> str | None:
     """Normalize a 1H multiplicity to a short code, ``None`` for empty input.
 
@@ -154,6 +156,8 @@ def multiplicity_lines(code: str | None) -> int | None:
 
 
 def _finite(value: object, name: str) -> float:
+    if type(value) is float and math.isfinite(value):
+        return value
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -217,13 +221,16 @@ class Peak:
             raise SpectrumError(f"expected a non-negative number, got {integration}", "integration")
         set_(self, "integration", integration)
         set_(self, "multiplicity", normalize_multiplicity(self.multiplicity))
-        j_values = tuple(_finite(j, "j_hz") for j in (self.j_hz or ()))
-        if any(j < 0 or j > 500 for j in j_values):
-            raise SpectrumError(
-                f"coupling constants must lie in [0, 500] Hz, got {j_values}", "j_hz"
-            )
-        set_(self, "j_hz", tuple(sorted(j_values, reverse=True)))
-        set_(self, "atoms", tuple(int(a) for a in (self.atoms or ())))
+        if self.j_hz:
+            j_values = tuple(_finite(j, "j_hz") for j in self.j_hz)
+            if any(j < 0 or j > 500 for j in j_values):
+                raise SpectrumError(
+                    f"coupling constants must lie in [0, 500] Hz, got {j_values}", "j_hz"
+                )
+            set_(self, "j_hz", tuple(sorted(j_values, reverse=True)))
+        else:
+            set_(self, "j_hz", ())
+        set_(self, "atoms", tuple(int(a) for a in self.atoms) if self.atoms else ())
         if self.n_h is not None:
             n_h = int(self.n_h)
             if not 0 <= n_h <= 4:
@@ -336,6 +343,7 @@ def _readonly(array: np.ndarray) -> np.ndarray:
 _FORMULA = re.compile(r"^(?:[A-Z][a-z]?\d*)+$")
 
 
+@lru_cache(maxsize=4096)
 def normalize_formula(formula: str | None) -> str | None:
     """Return a Hill-ordered molecular formula (``C9H10O2``), ``None`` if empty.
 
