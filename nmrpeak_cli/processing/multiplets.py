@@ -46,8 +46,11 @@ def line_amplitudes(
 ) -> np.ndarray:
     """Amplitudes of Lorentzian lines of width ``fwhm_hz`` at fixed positions (least squares)."""
     half = max(fwhm_hz, 1e-6) / 2
-    basis = 1.0 / (1.0 + ((x_hz[:, None] - positions_hz[None, :]) / half) ** 2)
-    amplitudes, *_ = np.linalg.lstsq(basis, y, rcond=None)
+    spacing = abs(float(x_hz[1] - x_hz[0])) if x_hz.size > 1 else half
+    step = max(1, int(half / 4 / max(spacing, 1e-12)))  # ~8 points per line width suffice
+    x, values = x_hz[::step], y[::step]
+    basis = 1.0 / (1.0 + ((x[:, None] - positions_hz[None, :]) / half) ** 2)
+    amplitudes, *_ = np.linalg.lstsq(basis, values, rcond=None)
     return amplitudes
 
 
@@ -163,24 +166,41 @@ def _name(j_values: list[float], tolerance_hz: float) -> MultipletShape:
 
 
 def segment_lines(
-    positions_hz: np.ndarray, amplitudes: np.ndarray, tolerance_hz: float = 0.5
+    positions_hz: np.ndarray,
+    amplitudes: np.ndarray,
+    tolerance_hz: float = 0.5,
+    *,
+    max_lines: int = 64,
+    tries: int = 3,
 ) -> list[np.ndarray]:
     """Split one group of lines (sorted) into first-order multiplets where that explains it better.
 
-    A group that is not first order is split in two at its largest gap when that gap is
-    clearly the largest (≥ 1.2 × every gap inside the parts) and both parts are first order.
+    A group that is not first order is split at one of its ``tries`` widest gaps, provided
+    that gap is clearly wider (≥ 1.2 ×) than every gap inside the two parts and every
+    resulting part (split further the same way) is first order. Groups of more than
+    ``max_lines`` lines are left whole (``m``).
     """
     index = np.arange(positions_hz.size)
-    shape = analyse(positions_hz, amplitudes, tolerance_hz=tolerance_hz)
-    if shape.multiplicity != "m" or index.size < 2:
+    if index.size < 2 or index.size > max_lines:
+        return [index]
+    if analyse(positions_hz, amplitudes, tolerance_hz=tolerance_hz).multiplicity != "m":
         return [index]
     gaps = np.diff(positions_hz)
-    cut = int(np.argmax(gaps)) + 1
-    parts = [index[:cut], index[cut:]]
-    inner = [np.diff(positions_hz[p]).max() if p.size > 1 else 0.0 for p in parts]
-    if gaps[cut - 1] < 1.2 * max(inner):
-        return [index]
-    shapes = [analyse(positions_hz[p], amplitudes[p], tolerance_hz=tolerance_hz) for p in parts]
-    if any(shape.multiplicity == "m" for shape in shapes):
-        return [index]
-    return parts
+    for cut in np.argsort(gaps)[::-1][:tries] + 1:
+        parts = [index[:cut], index[cut:]]
+        inner = [np.diff(positions_hz[p]).max() if p.size > 1 else 0.0 for p in parts]
+        if gaps[cut - 1] < 1.2 * max(inner):
+            continue
+        pieces = [
+            part[sub]
+            for part in parts
+            for sub in segment_lines(
+                positions_hz[part], amplitudes[part], tolerance_hz, max_lines=max_lines, tries=tries
+            )
+        ]
+        shapes = [
+            analyse(positions_hz[p], amplitudes[p], tolerance_hz=tolerance_hz) for p in pieces
+        ]
+        if all(shape.multiplicity != "m" for shape in shapes):
+            return pieces
+    return [index]

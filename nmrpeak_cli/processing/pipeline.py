@@ -401,6 +401,8 @@ def _h1_signals(
     )
     processed, lines = _referenced(processed, lines, solvent, options.reference)
     lines = _in_range(lines, "1H")
+    residual = _residual_singlet(lines, solvent)
+    residual_lines, lines = lines.take(residual), lines.take(~residual)
     if len(lines) == 0:
         return processed, ()
     mhz = processed.observe_mhz
@@ -416,11 +418,40 @@ def _h1_signals(
             shape = multiplets.analyse(positions[part], amplitudes[part])
             found.append((group[part], shape))
     found.sort(key=lambda item: -lines.ppm[item[0]].mean())
-    integrals = _integrals(processed, lines, [members for members, _ in found], fwhm)
+    integrals = _integrals(
+        processed, lines, [members for members, _ in found], fwhm, residual_lines
+    )
     signals = []
     for (members, shape), integral in zip(found, integrals, strict=True):
         signals.append(_h1_signal(lines.take(members), shape, integral, fwhm, solvent))
+    for ppm, height, snr, width in zip(*_columns(residual_lines), strict=True):
+        area = np.pi / 2 * height * width
+        signals.append(
+            Signal(ppm, height=height, snr=snr, integration=area, multiplicity="s", label="solvent")
+        )
+    signals.sort(key=lambda s: -s.shift)
     return processed, _normalized(signals, h_count)
+
+
+def _columns(lines: Lines) -> tuple[list[float], ...]:
+    return tuple(
+        [float(v) for v in column]
+        for column in (lines.ppm, lines.height, lines.snr, lines.width_hz)
+    )
+
+
+def _residual_singlet(lines: Lines, solvent: str | None) -> np.ndarray:
+    """Lines that are a singlet solvent residual (CHCl3 7.26...): the tallest line within
+    0.015 ppm of the table shift, removed before multiplet analysis so it cannot spoil a
+    neighbouring multiplet."""
+    mask = np.zeros(len(lines), dtype=bool)
+    for residual in reference.solvent_signals(solvent, "1H"):
+        if residual.lines != 1:
+            continue
+        near = np.flatnonzero(np.abs(lines.ppm - residual.shift) <= 0.015)
+        if near.size:
+            mask[near[np.argmax(lines.height[near])]] = True
+    return mask
 
 
 def _h1_signal(
@@ -457,7 +488,8 @@ def _h1_label(signal: Signal, solvent: str | None) -> str | None:
     if singlet and abs(signal.shift) <= 0.05:
         return "TMS"
     for residual in reference.solvent_signals(solvent, "1H"):
-        if abs(signal.shift - residual.shift) <= 0.03:
+        # singlet residuals are removed line by line before grouping (_residual_singlet)
+        if residual.lines > 1 and abs(signal.shift - residual.shift) <= 0.03:
             return "solvent"
     water = reference.WATER_H1.get(solvent or "")
     if water is not None and singlet and abs(signal.shift - water) <= 0.1:
@@ -466,13 +498,18 @@ def _h1_label(signal: Signal, solvent: str | None) -> str | None:
 
 
 def _integrals(
-    processed: ProcessedSpectrum, lines: Lines, members: list[np.ndarray], fwhm: float
+    processed: ProcessedSpectrum,
+    lines: Lines,
+    members: list[np.ndarray],
+    fwhm: float,
+    excluded: Lines,
 ) -> list[float]:
-    """Sum of the spectrum over each multiplet ± 15 line widths, split midway between neighbours."""
+    """Sum of the spectrum over each multiplet ± 15 line widths (its widest line, at least the
+    median width), split midway between neighbours, less the Lorentzian area (π/2 · height · width) of ``excluded`` lines inside."""
     mhz = processed.observe_mhz
-    margin = 15 * fwhm / mhz
-    highs = [float(lines.ppm[m].max()) + margin for m in members]
-    lows = [float(lines.ppm[m].min()) - margin for m in members]
+    margins = [15 * max(fwhm, float(lines.width_hz[m].max())) / mhz for m in members]
+    highs = [float(lines.ppm[m].max()) + g for m, g in zip(members, margins, strict=True)]
+    lows = [float(lines.ppm[m].min()) - g for m, g in zip(members, margins, strict=True)]
     for i in range(len(members) - 1):  # members sorted by decreasing shift
         if lows[i] < highs[i + 1]:
             middle = (
@@ -484,7 +521,9 @@ def _integrals(
     out = []
     for lo, hi in zip(lows, highs, strict=True):
         window = (ppm >= lo) & (ppm < hi)
-        out.append(float(processed.intensity[window].sum()) * step)
+        inside = (excluded.ppm >= lo) & (excluded.ppm < hi)
+        overlap = float(np.sum(np.pi / 2 * excluded.height[inside] * excluded.width_hz[inside]))
+        out.append(float(processed.intensity[window].sum()) * step - overlap)
     return out
 
 
@@ -503,8 +542,9 @@ def _normalized(
 
 
 def _scaled(signals: list[Signal], h_count: int | None) -> tuple[Signal, ...]:
-    """Scale integrals to protons: the formula H count when known, else the scale (one signal
-    = 1–3 H) that makes the integrals closest to whole numbers."""
+    """Scale integrals to protons: the formula H count when known, else the scale that makes
+    one signal 1, 2 or 3 H and the rest closest to whole numbers, none of them (among those
+    above 8 % of the largest) under 0.75 H."""
     sample = [s.integration or 0.0 for s in signals if s.label is None]
     total = sum(v for v in sample if v > 0)
     if total <= 0:
@@ -513,10 +553,13 @@ def _scaled(signals: list[Signal], h_count: int | None) -> tuple[Signal, ...]:
         scale = h_count / total
     else:
         values = np.array([v for v in sample if v >= 0.08 * max(sample)])
-        scales = np.array([k / v for v in values for k in (1, 2, 3)])
+        ks = np.repeat([1, 2, 3], values.size)
+        scales = ks / np.tile(values, 3)
         protons = np.outer(scales, values)
         error = (
-            np.abs(protons - np.rint(protons)).mean(axis=1) + 0.01 * protons.sum(1) / values.size
+            np.abs(protons - np.rint(protons)).mean(axis=1)
+            + (protons < 0.75).mean(axis=1)
+            + 0.15 * (ks - 1)
         )
         scale = float(scales[int(np.argmin(error))])
     return tuple(replace(s, integration=max(0.0, (s.integration or 0.0) * scale)) for s in signals)

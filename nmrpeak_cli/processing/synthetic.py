@@ -199,3 +199,41 @@ def write_pipe(
     path = Path(path)
     ng.pipe.write(str(path), dic, fid.astype(np.complex64), overwrite=True)
     return path
+
+
+def write_varian(
+    folder: str | Path,
+    fid: np.ndarray,
+    *,
+    nucleus: str,
+    observe_mhz: float,
+    sweep_hz: float,
+    carrier_ppm: float,
+    solvent: str = "CDCl3",
+) -> Path:
+    """Write ``fid`` as a Varian ``.fid`` folder (``fid`` + ``procpar``) with nmrglue.
+
+    ``reffrq`` (the frequency of 0 ppm) is ``observe_mhz`` and ``sfrq`` sits at ``carrier_ppm``.
+    """
+    import nmrglue as ng
+
+    udic = ng.fileiobase.create_blank_udic(1)
+    udic[0].update(size=fid.size, complex=True, sw=sweep_hz, obs=observe_mhz, label=nucleus)
+    dic = ng.varian.create_dic(udic)
+    varian_name = {"1H": "H1", "13C": "C13"}.get(nucleus, nucleus)
+    values = {
+        "tn": varian_name,
+        "sfrq": f"{observe_mhz * (1 + carrier_ppm * 1e-6):.9f}",
+        "reffrq": f"{observe_mhz:.9f}",
+        "sw": f"{sweep_hz:.6f}",
+        "solvent": solvent,
+        "temp": "25",
+        "seqfil": "s2pul",
+        "samplename": Path(folder).stem,
+    }
+    for name, value in values.items():
+        dic["procpar"][name] = ng.varian.create_pdic_param(name, [value])
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ng.varian.write(str(folder), dic, fid.astype(np.complex64), overwrite=True)
+    return folder

@@ -16,6 +16,7 @@ from nmrpeak_cli.processing.synthetic import (
     synthetic_fid,
     write_bruker,
     write_pipe,
+    write_varian,
 )
 
 H1 = (
@@ -56,6 +57,23 @@ def test_pipe_round_trip(tmp_path):
     assert raw.nucleus == "13C" and raw.carrier_ppm == pytest.approx(100.0)
     shifts = [p.shift for p in peaks_from_raw(raw).peak_list()]
     assert np.allclose(shifts, [170.0, 130.0, 60.0, 20.0], atol=0.02), shifts
+
+
+def test_varian_round_trip(tmp_path):
+    folder = write_varian(tmp_path / "mol_H1.fid", _fid(H1, H1_ACQ), **H1_ACQ)
+    assert detect_format(folder) == "varian"
+    raw = read_raw(folder)
+    assert (raw.nucleus, raw.solvent, raw.temperature_k) == ("1H", "CDCl3", 298.15)
+    assert raw.carrier_ppm == pytest.approx(5.0, abs=1e-4)
+    shifts = [p.shift for p in peaks_from_raw(raw, h_count=8).peak_list()]
+    assert np.allclose(shifts, [7.45, 3.80, 1.25], atol=0.005), shifts
+
+
+def test_missing_procpar(tmp_path):
+    folder = write_varian(tmp_path / "mol_H1.fid", _fid(H1, H1_ACQ), **H1_ACQ)
+    (folder / "procpar").unlink()
+    with pytest.raises(RawDataError, match="missing procpar"):
+        read_raw(folder)
 
 
 def test_truncated_fid(tmp_path):
