@@ -415,8 +415,8 @@ def build_index(vectors: np.ndarray, *, exact_max: int = EXACT_INDEX_MAX, seed: 
     """A faiss inner-product index over ``vectors`` (rows L2-normalized).
 
     Exact (``IndexFlatIP``) up to ``exact_max`` rows; above, an inverted-file index with
-    float16 scalar quantization (``nlist ≈ 4·√n`` lists, trained on at most 100k rows sampled
-    with ``seed``), searched with :data:`IVF_NPROBE` lists.
+    float16 scalar quantization (``nlist ≈ √n`` lists, k-means trained on ``40·nlist`` rows
+    sampled with ``seed``), searched with :data:`IVF_NPROBE` lists.
     """
     import faiss
 
@@ -424,13 +424,13 @@ def build_index(vectors: np.ndarray, *, exact_max: int = EXACT_INDEX_MAX, seed: 
     if n <= exact_max:
         index = faiss.IndexFlatIP(dim)
     else:
-        nlist = int(min(65536, max(16, 4 * math.sqrt(n))))
+        nlist = int(min(65536, max(16, math.sqrt(n))))
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFScalarQuantizer(
             quantizer, dim, nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
         )
         rng = np.random.default_rng(seed)
-        sample = np.sort(rng.choice(n, size=min(n, max(100_000, 40 * nlist)), replace=False))
+        sample = np.sort(rng.choice(n, size=min(n, 40 * nlist), replace=False))
         index.train(np.asarray(vectors[sample], np.float32))
         index.nprobe = IVF_NPROBE
     for start in range(0, n, 65536):
