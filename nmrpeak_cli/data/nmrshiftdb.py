@@ -14,15 +14,22 @@ Rules (first failing check names the drop reason, see :data:`DROP_REASONS`):
   means the SMILES is not the structure that was assigned: tautomer, charge, metal complex).
 * **13C spectrum**: one entry per carbon; a repeated atom index keeps its first entry;
   S/D/T/Q (any case) give the attached-H count, anything else ``None``; rejected when it lists
-  more carbons than the molecule has or a shift outside :data:`C13_RANGE`.
+  more carbons than the molecule has or a shift outside :data:`C13_RANGE`. Some records list
+  symmetry-equivalent carbons once (one entry per class, not per atom): when the entries
+  match the molecule's carbon symmetry classes one for one by attached-H count, and all
+  classes with the same H count have the same size, each entry is repeated by its class size
+  (see :func:`class_sizes`).
 * **1H spectrum**: one entry per proton. Entries are grouped by atom index. An index at or
   above the heavy-atom count points at an explicit H atom: one proton (a repeated H index keeps
   its first entry). A lower index points at the heavy atom carrying the protons; NMRShiftDB2
   then lists either one entry per proton (a CH3 three times) or one entry per group (a CH3
   once). When a 13C spectrum of the same record gives that carbon's H count ``n`` and the index
   has ``k < n`` entries, the ``n`` protons are spread over the ``k`` shifts in turn (one entry
-  for a CH3 becomes three protons at that shift); otherwise each entry is one proton. Rejected
-  when the protons outnumber the molecule's hydrogens or a shift is outside :data:`H1_RANGE`.
+  for a CH3 becomes three protons at that shift); otherwise each entry is one proton. The same
+  symmetry rule as for 13C then applies to the carbon indices (13C H count known): when they
+  match the H-bearing carbon classes one for one, each carbon's protons are repeated by its
+  class size (a para-phenylene listed as two CH gives 2H + 2H). Rejected when the protons
+  outnumber the molecule's hydrogens or a shift is outside :data:`H1_RANGE`.
 * **Choice**: per nucleus, among the valid spectra of a record, the one that is complete
   (entries = atoms), then has the most entries, then a known solvent, then the lowest
   spectrum index.
@@ -166,6 +173,8 @@ class C13Data:
         Normalized solvent, or ``None``.
     spectrum_index
         Index of the source spectrum within its record.
+    added
+        Entries added by repeating symmetry-equivalent carbons listed once.
     """
 
     shifts: tuple[float, ...]
@@ -173,6 +182,7 @@ class C13Data:
     complete: bool
     solvent: str | None
     spectrum_index: int
+    added: int = 0
 
     def peaks(self) -> list[dict[str, Any]]:
         """Experimental-style peaks: one per distinct (shift, n_h), with the number of carbons."""
@@ -200,7 +210,7 @@ class H1Data:
     spectrum_index
         Index of the source spectrum within its record.
     added
-        Protons added by expanding group entries with 13C attached-H counts.
+        Protons added by expanding group entries (13C attached-H counts, symmetry).
     """
 
     shifts: tuple[float, ...]
@@ -296,8 +306,60 @@ def _check_range(shifts: Sequence[float], bounds: tuple[float, float], reason: s
         raise Rejected(reason, f"shift {bad[0]:g} ppm outside [{low:g}, {high:g}]")
 
 
-def c13_data(spectrum: SourceSpectrum, n_carbons: int) -> C13Data:
+def carbon_classes(mol: Mol) -> tuple[tuple[int, int], ...]:
+    """``(attached H, number of atoms)`` per topological symmetry class of the carbons."""
+    classes: dict[int, list[int]] = {}
+    for atom, rank in zip(mol.GetAtoms(), chem.symmetry_classes(mol), strict=True):
+        if atom.GetAtomicNum() == 6:
+            classes.setdefault(rank, [atom.GetTotalNumHs(), 0])[1] += 1
+    return tuple(sorted((n_h, size) for n_h, size in classes.values()))
+
+
+def class_sizes(
+    n_hs: Sequence[int | None], classes: Sequence[tuple[int, int]]
+) -> dict[int, int] | None:
+    """Atoms per entry when a list names each carbon symmetry class once, else ``None``.
+
+    Parameters
+    ----------
+    n_hs
+        Attached-H count per listed entry.
+    classes
+        ``(attached H, size)`` per symmetry class (:func:`carbon_classes`).
+
+    Returns
+    -------
+    dict or None
+        Class size per attached-H count, when the entries match the classes one for one by
+        H count and the classes sharing an H count share a size, and some size exceeds 1;
+        ``None`` otherwise (nothing to expand, or ambiguous).
+    """
+    if any(n_h is None for n_h in n_hs):
+        return None
+    sizes: dict[int, set[int]] = {}
+    for n_h, size in classes:
+        sizes.setdefault(n_h, set()).add(size)
+    if Counter(n_hs) != Counter(n_h for n_h, _ in classes):
+        return None
+    if any(len(found) != 1 for found in sizes.values()):
+        return None
+    per_h = {n_h: next(iter(found)) for n_h, found in sizes.items()}
+    return per_h if any(size > 1 for size in per_h.values()) else None
+
+
+def c13_data(
+    spectrum: SourceSpectrum, n_carbons: int, classes: Sequence[tuple[int, int]] = ()
+) -> C13Data:
     """One entry per carbon from a 13C source spectrum (see the module rules).
+
+    Parameters
+    ----------
+    spectrum
+        The 13C source spectrum.
+    n_carbons
+        Carbons of the molecule.
+    classes
+        Carbon symmetry classes (:func:`carbon_classes`); empty to skip symmetry expansion.
 
     Raises :class:`Rejected` when the spectrum lists more carbons than ``n_carbons`` or has a
     shift outside :data:`C13_RANGE`.
@@ -315,6 +377,10 @@ def c13_data(spectrum: SourceSpectrum, n_carbons: int) -> C13Data:
         raise Rejected(
             "c13_more_entries_than_carbons", f"{len(entries)} entries for {n_carbons} carbons"
         )
+    listed = len(entries)
+    sizes = class_sizes([h for _, h in entries], classes) if listed < n_carbons else None
+    if sizes is not None:
+        entries = [entry for entry in entries for _ in range(sizes[entry[1]])]  # type: ignore[index]
     entries.sort(key=lambda e: (-e[0], -1 if e[1] is None else e[1]))
     return C13Data(
         shifts=tuple(s for s, _ in entries),
@@ -322,6 +388,7 @@ def c13_data(spectrum: SourceSpectrum, n_carbons: int) -> C13Data:
         complete=len(entries) == n_carbons,
         solvent=normalize_solvent(spectrum.solvent),
         spectrum_index=spectrum.spectrum_index,
+        added=len(entries) - listed,
     )
 
 
@@ -339,7 +406,11 @@ def carbon_h_counts(spectra: Sequence[SourceSpectrum]) -> dict[int, int]:
 
 
 def h1_data(
-    spectrum: SourceSpectrum, n_heavy: int, n_hydrogens: int, h_counts: Mapping[int, int]
+    spectrum: SourceSpectrum,
+    n_heavy: int,
+    n_hydrogens: int,
+    h_counts: Mapping[int, int],
+    classes: Sequence[tuple[int, int]] = (),
 ) -> H1Data:
     """One entry per proton from a 1H source spectrum (see the module rules).
 
@@ -353,24 +424,31 @@ def h1_data(
         Hydrogens of the molecule.
     h_counts
         Attached-H count per heavy-atom index, from the record's 13C spectra.
+    classes
+        Carbon symmetry classes (:func:`carbon_classes`); empty to skip symmetry expansion.
     """
     groups: dict[int, list[tuple[float, str | None]]] = {}
     for shift, mult, atom in zip(
         spectrum.shifts, spectrum.multiplicity, spectrum.atoms, strict=True
     ):
         groups.setdefault(atom, []).append((shift, _h1_multiplicity(mult)))
-    protons: list[tuple[float, str | None]] = []
-    added = 0
+    listed = sum(1 if atom >= n_heavy else len(e) for atom, e in groups.items())
+    per_atom: dict[int, list[tuple[float, str | None]]] = {}
     for atom, entries in groups.items():
+        wanted = 0 if atom >= n_heavy else h_counts.get(atom, 0)
         if atom >= n_heavy:
-            protons.append(entries[0])
-            continue
-        wanted = h_counts.get(atom, 0)
-        if len(entries) < wanted:
-            protons.extend(entries[i % len(entries)] for i in range(wanted))
-            added += wanted - len(entries)
+            per_atom[atom] = entries[:1]
+        elif len(entries) < wanted:
+            per_atom[atom] = [entries[i % len(entries)] for i in range(wanted)]
         else:
-            protons.extend(entries)
+            per_atom[atom] = entries
+    carbons = [atom for atom in per_atom if atom < n_heavy and h_counts.get(atom, 0) > 0]
+    sizes = class_sizes([h_counts[atom] for atom in carbons], [c for c in classes if c[0] > 0])
+    protons = [proton for entries in per_atom.values() for proton in entries]
+    if sizes is not None:
+        extra = [p for a in carbons for p in per_atom[a] * (sizes[h_counts[a]] - 1)]
+        if len(protons) + len(extra) <= n_hydrogens:  # else the classes did not match after all
+            protons += extra
     _check_range([s for s, _ in protons], H1_RANGE, "h1_shift_out_of_range")
     if len(protons) > n_hydrogens:
         raise Rejected(
@@ -384,7 +462,7 @@ def h1_data(
         solvent=normalize_solvent(spectrum.solvent),
         field_mhz=spectrum.field_mhz,
         spectrum_index=spectrum.spectrum_index,
-        added=added,
+        added=len(protons) - listed,
     )
 
 
@@ -460,14 +538,15 @@ def build_record(
     counts = chem.element_counts(mol)
     n_heavy = chem.heavy_atom_count(mol)
     h_counts = carbon_h_counts(nmr)
+    classes = carbon_classes(mol)
     c13s: list[C13Data] = []
     h1s: list[H1Data] = []
     for spectrum in sorted(nmr, key=lambda s: (s.nucleus, s.spectrum_index)):
         try:
             if spectrum.nucleus == "13C":
-                c13s.append(c13_data(spectrum, counts.get("C", 0)))
+                c13s.append(c13_data(spectrum, counts.get("C", 0), classes))
             else:
-                h1s.append(h1_data(spectrum, n_heavy, counts.get("H", 0), h_counts))
+                h1s.append(h1_data(spectrum, n_heavy, counts.get("H", 0), h_counts, classes))
         except Rejected as exc:
             if rejections is not None:
                 rejections[exc.reason] += 1

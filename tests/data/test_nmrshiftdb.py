@@ -13,8 +13,10 @@ from nmrpeak_cli.data.nmrshiftdb import (
     SourceSpectrum,
     build_record,
     c13_data,
+    carbon_classes,
     carbon_h_counts,
     check_molecule,
+    class_sizes,
     h1_data,
 )
 
@@ -58,6 +60,38 @@ def test_c13_peaks_group_equivalent_carbons():
         {"shift": 128.5, "n_atoms": 2, "n_h": 1},
         {"shift": 21.0, "n_atoms": 1, "n_h": 3},
     ]
+
+
+# 4'-fluoro-3-chloropropiophenone, O=C(CCCl)c1ccc(F)cc1, as NMRShiftDB2 lists it: each
+# symmetry class once (7 entries for 9 carbons), 1H one entry per carbon.
+FLUORO = "O=C(CCCl)c1ccc(F)cc1"
+FLUORO_C13 = [
+    (195.08, "S", 1), (38.6, "T", 2), (41.23, "T", 3), (132.98, "S", 5),
+    (130.76, "D", 6), (115.91, "D", 7), (166.05, "S", 8),
+]  # fmt: skip
+FLUORO_H1 = [(7.993, None, 6), (7.154, None, 7), (3.439, None, 2), (3.918, None, 3)]
+
+
+def test_carbon_classes_of_a_para_substituted_ring():
+    classes = carbon_classes(chem.parse_smiles(FLUORO))
+    assert classes == ((0, 1), (0, 1), (0, 1), (1, 2), (1, 2), (2, 1), (2, 1))
+    assert class_sizes([0, 0, 0, 1, 1, 2, 2], classes) == {0: 1, 1: 2, 2: 1}
+    assert class_sizes([0, 0, 0, 1, 1, 1, 2], classes) is None, "H counts do not match"
+    assert class_sizes([0, 0, 0, 1, 1, 2, None], classes) is None, "unknown H count"
+    assert class_sizes([0, 1], ((0, 1), (1, 1))) is None, "nothing to expand"
+    assert class_sizes([1, 1], ((1, 2), (1, 1))) is None, "ambiguous sizes"
+
+
+def test_symmetry_classes_listed_once_are_expanded():
+    classes = carbon_classes(chem.parse_smiles(FLUORO))
+    data = c13_data(spectrum("13C", FLUORO_C13), n_carbons=9, classes=classes)
+    assert data.complete and data.added == 2
+    assert data.shifts.count(130.76) == 2 and data.shifts.count(115.91) == 2
+    assert c13_data(spectrum("13C", FLUORO_C13), n_carbons=9).added == 0, "no classes given"
+    h_counts = carbon_h_counts([spectrum("13C", FLUORO_C13)])
+    h1 = h1_data(spectrum("1H", FLUORO_H1), 12, 8, h_counts, classes)
+    assert h1.complete and h1.added == 4, "2H per aromatic CH class, 2H per CH2"
+    assert [p["integration"] for p in h1.peaks()] == [2.0, 2.0, 2.0, 2.0]
 
 
 @pytest.mark.parametrize(
