@@ -435,10 +435,10 @@ def h1_data(
     listed = sum(1 if atom >= n_heavy else len(e) for atom, e in groups.items())
     per_atom: dict[int, list[tuple[float, str | None]]] = {}
     for atom, entries in groups.items():
-        wanted = 0 if atom >= n_heavy else h_counts.get(atom, 0)
-        if atom >= n_heavy:
+        wanted = h_counts.get(atom, 0)
+        if atom >= n_heavy:  # an explicit H atom
             per_atom[atom] = entries[:1]
-        elif len(entries) < wanted:
+        elif len(entries) < wanted:  # fewer entries than the carbon's protons
             per_atom[atom] = [entries[i % len(entries)] for i in range(wanted)]
         else:
             per_atom[atom] = entries
