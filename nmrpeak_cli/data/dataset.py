@@ -7,11 +7,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from nmrpeak_cli.data.nmrshiftdb import ExperimentalRecord
+from nmrpeak_cli.errors import InputFileError
 from nmrpeak_cli.schema import register_schema, spectrum_to_row
 from nmrpeak_cli.spectra import Nucleus, Peak, PeakList, Spectrum
 
@@ -133,3 +137,49 @@ def query_rows(
     """Query-table rows (``QUERY_SCHEMA``) for dataset rows; ``field_mhz`` by row id."""
     fields = field_mhz or {}
     return [spectrum_to_row(row_to_query_spectrum(row, fields.get(row["id"]))) for row in rows]
+
+
+def read_dataset(
+    path: Path, split: tuple[str, str] | None = None, columns: Sequence[str] | None = None
+) -> pa.Table:
+    """Read ``experimental.parquet`` (or a folder holding it), optionally one split.
+
+    Parameters
+    ----------
+    path
+        The Parquet file or the ``DATADIR`` folder.
+    split
+        ``(scheme, split)``, e.g. ``("scaffold", "train")``, to keep only those rows.
+    columns
+        Columns to read (default: all).
+
+    Raises
+    ------
+    InputFileError
+        The file is missing or lacks columns of :data:`DATASET_SCHEMA`.
+    ValueError
+        Unknown scheme or split name.
+    """
+    path = Path(path)
+    file = path / "experimental.parquet" if path.is_dir() else path
+    if not file.is_file():
+        raise InputFileError(f"{file} not found; run 'nmrpeak data prepare' first")
+    wanted = list(columns) if columns is not None else list(DATASET_SCHEMA.names)
+    if split is not None:
+        scheme, name = split
+        if scheme not in SPLIT_SCHEMES or name not in {"train", "valid", "test"}:
+            raise ValueError(
+                f"split must be (scheme, split) with scheme in {SPLIT_SCHEMES} and split in "
+                f"('train', 'valid', 'test'), got {split!r}"
+            )
+    missing = sorted(set(wanted) - set(pq.read_schema(file).names))
+    if missing:
+        raise InputFileError(
+            f"{file} lacks dataset columns {missing}; re-run 'nmrpeak data prepare'"
+        )
+    if split is None:
+        return pq.read_table(file, columns=wanted)
+    column = f"split_{split[0]}"
+    table = pq.read_table(file, columns=wanted if column in wanted else [*wanted, column])
+    table = table.filter(pc.equal(table.column(column), split[1]))
+    return table if column in wanted else table.drop_columns([column])

@@ -11,7 +11,7 @@ from data_builders import GOOD_SMILES
 from rdkit import Chem
 
 from nmrpeak_cli.data import moses
-from nmrpeak_cli.data.dataset import DATASET_SCHEMA
+from nmrpeak_cli.data.dataset import DATASET_SCHEMA, read_dataset
 from nmrpeak_cli.data.prepare import PrepareOptions, prepare
 from nmrpeak_cli.errors import InputFileError
 from nmrpeak_cli.schema import QUERY_SCHEMA, row_to_spectrum, schema_for
@@ -179,3 +179,19 @@ def test_seed_changes_the_split(synthetic_source, tmp_path):
 def test_missing_source_is_an_input_error(tmp_path):
     with pytest.raises(InputFileError, match="--source"):
         prepare(PrepareOptions(tmp_path / "nowhere", tmp_path / "out", moses=False))
+
+
+def test_read_dataset_selects_a_split(prepared, tmp_path):
+    _, one, _ = prepared
+    everything = read_dataset(one)
+    test = read_dataset(one / "experimental.parquet", ("scaffold", "test"), ["id", "smiles"])
+    assert test.column_names == ["id", "smiles"]
+    expected = [r["id"] for r in everything.to_pylist() if r["split_scaffold"] == "test"]
+    assert test.column("id").to_pylist() == expected and expected
+    with pytest.raises(ValueError, match="scheme"):
+        read_dataset(one, ("butterfly", "test"))
+    with pytest.raises(InputFileError, match="data prepare"):
+        read_dataset(tmp_path / "absent")
+    pq.write_table(everything.drop_columns(["scaffold"]), tmp_path / "old.parquet")
+    with pytest.raises(InputFileError, match="scaffold"):
+        read_dataset(tmp_path / "old.parquet")
