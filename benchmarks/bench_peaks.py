@@ -3,19 +3,28 @@
 13C: 5–20 singlets (noise set so the measured S/N of most peaks lies in 20–500, min and median printed), random phase
 errors, baseline roll, digital-filter delay. 1H: 3–7 first-order multiplets (s, d, t, q,
 dd, dt, td, ddd; J 2–16 Hz) at least 40 Hz apart, integrations 1–3 H, same distortions.
-Usage: ``python benchmarks/bench_peaks.py [N_PER_NUCLEUS]`` (default 200).
+Folder mode writes N synthetic Bruker experiments (half 1H, half 13C, 32k points, in pairs
+per sample) to a temporary folder and runs :func:`peaks_from_folders` on it, reporting wall
+time per experiment and the peak resident memory of this process.
+
+Usage: ``python benchmarks/bench_peaks.py [N_PER_NUCLEUS]`` (default 200) or
+``python benchmarks/bench_peaks.py --folder N_EXPERIMENTS [JOBS]``.
 """
 
 from __future__ import annotations
 
+import resource
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 from nmrpeak_cli.io.raw import RawSpectrum
+from nmrpeak_cli.processing.peaks import peaks_from_folders
 from nmrpeak_cli.processing.pipeline import peaks_from_raw
-from nmrpeak_cli.processing.synthetic import SyntheticSignal, synthetic_fid
+from nmrpeak_cli.processing.synthetic import SyntheticSignal, synthetic_fid, write_bruker
 
 PATTERNS = [
     (),
@@ -40,7 +49,9 @@ def c13_case(rng, seed):
     n = int(rng.integers(5, 21))
     shifts = _spread(rng, n, 10, 200, 0.3)
     amps = rng.uniform(0.2, 4.0, n)
-    signals = tuple(SyntheticSignal(float(s), float(a), (), 3.0) for s, a in zip(shifts, amps, strict=True))
+    signals = tuple(
+        SyntheticSignal(float(s), float(a), (), 3.0) for s, a in zip(shifts, amps, strict=True)
+    )
     fid = synthetic_fid(
         signals,
         observe_mhz=100.61,
@@ -133,5 +144,35 @@ def main(n: int) -> None:
     )
 
 
+def folder(n: int, jobs: int) -> None:
+    rng = np.random.default_rng(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(n):
+            make = h1_case if i % 2 == 0 else c13_case
+            raw, _ = make(rng, i)
+            nucleus = raw.nucleus
+            write_bruker(
+                Path(tmp) / f"sample{i // 2:05d}" / str(1 + i % 2),
+                raw.data,
+                nucleus=nucleus,
+                observe_mhz=raw.observe_mhz,
+                sweep_hz=raw.sweep_hz,
+                carrier_ppm=raw.carrier_ppm,
+                group_delay=raw.group_delay,
+            )
+        start = time.perf_counter()
+        report = peaks_from_folders([tmp], jobs=jobs)
+        wall = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"folder: {n} experiments, {len(report.rows)} rows ({report.failed} failed), jobs {jobs}: "
+        f"{wall:.1f} s wall, {wall / n:.3f} s per experiment ({wall * jobs / n:.3f} s per "
+        f"experiment per core), peak RSS of the parent {peak_mb:.0f} MB"
+    )
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
+    if len(sys.argv) > 1 and sys.argv[1] == "--folder":
+        folder(int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 200)

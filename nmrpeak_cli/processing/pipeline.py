@@ -33,9 +33,10 @@ class ProcessingOptions:
     baseline_order
         Chebyshev order of the baseline.
     reference
-        ``auto``: TMS when present (1H), else the solvent multiplet (13C triplet/septet, 1H
-        quintet) when found near its table shift; ``tms``/``solvent``: only that; ``none``:
-        keep the instrument's axis.
+        ``auto``: a lone TMS line within 0.03 ppm of 0 (1H), else the solvent multiplet (13C
+        triplet/quintet/septet within 0.5 ppm, 1H quintet/septet within 0.05 ppm) when its
+        whole line pattern is found; ``tms``/``solvent``: only that one, singlets included;
+        ``none``: keep the instrument's axis (already referenced for TopSpin/VnmrJ data).
     max_gap_hz
         1H lines further apart than this never belong to one multiplet.
     """
@@ -310,11 +311,13 @@ def _reference_offset(
     if mode == "tms":
         return 0.0, None
     for signal in reference.solvent_signals(solvent, nucleus)[:1]:
-        if mode == "auto" and signal.lines == 1:
-            return 0.0, None  # a singlet near the table shift may be the sample's own signal
-        window = 0.5 if nucleus == "13C" else 0.05
+        if mode == "auto" and (signal.lines == 1 or (nucleus == "1H" and signal.lines < 5)):
+            # a singlet (or a barely split 1H triplet) near the table shift may be the
+            # sample's own signal: only distinctive patterns are trusted automatically
+            return 0.0, None
+        window, tolerance = (0.5, 1.5) if nucleus == "13C" else (0.05, 0.3)
         centre = reference.find_pattern(
-            lines.ppm, lines.height, signal, observe_mhz, window_ppm=window, tolerance_hz=1.5
+            lines.ppm, lines.height, signal, observe_mhz, window_ppm=window, tolerance_hz=tolerance
         )
         if centre is not None:
             return signal.shift - centre, f"{solvent} {signal.shift:g} ppm"
@@ -403,6 +406,7 @@ def _h1_signals(
     lines = _in_range(lines, "1H")
     residual = _residual_singlet(lines, solvent)
     residual_lines, lines = lines.take(residual), lines.take(~residual)
+    lines = lines.take(_locally_significant(lines, processed.observe_mhz, options.max_gap_hz))
     if len(lines) == 0:
         return processed, ()
     mhz = processed.observe_mhz
@@ -438,6 +442,22 @@ def _columns(lines: Lines) -> tuple[list[float], ...]:
         [float(v) for v in column]
         for column in (lines.ppm, lines.height, lines.snr, lines.width_hz)
     )
+
+
+def _locally_significant(
+    lines: Lines, observe_mhz: float, window_hz: float, fraction: float = 0.015
+) -> np.ndarray:
+    """Lines at least ``fraction`` of the tallest line within ``window_hz``: weaker ones
+    (13C satellites, truncation wiggles) would bridge separate multiplets. First-order outer
+    lines are at least 1/64 of their multiplet's tallest line up to five couplings."""
+    hz = lines.ppm * observe_mhz
+    keep = np.ones(len(lines), dtype=bool)
+    for start in range(0, len(lines), 1024):
+        block = slice(start, start + 1024)
+        near = np.abs(hz[block, None] - hz[None, :]) <= window_hz
+        local_max = np.where(near, lines.height[None, :], 0.0).max(axis=1)
+        keep[block] = lines.height[block] >= fraction * local_max
+    return keep
 
 
 def _residual_singlet(lines: Lines, solvent: str | None) -> np.ndarray:
