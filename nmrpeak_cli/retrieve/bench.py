@@ -316,9 +316,11 @@ def benchmark_molecules(
     query_keys: Sequence[str],
     data_dir: Path,
     seed: int,
+    moses: bool = True,
 ) -> Iterable[tuple[str, str]]:
     """Library molecules: the queries' molecules first, then distractors in a seeded order —
-    other experimental molecules, then the simulated corpus (when prepared)."""
+    other experimental molecules, then the simulated corpus (``simulated_molecules.parquet``
+    when prepared, else the MOSES wheel when ``moses``)."""
     seen = set()
     for n, (smiles, key) in enumerate(zip(query_smiles, query_keys, strict=True)):
         if key not in seen:
@@ -342,6 +344,13 @@ def benchmark_molecules(
             if key not in seen:
                 seen.add(key)
                 yield str(mol_id), smiles
+    elif moses:
+        # Not prepared: raw MOSES SMILES from the registry wheel. A duplicate of a query
+        # molecule gets the query's InChIKey in the library and counts as that molecule.
+        from nmrpeak_cli.data.moses import iter_moses_smiles, moses_wheel
+
+        for n, (split, smiles) in enumerate(iter_moses_smiles(moses_wheel())):
+            yield f"moses:{split}:{n}", smiles
 
 
 def markdown_report(report: Mapping[str, Any]) -> str:
@@ -396,6 +405,9 @@ class BenchOptions:
         Where the benchmark library is built (reused across runs with the same models).
     seed
         Sampling seed.
+    moses
+        Fall back on the MOSES wheel for distractors when the data folder has no
+        ``simulated_molecules.parquet``.
     """
 
     queries: Path
@@ -405,6 +417,7 @@ class BenchOptions:
     latency_queries: int = 100
     work_dir: Path = Path("runs/retriever/bench")
     seed: int = 0
+    moses: bool = True
 
 
 def run_benchmark(
@@ -430,7 +443,9 @@ def run_benchmark(
     tag += "".join(f"-{n}{e.identity.sha256[:8]}" for n, e in sorted(encoders.items()))
     lib_dir = options.work_dir / tag
     smiles = [q.smiles for q in queries]
-    molecules = islice(benchmark_molecules(smiles, keys, options.data_dir, options.seed), largest)
+    molecules = islice(
+        benchmark_molecules(smiles, keys, options.data_dir, options.seed, options.moses), largest
+    )
     log(f"benchmark library {lib_dir} (up to {largest} molecules)")
     build_library(
         molecules,
@@ -493,7 +508,10 @@ def fit_fusion_on_split(
     tag += "".join(f"-{n}{e.identity.sha256[:8]}" for n, e in sorted(encoders.items()))
     lib_dir = options.work_dir / tag
     molecules = islice(
-        benchmark_molecules([q.smiles for q in queries], keys, options.data_dir, options.seed), size
+        benchmark_molecules(
+            [q.smiles for q in queries], keys, options.data_dir, options.seed, options.moses
+        ),
+        size,
     )
     build_library(
         molecules, lib_dir, predictor, list(encoders.values()),

@@ -63,6 +63,7 @@ def test_run_benchmark_tiny(tmp_path: Path) -> None:
         max_queries=6,
         latency_queries=2,
         work_dir=tmp_path / "bench",
+        moses=False,
     )
     report = run_benchmark(
         options, FakePredictor(), encoders, FusionWeights(0.8, 0, 0.2), log=lambda _: None
