@@ -292,6 +292,25 @@ def register(app: typer.Typer) -> None:
             raise fail(str(exc)) from None
         _report_build(manifest, output)
 
+    @library_app.command("embed")
+    def embed_command(
+        library: Annotated[Path, typer.Argument(help="Finished library directory.")],
+    ) -> None:
+        """(Re)compute a library's embeddings and indexes with the shipped encoders.
+
+        [bold]Example[/bold]: nmrpeak library embed lib/
+        """
+        from nmrpeak_cli.retrieve.library import embed_library
+
+        chosen = _encoders(True)
+        if not chosen:
+            raise fail("no shipped retriever encoders (models/retriever_*.safetensors)")
+        try:
+            embed_library(library, list(chosen.values()))
+        except NmrpeakError as exc:
+            raise fail(str(exc)) from None
+        stderr_console().print(f"library {library}: embedded with {', '.join(chosen)}")
+
     @library_app.command("default")
     def default_command(
         ctx: typer.Context,

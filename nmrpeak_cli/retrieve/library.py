@@ -692,6 +692,51 @@ def merge_libraries(
     return _finalize(out, manifest, [seen[i] for i in range(count)], exact_index_max)
 
 
+def embed_library(
+    directory: str | Path,
+    encoders: Sequence[Encoder],
+    *,
+    batch_size: int = 4096,
+    exact_index_max: int = EXACT_INDEX_MAX,
+) -> dict[str, Any]:
+    """(Re)compute the embeddings and indexes of a finished library with ``encoders``.
+
+    Predictions are kept, so new or retrained encoders do not need the slow prediction step
+    again. Encoders not given are left as they are; the manifest records the new versions
+    and checksums.
+    """
+    path = Path(directory)
+    manifest = read_manifest(path)
+    if manifest.get("status") != "complete":
+        raise LibraryError(f"{path}: library build is not finished; resume it first")
+    verify_files(path, manifest["files"], checksums=True)
+    entries = pq.ParquetFile(path / ENTRIES)
+    n = entries.metadata.num_rows
+    names = []
+    for encoder in encoders:
+        name = encoder.identity.name
+        target = np.lib.format.open_memmap(
+            path / f"emb.{name}.npy.tmp", mode="w+", dtype=np.float16, shape=(n, encoder.dim)
+        )
+        position = 0
+        for batch in entries.iter_batches(batch_size, columns=["id", "smiles", "c13", "h1"]):
+            rows = batch.to_pylist()
+            spectra = [prediction_to_spectrum(r) for r in rows]
+            vectors = encoder.embed_entries([r["smiles"] for r in rows], spectra)
+            target[position : position + len(rows)] = vectors
+            position += len(rows)
+        target.flush()
+        del target
+        os.replace(path / f"emb.{name}.npy.tmp", path / f"emb.{name}.npy")
+        manifest["encoders"][name] = {**encoder.identity.as_dict(), "dim": encoder.dim}
+        names.append(f"emb.{name}.npy")
+    index_names, kinds = _write_indexes(path, [e.identity.name for e in encoders], exact_index_max)
+    manifest["index"] = {**manifest.get("index", {}), **kinds}
+    manifest["files"] = {**manifest["files"], **_file_records(path, names + index_names)}
+    _write_json(path / MANIFEST, manifest)
+    return manifest
+
+
 # --------------------------------------------------------------------------------------------
 # Opening a library for search
 # --------------------------------------------------------------------------------------------

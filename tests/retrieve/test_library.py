@@ -151,3 +151,17 @@ def test_exact_and_approximate_index_agree() -> None:
     assert np.array_equal(exact_ids[:, 0], np.arange(50)), "exact search must find the source row"
     top1 = np.mean(exact_ids[:, 0] == approx_ids[:, 0])
     assert top1 >= 0.95, f"approximate top-1 agrees with exact on only {top1:.0%} of queries"
+
+
+def test_embed_library_adds_encoders(tmp_path: Path, predictor, encoders) -> None:
+    from nmrpeak_cli.retrieve.library import embed_library
+
+    plain, direct = tmp_path / "plain", tmp_path / "direct"
+    build_library(MOLECULES, plain, predictor)
+    build_library(MOLECULES, direct, predictor, encoders)
+    embed_library(plain, encoders, batch_size=5)
+    later, once = open_library(plain), open_library(direct)
+    assert later.encoder_names == ("sme", "sse"), later.encoder_names
+    for name in ("sme", "sse"):
+        assert np.array_equal(later.embeddings[name], once.embeddings[name]), name
+    open_library(plain, encoders=[e.identity for e in encoders])
