@@ -99,10 +99,13 @@ class Signal:
         1H multiplicity code; 13C: ``None``.
     j_hz
         1H couplings, Hz, largest first.
+    width_hz
+        Width at half height of the widest line, Hz.
     label
-        Why it is excluded: ``solvent``, ``water``, ``TMS``, ``grease``, ``minor`` (1H signal
-        under 0.25 H, 13C line under 5 % of the tallest: satellites, impurities); ``None`` for
-        a sample signal.
+        Why it is excluded: ``solvent``, ``water``, ``TMS``, ``grease``, ``satellite`` (1H 13C
+        satellite), ``baseline`` (1H hump over 40 line widths wide), ``minor`` (1H signal
+        under 0.25 H, 13C line under 5 % of the tallest: impurities); ``None`` for a sample
+        signal.
     """
 
     shift: float
@@ -113,6 +116,7 @@ class Signal:
     integration: float | None = None
     multiplicity: str | None = None
     j_hz: tuple[float, ...] = ()
+    width_hz: float = 0.0
     label: str | None = None
 
     def to_peak(self) -> Peak:
@@ -377,8 +381,10 @@ def _c13_signals(
         tallest = float(lines.height[sample].max())
         labels[sample & (lines.height < options.min_relative_c13 * tallest)] = "minor"
     signals = tuple(
-        Signal(float(p), height=float(h), snr=float(s), label=label)
-        for p, h, s, label in zip(lines.ppm, lines.height, lines.snr, labels, strict=True)
+        Signal(float(p), height=float(h), snr=float(s), width_hz=float(w), label=label)
+        for p, h, s, w, label in zip(
+            lines.ppm, lines.height, lines.snr, lines.width_hz, labels, strict=True
+        )
     )
     return processed, signals
 
@@ -431,10 +437,18 @@ def _h1_signals(
     for ppm, height, snr, width in zip(*_columns(residual_lines), strict=True):
         area = np.pi / 2 * height * width
         signals.append(
-            Signal(ppm, height=height, snr=snr, integration=area, multiplicity="s", label="solvent")
+            Signal(
+                ppm,
+                height=height,
+                snr=snr,
+                integration=area,
+                multiplicity="s",
+                width_hz=width,
+                label="solvent",
+            )
         )
     signals.sort(key=lambda s: -s.shift)
-    return processed, _normalized(signals, h_count)
+    return processed, _normalized(signals, h_count, processed.observe_mhz)
 
 
 def _columns(lines: Lines) -> tuple[list[float], ...]:
@@ -499,14 +513,17 @@ def _h1_signal(
         integration=integral,
         multiplicity=code,
         j_hz=shape.j_hz,
+        width_hz=float(lines.width_hz.max()),
     )
-    return replace(signal, label=_h1_label(signal, solvent))
+    return replace(signal, label=_h1_label(signal, solvent, fwhm))
 
 
-def _h1_label(signal: Signal, solvent: str | None) -> str | None:
+def _h1_label(signal: Signal, solvent: str | None, fwhm: float) -> str | None:
     singlet = signal.multiplicity in {"s", "br s"}
     if singlet and abs(signal.shift) <= 0.05:
         return "TMS"
+    if signal.multiplicity == "br s" and signal.width_hz > max(20.0, 40 * fwhm):
+        return "baseline"
     for residual in reference.solvent_signals(solvent, "1H"):
         # singlet residuals are removed line by line before grouping (_residual_singlet)
         if residual.lines > 1 and abs(signal.shift - residual.shift) <= 0.03:
@@ -548,11 +565,12 @@ def _integrals(
 
 
 def _normalized(
-    signals: list[Signal], h_count: int | None, min_protons: float = 0.25
+    signals: list[Signal], h_count: int | None, observe_mhz: float, min_protons: float = 0.25
 ) -> tuple[Signal, ...]:
     """Scale integrals to protons (:func:`_scaled`), then label signals below ``min_protons``
     (13C satellites, impurities) ``minor`` and scale again without them."""
     signals = [_with_grease_label(s, signals) for s in signals]
+    signals = [_with_satellite_label(s, signals, observe_mhz) for s in signals]
     scaled = _scaled(signals, h_count)
     signals = [
         replace(s, label="minor") if t.label is None and (t.integration or 0.0) < min_protons else s
@@ -583,6 +601,23 @@ def _scaled(signals: list[Signal], h_count: int | None) -> tuple[Signal, ...]:
         )
         scale = float(scales[int(np.argmin(error))])
     return tuple(replace(s, integration=max(0.0, (s.integration or 0.0) * scale)) for s in signals)
+
+
+def _with_satellite_label(signal: Signal, signals: list[Signal], observe_mhz: float) -> Signal:
+    """Label ``satellite`` a weak signal (< 2 % of the height) with the same multiplicity and
+    couplings as a signal 55–115 Hz away (half a one-bond 13C–1H coupling of 110–230 Hz)."""
+    if signal.label is not None:
+        return signal
+    for parent in signals:
+        distance_hz = abs(parent.shift - signal.shift) * observe_mhz
+        if (
+            55.0 <= distance_hz <= 115.0
+            and signal.height < 0.02 * parent.height
+            and signal.multiplicity == parent.multiplicity
+            and np.allclose(signal.j_hz, parent.j_hz, atol=0.5)
+        ):
+            return replace(signal, label="satellite")
+    return signal
 
 
 def _with_grease_label(signal: Signal, signals: list[Signal]) -> Signal:
