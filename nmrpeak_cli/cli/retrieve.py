@@ -61,16 +61,13 @@ def _molecules(inputs: list[str]) -> Iterator[tuple[str, str | None, str | None]
                 yield record.id, record.smiles, None
 
 
-def _encoders(use: bool, library_names: Iterable[str] | None = None) -> dict[str, Any]:
-    """Shipped retriever encoders (all, or those the library holds); none when ``use`` is off."""
+def _encoders(use: bool) -> dict[str, Any]:
+    """The shipped retriever encoders; none when ``use`` is off."""
     if not use:
         return {}
     from nmrpeak_cli.retrieve.encoders import load_shipped_encoders
 
-    encoders = load_shipped_encoders()
-    if library_names is not None:
-        encoders = {name: e for name, e in encoders.items() if name in set(library_names)}
-    return encoders
+    return load_shipped_encoders()
 
 
 def _report_build(manifest: dict[str, Any], out: Path) -> None:
@@ -178,9 +175,8 @@ def register(app: typer.Typer) -> None:
         nmrpeak retrieve queries.parquet -l lib/ -k 10 -o results.parquet
         """
         from nmrpeak_cli.errors import SpectrumError
-        from nmrpeak_cli.retrieve.encoders import load_fusion_weights
-        from nmrpeak_cli.retrieve.library import open_library
-        from nmrpeak_cli.retrieve.search import SearchParams, retrieve
+        from nmrpeak_cli.retrieve.api import open_searcher
+        from nmrpeak_cli.retrieve.search import SearchParams
 
         inline = any(v is not None for v in (c13, h1, formula))
         if inline == (query is not None):
@@ -194,14 +190,12 @@ def register(app: typer.Typer) -> None:
                 raise fail(str(exc)) from None
         else:
             queries = _file_queries(query)
-        from nmrpeak_cli.retrieve.library import read_manifest
-
         try:
-            chosen = _encoders(encoders, read_manifest(library).get("encoders", {}))
-            lib = open_library(library, encoders=[e.identity for e in chosen.values()])
+            search = open_searcher(
+                library, k=k, use_encoders=encoders, params=SearchParams(candidates=candidates)
+            )
         except NmrpeakError as exc:
             raise fail(str(exc)) from None
-        params = SearchParams(k=k, candidates=candidates, weights=load_fusion_weights(chosen))
         failed = 0
 
         def counted(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -210,7 +204,7 @@ def register(app: typer.Typer) -> None:
                 failed += row["error"] is not None
                 yield row
 
-        rows = counted(retrieve(queries, lib, encoders=chosen, params=params))
+        rows = counted(search(queries))
         from nmrpeak_cli.io import write_table
         from nmrpeak_cli.schema import RESULTS_SCHEMA
 

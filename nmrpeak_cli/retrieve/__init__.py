@@ -2,11 +2,15 @@
 
 The parts: :mod:`~nmrpeak_cli.retrieve.library` (build, merge, open library directories),
 :mod:`~nmrpeak_cli.retrieve.search` (candidates, scores, fusion, ranking) and
-:mod:`~nmrpeak_cli.retrieve.models` (the predictor and encoder interfaces).
+:mod:`~nmrpeak_cli.retrieve.models` (the predictor and encoder interfaces),
+:mod:`~nmrpeak_cli.retrieve.encoders` and :mod:`~nmrpeak_cli.retrieve.train` (SME/SSE),
+:mod:`~nmrpeak_cli.retrieve.bench` (benchmark, fusion fitting) and
+:func:`~nmrpeak_cli.retrieve.api.open_searcher` (a library with the shipped models).
 """
 
 from __future__ import annotations
 
+from nmrpeak_cli.retrieve.api import Searcher, open_searcher
 from nmrpeak_cli.retrieve.library import (
     Library,
     LibraryError,
@@ -26,8 +30,10 @@ __all__ = [
     "Predictor",
     "QueryError",
     "SearchParams",
+    "Searcher",
     "build_library",
     "merge_libraries",
     "open_library",
+    "open_searcher",
     "retrieve",
 ]
