@@ -461,8 +461,9 @@ def register(app: typer.Typer) -> None:
         import json
 
         from nmrpeak_cli.retrieve.bench import BenchOptions, markdown_report, run_benchmark
-        from nmrpeak_cli.retrieve.encoders import load_fusion_weights
+        from nmrpeak_cli.retrieve.encoders import load_fusion_weights, load_similarity_params
         from nmrpeak_cli.retrieve.models import ShippedPredictor
+        from nmrpeak_cli.retrieve.search import SearchParams
 
         context = run_context(ctx)
         queries = (
@@ -486,12 +487,11 @@ def register(app: typer.Typer) -> None:
             work_dir=work_dir,
             seed=context.seed,
         )
+        params = SearchParams(
+            weights=load_fusion_weights(chosen), similarity=load_similarity_params()
+        )
         report = run_benchmark(
-            options,
-            ShippedPredictor(device="cpu"),
-            chosen,
-            load_fusion_weights(chosen),
-            log=stderr_console().print,
+            options, ShippedPredictor(device="cpu"), chosen, params, log=stderr_console().print
         )
         text = markdown_report(report)
         if output is not None:

@@ -43,8 +43,9 @@ def open_searcher(
     use_encoders: bool = True,
     params: SearchParams | None = None,
 ) -> Searcher:
-    """Open ``library_dir`` with the shipped encoders it was embedded with and their fusion
-    weights (SSR alone when there are none, or with ``use_encoders=False``).
+    """Open ``library_dir`` with the shipped encoders it was embedded with, their fusion
+    weights (SSR alone when there are none, or with ``use_encoders=False``) and the
+    similarity tolerance scale fitted with them.
 
     Raises
     ------
@@ -52,7 +53,10 @@ def open_searcher(
         The library is incomplete or corrupt, or was embedded with other encoder versions
         than the shipped ones (the message names both).
     """
-    from nmrpeak_cli.retrieve.encoders import load_fusion_weights, load_shipped_encoders
+    from nmrpeak_cli.retrieve.encoders import (
+        load_fusion_weights,
+        load_shipped_encoders,
+    )
 
     encoders: dict[str, Encoder] = {}
     if use_encoders:

@@ -36,7 +36,7 @@ from nmrpeak_cli.retrieve.search import (
     retrieve,
     score_candidates,
 )
-from nmrpeak_cli.similarity import PackedPeakLists
+from nmrpeak_cli.similarity import DEFAULT_PARAMS, PackedPeakLists, SimilarityParams
 from nmrpeak_cli.spectra import Spectrum
 
 CONFIGURATIONS: tuple[tuple[str, bool], ...] = tuple(
@@ -195,6 +195,23 @@ def accuracy(
                 counts[f"top{k}{suffix}"] += rank is not None and rank <= k
     n = max(1, len(scored))
     return {name: value / n for name, value in counts.items()}
+
+
+TOLERANCE_SCALES: tuple[float, ...] = (1.0, 1.5, 2.0)
+"""Multipliers of the similarity's default tolerances tried on the validation split."""
+
+
+def scaled_similarity(scale: float, base: SimilarityParams = DEFAULT_PARAMS) -> SimilarityParams:
+    """``base`` with both tolerances of both nuclei multiplied by ``scale``."""
+
+    def scaled(params):
+        return replace(
+            params,
+            tolerance_ppm=params.tolerance_ppm * scale,
+            wide_tolerance_ppm=params.wide_tolerance_ppm * scale,
+        )
+
+    return replace(base, c13=scaled(base.c13), h1=scaled(base.h1))
 
 
 def fit_fusion(
@@ -424,11 +441,14 @@ def run_benchmark(
     options: BenchOptions,
     predictor,
     encoders: Mapping[str, Encoder],
-    weights: FusionWeights,
+    params: SearchParams,
     *,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Build (or reuse) the benchmark library and evaluate every size; return the report."""
+    """Build (or reuse) the benchmark library and evaluate every size; return the report.
+
+    ``params`` carries the fusion weights and similarity parameters (ranking depth is fixed
+    at 10 for the metrics)."""
     from itertools import islice
 
     from nmrpeak_cli.retrieve.library import build_library, open_library
@@ -461,7 +481,11 @@ def run_benchmark(
         "queries": len(queries),
         "predictor": predictor.identity.as_dict(),
         "encoders": {n: e.identity.as_dict() for n, e in encoders.items()},
-        "fusion": weights.as_dict(),
+        "fusion": params.weights.as_dict(),
+        "similarity": {
+            "c13_tolerance_ppm": params.similarity.c13.tolerance_ppm,
+            "h1_tolerance_ppm": params.similarity.h1.tolerance_ppm,
+        },
         "sizes": {},
         "library_entries": {},
         "latency": {},
@@ -470,14 +494,16 @@ def run_benchmark(
         library = library_head(full, size)
         log(f"library size {size}: {len(library)} entries")
         report["library_entries"][size] = len(library)
-        report["sizes"][size] = evaluate(queries, keys, library, encoders, weights, log=log)
+        report["sizes"][size] = evaluate(
+            queries, keys, library, encoders, params.weights, params=params, log=log
+        )
         timed = {}
         for nuclei, formula in (("C+H", True), ("C+H", False), ("C", True), ("C", False)):
             picked = [c for q in queries if (c := configure(q, nuclei, formula)) is not None]
             picked = picked[: options.latency_queries]
             if picked:
                 timed[configuration_name(nuclei, formula)] = latency(
-                    picked, library, encoders, SearchParams(weights=weights)
+                    picked, library, encoders, params
                 )
         report["latency"][size] = timed
     return report
@@ -489,13 +515,17 @@ def fit_fusion_on_split(
     encoders: Mapping[str, Encoder],
     out: Path,
     *,
+    scale_queries: int = 200,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Fit fusion weights on validation queries (never the test split) and write the card.
+    """Fit the similarity tolerance scale and the fusion weights on validation queries (never
+    the test split) and write the card.
 
     The library is the validation molecules plus distractors, of size ``max(options.sizes)``;
-    every configuration is scored over the whole library (formula-filtered when given), and
-    the weights maximizing mean top-1 over the six configurations are kept.
+    every configuration is scored over the whole library (formula-filtered when given). The
+    tolerance scale (:data:`TOLERANCE_SCALES`) maximizing SSR-alone mean top-1 on the first
+    ``scale_queries`` queries of each configuration is kept, then the fusion weights
+    maximizing mean top-1 over the six configurations.
     """
     import json
     from itertools import islice
@@ -519,20 +549,36 @@ def fit_fusion_on_split(
     )  # fmt: skip
     library = open_library(lib_dir)
     truth = truths(library, keys)
-    scored_sets = []
-    for nuclei, formula in CONFIGURATIONS:
-        picked = [(configure(q, nuclei, formula), t) for q, t in zip(queries, truth, strict=True)]
-        picked = [(q, t) for q, t in picked if q is not None]
-        if picked:
-            scored = score_queries(
-                [q for q, _ in picked], library, encoders, SearchParams(), full_scan=True
-            )
-            scored_sets.append((scored, [t for _, t in picked]))
-    weights, top1 = fit_fusion(scored_sets, encoders)
+
+    def scored_sets(params: SearchParams, models: Mapping[str, Encoder], limit: int | None):
+        sets = []
+        for nuclei, formula in CONFIGURATIONS:
+            picked = [
+                (configure(q, nuclei, formula), t) for q, t in zip(queries, truth, strict=True)
+            ]
+            picked = [(q, t) for q, t in picked if q is not None][:limit]
+            if picked:
+                scored = score_queries(
+                    [q for q, _ in picked], library, models, params, full_scan=True
+                )
+                sets.append((scored, [t for _, t in picked]))
+        return sets
+
+    ssr_only = FusionWeights()
+    by_scale = {}
+    for scale in TOLERANCE_SCALES:
+        sets = scored_sets(SearchParams(similarity=scaled_similarity(scale)), {}, scale_queries)
+        by_scale[scale] = float(np.mean([accuracy(sc, t, ssr_only)["top1"] for sc, t in sets]))
+        log(f"similarity tolerance ×{scale}: SSR valid mean top-1 {by_scale[scale]:.3f}")
+    scale = max(by_scale, key=lambda k: (by_scale[k], -abs(k - 1.0)))
+    params = SearchParams(similarity=scaled_similarity(scale))
+    weights, top1 = fit_fusion(scored_sets(params, encoders, None), encoders)
     card = {
         "model": "nmrpeak.retriever.fusion",
         "weights": weights.as_dict(),
+        "similarity_tolerance_scale": scale,
         "valid_mean_top1": top1,
+        "valid_ssr_top1_by_tolerance_scale": by_scale,
         "fitted_on": {
             "queries": str(options.queries),
             "n_queries": len(queries),

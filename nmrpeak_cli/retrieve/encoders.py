@@ -35,6 +35,7 @@ import numpy as np
 from nmrpeak_cli.errors import NotAvailableError
 from nmrpeak_cli.retrieve.models import ModelIdentity
 from nmrpeak_cli.retrieve.search import FusionWeights
+from nmrpeak_cli.similarity import DEFAULT_PARAMS, SimilarityParams
 from nmrpeak_cli.spectra import Nucleus, Spectrum
 
 if TYPE_CHECKING:
@@ -478,3 +479,15 @@ def load_fusion_weights(encoders: Mapping[str, Any], models: Path | None = None)
     if weights.get("ssr", 0.0) <= 0 and not any(present.values()):
         return FusionWeights()
     return FusionWeights(ssr=float(weights.get("ssr", 0.0)), **present)
+
+
+def load_similarity_params(models: Path | None = None) -> SimilarityParams:
+    """Similarity parameters with the tolerance scale fitted on the validation split (the
+    documented defaults when no fusion card exists)."""
+    from nmrpeak_cli.retrieve.bench import scaled_similarity
+
+    path = fusion_card_path(models)
+    if not path.is_file():
+        return DEFAULT_PARAMS
+    scale = float(json.loads(path.read_text()).get("similarity_tolerance_scale", 1.0))
+    return scaled_similarity(scale)

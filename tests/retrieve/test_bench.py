@@ -16,7 +16,7 @@ from nmrpeak_cli.retrieve.bench import (
     run_benchmark,
     true_rank,
 )
-from nmrpeak_cli.retrieve.search import FusionWeights, Scored
+from nmrpeak_cli.retrieve.search import FusionWeights, Scored, SearchParams
 from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table, spectrum_to_row
 from nmrpeak_cli.spectra import Spectrum
 from tests.retrieve.conftest import MOLECULES, FakeEncoder, FakePredictor, predicted_spectrum
@@ -66,7 +66,11 @@ def test_run_benchmark_tiny(tmp_path: Path) -> None:
         moses=False,
     )
     report = run_benchmark(
-        options, FakePredictor(), encoders, FusionWeights(0.8, 0, 0.2), log=lambda _: None
+        options,
+        FakePredictor(),
+        encoders,
+        SearchParams(weights=FusionWeights(0.8, 0, 0.2)),
+        log=lambda _: None,
     )
     assert report["library_entries"] == {4: 4, 6: 6}, report["library_entries"]
     result = report["sizes"][6]["C+H"]
@@ -76,3 +80,33 @@ def test_run_benchmark_tiny(tmp_path: Path) -> None:
     assert report["sizes"][4]["C"]["in_library"] < 1.0, "size 4 holds only 4 of 6 molecules"
     assert report["latency"][6]["C+H"]["p50_ms"] > 0
     assert "| C+H | 6 | ssr | 1.000" in markdown_report(report)
+
+
+def test_fit_fusion_on_split_writes_card(tmp_path: Path) -> None:
+    import json
+
+    from nmrpeak_cli.retrieve.bench import fit_fusion_on_split, scaled_similarity
+    from nmrpeak_cli.retrieve.encoders import load_fusion_weights, load_similarity_params
+
+    rows = []
+    for name, smiles in MOLECULES:
+        spectrum = predicted_spectrum(smiles, name)
+        rows.append(spectrum_to_row(Spectrum(name, spectrum.c13, spectrum.h1, smiles=smiles)))
+    table = tmp_path / "valid.parquet"
+    pq.write_table(rows_to_table(rows, QUERY_SCHEMA), table)
+    options = BenchOptions(
+        queries=table, data_dir=tmp_path, sizes=(16,), work_dir=tmp_path / "w", moses=False
+    )
+    encoders = {"sse": FakeEncoder("sse", seed=2)}
+    models = tmp_path / "models"
+    models.mkdir()
+    card = fit_fusion_on_split(
+        options, FakePredictor(), encoders, models / "retriever_fusion.json", log=lambda _: None
+    )
+    assert card["similarity_tolerance_scale"] == 1.0, "exact predictions: no widening needed"
+    assert card["valid_mean_top1"] >= 0.9, card  # a few fake 1H lists coincide
+    assert json.loads((models / "retriever_fusion.json").read_text())["weights"] == card["weights"]
+    assert load_fusion_weights(encoders, models).ssr == card["weights"]["ssr"]
+    assert load_similarity_params(models) == scaled_similarity(1.0)
+    wide = scaled_similarity(2.0)
+    assert wide.c13.tolerance_ppm == 4.0 and wide.h1.wide_tolerance_ppm == 1.6, wide
