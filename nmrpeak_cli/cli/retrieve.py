@@ -168,12 +168,14 @@ def register(app: typer.Typer) -> None:
         encoders: Annotated[
             bool, typer.Option("--encoders/--ssr-only", help="Use the learned encoders (SME, SSE).")
         ] = True,
+        shard: ShardOption = None,
     ) -> None:
         """Rank library molecules for each query spectrum (SSR + SME + SSE fusion).
 
         [bold]Examples[/bold]: nmrpeak retrieve --c13 "128.5, 137.9, 21.4" --formula C7H8 -l lib/ ·
         nmrpeak retrieve queries.parquet -l lib/ -k 10 -o results.parquet
         """
+        from nmrpeak_cli.batch import resolve_shard
         from nmrpeak_cli.errors import SpectrumError
         from nmrpeak_cli.retrieve.api import open_searcher
         from nmrpeak_cli.retrieve.search import SearchParams
@@ -189,7 +191,10 @@ def register(app: typer.Typer) -> None:
             except SpectrumError as exc:
                 raise fail(str(exc)) from None
         else:
-            queries = _file_queries(query)
+            try:
+                queries = resolve_shard(shard).select(_file_queries(query))
+            except ValueError as exc:
+                raise fail(str(exc)) from None
         try:
             search = open_searcher(
                 library, k=k, use_encoders=encoders, params=SearchParams(candidates=candidates)
