@@ -370,6 +370,38 @@ def benchmark_molecules(
             yield f"moses:{split}:{n}", smiles
 
 
+def prepared_library(
+    lib_dir: Path,
+    molecules: Iterable[tuple[str, str]],
+    predictor,
+    encoders: Mapping[str, Encoder],
+    source: str,
+) -> Library:
+    """Build the benchmark library once per predictor (resuming an interrupted build), then
+    (re)embed it with whichever ``encoders`` it does not hold yet."""
+    from nmrpeak_cli.retrieve.library import (
+        build_library,
+        embed_library,
+        open_library,
+        read_manifest,
+    )
+
+    done = (lib_dir / "manifest.json").is_file() and read_manifest(lib_dir)["status"] == "complete"
+    if not done:
+        build_library(
+            molecules,
+            lib_dir,
+            predictor,
+            resume=(lib_dir / "manifest.json").is_file(),
+            source=source,
+        )
+    held = read_manifest(lib_dir).get("encoders", {})
+    stale = [e for n, e in encoders.items() if held.get(n, {}).get("sha256") != e.identity.sha256]
+    if stale:
+        embed_library(lib_dir, stale)
+    return open_library(lib_dir, encoders=[e.identity for e in encoders.values()])
+
+
 def markdown_report(report: Mapping[str, Any]) -> str:
     """The benchmark as Markdown tables (accuracy per size × configuration, ablation, latency)."""
     lines = []
@@ -451,31 +483,20 @@ def run_benchmark(
     at 10 for the metrics)."""
     from itertools import islice
 
-    from nmrpeak_cli.retrieve.library import build_library, open_library
-
     queries, keys = load_queries(options.queries, options.max_queries, options.seed)
     if not queries:
         from nmrpeak_cli.errors import InputFileError
 
         raise InputFileError(f"{options.queries}: no query rows with a usable smiles column")
     largest = max(options.sizes)
-    tag = f"{options.queries.stem}-{options.max_queries}-{largest}-s{options.seed}-{predictor.identity.sha256[:8]}"
-    tag += "".join(f"-{n}{e.identity.sha256[:8]}" for n, e in sorted(encoders.items()))
-    lib_dir = options.work_dir / tag
+    tag = f"{options.queries.stem}-{options.max_queries}-{largest}-s{options.seed}"
+    lib_dir = options.work_dir / f"{tag}-{predictor.identity.sha256[:8]}"
     smiles = [q.smiles for q in queries]
     molecules = islice(
         benchmark_molecules(smiles, keys, options.data_dir, options.seed, options.moses), largest
     )
     log(f"benchmark library {lib_dir} (up to {largest} molecules)")
-    build_library(
-        molecules,
-        lib_dir,
-        predictor,
-        list(encoders.values()),
-        resume=(lib_dir / "manifest.json").is_file(),
-        source=f"bench {tag}",
-    )
-    full = open_library(lib_dir)
+    full = prepared_library(lib_dir, molecules, predictor, encoders, f"bench {tag}")
     report: dict[str, Any] = {
         "queries_file": str(options.queries),
         "queries": len(queries),
@@ -530,24 +551,17 @@ def fit_fusion_on_split(
     import json
     from itertools import islice
 
-    from nmrpeak_cli.retrieve.library import build_library, open_library
-
     queries, keys = load_queries(options.queries, options.max_queries, options.seed)
     size = max(options.sizes)
-    tag = f"fusion-{options.queries.stem}-{options.max_queries}-{size}-{predictor.identity.sha256[:8]}"
-    tag += "".join(f"-{n}{e.identity.sha256[:8]}" for n, e in sorted(encoders.items()))
-    lib_dir = options.work_dir / tag
+    tag = f"fusion-{options.queries.stem}-{options.max_queries}-{size}-s{options.seed}"
+    lib_dir = options.work_dir / f"{tag}-{predictor.identity.sha256[:8]}"
     molecules = islice(
         benchmark_molecules(
             [q.smiles for q in queries], keys, options.data_dir, options.seed, options.moses
         ),
         size,
     )
-    build_library(
-        molecules, lib_dir, predictor, list(encoders.values()),
-        resume=(lib_dir / "manifest.json").is_file(), source=f"fusion {tag}",
-    )  # fmt: skip
-    library = open_library(lib_dir)
+    library = prepared_library(lib_dir, molecules, predictor, encoders, tag)
     truth = truths(library, keys)
 
     def scored_sets(params: SearchParams, models: Mapping[str, Encoder], limit: int | None):
