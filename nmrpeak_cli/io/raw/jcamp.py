@@ -8,11 +8,13 @@ merges it into the top level). nmrglue does not place the ppm axis, so it is com
 - XYDATA: ``FIRSTX``/``LASTX`` in Hz ÷ ``.OBSERVE FREQUENCY`` (or already in ppm);
 - NTUPLES spectrum: Bruker ``$OFFSET`` (ppm of the first point) and the Hz span ÷ ``$SF``;
 - FID: carrier = ``($SFO1 − $SF) / $SF · 10⁶``, sweep width ``$SW_h`` (or from the time axis),
-  the Bruker digital filter from ``$GRPDLY`` or ``$DSPFVS``/``$DECIM``.
+  the Bruker digital filter from ``$GRPDLY`` or ``$DSPFVS``/``$DECIM``;
+- peak-table-only files (``NMR PEAK TABLE``): rendered as a noiseless spectrum of their lines.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -50,6 +52,8 @@ def read(path: Path, *, reprocess: bool = False) -> RawSpectrum:
             dic, data = ng.jcampdx.read(str(path))
     except Exception as exc:  # nmrglue raises bare Exception for unknown content
         raise RawDataError(f"{path}: not a readable JCAMP-DX 1D NMR file ({exc})") from exc
+    if data is None and dic.get("_datatype_NMRPEAKTABLE"):
+        return _peak_table(path, dic["_datatype_NMRPEAKTABLE"][0])
     kind = _first(dic, "DATATYPE").upper()
     if "NMR" not in kind or ("SPECTRUM" not in kind and "FID" not in kind):
         raise RawDataError(f"{path}: DATA TYPE {kind!r}; expected 'NMR SPECTRUM' or 'NMR FID'")
@@ -61,12 +65,19 @@ def read(path: Path, *, reprocess: bool = False) -> RawSpectrum:
         values = np.asarray(data, dtype=np.float64)
     if values.size == 0:
         raise RawDataError(f"{path}: no data points")
+    common = _common(path, dic)
+    if "FID" in kind:
+        return _fid(path, dic, values, common)
+    return _spectrum(path, dic, values, common)
+
+
+def _common(path: Path, dic: dict) -> dict:
+    """Parameters every RawSpectrum built from ``dic`` shares."""
     observe = _number(dic, "$SF") or _number(dic, ".OBSERVEFREQUENCY")
     if not observe:
         raise RawDataError(f"{path}: no observe frequency (.OBSERVE FREQUENCY or $SF)")
-    nucleus = normalize_nucleus(_first(dic, ".OBSERVENUCLEUS") or _first(dic, "$NUC1"))
-    common = {
-        "nucleus": nucleus,
+    return {
+        "nucleus": normalize_nucleus(_first(dic, ".OBSERVENUCLEUS") or _first(dic, "$NUC1")),
         "observe_mhz": observe,
         "solvent": (_first(dic, ".SOLVENTNAME") or _first(dic, "$SOLVENT").strip("<>")) or None,
         "temperature_k": _number(dic, "$TE") or _number(dic, ".TEMPERATURE"),
@@ -75,9 +86,39 @@ def read(path: Path, *, reprocess: bool = False) -> RawSpectrum:
         "experiment": _first(dic, "$PULPROG").strip("<>") or _first(dic, ".PULSESEQUENCE"),
         "source": str(path),
     }
-    if "FID" in kind:
-        return _fid(path, dic, values, common)
-    return _spectrum(path, dic, values, common)
+
+
+def _peak_table(path: Path, dic: dict) -> RawSpectrum:
+    """A peak-table-only file (``##PEAK TABLE=(XY..XY)`` or ``(XYW..XYW)``) rendered as a
+    noiseless spectrum of Lorentzian lines (width W, else 1 Hz), so the same picking and
+    multiplet analysis apply."""
+    common = _common(path, dic)
+    observe = common["observe_mhz"]
+    text = _first(dic, "PEAKTABLE")
+    form, _, body = text.partition("\n")
+    per_peak = 3 if "W" in form.upper() else 2
+    numbers = [float(v) for v in re.split(r"[,;\s]+", body.strip()) if v]
+    if not numbers or len(numbers) % per_peak:
+        raise RawDataError(f"{path}: PEAK TABLE {form.strip()} has {len(numbers)} numbers")
+    table = np.array(numbers).reshape(-1, per_peak)
+    scale = 1.0 if _first(dic, "XUNITS").upper() != "HZ" else 1.0 / observe
+    ppm = table[:, 0] * scale
+    width_ppm = table[:, 2] * scale if per_peak == 3 else np.full(ppm.size, 1.0 / observe)
+    width_ppm = np.where(width_ppm > 0, width_ppm, 1.0 / observe)
+    step = min(float(width_ppm.min()) / 8, 0.05)
+    first, last = float(ppm.max()) + 1.0, float(ppm.min()) - 1.0
+    size = int(min(2**18, np.ceil((first - last) / step)))
+    axis = first - np.arange(size) * (first - last) / size
+    values = np.zeros(size)
+    for centre, height, width in zip(ppm, table[:, 1], width_ppm, strict=True):
+        values += height / (1.0 + ((axis - centre) / (width / 2)) ** 2)
+    return RawSpectrum(
+        data=values,
+        domain="frequency",
+        sweep_hz=(first - last) * observe,
+        first_ppm=first,
+        **{**common, "experiment": common["experiment"] or "peak table"},
+    )
 
 
 def _fid(path: Path, dic: dict, values: np.ndarray, common: dict) -> RawSpectrum:

@@ -106,6 +106,32 @@ def test_unknown_format(tmp_path):
         read_raw(junk)
 
 
+PEAK_TABLE = """##TITLE= test peaks
+##JCAMP-DX= 5.01
+##DATA TYPE= NMR PEAK TABLE
+##.OBSERVE FREQUENCY= 100.6
+##.OBSERVE NUCLEUS= ^13C
+##.SOLVENT NAME= CDCl3
+##XUNITS= PPM
+##YUNITS= ARBITRARY UNITS
+##NPOINTS= 3
+##PEAK TABLE= (XY..XY)
+170.2, 100.0
+77.16, 300.0; 128.4, 250.0
+##END=
+"""
+
+
+def test_jcamp_peak_table_only(tmp_path):
+    path = tmp_path / "peaks.jdx"
+    path.write_text(PEAK_TABLE)
+    raw = read_raw(path)
+    assert (raw.nucleus, raw.domain, raw.solvent) == ("13C", "frequency", "CDCl3")
+    result = peaks_from_raw(raw)
+    assert [round(p.shift, 2) for p in result.peak_list()] == [170.2, 128.4], result.signals
+    assert [round(s.shift, 2) for s in result.excluded if s.label == "solvent"] == [77.16]
+
+
 def test_unreadable_jcamp(tmp_path):
     bad = tmp_path / "bad.jdx"
     bad.write_text("##TITLE= nothing\n##END=\n")
