@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from nmrpeak_cli.cli.common import ExitCode, JobsOption, OutOption, progress_bar, run_context
+
+
+def _render_table(rows: list[dict]) -> None:
+    """Rows as a terminal table: peaks in journal style."""
+    from rich.table import Table
+
+    from nmrpeak_cli.cli.common import stdout_console
+    from nmrpeak_cli.io import format_peaks
+    from nmrpeak_cli.schema import row_to_spectrum
+
+    table = Table(show_lines=True)
+    for column in ("id", "solvent", "MHz", "13C", "1H"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        if row["error"]:
+            table.add_row(row["id"], "", "", f"[red]{row['error']}[/red]", "")
+            continue
+        spectrum = row_to_spectrum(row)
+        table.add_row(
+            spectrum.id,
+            spectrum.solvent or "",
+            f"{spectrum.field_mhz:.0f}" if spectrum.field_mhz else "",
+            ", ".join(f"{s:.1f}" for s in spectrum.c13.shifts) if spectrum.c13 else "",
+            format_peaks(spectrum.h1) if spectrum.h1 else "",
+        )
+    stdout_console().print(table)
 
 
 def register(app: typer.Typer) -> None:
@@ -67,7 +94,10 @@ def peaks(
     if not report.rows:
         console.print("[bold red]error:[/] no usable 1D 13C/1H experiment found")
         raise typer.Exit(int(ExitCode.USAGE))
-    write_table(rows_to_table(report.rows, QUERY_SCHEMA), output or "-", QUERY_SCHEMA)
+    if output is None and sys.stdout.isatty():
+        _render_table(report.rows)
+    else:
+        write_table(rows_to_table(report.rows, QUERY_SCHEMA), output or "-", QUERY_SCHEMA)
     if not context.quiet:
         console.print(
             f"{len(report.rows) - report.failed} samples, {report.failed} failed, "
