@@ -1,0 +1,36 @@
+"""Raw 1D NMR data → peak lists: FID processing, peak picking, 1H multiplets, folder batches.
+
+Modules, in the order data flows through them:
+
+- :mod:`.transform`: digital-filter removal, apodization, zero-filling, Fourier transform;
+- :mod:`.phase`: automatic zero/first-order phase correction;
+- :mod:`.baseline`: noise estimation and baseline correction;
+- :mod:`.reference`: solvent/TMS table and chemical-shift referencing;
+- :mod:`.picking`: line picking above a signal-to-noise threshold;
+- :mod:`.multiplets`: 1H multiplet grouping, first-order multiplicity and J;
+- :mod:`.pipeline`: one experiment end to end (:func:`peaks_from_raw`);
+- :mod:`.peaks`: folders of experiments → query-table rows (:func:`peaks_from_folders`);
+- :mod:`.synthetic`: FIDs with known answers and nmrglue writers (tests, benchmarks);
+- :mod:`.plot`: optional PNG of an experiment (matplotlib).
+"""
+
+from nmrpeak_cli.processing.peaks import PeaksReport, peaks_from_folders
+from nmrpeak_cli.processing.pipeline import (
+    ExperimentPeaks,
+    ProcessedSpectrum,
+    ProcessingOptions,
+    Signal,
+    peaks_from_raw,
+    process,
+)
+
+__all__ = [
+    "ExperimentPeaks",
+    "PeaksReport",
+    "ProcessedSpectrum",
+    "ProcessingOptions",
+    "Signal",
+    "peaks_from_folders",
+    "peaks_from_raw",
+    "process",
+]

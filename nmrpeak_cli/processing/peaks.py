@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from nmrpeak_cli.batch import parallel_map
 from nmrpeak_cli.io.raw import RawDataError, read_raw
@@ -196,9 +198,5 @@ def _unique_ids(groups: dict[str, list[Outcome]]) -> dict[str, str]:
 
 
 def _without_arrays(peaks: ExperimentPeaks) -> ExperimentPeaks:
-    from dataclasses import replace
-
-    import numpy as np
-
     empty = np.zeros(0)
     return replace(peaks, spectrum=replace(peaks.spectrum, ppm=empty, intensity=empty))
