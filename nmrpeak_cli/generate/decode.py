@@ -107,16 +107,17 @@ def beam_search(
     n, device = len(sources), generator.device
     with torch.inference_mode():
         memory, mask = model.encode(_device_tensor(pad_batch(sources), device))
-        memory = memory.repeat_interleave(beam, 0)
-        mask = mask.repeat_interleave(beam, 0)
+        cache = model.start_decoding(
+            memory.repeat_interleave(beam, 0), mask.repeat_interleave(beam, 0)
+        )
         seqs = torch.full((n * beam, 1), BOS, dtype=torch.long, device=device)
         scores = torch.full((n, beam), float("-inf"), device=device)
         scores[:, 0] = 0.0
         finished = torch.zeros(n * beam, dtype=torch.bool, device=device)
         base = torch.arange(n, device=device).unsqueeze(1) * beam
-        for _ in range(max_len - 1):
-            logits = model.decode(seqs, memory, mask)[:, -1].float()
-            logp = torch.log_softmax(logits, dim=-1)
+        for position in range(max_len - 1):
+            logits, cache = model.decode_step(seqs[:, -1], position, cache)
+            logp = torch.log_softmax(logits.float(), dim=-1)
             logp[:, PAD] = float("-inf")
             logp[:, BOS] = float("-inf")
             logp[finished] = float("-inf")
@@ -127,6 +128,7 @@ def beam_search(
             rows = (base + index // vocab).reshape(-1)
             tokens = (index % vocab).reshape(-1, 1)
             seqs = torch.cat([seqs[rows], tokens], dim=1)
+            cache = cache.select(rows)
             finished = finished[rows] | (tokens.squeeze(1) == EOS) | (tokens.squeeze(1) == PAD)
             if bool(finished.all()):
                 break
@@ -167,13 +169,15 @@ def sample(
     rng = torch.Generator(device=device).manual_seed(seed)
     with torch.inference_mode():
         memory, mask = model.encode(_device_tensor(pad_batch(sources), device))
-        memory = memory.repeat_interleave(n_samples, 0)
-        mask = mask.repeat_interleave(n_samples, 0)
+        cache = model.start_decoding(
+            memory.repeat_interleave(n_samples, 0), mask.repeat_interleave(n_samples, 0)
+        )
         seqs = torch.full((n * n_samples, 1), BOS, dtype=torch.long, device=device)
         total = torch.zeros(n * n_samples, device=device)
         finished = torch.zeros(n * n_samples, dtype=torch.bool, device=device)
-        for _ in range(max_len - 1):
-            logits = model.decode(seqs, memory, mask)[:, -1].float()
+        for position in range(max_len - 1):
+            logits, cache = model.decode_step(seqs[:, -1], position, cache)
+            logits = logits.float()
             logits[:, PAD] = float("-inf")
             logits[:, BOS] = float("-inf")
             logp = torch.log_softmax(logits / temperature, dim=-1)

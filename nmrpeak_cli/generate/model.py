@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nmrpeak_cli.errors import NotAvailableError
@@ -159,6 +160,85 @@ class SpectrumToSmiles(nn.Module):
         """Teacher-forced logits for ``tgt`` (``<bos>`` … last input token)."""
         memory, mask = self.encode(src)
         return self.decode(tgt, memory, mask)
+
+    def start_decoding(self, memory: torch.Tensor, memory_mask: torch.Tensor) -> DecoderCache:
+        """A key/value cache for :meth:`decode_step` (cross-attention keys precomputed)."""
+        allowed = ~memory_mask[:, None, None, :]
+        cross = [
+            (
+                _heads(_project(layer.multihead_attn, memory, 1), layer.multihead_attn.num_heads),
+                _heads(_project(layer.multihead_attn, memory, 2), layer.multihead_attn.num_heads),
+            )
+            for layer in self.decoder.layers
+        ]
+        return DecoderCache(cross, [None] * len(self.decoder.layers), allowed)
+
+    def decode_step(
+        self, tokens: torch.Tensor, position: int, cache: DecoderCache
+    ) -> tuple[torch.Tensor, DecoderCache]:
+        """Logits ``(batch, tgt_vocab)`` after appending ``tokens`` ``(batch,)`` at ``position``.
+
+        Equivalent to the last position of :meth:`decode` over the whole prefix, in time
+        linear in the prefix length (the prefix never contains padding during decoding).
+        """
+        x = self.tgt_embed(tokens)[:, None, :] * self.scale + self.tgt_pos.weight[position]
+        new_self = []
+        for layer, (cross_k, cross_v), past in zip(
+            self.decoder.layers, cache.cross, cache.self_kv, strict=True
+        ):
+            attn, heads = layer.self_attn, layer.self_attn.num_heads
+            h = layer.norm1(x)
+            q = _heads(_project(attn, h, 0), heads)
+            k = _heads(_project(attn, h, 1), heads)
+            v = _heads(_project(attn, h, 2), heads)
+            if past is not None:
+                k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+            new_self.append((k, v))
+            x = x + attn.out_proj(_merge(F.scaled_dot_product_attention(q, k, v)))
+            cross = layer.multihead_attn
+            q = _heads(_project(cross, layer.norm2(x), 0), cross.num_heads)
+            out = F.scaled_dot_product_attention(q, cross_k, cross_v, attn_mask=cache.allowed)
+            x = x + cross.out_proj(_merge(out))
+            x = x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
+        logits = self.out(self.decoder.norm(x))[:, 0]
+        return logits, DecoderCache(cache.cross, new_self, cache.allowed)
+
+
+@dataclass(frozen=True)
+class DecoderCache:
+    """Keys/values of incremental decoding, ``(batch, heads, length, head_dim)`` each."""
+
+    cross: list[tuple[torch.Tensor, torch.Tensor]]
+    """Per decoder layer: projected memory keys and values."""
+    self_kv: list[tuple[torch.Tensor, torch.Tensor] | None]
+    """Per decoder layer: projected keys and values of the tokens decoded so far."""
+    allowed: torch.Tensor
+    """``(batch, 1, 1, src_len)`` True where the memory is not padding."""
+
+    def select(self, rows: torch.Tensor) -> DecoderCache:
+        """The cache of the given batch rows (beam reordering)."""
+        return DecoderCache(
+            [(k[rows], v[rows]) for k, v in self.cross],
+            [None if kv is None else (kv[0][rows], kv[1][rows]) for kv in self.self_kv],
+            self.allowed[rows],
+        )
+
+
+def _project(attn: nn.MultiheadAttention, x: torch.Tensor, part: int) -> torch.Tensor:
+    d = attn.embed_dim
+    weight = attn.in_proj_weight[part * d : (part + 1) * d]
+    bias = attn.in_proj_bias[part * d : (part + 1) * d]
+    return F.linear(x, weight, bias)
+
+
+def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    batch, length, d = x.shape
+    return x.view(batch, length, heads, d // heads).transpose(1, 2)
+
+
+def _merge(x: torch.Tensor) -> torch.Tensor:
+    batch, heads, length, dh = x.shape
+    return x.transpose(1, 2).reshape(batch, length, heads * dh)
 
 
 @dataclass(frozen=True, slots=True)

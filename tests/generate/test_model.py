@@ -114,3 +114,20 @@ def test_half_precision_weights_load_as_float32(tmp_path, tiny_generator, tiny_p
     with torch.inference_mode():
         difference = (tiny_generator.model(src, tgt) - loaded.model(src, tgt)).abs().max()
     assert difference < 0.05, f"float16 storage changed the logits by {difference}"
+
+
+def test_incremental_decoding_matches_full_decoding(tiny_generator, tiny_pairs) -> None:
+    model = tiny_generator.model
+    src = torch.tensor(
+        [tiny_generator.spectrum_tokenizer.encode(p.spectrum) for p in tiny_pairs[:1]] * 2
+    )
+    tgt = torch.tensor([[BOS, 5, 7, 6], [BOS, 6, 6, 5]])
+    with torch.inference_mode():
+        memory, mask = model.encode(src)
+        full = model.decode(tgt, memory, mask)
+        cache = model.start_decoding(memory, mask)
+        for position in range(tgt.shape[1]):
+            step, cache = model.decode_step(tgt[:, position], position, cache)
+            assert torch.allclose(step, full[:, position], atol=1e-4), (
+                f"position {position} differs"
+            )
