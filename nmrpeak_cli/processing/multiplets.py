@@ -5,12 +5,16 @@ Multiplicity follows Hoye & Zhao (*J. Org. Chem.* 1994, 59, 4096): line amplitud
 each other) are turned into integer weights summing to 2ⁿ; the expanded component list is
 deconvolved one coupling at a time, smallest first (the distance from the outermost
 component to the next). Equal couplings are merged (``t``, ``q``...); codes list the largest
-coupling first (``dt`` = doublet of triplets). Anything that does not decompose is ``m``.
+coupling first (``dt`` = doublet of triplets). Two fallbacks: a binomial multiplet whose
+outermost lines are lost in the noise (septet seen as 5 lines), and an apparent doublet (or
+dd) whose weak second-order lines are dropped (AA'XX' aromatics); a weak outer line without
+its mirror partner is dropped and the rest analysed again. Anything else is ``m``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import comb
 
 import numpy as np
 
@@ -84,11 +88,45 @@ def analyse(
         return MultipletShape("s", ())
     shape = _first_order(x, a, tolerance_hz, max_couplings, max_j_hz)
     if shape is None:
+        shape = _binomial_without_outer_lines(x, a, tolerance_hz, max_j_hz)
+    if shape is None:
         # apparent pattern: second-order extra lines (AA'XX' "doublets") are weak; drop them.
         strong = a >= 0.35 * a.max()
-        if 1 < strong.sum() < x.size:
+        if strong.sum() in {2, 4} and strong.sum() < x.size:
             shape = _first_order(x[strong], a[strong], tolerance_hz, max_couplings, max_j_hz)
+    if shape is None and x.size > 3:
+        # a weak outer line whose mirror partner is lost in the noise: analyse without it
+        end = 0 if a[0] < a[-1] else -1
+        if a[end] < 0.15 * a.max():
+            keep = np.ones(x.size, dtype=bool)
+            keep[end] = False
+            trimmed = analyse(
+                x[keep],
+                a[keep],
+                tolerance_hz=tolerance_hz,
+                max_couplings=max_couplings,
+                max_j_hz=max_j_hz,
+            )
+            shape = trimmed if trimmed.multiplicity != "m" else None
     return shape or MultipletShape("m", ())
+
+
+def _binomial_without_outer_lines(
+    x: np.ndarray, a: np.ndarray, tolerance_hz: float, max_j_hz: float
+) -> MultipletShape | None:
+    """A quintet/sextet/septet whose two outermost lines are lost in the noise: ``n`` equally
+    spaced lines whose amplitudes follow the inner part of binomial row ``n + 1``."""
+    if x.size < 3 or x.size + 1 > 6:
+        return None
+    spacing = np.diff(x)
+    j = float(spacing.mean())
+    if j > max_j_hz or np.abs(spacing - j).max() > tolerance_hz:
+        return None
+    row = np.array([comb(x.size + 1, k) for k in range(1, x.size + 1)], dtype=float)
+    ratio = (a / a.max()) / (row / row.max())
+    if np.abs(ratio - 1).max() > 0.25:
+        return None
+    return MultipletShape(_LETTERS[x.size + 1], (round(j, 1),))
 
 
 def _first_order(
