@@ -83,7 +83,7 @@ def _refine(spectrum: np.ndarray, p0_deg: float, p1_deg: float) -> tuple[float, 
         cost,
         np.array([p0_deg, p1_deg]),
         method="Nelder-Mead",
-        options={"xatol": 0.1, "fatol": 1e-9, "initial_simplex": _simplex(p0_deg, p1_deg)},
+        options={"xatol": 0.5, "fatol": 1e-6, "initial_simplex": _simplex(p0_deg, p1_deg)},
     )
     p0, p1 = (float(v) for v in result.x)
     return (p0 + 180.0) % 360.0 - 180.0, p1
