@@ -6,15 +6,17 @@ and its spectrum predicted by the forward model (SSE entry side). Batches are bu
 blocks of molecules sharing a formula, so in-batch negatives include isomers (hard
 negatives of the same formula). Query spectra are augmented by dropping one nucleus at
 random, so one encoder serves the C, H and C+H configurations. The symmetric InfoNCE loss
-uses a learned temperature. The checkpoint with the best validation top-1 (valid-split
+uses a learned temperature; the learning rate warms up for one epoch and then follows a
+cosine decay sized after the first epoch to end within the time limit. The checkpoint with the best validation top-1 (valid-split
 queries against the valid molecules) is kept; runs write to ``runs/retriever/<kind>/``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -159,14 +161,33 @@ def drop_nucleus(spectrum: Spectrum, rng: np.random.Generator) -> Spectrum:
     return spectrum
 
 
-def _entry_inputs(config: EncoderConfig, pairs: Sequence[Pair]) -> Any:
+def _entry_inputs(
+    config: EncoderConfig,
+    pairs: Sequence[Pair],
+    fingerprints: Mapping[str, np.ndarray] | None = None,
+) -> Any:
+    """Entry-side inputs: fingerprints (SME; from ``fingerprints`` when precomputed) or
+    predicted peak batches (SSE)."""
     import torch
 
     if config.kind == "sme":
-        return torch.from_numpy(
-            morgan_counts([p.smiles for p in pairs], config.fp_bits, config.fp_radius)
-        )
+        if fingerprints is not None:
+            rows = np.stack([fingerprints[p.smiles] for p in pairs]).astype(np.float32)
+        else:
+            rows = morgan_counts([p.smiles for p in pairs], config.fp_bits, config.fp_radius)
+        return torch.from_numpy(rows)
     return to_tensors(peak_batch([p.predicted for p in pairs]))
+
+
+def _fingerprint_table(
+    config: EncoderConfig, pairs: Sequence[Pair]
+) -> dict[str, np.ndarray] | None:
+    """SME: every pair's fingerprint computed once (float16 rows by SMILES); SSE: ``None``."""
+    if config.kind != "sme":
+        return None
+    smiles = sorted({p.smiles for p in pairs})
+    table = morgan_counts(smiles, config.fp_bits, config.fp_radius).astype(np.float16)
+    return dict(zip(smiles, table, strict=True))
 
 
 def _embed_entries(modules, config: EncoderConfig, inputs) -> Any:
@@ -175,7 +196,12 @@ def _embed_entries(modules, config: EncoderConfig, inputs) -> Any:
     return modules["entry"](inputs, 1)
 
 
-def validation_top1(modules, config: EncoderConfig, pairs: Sequence[Pair]) -> float:
+def validation_top1(
+    modules,
+    config: EncoderConfig,
+    pairs: Sequence[Pair],
+    fingerprints: Mapping[str, np.ndarray] | None = None,
+) -> float:
     """Top-1 accuracy of valid experimental spectra against the valid molecules' entries."""
     import torch
 
@@ -186,9 +212,18 @@ def validation_top1(modules, config: EncoderConfig, pairs: Sequence[Pair]) -> fl
             queries.append(
                 modules["query"](to_tensors(peak_batch([p.experimental for p in chunk])), 0)
             )
-            entries.append(_embed_entries(modules, config, _entry_inputs(config, chunk)))
+            entries.append(
+                _embed_entries(modules, config, _entry_inputs(config, chunk, fingerprints))
+            )
         similarity = torch.cat(queries) @ torch.cat(entries).T
         return float((similarity.argmax(dim=1) == torch.arange(len(pairs))).float().mean())
+
+
+def learning_rate(peak: float, step: int, steps_per_epoch: int, epochs: int) -> float:
+    """One epoch of linear warm-up, then cosine decay to 0 at the end of ``epochs``."""
+    warm = min(1.0, (step + 1) / steps_per_epoch)
+    progress = min(1.0, step / max(1, epochs * steps_per_epoch))
+    return peak * warm * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def train_encoder(
@@ -226,8 +261,9 @@ def train_encoder(
         lr=config.lr,
         weight_decay=config.weight_decay,
     )
-    steps = config.epochs * max(1, len(train) // config.batch_size + 1)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=steps)
+    fingerprints = _fingerprint_table(encoder_config, [*train, *valid])
+    steps_per_epoch = max(1, len(train) // config.batch_size + 1)
+    planned_epochs, step = config.epochs, 0
     run_dir = out_dir / config.kind
     run_dir.mkdir(parents=True, exist_ok=True)
     best = {"top1": -1.0, "epoch": 0}
@@ -242,23 +278,29 @@ def train_encoder(
             queries = modules["query"](
                 to_tensors(peak_batch([drop_nucleus(p.experimental, rng) for p in chunk])), 0
             )
-            entries = _embed_entries(modules, encoder_config, _entry_inputs(encoder_config, chunk))
+            entries = _embed_entries(
+                modules, encoder_config, _entry_inputs(encoder_config, chunk, fingerprints)
+            )
             logits = modules["logit_scale"].clamp(max=4.6).exp() * queries @ entries.T
             target = torch.arange(len(chunk))
             loss = (
                 torch.nn.functional.cross_entropy(logits, target)
                 + torch.nn.functional.cross_entropy(logits.T, target)
             ) / 2
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config.lr, step, steps_per_epoch, planned_epochs)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            if scheduler.last_epoch < steps - 1:
-                scheduler.step()
+            step += 1
             losses.append(float(loss.detach()))
         for m in {id(m): m for k, m in modules.items() if k != "logit_scale"}.values():
             m.eval()
-        top1 = validation_top1(modules, encoder_config, valid)
+        top1 = validation_top1(modules, encoder_config, valid, fingerprints)
         minutes = (time.monotonic() - started) / 60
+        if epoch == 1:  # fit the cosine schedule into the time limit
+            fits = int(config.time_limit_min / max(minutes, 1e-6))
+            planned_epochs = max(2, min(config.epochs, fits))
         history.append(
             {"epoch": epoch, "loss": float(np.mean(losses)), "valid_top1": top1, "minutes": minutes}
         )
