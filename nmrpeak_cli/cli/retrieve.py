@@ -371,7 +371,10 @@ def register(app: typer.Typer) -> None:
         ),
         split: Annotated[str, typer.Option(help="Split scheme: scaffold or random.")] = "scaffold",
         kinds: Annotated[
-            str, typer.Option("--kinds", help="Encoders to train: sme,sse.")
+            str,
+            typer.Option(
+                "--kinds", help="Encoders to train: sme,sse ('' = only fit fusion with --export's)."
+            ),
         ] = "sme,sse",
         epochs: Annotated[int, typer.Option(min=1)] = 40,
         time_limit: Annotated[
@@ -394,7 +397,11 @@ def register(app: typer.Typer) -> None:
         import sys
 
         from nmrpeak_cli.retrieve.bench import BenchOptions, fit_fusion_on_split
-        from nmrpeak_cli.retrieve.encoders import fusion_card_path, load_encoder
+        from nmrpeak_cli.retrieve.encoders import (
+            fusion_card_path,
+            load_encoder,
+            load_shipped_encoders,
+        )
         from nmrpeak_cli.retrieve.models import ShippedPredictor
         from nmrpeak_cli.retrieve.train import TrainConfig, train_encoder
 
@@ -420,6 +427,8 @@ def register(app: typer.Typer) -> None:
             log(
                 f"{kind}: best epoch {summary['best_epoch']}, valid top-1 {summary['valid_top1_in_split']:.3f}"
             )
+        if fit_fusion and not trained and export is not None:
+            trained = load_shipped_encoders(export)  # --kinds "": fit with exported encoders
         if fit_fusion and trained:
             options = BenchOptions(
                 queries=data.parent / "queries" / f"{split}_valid.parquet",
