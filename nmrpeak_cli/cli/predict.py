@@ -185,6 +185,15 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
         lr: Annotated[float | None, typer.Option(min=0.0)] = None,
         threads: Annotated[int, typer.Option(min=1, help="torch CPU threads.")] = 1,
+        warmup_epochs: Annotated[
+            int | None,
+            typer.Option(
+                "--warmup-epochs", min=0, help="First epochs matched by the rule-based prior."
+            ),
+        ] = None,
+        init_weights: Annotated[
+            Path | None, typer.Option("--init-weights", help="Start from these weights.")
+        ] = None,
         time_limit: Annotated[
             float | None,
             typer.Option("--time-limit", help="Stop after the epoch passing this many minutes."),
@@ -211,6 +220,8 @@ def register(app: typer.Typer) -> None:
                 "layers": layers,
                 "batch_size": batch_size,
                 "lr": lr,
+                "warmup_epochs": warmup_epochs,
+                "init_weights": None if init_weights is None else str(init_weights),
             }.items()
             if v is not None
         }

@@ -37,47 +37,52 @@ MAX_SPHERES = 4
 _BOND = {1.0: "", 2.0: "=", 3.0: "%", 1.5: "*"}
 
 
-def hose_codes(
-    mol: Chem.Mol, atom: int, max_spheres: int = MAX_SPHERES, distances: np.ndarray | None = None
-) -> tuple[str, ...]:
-    """Codes of ``atom`` for spheres 1..``max_spheres`` (each includes the inner spheres).
+def molecule_codes(mol: Chem.Mol, max_spheres: int = MAX_SPHERES) -> list[tuple[str, ...]]:
+    """HOSE codes of every atom of ``mol``, spheres 1..``max_spheres`` (each includes the inner ones).
 
     Sphere ``k`` has one branch per atom of sphere ``k - 1``: its neighbours in sphere ``k``
     (bond symbol + element + H count) and ``&`` for each neighbour in its own sphere (a ring
     closure). Branches and their tokens are sorted, so equivalent atoms get equal codes.
-    ``distances`` is the topological distance row of ``atom`` (computed when ``None``).
     """
     from rdkit import Chem
 
-    if distances is None:
-        distances = Chem.GetDistanceMatrix(mol)[atom]
-    centre = mol.GetAtomWithIdx(atom)
-    body = f"{centre.GetSymbol()}{centre.GetTotalNumHs()}{'a' if centre.GetIsAromatic() else ''};"
-    codes: list[str] = []
-    for sphere in range(1, max_spheres + 1):
-        branches = []
-        for index in np.flatnonzero(distances == sphere - 1):
-            tokens = []
-            for bond in mol.GetAtomWithIdx(int(index)).GetBonds():
-                other = bond.GetOtherAtomIdx(int(index))
-                symbol = _BOND.get(bond.GetBondTypeAsDouble(), "")
-                if distances[other] == sphere - 1:
-                    tokens.append(symbol + "&")
-                elif distances[other] == sphere:
-                    neighbour = mol.GetAtomWithIdx(other)
-                    tokens.append(symbol + neighbour.GetSymbol() + str(neighbour.GetTotalNumHs()))
-            branches.append("".join(sorted(tokens)))
-        body += "/" + ",".join(sorted(branches))
-        codes.append(body)
-    return tuple(codes)
+    distances = Chem.GetDistanceMatrix(mol).astype(np.int64).tolist()
+    atoms = list(mol.GetAtoms())
+    tokens = [f"{a.GetSymbol()}{a.GetTotalNumHs()}" for a in atoms]
+    neighbours: list[list[tuple[int, str]]] = [[] for _ in atoms]
+    for bond in mol.GetBonds():
+        symbol = _BOND.get(bond.GetBondTypeAsDouble(), "")
+        begin, end = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+        neighbours[begin].append((end, symbol))
+        neighbours[end].append((begin, symbol))
+    codes = []
+    for centre, row in enumerate(distances):
+        shells: list[list[int]] = [[] for _ in range(max_spheres)]
+        for index, distance in enumerate(row):
+            if distance < max_spheres:
+                shells[int(distance)].append(index)
+        body = f"{tokens[centre]}{'a' if atoms[centre].GetIsAromatic() else ''};"
+        atom_codes = []
+        for sphere in range(max_spheres):
+            branches = sorted(
+                "".join(
+                    sorted(
+                        symbol + ("&" if row[other] == sphere else tokens[other])
+                        for other, symbol in neighbours[index]
+                        if row[other] >= sphere
+                    )
+                )
+                for index in shells[sphere]
+            )
+            body += "/" + ",".join(branches)
+            atom_codes.append(body)
+        codes.append(tuple(atom_codes))
+    return codes
 
 
-def molecule_codes(mol: Chem.Mol) -> list[tuple[str, ...]]:
-    """:func:`hose_codes` of every atom of ``mol``."""
-    from rdkit import Chem
-
-    distances = Chem.GetDistanceMatrix(mol)
-    return [hose_codes(mol, a, distances=distances[a]) for a in range(mol.GetNumAtoms())]
+def hose_codes(mol: Chem.Mol, atom: int, max_spheres: int = MAX_SPHERES) -> tuple[str, ...]:
+    """HOSE codes of one atom (see :func:`molecule_codes`)."""
+    return molecule_codes(mol, max_spheres)[atom]
 
 
 def prior_shifts(mol: Chem.Mol) -> np.ndarray:

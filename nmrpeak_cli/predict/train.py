@@ -60,6 +60,10 @@ class TrainConfig:
     """Weight of the 1H loss relative to 13C (both in target-std units)."""
     patience: int = 12
     """Epochs without validation improvement before stopping."""
+    warmup_epochs: int = 1
+    """First epochs whose matchings use the rule-based prior (:func:`~.hose.prior_shifts`)
+    instead of the model's own predictions, so the model does not lock in a wrong
+    assignment it proposed while still untrained."""
     seed: int = 0
     """Seed of initialization, shuffling and dropout."""
     threads: int = 1
@@ -70,6 +74,9 @@ class TrainConfig:
     """Use at most this many validation molecules."""
     time_limit_min: float | None = None
     """Stop after the epoch that passes this many minutes (this invocation)."""
+    init_weights: str | None = None
+    """Start from these weights (safetensors + card; architecture and target normalization
+    come from its card) instead of a random initialization."""
 
     @classmethod
     def quick(cls, **overrides: Any) -> TrainConfig:
@@ -157,11 +164,12 @@ def batch_targets(
     }
 
 
-def _loss(model, batch, records: Sequence[ShiftRecord], h1_weight: float):
+def _loss(model, batch, records: Sequence[ShiftRecord], h1_weight: float, guide: np.ndarray | None):
     import torch
 
     out = model(batch)
-    targets = batch_targets(records, out.detach().numpy(), batch.offsets)
+    guide = out.detach().numpy() if guide is None else guide
+    targets = batch_targets(records, guide, batch.offsets)
     config = model.config
     terms = []
     if targets["c13_atoms"].size:
@@ -172,6 +180,16 @@ def _loss(model, batch, records: Sequence[ShiftRecord], h1_weight: float):
         err = (pred - torch.from_numpy(targets["h1_values"])).abs().mean() / config.h1_std
         terms.append(h1_weight * err)
     return sum(terms) if terms else None
+
+
+def _prior(cache: dict[int, np.ndarray], index: int, record: ShiftRecord) -> np.ndarray:
+    """Rule-based per-atom shifts of a training record (cached)."""
+    if index not in cache:
+        from nmrpeak_cli.predict.featurize import parse_molecule
+        from nmrpeak_cli.predict.hose import prior_shifts
+
+        cache[index] = prior_shifts(parse_molecule(record.smiles)).astype(np.float32)
+    return cache[index]
 
 
 def validation_score(metrics: dict[str, float | int]) -> float:
@@ -288,10 +306,19 @@ def train_predictor(
     log(f"train records {len(train)} (skipped {len(skipped)} rows), valid records {len(valid)}")
 
     torch.manual_seed(config.seed)
-    model_config = ModelConfig(
-        hidden=config.hidden, layers=config.layers, dropout=config.dropout, **_target_stats(train)
-    )
-    model = ShiftModel(model_config)
+    if config.init_weights is not None:
+        from nmrpeak_cli.predict.weights import load_model
+
+        model = load_model(Path(config.init_weights)).train()
+        log(f"initialized from {config.init_weights}")
+    else:
+        model_config = ModelConfig(
+            hidden=config.hidden,
+            layers=config.layers,
+            dropout=config.dropout,
+            **_target_stats(train),
+        )
+        model = ShiftModel(model_config)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
@@ -321,6 +348,7 @@ def train_predictor(
         },
     }
 
+    priors: dict[int, np.ndarray] = {}
     while state["epoch"] < config.epochs and state["bad_epochs"] < config.patience:
         epoch = state["epoch"] + 1
         torch.manual_seed(config.seed + epoch)
@@ -329,8 +357,12 @@ def train_predictor(
         losses = []
         tick = time.monotonic()
         for start in range(0, len(order), config.batch_size):
-            chunk = [train[i] for i in order[start : start + config.batch_size]]
-            loss = _loss(model, collate([r.graph for r in chunk]), chunk, config.h1_weight)
+            indices = order[start : start + config.batch_size]
+            chunk = [train[i] for i in indices]
+            guide = None
+            if epoch <= config.warmup_epochs:
+                guide = np.concatenate([_prior(priors, i, train[i]) for i in indices])
+            loss = _loss(model, collate([r.graph for r in chunk]), chunk, config.h1_weight, guide)
             if loss is None:
                 continue
             optimizer.zero_grad(set_to_none=True)
