@@ -7,8 +7,13 @@ Folder mode writes N synthetic Bruker experiments (half 1H, half 13C, 32k points
 per sample) to a temporary folder and runs :func:`peaks_from_folders` on it, reporting wall
 time per experiment and the peak resident memory of this process.
 
-Usage: ``python benchmarks/bench_peaks.py [N_PER_NUCLEUS]`` (default 200) or
-``python benchmarks/bench_peaks.py --folder N_EXPERIMENTS [JOBS]``.
+Real mode compares picked peaks of ../shared/data/raw-examples with expected shifts (the
+sources of the expected values are in tests/processing/test_real_examples.py) and prints a
+Markdown table.
+
+Usage: ``python benchmarks/bench_peaks.py [N_PER_NUCLEUS]`` (default 200),
+``python benchmarks/bench_peaks.py --folder N_EXPERIMENTS [JOBS]`` or
+``python benchmarks/bench_peaks.py --real RAW_EXAMPLES_DIR``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nmrpeak_cli.io.raw import RawSpectrum
+from nmrpeak_cli.io.raw import RawSpectrum, read_raw
 from nmrpeak_cli.processing.peaks import peaks_from_folders
 from nmrpeak_cli.processing.pipeline import peaks_from_raw
 from nmrpeak_cli.processing.synthetic import SyntheticSignal, synthetic_fid, write_bruker
@@ -195,7 +200,84 @@ def folder(n: int, jobs: int) -> None:
     )
 
 
+#: (compound, experiment, expected shifts, expected 1H multiplicities or None, tolerance, H count)
+REAL_CASES = [
+    (
+        "ibuprofen",
+        "ibuprofen_bruker/2",
+        [181.2, 140.9, 137.0, 129.4, 127.3, 45.1, 45.0, 30.2, 22.4, 18.1],
+        None,
+        0.5,
+        None,
+    ),
+    (
+        "ibuprofen",
+        "ibuprofen_bruker/1",
+        [7.22, 7.10, 3.70, 2.45, 1.85, 1.50, 0.90],
+        ["d", "d", "q", "d", "m", "d", "d"],
+        0.02,
+        18,
+    ),
+    (
+        "isopropyl 4-(1-hydroxyethyl)benzoate",
+        "isopropyl-4-(1-hydroxyethyl)benzoate_bruker/2",
+        [165.96, 150.69, 130.05, 129.82, 125.20, 70.07, 68.35, 25.38, 21.99],
+        None,
+        0.5,
+        None,
+    ),
+    (
+        "isopropyl 4-(1-hydroxyethyl)benzoate",
+        "isopropyl-4-(1-hydroxyethyl)benzoate_bruker/1",
+        [8.015, 7.433, 5.246, 4.963, 1.892, 1.499, 1.364],
+        ["d", "d", "hept", "qd", "d", "d", "d"],
+        0.02,
+        16,
+    ),
+    (
+        "cytisine",
+        "jcamp/cytisine/1h.jdx",
+        [7.304, 6.339, 6.008, 4.036, 3.839, 3.023, 2.910, 2.326, 1.948],
+        None,
+        0.02,
+        14,
+    ),
+]
+
+
+def real(root: Path) -> None:
+    print(
+        "| compound | nucleus | input | expected | reported | matched | max abs. error (ppm) | "
+        "mean abs. error (ppm) | tolerance (ppm) | multiplicity agrees | referencing applied |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, path, expected, codes, tolerance, h_count in REAL_CASES:
+        for reprocess in (False, True) if "bruker" in path else (False,):
+            result = peaks_from_raw(read_raw(root / path, reprocess=reprocess), h_count=h_count)
+            picked = result.peak_list()
+            nearest = [int(np.argmin(np.abs(picked.shifts - e))) for e in expected]
+            errors = [
+                abs(float(picked.shifts[i]) - e) for i, e in zip(nearest, expected, strict=True)
+            ]
+            matched = sum(e <= tolerance for e in errors)
+            agree = "–"
+            if codes is not None:
+                same = sum(picked[i].multiplicity == c for i, c in zip(nearest, codes, strict=True))
+                agree = f"{same}/{len(codes)}"
+            source = ("FID" if reprocess else "pdata/1/1r") if "bruker" in path else "JCAMP"
+            ref = [step for step_name, step in result.spectrum.steps if step_name == "reference"]
+            ref_text = f"{ref[0]['to']} ({ref[0]['offset_ppm']:+.3f})" if ref else "none"
+            print(
+                f"| {name} | {result.nucleus} | {source} | {len(expected)} | {len(picked)} | "
+                f"{matched}/{len(expected)} | {max(errors):.3f} | {np.mean(errors):.3f} | "
+                f"{tolerance} | {agree} | {ref_text} |"
+            )
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--real":
+        real(Path(sys.argv[2]))
+        sys.exit(0)
     if len(sys.argv) > 1 and sys.argv[1] == "--folder":
         folder(int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 1)
     else:

@@ -115,8 +115,9 @@ def _binomial_without_outer_lines(
     x: np.ndarray, a: np.ndarray, tolerance_hz: float, max_j_hz: float
 ) -> MultipletShape | None:
     """A quintet/sextet/septet whose two outermost lines are lost in the noise: ``n`` equally
-    spaced lines whose amplitudes follow the inner part of binomial row ``n + 1``."""
-    if x.size < 3 or x.size + 1 > 6:
+    spaced lines whose amplitudes follow the inner part of binomial row ``n + 1`` (``m`` for
+    wider binomial patterns such as the nonet of an isobutyl CH)."""
+    if x.size < 3:
         return None
     spacing = np.diff(x)
     j = float(spacing.mean())
@@ -126,6 +127,8 @@ def _binomial_without_outer_lines(
     ratio = (a / a.max()) / (row / row.max())
     if np.abs(ratio - 1).max() > 0.25:
         return None
+    if x.size + 1 not in _LETTERS:
+        return MultipletShape("m", ())  # octet, nonet...: conventionally reported as m
     return MultipletShape(_LETTERS[x.size + 1], (round(j, 1),))
 
 
@@ -159,8 +162,8 @@ def _weightings(a: np.ndarray, max_couplings: int) -> list[np.ndarray]:
         total = 2**n
         scale = a.sum() / total
         weights = np.maximum(1, np.rint(a / scale)).astype(int)
-        if weights.sum() != total:
-            continue
+        if weights.sum() != total or not np.array_equal(weights, weights[::-1]):
+            continue  # first-order patterns are symmetric
         error = float(np.abs(a / scale - weights).sum() / total) + 0.02 * n
         candidates.append((error, weights))
     candidates.sort(key=lambda item: item[0])

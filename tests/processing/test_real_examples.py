@@ -55,6 +55,22 @@ def test_bruker_c13_matches_expected(folder, expected, reprocess):
 
 
 @pytest.mark.parametrize("reprocess", [False, True], ids=["pdata", "fid"])
+def test_ibuprofen_h1_shifts_and_multiplicities(reprocess):
+    result = peaks_from_raw(read_raw(ROOT / "ibuprofen_bruker/1", reprocess=reprocess), h_count=18)
+    found = [(round(p.shift, 2), p.multiplicity, round(p.count)) for p in result.peak_list()]
+    expected = [
+        (7.22, "d", 2),
+        (7.1, "d", 2),
+        (3.71, "q", 1),
+        (2.45, "d", 2),
+        (1.85, "m", 1),
+        (1.5, "d", 3),
+        (0.9, "d", 6),
+    ]
+    assert found == expected, found
+
+
+@pytest.mark.parametrize("reprocess", [False, True], ids=["pdata", "fid"])
 def test_bruker_h1_matches_source_peaks(reprocess):
     folder = ROOT / "isopropyl-4-(1-hydroxyethyl)benzoate_bruker/1"
     result = peaks_from_raw(read_raw(folder, reprocess=reprocess), h_count=16)
