@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from nmrpeak_cli.cli.app import app
@@ -30,3 +31,19 @@ def test_peaks_writes_query_rows_and_exit_codes(tmp_path):
     result = runner.invoke(app, ["peaks", str(tmp_path), "-o", str(tmp_path / "out.csv")])
     assert result.exit_code == 1, result.output
     assert "missing acqus" in (tmp_path / "out.csv").read_text()
+
+
+def test_peaks_plot_option_and_nothing_usable(tmp_path):
+    pytest.importorskip("matplotlib")
+    fid = synthetic_fid((SyntheticSignal(2.0, 3),), points=4096, noise=0.01, **ACQ)
+    write_bruker(tmp_path / "mol" / "1", fid, nucleus="1H", **ACQ)
+    runner = CliRunner()
+    out = tmp_path / "q.jsonl"
+    result = runner.invoke(
+        app, ["peaks", str(tmp_path / "mol"), "-o", str(out), "--plot", str(tmp_path / "png")]
+    )
+    assert result.exit_code == 0, result.output
+    assert list((tmp_path / "png").glob("*.png")), "no plot written"
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(app, ["peaks", str(tmp_path / "empty")])
+    assert result.exit_code == 2, result.output

@@ -143,15 +143,20 @@ def test_folder_groups_samples_and_reports_skips(tmp_path):
     _bruker(tmp_path / "sampleA" / "1")
     _bruker(tmp_path / "sampleA" / "2", C13, C13_ACQ)
     _bruker(tmp_path / "sampleA" / "3", C13, C13_ACQ, pulse_program="dept135")
+    _bruker(tmp_path / "sampleA" / "4", C13, {**C13_ACQ, "nucleus": "15N"})
     broken = _bruker(tmp_path / "sampleB" / "1")
     (broken / "acqus").unlink()
+    truncated = _bruker(tmp_path / "sampleB" / "2")
+    (truncated / "fid").write_bytes((truncated / "fid").read_bytes()[:1000])
     (tmp_path / "readme.txt").write_text("not data")
     report = peaks_from_folders([tmp_path])
     rows = {row["id"]: row for row in report.rows}
-    assert set(rows) == {"sampleA", "sampleB/1"}, rows.keys()
+    assert set(rows) == {"sampleA", "sampleB/1", "sampleB/2"}, rows.keys()
+    assert "truncated" in rows["sampleB/2"]["error"]
     assert rows["sampleA"]["error"] is None and len(rows["sampleA"]["c13"]) == 4
     assert len(rows["sampleA"]["h1"]) == 3 and rows["sampleA"]["solvent"] == "CDCl3"
     assert "missing acqus" in rows["sampleB/1"]["error"]
     reasons = " | ".join(s.reason for s in report.skipped)
     assert "DEPT" in reasons and "missing acqus" in reasons, reasons
-    assert report.failed == 1
+    assert "only 13C and 1H" in reasons, reasons
+    assert report.failed == 2
