@@ -56,6 +56,12 @@ WeightsOption = Annotated[
     ),
 ]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+PredictorOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--predictor-weights", help="Forward-model weights for reranking; default: shipped."
+    ),
+]
 NoRerankOption = Annotated[
     bool, typer.Option("--no-rerank", help="Keep beam order (no forward-prediction rerank).")
 ]
@@ -447,6 +453,7 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[int, typer.Option(min=10, help="Validation queries to use.")] = 300,
         beam: BeamOption = 10,
         weights: WeightsOption = None,
+        predictor_weights: PredictorOption = None,
         device: DeviceOption = "auto",
     ) -> None:
         """Fit the rerank score fusion on the VALIDATION queries and store it in the model card.
@@ -467,7 +474,8 @@ def register(app: typer.Typer) -> None:
         generator = _load(weights, device)
         try:
             calibrated = calibrate(
-                generator, spectra[:limit], default_predictor(generator.device.type),
+                generator, spectra[:limit],
+                default_predictor(generator.device.type, predictor_weights),
                 default_similarity(), beam=beam, fitted_on=f"{path} (first {limit})",
             )  # fmt: skip
         except (NmrpeakError, ValueError) as exc:
@@ -498,6 +506,7 @@ def register(app: typer.Typer) -> None:
         beam: BeamOption = 10,
         no_rerank: NoRerankOption = False,
         weights: WeightsOption = None,
+        predictor_weights: PredictorOption = None,
         device: DeviceOption = "auto",
     ) -> None:
         """Top-1/5/10 exact match, validity, formula match and time, per input configuration.
@@ -527,7 +536,7 @@ def register(app: typer.Typer) -> None:
         if not no_rerank:
             from nmrpeak_cli.generate.rerank import default_predictor, default_similarity
 
-            predictor = default_predictor(generator.device.type)
+            predictor = default_predictor(generator.device.type, predictor_weights)
             similarity = default_similarity()
         console = stderr_console()
         try:

@@ -16,7 +16,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from nmrpeak_cli.errors import NmrpeakError
-from nmrpeak_cli.generate.decode import Candidate, beam_search, candidates_from_hypotheses
+from nmrpeak_cli.generate.decode import (
+    Candidate,
+    beam_search,
+    candidates_from_hypotheses,
+    length_cap,
+)
 from nmrpeak_cli.generate.inputs import (
     Configuration,
     apply_configuration,
@@ -142,7 +147,10 @@ def propose(
     checks = [check_query(q, generator) for q in queries]
     runnable = [i for i, c in enumerate(checks) if not c.errors]
     sources = [generator.spectrum_tokenizer.encode(queries[i]) for i in runnable]
-    hypotheses = dict(zip(runnable, beam_search(generator, sources, beam=beam), strict=True))
+    limit = generator.model.config.max_tgt_len
+    max_len = max((length_cap(queries[i].formula, limit) for i in runnable), default=limit)
+    found = beam_search(generator, sources, beam=beam, max_len=max_len)
+    hypotheses = dict(zip(runnable, found, strict=True))
     results = []
     for i, (query, check) in enumerate(zip(queries, checks, strict=True)):
         if check.errors:

@@ -204,6 +204,20 @@ def sample(
     return out
 
 
+def length_cap(formula: str | None, model_limit: int) -> int:
+    """Longest SMILES (tokens, ``<bos>``/``<eos>`` included) worth decoding for a formula.
+
+    A SMILES of ``n`` heavy atoms has ``n`` atom tokens plus bonds, branches and ring
+    closures; ``3 n + 10`` is a generous bound that stops runaway hypotheses early.
+    """
+    if not formula:
+        return model_limit
+    from nmrpeak_cli.spectra import parse_formula
+
+    heavy = sum(n for element, n in parse_formula(formula).items() if element not in {"H", "D"})
+    return min(model_limit, 3 * heavy + 10)
+
+
 def formula_of(smiles: str) -> str | None:
     """Hill formula of a SMILES (``None`` when RDKit cannot read it)."""
     mol = chem.try_parse_smiles(smiles)
