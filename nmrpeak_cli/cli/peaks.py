@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from nmrpeak_cli.cli.common import ExitCode, JobsOption, OutOption, progress_bar, run_context
+from nmrpeak_cli.cli.common import (
+    ExitCode,
+    JobsOption,
+    OutOption,
+    fail,
+    progress_bar,
+    run_context,
+)
 
 
 def _render_table(rows: list[dict]) -> None:
@@ -63,6 +70,13 @@ def peaks(
     ] = False,
     min_snr_c13: Annotated[float, typer.Option(help="13C peak threshold (S/N).")] = 8.0,
     min_snr_h1: Annotated[float, typer.Option(help="1H line threshold (S/N).")] = 8.0,
+    reference: Annotated[
+        str,
+        typer.Option(
+            help="Shift referencing: auto (TMS or a distinctive solvent pattern), tms, solvent "
+            "(singlet residuals too), none (keep the instrument's axis)."
+        ),
+    ] = "auto",
 ) -> None:
     """Process raw 1D 13C/1H data into peak lists: one query-table row per sample.
 
@@ -78,7 +92,12 @@ def peaks(
     from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table
 
     context = replace(run_context(ctx), jobs=jobs)
-    options = ProcessingOptions(min_snr_c13=min_snr_c13, min_snr_h1=min_snr_h1)
+    try:
+        options = ProcessingOptions(
+            min_snr_c13=min_snr_c13, min_snr_h1=min_snr_h1, reference=reference
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     with progress_bar(context, "experiments") as advance:
         report = peaks_from_folders(
             raw,

@@ -50,6 +50,20 @@ class ProcessingOptions:
     reference: ReferenceMode = "auto"
     max_gap_hz: float = 20.0
 
+    def __post_init__(self) -> None:
+        if self.reference not in {"auto", "tms", "solvent", "none"}:
+            raise ValueError(
+                f"reference: got {self.reference!r}; expected 'auto', 'tms', 'solvent' or 'none'"
+            )
+        for name in ("lb_c13_hz", "lb_h1_hz", "min_snr_c13", "min_snr_h1", "min_relative_c13"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: got {getattr(self, name)!r}; expected a value >= 0")
+        if self.max_gap_hz <= 0 or self.baseline_order < 0:
+            raise ValueError(
+                f"max_gap_hz must be > 0 and baseline_order >= 0; got {self.max_gap_hz!r}, "
+                f"{self.baseline_order!r}"
+            )
+
 
 @dataclass(frozen=True, slots=True)
 class ProcessedSpectrum:
