@@ -268,6 +268,13 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[
             int | None, typer.Option(help="Use at most this many test molecules.")
         ] = None,
+        csp5_limit: Annotated[
+            int, typer.Option("--csp5-limit", min=0, help="Molecules given to csp5.")
+        ] = 300,
+        cache: Annotated[
+            Path | None,
+            typer.Option(help="Keep/reuse baseline predictions in this folder."),
+        ] = Path("runs/bench_cache"),
     ) -> None:
         """Benchmark the predictor (13C/1H MAE, peak counts, throughput) against HOSE codes and csp5.
 
@@ -281,6 +288,8 @@ def register(app: typer.Typer) -> None:
             weights=weights,
             baselines=baselines,
             limit=limit,
+            csp5_limit=csp5_limit,
+            cache=cache,
             log=stderr_console().print,
         )
         text = render_markdown(report)

@@ -208,6 +208,76 @@ def _hydrogen_parent(chem, smiles: str, atom: int) -> int:
     return mol.GetAtomWithIdx(atom).GetNeighbors()[0].GetIdx()
 
 
+def baseline_predictions(
+    records: Sequence[ShiftRecord],
+    mols: Sequence,
+    data: Path,
+    split_column: str,
+    csp5_limit: int,
+    *,
+    cache: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Per-atom predictions of the HOSE baseline (all records) and csp5 (the first
+    ``csp5_limit``; ``None`` entries for failures, ``None`` overall when not installed)."""
+    import hashlib
+    import json
+
+    from nmrpeak_cli.predict.weights import sha256
+
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                sha256(data),
+                split_column,
+                [r.id for r in records],
+                [r.smiles for r in records],
+                csp5_limit,
+            ]
+        ).encode()
+    ).hexdigest()[:16]
+    path = None if cache is None else Path(cache) / f"baselines_{key}.npz"
+    if path is not None and path.is_file():
+        log(f"baseline predictions from {path}")
+        with np.load(path, allow_pickle=False) as stored:
+            timing = json.loads(str(stored["timing"]))
+            n_csp5 = timing.get("csp5_count")
+            return {
+                "hose": [stored[f"hose_{i}"] for i in range(len(records))],
+                "hose_spheres": [stored[f"sphere_{i}"] for i in range(len(records))],
+                "csp5": None
+                if n_csp5 is None
+                else [stored.get(f"csp5_{i}") for i in range(n_csp5)],
+                "timing": timing,
+            }
+    from nmrpeak_cli.predict.hose import fit_hose
+
+    train, _ = records_from_rows(read_table(data, split_column, ["train"]))
+    started = time.perf_counter()
+    hose = fit_hose(train, log=log)
+    timing: dict[str, Any] = {"hose_fit_seconds": time.perf_counter() - started}
+    started = time.perf_counter()
+    predictions = [hose.predict(m) for m in mols]
+    timing["hose_predict_seconds"] = time.perf_counter() - started
+    chosen = list(range(min(csp5_limit, len(records))))
+    csp5 = _csp5_shifts([mols[i] for i in chosen], [records[i].smiles for i in chosen])
+    result = {
+        "hose": [p[0] for p in predictions],
+        "hose_spheres": [p[1] for p in predictions],
+        "csp5": None if csp5 is None else csp5[0],
+        "timing": timing,
+    }
+    if csp5 is not None:
+        timing |= {"csp5_seconds": csp5[1], "csp5_count": len(chosen)}
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {f"hose_{i}": p for i, p in enumerate(result["hose"])}
+        arrays |= {f"sphere_{i}": p for i, p in enumerate(result["hose_spheres"])}
+        arrays |= {f"csp5_{i}": p for i, p in enumerate(result["csp5"] or []) if p is not None}
+        np.savez_compressed(path, timing=np.array(json.dumps(timing)), **arrays)
+    return result
+
+
 def run_benchmark(
     *,
     split: str = "scaffold",
@@ -216,9 +286,14 @@ def run_benchmark(
     baselines: bool = True,
     limit: int | None = None,
     csp5_limit: int = CSP5_LIMIT,
+    cache: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run the benchmark and return the report (plain JSON-able dict)."""
+    """Run the benchmark and return the report (plain JSON-able dict).
+
+    ``cache``: folder where the baselines' per-atom predictions are kept (they do not depend
+    on the network's weights), keyed by data file, split, records and csp5 subset size.
+    """
     import torch
 
     from nmrpeak_cli.predict.evaluate import predict_atoms
@@ -249,51 +324,43 @@ def run_benchmark(
     gnn_shifts = predict_atoms(model, [r.graph for r in records])
     report["model"] = _evaluate(records, gnn_shifts, mols)
     smiles = [r.smiles for r in records][:2000]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for _ in predict_records(smiles, model=model, device="cpu"):
         pass
     report["model"]["throughput_mol_per_s"] = len(smiles) / (time.perf_counter() - started)
+    report["model"]["throughput_mol_per_cpu_s"] = len(smiles) / (time.process_time() - cpu_started)
+    report["load_average"] = os.getloadavg()[0]
     log(f"model: {report['model']['overall']}")
 
     if baselines:
-        from nmrpeak_cli.predict.hose import fit_hose
-
-        train, _ = records_from_rows(read_table(Path(data), split_column, ["train"]))
-        started = time.perf_counter()
-        hose = fit_hose(train, log=log)
-        fit_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        predictions = [hose.predict(m) for m in mols]
-        predict_seconds = time.perf_counter() - started
-        hose_shifts = [p[0] for p in predictions]
+        base = baseline_predictions(
+            records, mols, Path(data), split_column, csp5_limit, cache=cache, log=log
+        )
+        hose_shifts = base["hose"]
         report["hose"] = _evaluate(records, hose_shifts, mols)
         spheres = np.concatenate(
             [
-                p[1][r.graph.atomic_numbers == 6, 0]
-                for p, r in zip(predictions, records, strict=True)
+                sphere[r.graph.atomic_numbers == 6, 0]
+                for sphere, r in zip(base["hose_spheres"], records, strict=True)
             ]
         )
         report["hose"]["c13_sphere_share"] = {
             str(k): float(np.mean(spheres == k)) for k in range(5)
         }
-        report["hose"]["fit_seconds"] = fit_seconds
-        report["hose"]["throughput_mol_per_s"] = len(mols) / predict_seconds
+        report["hose"]["fit_seconds"] = base["timing"]["hose_fit_seconds"]
+        report["hose"]["throughput_mol_per_s"] = len(mols) / base["timing"]["hose_predict_seconds"]
         log(f"hose: {report['hose']['overall']}")
-
-        chosen = list(range(min(csp5_limit, len(records))))
-        csp5 = _csp5_shifts([mols[i] for i in chosen], [records[i].smiles for i in chosen])
-        if csp5 is None:
+        if base["csp5"] is None:
             report["csp5"] = {"skipped": "csp5 is not installed (pip install csp5)"}
         else:
-            csp5_shifts, seconds = csp5
-            ok = [i for i, s in zip(chosen, csp5_shifts, strict=True) if s is not None]
-            sub = [records[i] for i in ok]
-            sub_mols = [mols[i] for i in ok]
-            by_index = dict(zip(chosen, csp5_shifts, strict=True))
-            report["csp5"] = _evaluate(sub, [by_index[i] for i in ok], sub_mols)
+            chosen = range(len(base["csp5"]))
+            ok = [i for i in chosen if base["csp5"][i] is not None]
+            report["csp5"] = _evaluate(
+                [records[i] for i in ok], [base["csp5"][i] for i in ok], [mols[i] for i in ok]
+            )
             report["csp5"]["molecules"] = len(ok)
             report["csp5"]["failed"] = len(chosen) - len(ok)
-            report["csp5"]["throughput_mol_per_s"] = len(chosen) / seconds
+            report["csp5"]["throughput_mol_per_s"] = len(chosen) / base["timing"]["csp5_seconds"]
             report["csp5_same_molecules"] = {
                 "model": summarize([record_errors(records[i], gnn_shifts[i]) for i in ok]),
                 "hose": summarize([record_errors(records[i], hose_shifts[i]) for i in ok]),
@@ -313,7 +380,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     methods = [m for m in ("model", "hose", "csp5") if m in report and "overall" in report[m]]
     lines = [
         f"Source: {report['source']} — {report['records']} records. Weights `{report['weights']}` "
-        f"(sha256 {report['weights_sha256'][:12]}…). Machine: {report['machine']}.",
+        f"(sha256 {report['weights_sha256'][:12]}…). Machine: {report['machine']}, "
+        f"load average {report.get('load_average', float('nan')):.1f} during the run; network "
+        f"throughput per CPU-second of the process: "
+        f"{report['model'].get('throughput_mol_per_cpu_s', float('nan')):.0f} mol/s.",
         "",
         "| method | 13C MAE (CASCADE, true assignment) | 13C MAE matched | 13C RMSE matched | 1H MAE matched | "
         "1H RMSE matched | 13C sim. mean | 1H sim. mean | 13C 1st-round MAE | 1H 1st-round MAE | "
