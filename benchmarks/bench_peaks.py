@@ -136,7 +136,7 @@ def main(n: int) -> None:
         )
         snrs.extend(s.snr for s in result.signals)
     print(
-        f"13C: {n} spectra, recall {tp / (tp + fn):.4f}, precision {tp / (tp + fp):.4f}, "
+        f"13C: {n} spectra, {tp + fn} true peaks, recall {tp / (tp + fn):.4f}, precision {tp / (tp + fp):.4f}, "
         f"measured S/N min {min(snrs):.0f} median {np.median(snrs):.0f}, "
         f"time/spectrum {np.mean(times):.3f} s"
     )
