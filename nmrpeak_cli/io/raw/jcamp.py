@@ -54,6 +54,11 @@ def read(path: Path, *, reprocess: bool = False) -> RawSpectrum:
         raise RawDataError(f"{path}: not a readable JCAMP-DX 1D NMR file ({exc})") from exc
     if data is None and dic.get("_datatype_NMRPEAKTABLE"):
         return _peak_table(path, dic["_datatype_NMRPEAKTABLE"][0])
+    if data is None:
+        raise RawDataError(
+            f"{path}: no 1D data block (XYDATA, NTUPLES or PEAK TABLE); 2D (NDNMR) and "
+            "structure-only files are not supported"
+        )
     kind = _first(dic, "DATATYPE").upper()
     if "NMR" not in kind or ("SPECTRUM" not in kind and "FID" not in kind):
         raise RawDataError(f"{path}: DATA TYPE {kind!r}; expected 'NMR SPECTRUM' or 'NMR FID'")

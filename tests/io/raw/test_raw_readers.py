@@ -135,8 +135,12 @@ def test_jcamp_peak_table_only(tmp_path):
 def test_unreadable_jcamp(tmp_path):
     bad = tmp_path / "bad.jdx"
     bad.write_text("##TITLE= nothing\n##END=\n")
-    with pytest.raises(RawDataError):
+    with pytest.raises(RawDataError, match="no 1D data block"):
         read_raw(bad)
+    binary = tmp_path / "binary.dx"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(RawDataError):
+        read_raw(binary)
 
 
 def test_folder_groups_samples_and_reports_skips(tmp_path):
