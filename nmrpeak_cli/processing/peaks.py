@@ -180,7 +180,7 @@ def rows_from_outcomes(outcomes: list[Outcome]) -> tuple[list[dict[str, Any]], l
             id=ids[key],
             c13=chosen["13C"].peak_list() if "13C" in chosen else None,
             h1=h1.peak_list() if h1 is not None else None,
-            solvent=first.solvent,
+            solvent=next((p.solvent for p in chosen.values() if p.solvent), None),
             field_mhz=h1.field_mhz if h1 is not None else first.field_mhz,
         )
         rows.append(spectrum_to_row(spectrum))

@@ -281,7 +281,7 @@ def peaks_from_raw(
     solvent = _solvent(raw.solvent)
     processed = process(raw, options)
     if raw.nucleus == "13C":
-        processed, signals = _c13_signals(processed, solvent, options)
+        processed, signals, solvent = _c13_signals(processed, solvent, options)
     else:
         processed, signals = _h1_signals(processed, solvent, options, h_count)
     if not any(s.label is None for s in signals):
@@ -376,7 +376,9 @@ def _in_range(lines: Lines, nucleus: str) -> Lines:
 
 def _c13_signals(
     processed: ProcessedSpectrum, solvent: str | None, options: ProcessingOptions
-) -> tuple[ProcessedSpectrum, tuple[Signal, ...]]:
+) -> tuple[ProcessedSpectrum, tuple[Signal, ...], str | None]:
+    """13C lines, solvent lines labelled; the solvent is recognised from its 13C multiplet
+    when the parameters do not name it (returned with the signals)."""
     lines = pick_lines(
         processed.ppm,
         processed.intensity,
@@ -384,6 +386,7 @@ def _c13_signals(
         processed.observe_mhz,
         min_snr=options.min_snr_c13,
     )
+    solvent = solvent or _c13_solvent(lines, processed.observe_mhz)
     processed, lines = _referenced(processed, lines, solvent, options.reference)
     lines = _in_range(lines, "13C")
     labels = np.full(len(lines), None, dtype=object)
@@ -400,7 +403,26 @@ def _c13_signals(
             lines.ppm, lines.height, lines.snr, lines.width_hz, labels, strict=True
         )
     )
-    return processed, signals
+    return processed, signals, solvent
+
+
+def _c13_solvent(lines: Lines, observe_mhz: float) -> str | None:
+    """The deuterated solvent whose 13C multiplet (triplet, quintet or septet) is found
+    within 0.5 ppm of its table shift with the largest summed height, or ``None``."""
+    best, best_height = None, 0.0
+    for name, signals in reference.SOLVENT_C13.items():
+        pattern = signals[0]
+        if pattern.lines < 3:
+            continue
+        centre = reference.find_pattern(
+            lines.ppm, lines.height, pattern, observe_mhz, window_ppm=0.5, tolerance_hz=1.5
+        )
+        if centre is None:
+            continue
+        height = float(lines.height[np.abs(lines.ppm - centre) < 0.02].max())
+        if height > best_height:
+            best, best_height = name, height
+    return best
 
 
 # --------------------------------------------------------------------------------------------

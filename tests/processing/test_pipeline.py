@@ -107,7 +107,8 @@ def test_unsupported_experiments_are_rejected(make_c13, nucleus, experiment, mes
         peaks_from_raw(other)
 
 
-def test_solvent_lines_are_labelled_not_reported(make_c13):
+@pytest.mark.parametrize("solvent", ["CDCl3", None], ids=["named", "recognised"])
+def test_solvent_lines_are_labelled_not_reported(solvent):
     from nmrpeak_cli.processing.synthetic import SyntheticSignal, synthetic_fid
 
     signals = (
@@ -117,7 +118,8 @@ def test_solvent_lines_are_labelled_not_reported(make_c13):
     fid = synthetic_fid(
         signals, observe_mhz=100.61, sweep_hz=24000.0, carrier_ppm=100.0, points=16384, noise=0.05
     )
-    raw = RawSpectrum(fid, "time", "13C", 100.61, 24000.0, carrier_ppm=100.0, solvent="CDCl3")
+    raw = RawSpectrum(fid, "time", "13C", 100.61, 24000.0, carrier_ppm=100.0, solvent=solvent)
     result = peaks_from_raw(raw)
+    assert result.solvent == "CDCl3", result.solvent
     assert [round(p.shift) for p in result.peak_list()] == [170], result.signals
     assert {s.label for s in result.excluded} == {"solvent"}
