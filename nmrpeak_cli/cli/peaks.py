@@ -85,6 +85,8 @@ def peaks(
     """
     from dataclasses import replace
 
+    from rich.markup import escape
+
     from nmrpeak_cli.cli.common import stderr_console
     from nmrpeak_cli.io import write_table
     from nmrpeak_cli.processing.peaks import peaks_from_folders
@@ -109,7 +111,8 @@ def peaks(
         )
     console = stderr_console()
     for item in report.skipped:
-        console.print(f"[yellow]skipped[/] {item.path}: {item.reason}", soft_wrap=True)
+        text = item.reason if item.reason.startswith(item.path) else f"{item.path}: {item.reason}"
+        console.print(f"[yellow]skipped[/] {escape(text)}", soft_wrap=True)
     if not report.rows:
         console.print("[bold red]error:[/] no usable 1D 13C/1H experiment found")
         raise typer.Exit(int(ExitCode.USAGE))
