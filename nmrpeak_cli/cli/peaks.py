@@ -12,6 +12,7 @@ from nmrpeak_cli.cli.common import (
     ExitCode,
     JobsOption,
     OutOption,
+    ShardOption,
     fail,
     progress_bar,
     run_context,
@@ -61,6 +62,7 @@ def peaks(
     ],
     output: OutOption = None,
     jobs: JobsOption = 1,
+    shard: ShardOption = None,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write one PNG per experiment to this folder.")
     ] = None,
@@ -94,7 +96,10 @@ def peaks(
     from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table
 
     context = replace(run_context(ctx), jobs=jobs)
+    from nmrpeak_cli.batch import resolve_shard
+
     try:
+        selected = resolve_shard(shard)
         options = ProcessingOptions(
             min_snr_c13=min_snr_c13, min_snr_h1=min_snr_h1, reference=reference
         )
@@ -107,6 +112,7 @@ def peaks(
             reprocess=reprocess,
             jobs=context.jobs,
             plot_dir=plot,
+            shard=selected,
             on_result=advance,
         )
     console = stderr_console()

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from nmrpeak_cli.batch import parallel_map
+from nmrpeak_cli.batch import Shard, parallel_map
 from nmrpeak_cli.io.raw import RawDataError, read_raw
 from nmrpeak_cli.io.raw.walk import Experiment, Skipped, find_experiments
 from nmrpeak_cli.processing.pipeline import ExperimentPeaks, ProcessingOptions, peaks_from_raw
@@ -103,7 +103,7 @@ def peaks_from_folders(
     reprocess: bool = False,
     jobs: int = 1,
     plot_dir: str | os.PathLike[str] | None = None,
-    on_found: Callable[[int], None] | None = None,
+    shard: Shard | None = None,
     on_result: Callable[[int], None] | None = None,
 ) -> PeaksReport:
     """Process every raw 1D experiment below ``roots`` into query rows.
@@ -120,15 +120,16 @@ def peaks_from_folders(
         Worker processes.
     plot_dir
         Write one PNG per experiment there (needs matplotlib).
-    on_found
-        Called once with the number of experiments found (to size a progress bar).
+    shard
+        Process only this shard of the samples (a sample's experiments stay together).
     on_result
         Called after each processed experiment (progress).
     """
     options = options or ProcessingOptions()
     experiments, skipped = find_experiments(roots)
-    if on_found is not None:
-        on_found(len(experiments))
+    if shard is not None:
+        groups = set(shard.select(dict.fromkeys(e.group for e in experiments)))
+        experiments = [e for e in experiments if e.group in groups]
     if plot_dir is not None:
         Path(plot_dir).mkdir(parents=True, exist_ok=True)
     tasks = (

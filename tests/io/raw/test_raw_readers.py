@@ -164,3 +164,18 @@ def test_folder_groups_samples_and_reports_skips(tmp_path):
     assert "DEPT" in reasons and "missing acqus" in reasons, reasons
     assert "only 13C and 1H" in reasons, reasons
     assert report.failed == 2
+
+
+def test_folder_shards_keep_samples_whole(tmp_path):
+    from nmrpeak_cli.batch import Shard
+
+    for sample in ("a", "b", "c"):
+        _bruker(tmp_path / sample / "1")
+        _bruker(tmp_path / sample / "2", C13, C13_ACQ)
+    ids = [
+        [row["id"] for row in peaks_from_folders([tmp_path], shard=Shard(i, 2)).rows]
+        for i in range(2)
+    ]
+    assert ids == [["a", "c"], ["b"]], ids
+    rows = peaks_from_folders([tmp_path], shard=Shard(1, 2)).rows
+    assert rows[0]["c13"] and rows[0]["h1"], "a sample's 13C and 1H must stay in one shard"
