@@ -312,6 +312,8 @@ def train_encoder(
             save_encoder(
                 encoder_config, modules, run_dir / "best.safetensors", {"valid_top1": top1}
             )
+        if epoch >= planned_epochs:  # the schedule has decayed to 0
+            break
         if minutes > config.time_limit_min:
             log(f"{config.kind}: time limit reached after epoch {epoch}")
             break
