@@ -502,7 +502,10 @@ def register(app: typer.Typer) -> None:
         configs: Annotated[
             str, typer.Option(help="Comma-separated configurations (default: all six).")
         ] = "C,H,C+H,C+formula,H+formula,C+H+formula",
-        limit: Annotated[int | None, typer.Option(help="Score the first N queries only.")] = None,
+        limit: Annotated[
+            int | None,
+            typer.Option(help="Score the first N usable queries of each configuration only."),
+        ] = None,
         beam: BeamOption = 10,
         no_rerank: NoRerankOption = False,
         weights: WeightsOption = None,
@@ -528,7 +531,6 @@ def register(app: typer.Typer) -> None:
             spectra = [s for batch in read_spectra(path) for s in batch if isinstance(s, Spectrum)]
         except (ValueError, NmrpeakError) as exc:
             raise fail(str(exc)) from None
-        spectra = spectra[:limit] if limit is not None else spectra
         if not any(s.smiles for s in spectra):
             raise fail(f"{path}: no query has a smiles column value (the truth) to score against")
         generator = _load(weights, device)
@@ -541,7 +543,8 @@ def register(app: typer.Typer) -> None:
         console = stderr_console()
         try:
             report = benchmark(
-                generator, spectra, configurations=names, beam=beam, predictor=predictor,
+                generator, spectra, configurations=names, beam=beam, limit=limit,
+                predictor=predictor,
                 similarity=similarity, progress=lambda name: console.print(f"done {name}"),
             )  # fmt: skip
         except NotAvailableError as exc:
@@ -555,7 +558,7 @@ def register(app: typer.Typer) -> None:
             output.write_text(markdown)
         elif output is not None:
             output.write_text(json.dumps(report, indent=2) + "\n")
-        stdout_console().print(markdown)
+        typer.echo(markdown)
 
 
 def _library_search(lib_dir: Path, k: int):

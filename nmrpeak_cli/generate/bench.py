@@ -90,15 +90,17 @@ class Decoded:
 
 def decode_queries(
     generator: Generator,
-    queries: Sequence[tuple[Spectrum, Truth]],
+    spectra: Sequence[Spectrum],
     config: Configuration,
     *,
     beam: int,
     batch_size: int = 16,
+    limit: int | None = None,
 ) -> list[Decoded]:
-    """Beam-decode the queries that have what ``config`` needs; formula-reject when it has one."""
+    """Beam-decode the queries that have what ``config`` needs (the first ``limit`` of them);
+    formula-reject when it has one."""
     usable = []
-    for spectrum, truth in queries:
+    for spectrum in spectra:
         query = apply_configuration(canonical_input(spectrum), config)
         if (config.c13 and not query.c13) or (config.h1 and not query.h1):
             continue
@@ -106,7 +108,12 @@ def decode_queries(
             continue
         if check_query(query, generator).errors:
             continue
+        truth = truth_of(spectrum)
+        if truth is None:
+            continue
         usable.append((query, truth))
+        if limit is not None and len(usable) >= limit:
+            break
     out = []
     for start in range(0, len(usable), batch_size):
         batch = usable[start : start + batch_size]
@@ -150,17 +157,18 @@ def benchmark(
     *,
     configurations: Sequence[str] = tuple(CONFIGURATIONS),
     beam: int = 10,
+    limit: int | None = None,
     predictor: Predictor | None = None,
     similarity: SimilarityFn | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Metrics per configuration (see the module docstring)."""
-    queries = [(s, t) for s in spectra if (t := truth_of(s)) is not None]
+    """Metrics per configuration (see the module docstring), on at most ``limit`` queries each."""
+    queries = [s for s in spectra if s.smiles]
     report: dict[str, Any] = {"n_queries": len(queries), "beam": beam, "configurations": {}}
     for name in configurations:
         config = CONFIGURATIONS[name]
         start, cpu_start = time.perf_counter(), time.process_time()
-        decoded = decode_queries(generator, queries, config, beam=beam)
+        decoded = decode_queries(generator, queries, config, beam=beam, limit=limit)
         beam_ranked = [score_by_beam(d.candidates, generator.fusion) for d in decoded]
         row: dict[str, Any] = {"n": len(decoded)}
         truths = [d.truth for d in decoded]
@@ -212,7 +220,7 @@ def fusion_examples(
     configurations: Sequence[str] = ("C+H+formula", "C+H", "C", "H"),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(logprobs, similarities, labels)`` of every candidate decoded for ``spectra``."""
-    queries = [(s, t) for s in spectra if (t := truth_of(s)) is not None]
+    queries = [s for s in spectra if s.smiles]
     lp, sim, label = [], [], []
     for name in configurations:
         for d in decode_queries(generator, queries, CONFIGURATIONS[name], beam=beam):
