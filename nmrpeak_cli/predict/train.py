@@ -4,7 +4,10 @@ Each step predicts per-atom shifts for a batch, pairs them with the observed lis
 optimal constrained matching (:mod:`nmrpeak_cli.predict.matching`) computed on detached
 predictions, and back-propagates the L1 error of the matched pairs, in units of each
 nucleus's target standard deviation. CASCADE rows (atom-mapped 13C) are supervised directly
-per atom instead of through the matching. Training runs on the training split, is scored on
+per atom instead of through the matching. During the first ``warmup_epochs`` the matchings
+are computed against a rule-based prior (:func:`~nmrpeak_cli.predict.hose.prior_shifts`)
+rather than the untrained model, which otherwise can lock into a permuted 1H assignment that
+is self-consistent but wrong. Training runs on the training split, is scored on
 the validation split after every epoch (score = 13C MAE / 1.5 + 1H MAE / 0.25, the targets of
 the issue), stops early, and checkpoints every epoch to ``out_dir`` (safetensors + JSON, so
 ``resume`` continues where it stopped). Shuffling and dropout are seeded per epoch.
@@ -420,8 +423,17 @@ ARCHITECTURE_NOTE = (
 )
 
 
+MODEL_VERSION = "1"
+"""Version of the shipped predictor (bumped with every retrained release)."""
+
+
 def export_predictor(
-    run_dir: Path, weights_out: Path, command: str, *, log: Callable[[str], None] = print
+    run_dir: Path,
+    weights_out: Path,
+    command: str,
+    *,
+    notes: str | None = None,
+    log: Callable[[str], None] = print,
 ) -> Path:
     """Copy the best checkpoint of ``run_dir`` to ``weights_out`` with a full model card.
 
@@ -444,10 +456,16 @@ def export_predictor(
     )
     extra = {k: v for k, v in card.items() if k not in {"model", "weights", "sha256", "config"}}
     extra |= {
+        "version": MODEL_VERSION,
+        "feature_version": model.config.feature_version,
         "test": test_metrics,
         "training_command": command,
         "architecture_note": ARCHITECTURE_NOTE,
         "seed": config.seed,
         "split": config.split_column,
+        "peaks": "13C: one peak per symmetry class (canonical ranks, no tie breaking); 1H: one "
+        "peak per class of H-bearing atoms, first-order multiplicity and approximate J from "
+        "vicinal neighbours; OH/NH/SH protons flagged exchangeable (broad singlets)",
+        "notes": notes,
     }
     return save_model(model, Path(weights_out), extra)

@@ -80,3 +80,16 @@ def test_predict_usage_errors_exit_2(tiny_weights, tmp_path):
     )
     message = " ".join(no_weights.output.split())
     assert no_weights.exit_code == 2 and "not found" in message, message
+
+
+def test_predict_empty_input_and_shards(tiny_weights, tmp_path):
+    empty = tmp_path / "empty.smi"
+    empty.write_text("")
+    result = runner.invoke(app, ["predict", str(empty), "--weights", str(tiny_weights)])
+    assert result.exit_code == 2 and "no molecules" in result.output, result.output
+    source = tmp_path / "four.smi"
+    source.write_text("C a\nCC b\nCCC c\nCCCC d\n")
+    args = ["predict", str(source), "--weights", str(tiny_weights), "--shard", "1/2"]
+    result = runner.invoke(app, args)
+    ids = [json.loads(line)["id"] for line in result.stdout.strip().splitlines()]
+    assert result.exit_code == 0 and ids == ["b", "d"], (ids, result.output)
