@@ -243,9 +243,11 @@ def test_match_rounds_and_errors():
 
 
 def test_optimal_matching_beats_greedy_on_a_crossing():
-    # Greedy takes the closest pair 100.0–100.3 and leaves 98.5–101.0 (2.5 ppm) to round 2;
-    # optimal keeps both in round 1: 100.0–101.0 and 98.5–100.3.
-    query, candidate = c13(100.0, 98.5), c13(101.0, 100.3)
+    # Greedy takes the closest pair (0.15 tol apart) and leaves a 1.25 tol pair to round 2;
+    # optimal keeps two round-1 pairs (0.5 and 0.9 tol apart).
+    tol = C13_DEFAULTS.tolerance_ppm
+    query = c13(100.0, 100.0 - 0.75 * tol)
+    candidate = c13(100.0 + 0.5 * tol, 100.0 + 0.15 * tol)
     greedy = match_peaks(query, candidate, params=GREEDY)
     optimal = match_peaks(query, candidate)
     assert greedy.round.tolist() == [1, 2], f"greedy rounds {greedy.round.tolist()}"
