@@ -13,9 +13,13 @@ OpenBLAS threads set to 1 before numpy loads), median of ``--runs`` runs per que
 process CPU time), then the median over queries.
 Agreement: on ``--pairs`` candidates per query, the kernel against the greedy pair version
 (exact up to distance ties) and against the optimal pair version (``similarity`` default).
+Replicates (``--replicates nmrshiftdb2_spectra.parquet``): molecules with two experimental
+spectra of a nucleus; the second (when not identical to the first) is the query, the first
+spectra of all molecules are the library; top-k retrieval of the molecule by ``score_many``.
 
 Usage: ``python benchmarks/bench_similarity.py [--n 100000] [--queries 10] [--runs 5]
-[--pairs 500] [--source ../shared/data/nmrshiftdb2/nmrshiftdb2_molecules.parquet] [--json OUT]``
+[--pairs 500] [--source ../shared/data/nmrshiftdb2/nmrshiftdb2_molecules.parquet]
+[--replicates ../shared/data/nmrshiftdb2/nmrshiftdb2_spectra.parquet] [--json OUT]``
 """
 
 from __future__ import annotations
@@ -163,6 +167,47 @@ def bench_nucleus(nucleus: Nucleus, args: argparse.Namespace) -> dict:
     }
 
 
+def replicate_retrieval(path: Path, nucleus: Nucleus, n_queries: int) -> dict:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["id", "nucleus", "spectrum_index", "shifts"])
+    rows = table.to_pandas()
+    rows = rows[(rows.nucleus == nucleus.value) & rows.id.notna()]
+    rows = rows.sort_values(["id", "spectrum_index"])
+    low, high = nucleus.shift_range
+
+    def peaks(shifts) -> PeakList:
+        return PeakList.from_shifts(nucleus, [x for x in shifts if low <= x <= high])
+
+    first, second = rows.groupby("id").nth(0), rows.groupby("id").nth(1)
+    index = {key: k for k, key in enumerate(first.id)}
+    library = [peaks(shifts) for shifts in first.shifts]
+    queries = [
+        (index[row.id], peaks(row.shifts))
+        for row in second.itertuples()
+        if sorted(row.shifts) != sorted(first.shifts.iloc[index[row.id]])
+    ]
+    rng = np.random.default_rng(1)
+    chosen = rng.choice(len(queries), size=min(n_queries, len(queries)), replace=False)
+    packed = PackedPeakLists.from_peaklists(library, nucleus)
+    ranks, cpu = [], time.process_time()
+    for k in chosen:
+        source, query = queries[k]
+        scores = score_many(query, packed)
+        ranks.append(1 + int((scores > scores[source]).sum()))
+    ranks = np.array(ranks)
+    return {
+        "nucleus": nucleus.value,
+        "library": len(library),
+        "queries": len(ranks),
+        "replicates_not_identical": len(queries),
+        "top1": float(np.mean(ranks == 1)),
+        "top5": float(np.mean(ranks <= 5)),
+        "top10": float(np.mean(ranks <= 10)),
+        "cpu_s_per_query": (time.process_time() - cpu) / max(1, len(ranks)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="candidates per nucleus")
@@ -170,9 +215,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="timed runs per query")
     parser.add_argument("--pairs", type=int, default=500, help="pair-version checks per query")
     parser.add_argument("--source", type=Path, help="nmrshiftdb2_molecules.parquet (optional)")
+    parser.add_argument("--replicates", type=Path, help="nmrshiftdb2_spectra.parquet (optional)")
+    parser.add_argument("--replicate-queries", type=int, default=1000)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     results = [bench_nucleus(nucleus, args) for nucleus in Nucleus]
+    if args.replicates:
+        results += [
+            replicate_retrieval(args.replicates, nucleus, args.replicate_queries)
+            for nucleus in Nucleus
+        ]
     machine = {
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
