@@ -214,6 +214,24 @@ def scaled_similarity(scale: float, base: SimilarityParams = DEFAULT_PARAMS) -> 
     return replace(base, c13=scaled(base.c13), h1=scaled(base.h1))
 
 
+def similarity_to_dict(params: SimilarityParams) -> dict[str, Any]:
+    """The similarity parameters as JSON (absolute values, so a card does not depend on the
+    library defaults of the day)."""
+    from dataclasses import asdict
+
+    return asdict(params)
+
+
+def similarity_from_dict(data: Mapping[str, Any]) -> SimilarityParams:
+    """Inverse of :func:`similarity_to_dict`."""
+    from nmrpeak_cli.similarity import NucleusParams
+
+    fields = {k: v for k, v in data.items() if k not in {"c13", "h1"}}
+    return SimilarityParams(
+        c13=NucleusParams(**data["c13"]), h1=NucleusParams(**data["h1"]), **fields
+    )
+
+
 def fit_fusion(
     scored_sets: Sequence[tuple[Sequence[Scored], Sequence[Truth]]],
     encoders: Iterable[str],
@@ -591,6 +609,7 @@ def fit_fusion_on_split(
         "model": "nmrpeak.retriever.fusion",
         "weights": weights.as_dict(),
         "similarity_tolerance_scale": scale,
+        "similarity": similarity_to_dict(params.similarity),
         "valid_mean_top1": top1,
         "valid_ssr_top1_by_tolerance_scale": by_scale,
         "fitted_on": {

@@ -482,12 +482,14 @@ def load_fusion_weights(encoders: Mapping[str, Any], models: Path | None = None)
 
 
 def load_similarity_params(models: Path | None = None) -> SimilarityParams:
-    """Similarity parameters with the tolerance scale fitted on the validation split (the
-    documented defaults when no fusion card exists)."""
-    from nmrpeak_cli.retrieve.bench import scaled_similarity
+    """Similarity parameters fitted on the validation split with the fusion weights (the
+    library defaults when no fusion card exists)."""
+    from nmrpeak_cli.retrieve.bench import similarity_from_dict
 
     path = fusion_card_path(models)
     if not path.is_file():
         return DEFAULT_PARAMS
-    scale = float(json.loads(path.read_text()).get("similarity_tolerance_scale", 1.0))
-    return scaled_similarity(scale)
+    card = json.loads(path.read_text())
+    if "similarity" not in card:
+        raise NotAvailableError(f"fusion card {path} has no 'similarity' parameters; refit it")
+    return similarity_from_dict(card["similarity"])

@@ -18,6 +18,7 @@ from nmrpeak_cli.retrieve.bench import (
 )
 from nmrpeak_cli.retrieve.search import FusionWeights, Scored, SearchParams
 from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table, spectrum_to_row
+from nmrpeak_cli.similarity import DEFAULT_PARAMS
 from nmrpeak_cli.spectra import Spectrum
 from tests.retrieve.conftest import MOLECULES, FakeEncoder, FakePredictor, predicted_spectrum
 
@@ -109,4 +110,5 @@ def test_fit_fusion_on_split_writes_card(tmp_path: Path) -> None:
     assert load_fusion_weights(encoders, models).ssr == card["weights"]["ssr"]
     assert load_similarity_params(models) == scaled_similarity(1.0)
     wide = scaled_similarity(2.0)
-    assert wide.c13.tolerance_ppm == 4.0 and wide.h1.wide_tolerance_ppm == 1.6, wide
+    assert wide.c13.tolerance_ppm == 2 * DEFAULT_PARAMS.c13.tolerance_ppm, wide
+    assert wide.h1.wide_tolerance_ppm == 2 * DEFAULT_PARAMS.h1.wide_tolerance_ppm, wide
