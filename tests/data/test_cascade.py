@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 import pytest
-from data_builders import build_source
+from tests.data.data_builders import build_source
 from rdkit import Chem
 
 from nmrpeak_cli.data.cascade import CascadeMolecule, map_onto, read_cascade

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from data_builders import GOOD_SMILES, build_wheel
+from tests.data.data_builders import GOOD_SMILES, build_wheel
 
 from nmrpeak_cli import chem
 from nmrpeak_cli.data import moses

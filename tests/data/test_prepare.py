@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from data_builders import GOOD_SMILES
+from tests.data.data_builders import GOOD_SMILES
 from rdkit import Chem
 
 from nmrpeak_cli.data import moses
