@@ -177,8 +177,12 @@ def load_moses_smiles(
     cache: Path | None = None,
     jobs: int = 1,
 ) -> Iterator[str]:
-    """Yield MOSES SMILES (RDKit canonical), leaving out every molecule whose InChIKey
-    connectivity block (first 14 characters) is that of any key in ``exclude_inchikeys``.
+    """Yield MOSES SMILES, leaving out every molecule whose InChIKey connectivity block
+    (first 14 characters) is that of any key in ``exclude_inchikeys``.
+
+    With exclusions the SMILES are RDKit-canonical and deduplicated (from the cached table of
+    :func:`moses_table`, whose first build computes 1.9M InChIKeys); without, they stream
+    straight from the wheel in file order, so a default library starts at once.
 
     Parameters
     ----------
@@ -193,5 +197,10 @@ def load_moses_smiles(
         Worker processes for the first (uncached) pass.
     """
     path = wheel if wheel is not None else moses_wheel(cache)
-    table = exclude_leaks(moses_table(path, cache, jobs), set(exclude_inchikeys))
+    excluded = set(exclude_inchikeys)
+    if not excluded:
+        for _, smiles in iter_moses_smiles(path):
+            yield smiles
+        return
+    table = exclude_leaks(moses_table(path, cache, jobs), excluded)
     yield from table.column("smiles").to_pylist()

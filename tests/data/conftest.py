@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tests.data.data_builders import GOOD_SMILES, SyntheticSource, build_source, build_wheel
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 import pytest
-from tests.data.data_builders import build_source
 from rdkit import Chem
 
 from nmrpeak_cli.data.cascade import CascadeMolecule, map_onto, read_cascade
 from nmrpeak_cli.errors import InputFileError
+from tests.data.data_builders import build_source
 
 
 def test_explicit_h_indices_become_heavy_atom_indices(tmp_path):

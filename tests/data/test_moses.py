@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from tests.data.data_builders import GOOD_SMILES, build_wheel
 
 from nmrpeak_cli import chem
 from nmrpeak_cli.data import moses
 from nmrpeak_cli.errors import InputFileError
+from tests.data.data_builders import GOOD_SMILES, build_wheel
 
 
 def test_reads_every_dataset_csv_with_its_split(fake_wheel):
@@ -65,6 +65,13 @@ def test_leakage_filter_uses_the_first_inchikey_block(fake_wheel, tmp_path):
     assert "Cc1ccc(C)cc1" not in kept
     assert "CCCCCCCC" in kept and "c1ccc2[nH]ccc2c1" in kept
     assert len(kept) == len(GOOD_SMILES) + 2 - 3
+
+
+def test_without_exclusions_smiles_stream_from_the_wheel(fake_wheel, tmp_path):
+    cache = tmp_path / "cache"
+    streamed = list(moses.load_moses_smiles(wheel=fake_wheel, cache=cache))
+    assert streamed == [s for _, s in moses.iter_moses_smiles(fake_wheel)], "file order"
+    assert not list(cache.glob("moses-*.parquet")), "no InChIKey table is built"
 
 
 def test_cached_wheel_is_reused_without_pip(tmp_path, monkeypatch):

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from tests.data.data_builders import GOOD_SMILES
 from rdkit import Chem
 
 from nmrpeak_cli.data import moses
@@ -15,6 +14,7 @@ from nmrpeak_cli.data.dataset import DATASET_SCHEMA, read_dataset
 from nmrpeak_cli.data.prepare import PrepareOptions, prepare
 from nmrpeak_cli.errors import InputFileError
 from nmrpeak_cli.schema import QUERY_SCHEMA, row_to_spectrum, schema_for
+from tests.data.data_builders import GOOD_SMILES
 
 QUERY_FILES = [
     f"queries/{s}_{p}.parquet" for s in ("scaffold", "random") for p in ("valid", "test")
