@@ -19,6 +19,7 @@ from nmrpeak_cli.similarity import (
     SimilarityParams,
     credit,
     match_peaks,
+    match_spectra,
     score_many,
     similarity,
     spectrum_score_many,
@@ -414,3 +415,25 @@ def test_spectrum_score_many_matches_pair_version():
     np.testing.assert_allclose(fast, slow, atol=1e-9)
     with pytest.raises(SpectrumError, match="1H"):
         spectrum_score_many(query, {Nucleus.C13: packed[Nucleus.C13]})
+
+
+def test_match_spectra_compares_chosen_nuclei():
+    query = Spectrum("q", c13=c13(170.0, 20.0), h1=h1((2.0, 3)))
+    candidate = Spectrum("c", c13=c13(170.0, 20.0), h1=h1((5.0, 3)))
+    both = match_spectra(query, candidate)
+    assert list(both.matches) == [Nucleus.C13, Nucleus.H1], f"nuclei {list(both.matches)}"
+    assert both.score == pytest.approx(0.5), "13C identical, 1H unmatched"
+    carbon = match_spectra(query, candidate, nuclei=["13C"])
+    assert list(carbon.matches) == [Nucleus.C13] and carbon.score == 1.0, "13C only"
+
+
+def test_spectrum_score_many_edge_cases():
+    packed = {
+        Nucleus.C13: PackedPeakLists.from_peaklists([c13(170.0), None], Nucleus.C13),
+        Nucleus.H1: PackedPeakLists.from_peaklists([None, None], Nucleus.H1),
+    }
+    empty = spectrum_score_many(Spectrum("e"), packed)
+    assert empty.tolist() == [0.0, 1.0], f"query without peaks scored {empty}"
+    uneven = {**packed, Nucleus.H1: PackedPeakLists.from_peaklists([None], Nucleus.H1)}
+    with pytest.raises(SpectrumError, match="differ in length"):
+        spectrum_score_many(Spectrum("q", c13=c13(170.0)), uneven)
