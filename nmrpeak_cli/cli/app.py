@@ -16,7 +16,7 @@ from nmrpeak_cli import __version__
 from nmrpeak_cli.cli.common import ExitCode, stderr_console
 from nmrpeak_cli.cli.groups import bench_app, library_app, train_app
 from nmrpeak_cli.context import RunContext
-from nmrpeak_cli.errors import InputFileError, NmrpeakError, NotAvailableError
+from nmrpeak_cli.errors import NmrpeakError
 
 #: Command modules, in the order their commands appear in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -94,15 +94,10 @@ def main() -> None:
     verbose = "--verbose" in sys.argv or "-v" in sys.argv
     try:
         app()
-    except (InputFileError, NotAvailableError) as exc:
+    except NmrpeakError as exc:  # whole-input problems; per-record ones become error rows
         if verbose:
             raise
-        stderr_console().print(f"[bold red]error:[/] {exc}")
-        sys.exit(int(ExitCode.USAGE))
-    except NmrpeakError as exc:
-        if verbose:
-            raise
-        stderr_console().print(f"[bold red]error:[/] {exc}")
+        stderr_console().print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         sys.exit(int(ExitCode.USAGE))
 
 

@@ -48,7 +48,7 @@ def run_context(ctx: typer.Context) -> RunContext:
 
 def fail(message: str, code: ExitCode = ExitCode.USAGE) -> typer.Exit:
     """Print a one-line error on stderr and return the :class:`typer.Exit` to raise."""
-    stderr_console().print(f"[bold red]error:[/] {message}")
+    stderr_console().print(f"[bold red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(int(code))
 
 
