@@ -197,7 +197,7 @@ def accuracy(
     return {name: value / n for name, value in counts.items()}
 
 
-TOLERANCE_SCALES: tuple[float, ...] = (1.0, 1.5, 2.0)
+TOLERANCE_SCALES: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
 """Multipliers of the similarity's default tolerances tried on the validation split."""
 
 
