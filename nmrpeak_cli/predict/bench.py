@@ -208,6 +208,13 @@ def _hydrogen_parent(chem, smiles: str, atom: int) -> int:
     return mol.GetAtomWithIdx(atom).GetNeighbors()[0].GetIdx()
 
 
+def _cache_key(*parts: object) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
 def baseline_predictions(
     records: Sequence[ShiftRecord],
     mols: Sequence,
@@ -219,63 +226,67 @@ def baseline_predictions(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Per-atom predictions of the HOSE baseline (all records) and csp5 (the first
-    ``csp5_limit``; ``None`` entries for failures, ``None`` overall when not installed)."""
-    import hashlib
+    ``csp5_limit``; ``None`` entries for failures, ``None`` overall when not installed).
+
+    With ``cache``, each baseline's predictions are stored in (and reused from) a ``.npz``
+    keyed by the data file, split, records and (for csp5) the subset size.
+    """
     import json
 
     from nmrpeak_cli.predict.weights import sha256
 
-    key = hashlib.sha256(
-        json.dumps(
-            [
-                sha256(data),
-                split_column,
-                [r.id for r in records],
-                [r.smiles for r in records],
-                csp5_limit,
-            ]
-        ).encode()
-    ).hexdigest()[:16]
-    path = None if cache is None else Path(cache) / f"baselines_{key}.npz"
-    if path is not None and path.is_file():
-        log(f"baseline predictions from {path}")
-        with np.load(path, allow_pickle=False) as stored:
-            timing = json.loads(str(stored["timing"]))
-            n_csp5 = timing.get("csp5_count")
-            return {
-                "hose": [stored[f"hose_{i}"] for i in range(len(records))],
-                "hose_spheres": [stored[f"sphere_{i}"] for i in range(len(records))],
-                "csp5": None
-                if n_csp5 is None
-                else [stored.get(f"csp5_{i}") for i in range(n_csp5)],
-                "timing": timing,
-            }
-    from nmrpeak_cli.predict.hose import fit_hose
+    base_key = [sha256(data), split_column, [r.id for r in records], [r.smiles for r in records]]
+    hose_path = None if cache is None else Path(cache) / f"hose_{_cache_key(*base_key)}.npz"
+    csp5_path = (
+        None if cache is None else Path(cache) / f"csp5_{_cache_key(*base_key, csp5_limit)}.npz"
+    )
+    timing: dict[str, Any] = {}
+    if hose_path is not None and hose_path.is_file():
+        log(f"HOSE predictions from {hose_path}")
+        with np.load(hose_path, allow_pickle=False) as stored:
+            timing |= json.loads(str(stored["timing"]))
+            hose = [stored[f"hose_{i}"] for i in range(len(records))]
+            spheres = [stored[f"sphere_{i}"] for i in range(len(records))]
+    else:
+        from nmrpeak_cli.predict.hose import fit_hose
 
-    train, _ = records_from_rows(read_table(data, split_column, ["train"]))
-    started = time.perf_counter()
-    hose = fit_hose(train, log=log)
-    timing: dict[str, Any] = {"hose_fit_seconds": time.perf_counter() - started}
-    started = time.perf_counter()
-    predictions = [hose.predict(m) for m in mols]
-    timing["hose_predict_seconds"] = time.perf_counter() - started
-    chosen = list(range(min(csp5_limit, len(records))))
-    csp5 = _csp5_shifts([mols[i] for i in chosen], [records[i].smiles for i in chosen])
-    result = {
-        "hose": [p[0] for p in predictions],
-        "hose_spheres": [p[1] for p in predictions],
-        "csp5": None if csp5 is None else csp5[0],
-        "timing": timing,
-    }
-    if csp5 is not None:
-        timing |= {"csp5_seconds": csp5[1], "csp5_count": len(chosen)}
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {f"hose_{i}": p for i, p in enumerate(result["hose"])}
-        arrays |= {f"sphere_{i}": p for i, p in enumerate(result["hose_spheres"])}
-        arrays |= {f"csp5_{i}": p for i, p in enumerate(result["csp5"] or []) if p is not None}
-        np.savez_compressed(path, timing=np.array(json.dumps(timing)), **arrays)
-    return result
+        train, _ = records_from_rows(read_table(data, split_column, ["train"]))
+        started = time.perf_counter()
+        model = fit_hose(train, log=log)
+        timing["hose_fit_seconds"] = time.perf_counter() - started
+        started = time.perf_counter()
+        predictions = [model.predict(m) for m in mols]
+        timing["hose_predict_seconds"] = time.perf_counter() - started
+        hose = [p[0] for p in predictions]
+        spheres = [p[1] for p in predictions]
+        if hose_path is not None:
+            hose_path.parent.mkdir(parents=True, exist_ok=True)
+            arrays = {f"hose_{i}": p for i, p in enumerate(hose)}
+            arrays |= {f"sphere_{i}": p for i, p in enumerate(spheres)}
+            np.savez_compressed(hose_path, timing=np.array(json.dumps(timing)), **arrays)
+    csp5: list[np.ndarray | None] | None
+    if csp5_path is not None and csp5_path.is_file():
+        log(f"csp5 predictions from {csp5_path}")
+        with np.load(csp5_path, allow_pickle=False) as stored:
+            csp5_timing = json.loads(str(stored["timing"]))
+            csp5 = [stored.get(f"csp5_{i}") for i in range(csp5_timing["csp5_count"])]
+            timing |= csp5_timing
+    else:
+        chosen = list(range(min(csp5_limit, len(records))))
+        result = (
+            _csp5_shifts([mols[i] for i in chosen], [records[i].smiles for i in chosen])
+            if chosen
+            else None
+        )
+        csp5 = None if result is None else result[0]
+        if result is not None:
+            csp5_timing = {"csp5_seconds": result[1], "csp5_count": len(chosen)}
+            timing |= csp5_timing
+            if csp5_path is not None:
+                csp5_path.parent.mkdir(parents=True, exist_ok=True)
+                arrays = {f"csp5_{i}": p for i, p in enumerate(csp5) if p is not None}
+                np.savez_compressed(csp5_path, timing=np.array(json.dumps(csp5_timing)), **arrays)
+    return {"hose": hose, "hose_spheres": spheres, "csp5": csp5, "timing": timing}
 
 
 def run_benchmark(
@@ -351,7 +362,7 @@ def run_benchmark(
         report["hose"]["throughput_mol_per_s"] = len(mols) / base["timing"]["hose_predict_seconds"]
         log(f"hose: {report['hose']['overall']}")
         if base["csp5"] is None:
-            report["csp5"] = {"skipped": "csp5 is not installed (pip install csp5)"}
+            report["csp5"] = {"skipped": "csp5 not run (not installed, or --csp5-limit 0)"}
         else:
             chosen = range(len(base["csp5"]))
             ok = [i for i in chosen if base["csp5"][i] is not None]
