@@ -165,7 +165,13 @@ def _evaluate(records, atom_shifts, mols) -> dict[str, Any]:
 def _csp5_shifts(
     mols: Sequence, smiles: Sequence[str]
 ) -> tuple[list[np.ndarray | None], float] | None:
-    """Per-atom csp5 predictions (None for failures) and seconds taken; None if not installed."""
+    """Per-atom csp5 predictions (None for failures) and seconds taken; None if not installed.
+
+    csp5 numbers atoms as ``Chem.AddHs(Chem.MolFromSmiles(smiles))``: heavy atoms first, then
+    the hydrogens. A molecule whose returned indices do not fit that numbering (a carbon index
+    that is not a carbon, a hydrogen index that is not a hydrogen) or that lacks a carbon
+    prediction counts as a failure.
+    """
     try:
         from csp5 import predict_smiles
     except ImportError:
@@ -173,39 +179,33 @@ def _csp5_shifts(
     from rdkit import Chem
 
     started = time.perf_counter()
-    out: list[np.ndarray | None] = [np.full((m.GetNumAtoms(), 2), np.nan) for m in mols]
-    for nucleus, column in (("13C", 0), ("1H", 1)):
+    with_h = [Chem.AddHs(m) for m in mols]
+    sums = [np.zeros((m.GetNumAtoms(), 2)) for m in mols]
+    counts = [np.zeros((m.GetNumAtoms(), 2)) for m in mols]
+    failed: set[int] = set()
+    for nucleus, column, element in (("13C", 0, 6), ("1H", 1, 1)):
         frame = predict_smiles(list(smiles), nucleus=nucleus, batch_size=32).predictions
         for mol_id, atom, shift in zip(
             frame["molecule_id"], frame["atom_index"], frame["shift_ppm"], strict=True
         ):
-            target = out[int(mol_id)]
-            n_heavy = mols[int(mol_id)].GetNumAtoms()
-            if atom < n_heavy:
-                target[atom, column] = shift
-            else:  # a hydrogen: average onto its heavy atom below
-                target_h = out[int(mol_id)]
-                parent = _hydrogen_parent(Chem, smiles[int(mol_id)], int(atom))
-                target_h[parent, column] = (
-                    shift
-                    if np.isnan(target_h[parent, column])
-                    else target_h[parent, column] + shift
-                )
-    for mol, shifts in zip(mols, out, strict=True):
-        n_h = np.array([a.GetTotalNumHs() for a in mol.GetAtoms()], dtype=float)
-        shifts[:, 1] = np.where(n_h > 0, shifts[:, 1] / np.maximum(n_h, 1), np.nan)
-    results = [
-        None
-        if np.isnan(s[[a.GetIdx() for a in m.GetAtoms() if a.GetAtomicNum() == 6], 0]).any()
-        else s
-        for s, m in zip(out, mols, strict=True)
-    ]
+            i, atom = int(mol_id), int(atom)
+            if atom >= with_h[i].GetNumAtoms():
+                failed.add(i)
+                continue
+            found = with_h[i].GetAtomWithIdx(atom)
+            if found.GetAtomicNum() != element:
+                failed.add(i)
+                continue
+            heavy = atom if element == 6 else found.GetNeighbors()[0].GetIdx()
+            sums[i][heavy, column] += shift
+            counts[i][heavy, column] += 1
+    results: list[np.ndarray | None] = []
+    for i, mol in enumerate(mols):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shifts = np.where(counts[i] > 0, sums[i] / counts[i], np.nan)
+        carbons = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() == 6]
+        results.append(None if i in failed or np.isnan(shifts[carbons, 0]).any() else shifts)
     return results, time.perf_counter() - started
-
-
-def _hydrogen_parent(chem, smiles: str, atom: int) -> int:
-    mol = chem.AddHs(chem.MolFromSmiles(smiles))
-    return mol.GetAtomWithIdx(atom).GetNeighbors()[0].GetIdx()
 
 
 def _cache_key(*parts: object) -> str:
