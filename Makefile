@@ -22,7 +22,9 @@ setup: $(BIN)/nmrpeak
 setup-dev: $(VENV)/.dev-installed
 
 demo: setup
-	$(BIN)/nmrpeak similarity examples/spectra.csv examples/spectra.csv
+	$(BIN)/nmrpeak predict examples/molecules.smi
+	$(BIN)/nmrpeak library default examples/molecules.smi --moses 2000
+	$(BIN)/nmrpeak elucidate examples/spectra.csv -k 3
 
 test: setup-dev
 	$(BIN)/python -m pytest -q
