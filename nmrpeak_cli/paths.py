@@ -18,3 +18,14 @@ def cache_dir() -> Path:
     ``~/.cache/nmrpeak``."""
     default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nmrpeak"
     return Path(os.environ.get("NMRPEAK_CACHE", default))
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (weights, libraries, data sources)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,22 +1,12 @@
-"""File helpers of the data pipeline: atomic Parquet writes and checksums."""
+"""File helpers of the data pipeline: atomic Parquet writes (checksums: ``paths.file_sha256``)."""
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_parquet(table: pa.Table, path: Path) -> Path:

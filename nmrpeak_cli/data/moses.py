@@ -23,9 +23,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nmrpeak_cli import chem
-from nmrpeak_cli.data.files import file_sha256, write_parquet
+from nmrpeak_cli.data.files import write_parquet
 from nmrpeak_cli.errors import ChemistryError, InputFileError
 from nmrpeak_cli.paths import cache_dir as default_cache_dir
+from nmrpeak_cli.paths import file_sha256
 from nmrpeak_cli.schema import register_schema
 
 MOSES_PACKAGE = "molsets"

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from nmrpeak_cli import __version__
 from nmrpeak_cli.data import cascade as cascade_io
 from nmrpeak_cli.data.dataset import DATASET_SCHEMA, SPLIT_SCHEMES, query_rows, record_to_row
-from nmrpeak_cli.data.files import file_sha256, write_parquet
+from nmrpeak_cli.data.files import write_parquet
 from nmrpeak_cli.data.nmrshiftdb import (
     DROP_REASONS,
     SPECTRUM_REJECTIONS,
@@ -44,6 +44,7 @@ from nmrpeak_cli.data.splits import (
     scaffold_split,
 )
 from nmrpeak_cli.errors import InputFileError
+from nmrpeak_cli.paths import file_sha256
 from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table
 
 MOLECULES_FILE = "nmrshiftdb2/nmrshiftdb2_molecules.parquet"

@@ -13,7 +13,6 @@ and refuses weights whose sha256 or tensor shapes disagree with the card.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nmrpeak_cli.errors import NotAvailableError
-from nmrpeak_cli.paths import models_dir
+from nmrpeak_cli.paths import file_sha256, models_dir
 from nmrpeak_cli.tokenizer import PAD, SmilesTokenizer, SpectrumTokenizer
 
 MODEL_NAME = "generator"
@@ -329,15 +328,6 @@ def _tokenizer_path(weights: Path) -> Path:
     return weights.with_name(f"{weights.stem}.tokenizer.json")
 
 
-def sha256(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def save_generator(
     generator: Generator,
     weights: str | Path,
@@ -375,8 +365,8 @@ def save_generator(
         "model": MODEL_KIND,
         "weights": weights.name,
         "tokenizer": _tokenizer_path(weights).name,
-        "sha256": sha256(weights),
-        "tokenizer_sha256": sha256(_tokenizer_path(weights)),
+        "sha256": file_sha256(weights),
+        "tokenizer_sha256": file_sha256(_tokenizer_path(weights)),
         "config": generator.model.config.to_dict(),
         "fusion": generator.fusion.to_dict(),
         "dtype": "float16" if half else "float32",
@@ -416,7 +406,7 @@ def load_generator(weights: str | Path | None = None, device: str = "cpu") -> Ge
     except (OSError, json.JSONDecodeError) as exc:
         raise NotAvailableError(f"generator card or tokenizer is not valid JSON: {exc}") from None
     for path, key in ((weights, "sha256"), (tokenizer_file, "tokenizer_sha256")):
-        actual = sha256(path)
+        actual = file_sha256(path)
         if card.get(key) != actual:
             raise NotAvailableError(
                 f"{path} is corrupt or does not belong to its card "

@@ -233,9 +233,14 @@ def baseline_predictions(
     """
     import json
 
-    from nmrpeak_cli.predict.weights import sha256
+    from nmrpeak_cli.paths import file_sha256
 
-    base_key = [sha256(data), split_column, [r.id for r in records], [r.smiles for r in records]]
+    base_key = [
+        file_sha256(data),
+        split_column,
+        [r.id for r in records],
+        [r.smiles for r in records],
+    ]
     hose_path = None if cache is None else Path(cache) / f"hose_{_cache_key(*base_key)}.npz"
     csp5_path = (
         None if cache is None else Path(cache) / f"csp5_{_cache_key(*base_key, csp5_limit)}.npz"
@@ -307,10 +312,11 @@ def run_benchmark(
     """
     import torch
 
+    from nmrpeak_cli.paths import file_sha256
     from nmrpeak_cli.predict.evaluate import predict_atoms
     from nmrpeak_cli.predict.featurize import parse_molecule
     from nmrpeak_cli.predict.infer import predict_records
-    from nmrpeak_cli.predict.weights import default_weights, load_model, sha256
+    from nmrpeak_cli.predict.weights import default_weights, load_model
 
     split_column = f"split_{split}" if split in {"scaffold", "random"} else "split_scaffold"
     if split in {"scaffold", "random"}:
@@ -328,7 +334,7 @@ def run_benchmark(
         "source": source,
         "records": len(records),
         "weights": str(weights),
-        "weights_sha256": sha256(weights),
+        "weights_sha256": file_sha256(weights),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}",
     }
 

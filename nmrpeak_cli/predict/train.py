@@ -274,9 +274,10 @@ def train_predictor(
     """
     import torch
 
+    from nmrpeak_cli.paths import file_sha256
     from nmrpeak_cli.predict.evaluate import evaluate_model
     from nmrpeak_cli.predict.model import ModelConfig, ShiftModel, collate
-    from nmrpeak_cli.predict.weights import save_model, sha256
+    from nmrpeak_cli.predict.weights import save_model
 
     out_dir = Path(config.out_dir)
     if resume:
@@ -344,7 +345,7 @@ def train_predictor(
         "train_config": asdict(config),
         "data": {
             "path": config.data,
-            "sha256": sha256(Path(config.data)),
+            "sha256": file_sha256(Path(config.data)),
             "split_column": config.split_column,
             "train_records": len(train),
             "valid_records": len(valid),

@@ -7,13 +7,12 @@ split, seed, metrics, training command).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from nmrpeak_cli.errors import NotAvailableError
-from nmrpeak_cli.paths import models_dir
+from nmrpeak_cli.paths import file_sha256, models_dir
 from nmrpeak_cli.predict.featurize import FEATURE_VERSION
 from nmrpeak_cli.predict.model import ModelConfig, ShiftModel
 
@@ -24,15 +23,6 @@ MODEL_NAME = "predictor"
 def default_weights() -> Path:
     """Path of the shipped predictor weights."""
     return models_dir() / f"{MODEL_NAME}.safetensors"
-
-
-def sha256(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def card_path(weights: Path) -> Path:
@@ -51,7 +41,7 @@ def save_model(model: ShiftModel, weights: Path, card: dict[str, Any] | None = N
     full = {
         "model": "nmrpeak.ShiftModel",
         "weights": weights.name,
-        "sha256": sha256(weights),
+        "sha256": file_sha256(weights),
         "config": model.config.to_dict(),
         **(card or {}),
     }
@@ -93,7 +83,7 @@ def load_model(weights: Path | None = None, device: str = "cpu") -> ShiftModel:
         )
     card = read_card(weights)
     expected = card.get("sha256")
-    actual = sha256(weights)
+    actual = file_sha256(weights)
     if expected != actual:
         raise NotAvailableError(
             f"predictor weights {weights} are corrupt or do not belong to their card "

@@ -22,7 +22,6 @@ Weights ship as ``models/retriever_<name>.safetensors`` with a JSON card
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nmrpeak_cli.errors import NotAvailableError
+from nmrpeak_cli.paths import file_sha256
 from nmrpeak_cli.retrieve.models import ModelIdentity
 from nmrpeak_cli.retrieve.search import FusionWeights
 from nmrpeak_cli.similarity import DEFAULT_PARAMS, SimilarityParams
@@ -377,14 +377,6 @@ class TorchEncoder:
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def save_encoder(
     config: EncoderConfig, modules: Mapping[str, Any], weights: Path, card: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -398,7 +390,7 @@ def save_encoder(
         str(weights),
         metadata={"model": f"nmrpeak.retriever.{config.kind}"},
     )
-    digest = _sha256(weights)
+    digest = file_sha256(weights)
     full = {
         "model": f"nmrpeak.retriever.{config.kind}",
         "name": config.kind,
@@ -429,7 +421,7 @@ def load_encoder(weights: Path, batch_size: int = 512) -> TorchEncoder:
             f"retriever encoder {weights} or its card {card_file.name} not found"
         )
     card = json.loads(card_file.read_text())
-    digest = _sha256(weights)
+    digest = file_sha256(weights)
     if digest != card.get("sha256"):
         raise NotAvailableError(
             f"{weights}: sha256 {digest[:12]}… does not match its card ({str(card.get('sha256'))[:12]}…)"

@@ -27,7 +27,6 @@ the caller will use must be the ones the library was built with.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -46,6 +45,7 @@ import pyarrow.parquet as pq
 from nmrpeak_cli import __version__
 from nmrpeak_cli.batch import Shard
 from nmrpeak_cli.errors import ChemistryError, InputFileError, NmrpeakError
+from nmrpeak_cli.paths import file_sha256
 from nmrpeak_cli.retrieve.models import Encoder, ModelIdentity, Predictor, prediction_to_spectrum
 from nmrpeak_cli.schema import PRED_C13_PEAK_TYPE, PRED_H1_PEAK_TYPE
 from nmrpeak_cli.similarity import PackedPeakLists
@@ -100,18 +100,9 @@ class LibraryError(NmrpeakError, OSError):
 # --------------------------------------------------------------------------------------------
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _file_records(directory: Path, names: Iterable[str]) -> dict[str, dict[str, Any]]:
     return {
-        name: {"bytes": (directory / name).stat().st_size, "sha256": sha256_file(directory / name)}
+        name: {"bytes": (directory / name).stat().st_size, "sha256": file_sha256(directory / name)}
         for name in sorted(names)
     }
 
@@ -195,7 +186,7 @@ def verify_files(
                 f"{directory / name}: {size} bytes, manifest says {record['bytes']}; the file "
                 "is truncated or was changed (copy it again or rebuild the library)"
             )
-        if checksums and sha256_file(directory / name) != record["sha256"]:
+        if checksums and file_sha256(directory / name) != record["sha256"]:
             raise LibraryError(
                 f"{directory / name}: sha256 differs from the manifest; the file is corrupt "
                 "(copy it again or rebuild the library)"
