@@ -79,7 +79,7 @@ def register(app: typer.Typer) -> None:
         input: Annotated[
             str | None,
             typer.Argument(
-                help="Molecules: a SMILES file (or table once io lands), or - for stdin."
+                help="Molecules: a SMILES file, a table with a smiles column, an SDF, or - for stdin."
             ),
         ] = None,
         output: OutOption = None,
