@@ -124,14 +124,12 @@ class _Output:
     def close(self) -> None:
         from nmrpeak_cli.schema import RESULTS_SCHEMA
 
-        if self.output is not None:
+        if self.output is None and sys.stdout.isatty():
+            _render(self.rows)
+        else:  # a file by extension, or JSONL on a pipe; both conform rows to the schema
             from nmrpeak_cli.io import write_table
 
-            write_table(self.rows, self.output, RESULTS_SCHEMA)
-        elif sys.stdout.isatty():
-            _render(self.rows)
-        else:
-            sys.stdout.writelines(json.dumps(row) + "\n" for row in self.rows)
+            write_table(self.rows, self.output or "-", RESULTS_SCHEMA)
 
 
 def _render(rows: list[dict[str, Any]]) -> None:
