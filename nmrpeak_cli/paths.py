@@ -29,3 +29,19 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def verify_sha256(path: str | os.PathLike[str], expected: object) -> str:
+    """SHA-256 of ``path``, checked against the ``expected`` value of its model card.
+
+    Raises :class:`~nmrpeak_cli.errors.NotAvailableError` naming both digests on a mismatch.
+    """
+    from nmrpeak_cli.errors import NotAvailableError
+
+    actual = file_sha256(path)
+    if actual != expected:
+        raise NotAvailableError(
+            f"{path} is corrupt or does not belong to its card "
+            f"(sha256 {actual[:12]}…, card says {str(expected)[:12]}…)"
+        )
+    return actual

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nmrpeak_cli.errors import NotAvailableError
-from nmrpeak_cli.paths import file_sha256, models_dir
+from nmrpeak_cli.paths import file_sha256, models_dir, verify_sha256
 from nmrpeak_cli.tokenizer import PAD, SmilesTokenizer, SpectrumTokenizer
 
 MODEL_NAME = "generator"
@@ -406,12 +406,7 @@ def load_generator(weights: str | Path | None = None, device: str = "cpu") -> Ge
     except (OSError, json.JSONDecodeError) as exc:
         raise NotAvailableError(f"generator card or tokenizer is not valid JSON: {exc}") from None
     for path, key in ((weights, "sha256"), (tokenizer_file, "tokenizer_sha256")):
-        actual = file_sha256(path)
-        if card.get(key) != actual:
-            raise NotAvailableError(
-                f"{path} is corrupt or does not belong to its card "
-                f"(sha256 {actual[:12]}…, card says {str(card.get(key))[:12]}…)"
-            )
+        verify_sha256(path, card.get(key))
     try:
         config = GeneratorConfig.from_dict(card["config"])
         spectrum_tokenizer = SpectrumTokenizer.from_dict(tokenizers["spectrum"])

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nmrpeak_cli.errors import NotAvailableError
-from nmrpeak_cli.paths import file_sha256, models_dir
+from nmrpeak_cli.paths import file_sha256, models_dir, verify_sha256
 from nmrpeak_cli.predict.featurize import FEATURE_VERSION
 from nmrpeak_cli.predict.model import ModelConfig, ShiftModel
 
@@ -82,13 +82,7 @@ def load_model(weights: Path | None = None, device: str = "cpu") -> ShiftModel:
             "or set NMRPEAK_MODELS to the folder holding predictor.safetensors"
         )
     card = read_card(weights)
-    expected = card.get("sha256")
-    actual = file_sha256(weights)
-    if expected != actual:
-        raise NotAvailableError(
-            f"predictor weights {weights} are corrupt or do not belong to their card "
-            f"(sha256 {actual[:12]}…, card says {str(expected)[:12]}…)"
-        )
+    verify_sha256(weights, card.get("sha256"))
     try:
         config = ModelConfig.from_dict(card["config"])
     except (KeyError, TypeError, ValueError) as exc:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nmrpeak_cli.errors import NotAvailableError
-from nmrpeak_cli.paths import file_sha256
+from nmrpeak_cli.paths import file_sha256, verify_sha256
 from nmrpeak_cli.retrieve.models import ModelIdentity
 from nmrpeak_cli.retrieve.search import FusionWeights
 from nmrpeak_cli.similarity import DEFAULT_PARAMS, SimilarityParams
@@ -421,11 +421,7 @@ def load_encoder(weights: Path, batch_size: int = 512) -> TorchEncoder:
             f"retriever encoder {weights} or its card {card_file.name} not found"
         )
     card = json.loads(card_file.read_text())
-    digest = file_sha256(weights)
-    if digest != card.get("sha256"):
-        raise NotAvailableError(
-            f"{weights}: sha256 {digest[:12]}… does not match its card ({str(card.get('sha256'))[:12]}…)"
-        )
+    digest = verify_sha256(weights, card.get("sha256"))
     config = EncoderConfig.from_dict(card["config"])
     if config.feature_version != FEATURE_VERSION:
         raise NotAvailableError(
