@@ -298,6 +298,23 @@ def fit_tokenizers(
     return spectrum_tok, SmilesTokenizer.fit(p.smiles for p in pairs)
 
 
+def new_generator(pairs: Sequence[Pair], config: TrainConfig) -> Generator:
+    """A randomly initialized generator sized by ``config``, tokenizers fitted on ``pairs``."""
+    spectrum_tok, smiles_tok = fit_tokenizers(pairs, config)
+    return build_generator(
+        spectrum_tok,
+        smiles_tok,
+        seed=config.seed,
+        d_model=config.d_model,
+        n_heads=config.n_heads,
+        n_encoder_layers=config.n_layers,
+        n_decoder_layers=config.n_layers,
+        d_ff=config.d_ff,
+        dropout=config.dropout,
+        max_tgt_len=config.max_smiles_tokens,
+    )
+
+
 def _lr_factor(step: int, warmup: int) -> float:
     step = max(step, 1)
     return min(step / max(warmup, 1), math.sqrt(max(warmup, 1) / step))
@@ -442,22 +459,7 @@ def train_phase(
     else:
         for stale in ("best", "last"):
             (run_dir / f"{stale}.safetensors").unlink(missing_ok=True)
-        if init is not None:
-            generator = init
-        else:
-            spectrum_tok, smiles_tok = fit_tokenizers(train_pairs, config)
-            generator = build_generator(
-                spectrum_tok,
-                smiles_tok,
-                seed=config.seed,
-                d_model=config.d_model,
-                n_heads=config.n_heads,
-                n_encoder_layers=config.n_layers,
-                n_decoder_layers=config.n_layers,
-                d_ff=config.d_ff,
-                dropout=config.dropout,
-                max_tgt_len=config.max_smiles_tokens,
-            )
+        generator = init if init is not None else new_generator(train_pairs, config)
         generator = replace(generator, card={})
         generator.model.to(device)
         optimizer = make_optimizer(generator)
@@ -569,19 +571,7 @@ def train_generator(
         if not pretrain_pairs:
             raise ValueError("the pretrain stage needs simulated pairs (pretrain_pairs)")
         pre_config = pretrain_config or config
-        spectrum_tok, smiles_tok = fit_tokenizers([*pretrain_pairs, *train_pairs], pre_config)
-        start = build_generator(
-            spectrum_tok,
-            smiles_tok,
-            seed=pre_config.seed,
-            d_model=pre_config.d_model,
-            n_heads=pre_config.n_heads,
-            n_encoder_layers=pre_config.n_layers,
-            n_decoder_layers=pre_config.n_layers,
-            d_ff=pre_config.d_ff,
-            dropout=pre_config.dropout,
-            max_tgt_len=pre_config.max_smiles_tokens,
-        )
+        start = new_generator([*pretrain_pairs, *train_pairs], pre_config)
         result = train_phase(
             pretrain_pairs,
             valid_pairs,
