@@ -14,10 +14,13 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from nmrpeak_cli.context import RunContext
 
@@ -57,6 +60,15 @@ def show_progress(context: RunContext) -> bool:
     return not context.quiet and sys.stderr.isatty()
 
 
+class RateColumn(ProgressColumn):
+    """Items per second (``12.3/s``)."""
+
+    def render(self, task: Task) -> Text:
+        """The task's current (or final) rate."""
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.1f}/s", style="progress.data.speed")
+
+
 @contextmanager
 def progress_bar(context: RunContext, description: str, total: int | None = None) -> Iterator:
     """A rich progress bar on stderr; yields ``advance(n)``. Silent when not shown."""
@@ -67,6 +79,7 @@ def progress_bar(context: RunContext, description: str, total: int | None = None
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        RateColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=stderr_console(),

@@ -10,29 +10,36 @@ import json
 import shlex
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nmrpeak_cli.batch import resolve_shard
 from nmrpeak_cli.cli.common import (
-    ExitCode,
     JobsOption,
     OutOption,
     ShardOption,
     fail,
-    progress_bar,
     run_context,
     stderr_console,
     stdout_console,
 )
 from nmrpeak_cli.cli.groups import bench_app, train_app
-from nmrpeak_cli.errors import InputFileError, NotAvailableError
+from nmrpeak_cli.cli.runner import (
+    BackendOption,
+    ResumeOption,
+    SchedulerOption,
+    batch_options,
+    exit_for,
+    run_batch,
+)
+from nmrpeak_cli.errors import NotAvailableError
+
+if TYPE_CHECKING:
+    from nmrpeak_cli.predict.infer import MoleculeInput
 
 
-def _read_molecules(source: str) -> Iterator:
+def _read_molecules(source: str) -> Iterator[MoleculeInput]:
     """:class:`~nmrpeak_cli.predict.infer.MoleculeInput` records of INPUT via the I/O layer;
     unreadable records pass through with their error."""
     from nmrpeak_cli.io import RecordError, read_molecules
@@ -95,6 +102,9 @@ def register(app: typer.Typer) -> None:
         device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
         jobs: JobsOption = 1,
         shard: ShardOption = None,
+        resume: ResumeOption = False,
+        backend: BackendOption = "local",
+        scheduler: SchedulerOption = None,
         weights: Annotated[
             Path | None,
             typer.Option(help="Weights (.safetensors with its .json card); default: shipped."),
@@ -102,66 +112,66 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Predict 13C and 1H peak lists (shifts, multiplicities, atoms) for molecules.
 
+        INPUT is read in streamed batches; each finished batch of a file output is saved at
+        once, so a killed run continues with [bold]--resume[/bold]. Records that cannot be
+        predicted get a row with an error (exit code 1).
+
         [bold]Examples[/bold]: nmrpeak predict --smiles "CCOC(=O)C" ·
-        nmrpeak predict examples/molecules.smi -o predicted.parquet
+        nmrpeak predict examples/molecules.smi -o predicted.parquet ·
+        nmrpeak predict big.smi -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --jobs 0 --resume
         """
-        from nmrpeak_cli.io import open_writer
+        from nmrpeak_cli.outputs import record_key
         from nmrpeak_cli.predict.featurize import solvent_index
-        from nmrpeak_cli.predict.infer import predict_records, prediction_row
+        from nmrpeak_cli.predict.infer import (
+            MoleculeInput,
+            PredictBatch,
+            process_model,
+            resolve_device,
+        )
+        from nmrpeak_cli.predict.weights import default_weights, read_card
         from nmrpeak_cli.schema import PREDICTION_SCHEMA
 
-        context = run_context(ctx)
         if input is None and not smiles:
             raise fail("give INPUT or --smiles")
+        if input is not None and smiles:
+            raise fail("give either INPUT or --smiles, not both")
+        options = batch_options(
+            output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
+            scheduler=scheduler, batch_size=batch_size,
+        )  # fmt: skip
         try:
             solvent_index(solvent)
-            selected = resolve_shard(shard)
-        except ValueError as exc:
+            torch_device = resolve_device(device)
+            weights_path = Path(weights) if weights is not None else default_weights()
+            process_model(weights_path, torch_device)  # one clear message for bad weights
+            card = read_card(weights_path)
+        except (NotAvailableError, ValueError) as exc:
             raise fail(str(exc)) from None
+        gpu = torch_device.startswith("cuda")
+        process = PredictBatch(
+            weights_path,
+            solvent,
+            torch_device,
+            threads=1 if options.jobs > 1 and not gpu else None,
+        )
         records = (
-            iter([(f"smiles{i + 1}", s) for i, s in enumerate(smiles or [])])
+            iter([MoleculeInput(f"smiles{i + 1}", s) for i, s in enumerate(smiles or [])])
             if input is None
             else _read_molecules(input)
         )
-        terminal = output is None and sys.stdout.isatty()
-        failed = total = 0
-        try:
-            with ExitStack() as stack:
-                if terminal:
-                    rows: list[dict] = []
-                    write = rows.extend
-                else:
-                    write = stack.enter_context(open_writer(output or "-", PREDICTION_SCHEMA)).write
-                advance = stack.enter_context(progress_bar(context, "predict"))
-                stream = predict_records(
-                    selected.select(records),
-                    solvent=solvent,
-                    weights=weights,
-                    batch_size=batch_size,
-                    device=device,
-                    jobs=jobs,
-                )
-                batch: list[dict] = []
-                for prediction in stream:
-                    batch.append(prediction_row(prediction))
-                    total += 1
-                    failed += prediction.error is not None
-                    if len(batch) >= batch_size:
-                        write(batch)
-                        advance(len(batch))
-                        batch = []
-                if batch:
-                    write(batch)
-                    advance(len(batch))
-        except (InputFileError, NotAvailableError, ValueError) as exc:
-            raise fail(str(exc)) from None
-        if terminal:
-            _render_table(rows)
-        if total == 0:
-            raise fail(f"no molecules in {input or '--smiles'}")
-        if failed:
-            stderr_console().print(f"{failed} of {total} records failed (see their error column)")
-            raise typer.Exit(int(ExitCode.PARTIAL))
+        summary = run_batch(
+            run_context(ctx),
+            records,
+            process,
+            key=lambda r: record_key(r.id, [r.smiles, r.solvent or solvent]),
+            schema=PREDICTION_SCHEMA,
+            options=options,
+            digest={"predictor": card.get("sha256"), "solvent": solvent},
+            render=_render_table,
+            description="predict",
+            jobs=1 if gpu else None,  # one GPU worker, batched
+        )
+        exit_for(summary, f"molecules in {input or '--smiles'}")
 
     @train_app.command("predictor")
     def train_predictor_command(

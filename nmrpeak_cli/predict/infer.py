@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -214,12 +215,51 @@ def predict_records(
 
 def _chunk_job(weights: Path, solvent: str | None, chunk: list[MoleculeInput]) -> list[Prediction]:
     """Worker-process body of :func:`predict_records` with ``jobs > 1``."""
+    return predict_chunk(process_model(weights, "cpu", threads=1), chunk, solvent)
+
+
+@lru_cache(maxsize=2)
+def process_model(weights: Path, device: str, threads: int | None = None) -> ShiftModel:
+    """The model of ``weights``, loaded once per process (workers and Dask tasks reuse it).
+
+    ``threads`` sets torch's CPU threads first (1 in worker processes, so they do not
+    oversubscribe the cores).
+    """
     import torch
 
     from nmrpeak_cli.predict.weights import load_model
 
-    torch.set_num_threads(1)
-    return predict_chunk(load_model(weights), chunk, solvent)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return load_model(weights, device=device)
+
+
+@dataclass(frozen=True, slots=True)
+class PredictBatch:
+    """Picklable batch body for :func:`nmrpeak_cli.batch.run_records`: one prediction-table
+    row per record.
+
+    Attributes
+    ----------
+    weights
+        Predictor weights (with their card), loaded once per process.
+    solvent
+        Solvent for records without their own.
+    device
+        Concrete torch device (``cpu``, ``cuda``).
+    threads
+        torch CPU threads in this process (``None``: torch's default).
+    """
+
+    weights: Path
+    solvent: str | None = None
+    device: str = "cpu"
+    threads: int | None = None
+
+    def __call__(self, batch: list[MoleculeInput]) -> list[list[dict[str, Any]]]:
+        """Predict one batch; failed records give rows with ``error``."""
+        model = process_model(self.weights, self.device, self.threads)
+        return [[prediction_row(p)] for p in predict_chunk(model, batch, self.solvent)]
 
 
 def predict_spectra(
