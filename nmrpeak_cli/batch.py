@@ -148,6 +148,7 @@ def run_records(
     jobs: int = 1,
     scheduler: str | None = None,
     on_records: Callable[[int], None] | None = None,
+    failed: Callable[[list[dict[str, Any]]], bool] | None = None,
 ) -> BatchSummary:
     """The batch engine: stream records in batches through ``process`` into ``sink``.
 
@@ -170,6 +171,8 @@ def run_records(
         Dask scheduler address: run the batches on a Dask cluster instead.
     on_records
         Progress callback, called with the number of records finished (skipped included).
+    failed
+        Whether a record's rows mean it failed; default: any row has a non-null ``error``.
     """
     from nmrpeak_cli.outputs import BatchSummary
 
@@ -201,7 +204,11 @@ def run_records(
             pending_keys.append(keys)
             yield batch
 
-    succeeded = failed = 0
+    def any_error(record_rows: list[dict[str, Any]]) -> bool:
+        return any(row.get("error") for row in record_rows)
+
+    is_failed = failed or any_error
+    succeeded = n_failed = 0
     try:
         for results in parallel_map(
             process, batches(), jobs=jobs, chunk_size=1, scheduler=scheduler
@@ -216,8 +223,8 @@ def run_records(
                 k for k, record_rows in zip(keys, results, strict=True) for _ in record_rows
             ]
             sink.write(rows, row_keys)
-            bad = sum(any(row.get("error") for row in record_rows) for record_rows in results)
-            failed += bad
+            bad = sum(is_failed(record_rows) for record_rows in results)
+            n_failed += bad
             succeeded += len(results) - bad
             if on_records:
                 on_records(len(results))
@@ -225,4 +232,4 @@ def run_records(
         sink.abort()
         raise
     sink.finish()
-    return BatchSummary(succeeded, failed, skipped)
+    return BatchSummary(succeeded, n_failed, skipped)

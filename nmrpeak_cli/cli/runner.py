@@ -146,6 +146,7 @@ def run_batch(
     render: Callable[[list[dict[str, Any]]], None],
     description: str = "records",
     jobs: int | None = None,
+    failed: Callable[[list[dict[str, Any]]], bool] | None = None,
 ) -> BatchSummary:
     """Run ``process`` over the shard's records into the chosen output; returns the summary.
 
@@ -164,6 +165,8 @@ def run_batch(
     jobs
         Worker processes for this command (default ``options.jobs``; model commands on a GPU
         pass 1: one GPU worker with batching).
+    failed
+        Whether a record's rows mean it failed (default: any row has an ``error``).
     """
     from nmrpeak_cli.outputs import CollectOutput, ResumableOutput, StreamOutput
 
@@ -195,6 +198,7 @@ def run_batch(
                 jobs=options.jobs if jobs is None else jobs,
                 scheduler=options.scheduler,
                 on_records=advance,
+                failed=failed,
             )
     except (InputFileError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
