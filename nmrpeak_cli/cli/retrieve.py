@@ -26,6 +26,14 @@ from nmrpeak_cli.cli.common import (
     stdout_console,
 )
 from nmrpeak_cli.cli.groups import bench_app, library_app, train_app
+from nmrpeak_cli.cli.runner import (
+    BackendOption,
+    ResumeOption,
+    SchedulerOption,
+    batch_options,
+    exit_for,
+    run_batch,
+)
 from nmrpeak_cli.errors import NmrpeakError
 
 LibraryOption = Annotated[
@@ -105,6 +113,17 @@ def _file_queries(source: str) -> Iterator[Any]:
             yield QueryError(item.record, str(item)) if isinstance(item, RecordError) else item
 
 
+def _query_key(query: Any) -> str:
+    """Record key of a query: its id and everything that shapes its rows (not its truth)."""
+    from nmrpeak_cli.outputs import record_key
+    from nmrpeak_cli.retrieve.search import QueryError
+    from nmrpeak_cli.schema import spectrum_to_row
+
+    if isinstance(query, QueryError):
+        return record_key(query.id, {"error": query.error})
+    return record_key(query.id, {**spectrum_to_row(query), "smiles": None})
+
+
 def _render(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
@@ -116,14 +135,15 @@ def _render(rows: list[dict[str, Any]]) -> None:
         return "" if value is None else f"{value:.3f}"
 
     for row in rows:
-        if row["error"]:
+        if row["rank"] is None:
             table.add_row(row["query_id"], "", f"[red]error: {row['error']}[/red]", *[""] * 6)
             continue
         match = {True: "✓", False: "✗", None: ""}[row["formula_match"]]
+        note = f"\n[red]{row['error']}[/red]" if row["error"] else ""
         table.add_row(
             row["query_id"],
             str(row["rank"]),
-            row["smiles"],
+            row["smiles"] + note,
             number(row["score"]),
             number(row["ssr"]),
             number(row["sme"]),
@@ -168,58 +188,88 @@ def register(app: typer.Typer) -> None:
         encoders: Annotated[
             bool, typer.Option("--encoders/--ssr-only", help="Use the learned encoders (SME, SSE).")
         ] = True,
+        report: Annotated[
+            Path | None,
+            typer.Option(
+                "--report",
+                help="Write one HTML report per query (top 3 candidates against the query "
+                "spectrum) into this folder.",
+                metavar="DIR",
+            ),
+        ] = None,
+        batch_size: Annotated[
+            int, typer.Option("--batch-size", min=1, help="Queries per batch.")
+        ] = 256,
+        jobs: JobsOption = 1,
         shard: ShardOption = None,
+        resume: ResumeOption = False,
+        backend: BackendOption = "local",
+        scheduler: SchedulerOption = None,
     ) -> None:
         """Rank library molecules for each query spectrum (SSR + SME + SSE fusion).
 
+        QUERY is read in streamed batches; each finished batch of a file output is saved at
+        once, so a killed run continues with [bold]--resume[/bold]. Queries that cannot be
+        searched get a row with an error (exit code 1).
+
         [bold]Examples[/bold]: nmrpeak retrieve --c13 "128.5, 137.9, 21.4" --formula C7H8 -l lib/ ·
-        nmrpeak retrieve queries.parquet -l lib/ -k 10 -o results.parquet
+        nmrpeak retrieve queries.parquet -l lib/ -k 10 -o results.parquet --report reports/ ·
+        nmrpeak retrieve big.parquet -l lib/ -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --jobs 0 --resume
         """
-        from nmrpeak_cli.batch import resolve_shard
+        from dataclasses import replace
+
         from nmrpeak_cli.errors import SpectrumError
-        from nmrpeak_cli.retrieve.api import open_searcher
+        from nmrpeak_cli.retrieve.api import SearchBatch
         from nmrpeak_cli.retrieve.search import SearchParams
+        from nmrpeak_cli.schema import RESULTS_SCHEMA
 
         inline = any(v is not None for v in (c13, h1, formula))
         if inline == (query is not None):
             raise fail(
                 "give either QUERY or inline --c13/--h1 (with --formula), not both or neither"
             )
+        options = batch_options(
+            output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
+            scheduler=scheduler, batch_size=batch_size,
+        )  # fmt: skip
+        if report is not None:
+            try:
+                import matplotlib  # noqa: F401
+            except ImportError:
+                raise fail("--report needs matplotlib: pip install 'nmrpeak-cli[plot]'") from None
         if inline:
             try:
                 queries: Iterable[Any] = [_inline_query(query_id, c13, h1, formula, solvent)]
             except SpectrumError as exc:
                 raise fail(str(exc)) from None
         else:
-            try:
-                queries = resolve_shard(shard).select(_file_queries(query))
-            except ValueError as exc:
-                raise fail(str(exc)) from None
+            queries = _file_queries(query)
+        in_process = options.jobs <= 1 and options.scheduler is None
+        process = SearchBatch(
+            library.absolute(),
+            k=k,
+            use_encoders=encoders,
+            params=SearchParams(candidates=candidates, batch_size=batch_size),
+            report=None if report is None else report.absolute(),
+            checksums=in_process,  # verified once below; workers compare sizes only
+            threads=None if in_process else 1,
+        )
         try:
-            search = open_searcher(
-                library, k=k, use_encoders=encoders, params=SearchParams(candidates=candidates)
-            )
+            searcher = replace(process, checksums=True, threads=None).searcher()
         except NmrpeakError as exc:
             raise fail(str(exc)) from None
-        failed = 0
-
-        def counted(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-            nonlocal failed
-            for row in rows:
-                failed += row["error"] is not None
-                yield row
-
-        rows = counted(search(queries))
-        from nmrpeak_cli.io import write_table
-        from nmrpeak_cli.schema import RESULTS_SCHEMA
-
-        if output is None and stdout_console().is_terminal:
-            _render(list(rows))
-        else:
-            write_table(rows, output or "-", RESULTS_SCHEMA)
-        if failed:
-            stderr_console().print(f"{failed} queries failed (their rows carry an error)")
-            raise typer.Exit(int(ExitCode.PARTIAL))
+        summary = run_batch(
+            run_context(ctx),
+            queries,
+            process,
+            key=_query_key,
+            schema=RESULTS_SCHEMA,
+            options=options,
+            digest=searcher.digest(),
+            render=_render,
+            description="retrieve",
+        )
+        exit_for(summary, f"queries in {query or 'the inline query'}")
 
     @library_app.command("build")
     def build_command(

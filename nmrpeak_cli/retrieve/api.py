@@ -1,12 +1,15 @@
-"""One-call setup of retrieval with the shipped models, for the CLI and other modules."""
+"""One-call setup of retrieval with the shipped models, for the CLI and other modules, and
+the picklable batch body the CLI runs through the shared batch runner."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from nmrpeak_cli.errors import NmrpeakError
 from nmrpeak_cli.retrieve.library import Library, open_library, read_manifest
 from nmrpeak_cli.retrieve.models import Encoder
 from nmrpeak_cli.retrieve.search import QueryError, SearchParams, retrieve
@@ -35,6 +38,18 @@ class Searcher:
         """Ranked RESULTS_SCHEMA rows for ``spectra`` (see :func:`~nmrpeak_cli.retrieve.search.retrieve`)."""
         return retrieve(spectra, self.library, encoders=self.encoders, params=self.params)
 
+    def digest(self) -> dict[str, Any]:
+        """What shapes the result rows (library files, encoder versions, ``k``, candidate
+        depth, fusion weights, similarity parameters), for ``--resume`` checks."""
+        return {
+            "library": {name: f["sha256"] for name, f in self.library.manifest["files"].items()},
+            "encoders": {name: e.identity.as_dict() for name, e in self.encoders.items()},
+            "k": self.params.k,
+            "candidates": self.params.candidates,
+            "weights": self.params.weights.as_dict(),
+            "similarity": repr(self.params.similarity),
+        }
+
 
 def open_searcher(
     library_dir: str | Path,
@@ -42,10 +57,13 @@ def open_searcher(
     k: int = 10,
     use_encoders: bool = True,
     params: SearchParams | None = None,
+    checksums: bool = True,
 ) -> Searcher:
     """Open ``library_dir`` with the shipped encoders it was embedded with, their fusion
     weights (SSR alone when there are none, or with ``use_encoders=False``) and the
-    similarity tolerance scale fitted with them.
+    similarity tolerance scale fitted with them. ``checksums=False`` compares file sizes
+    but skips the sha256 of every library file (for processes opening a library that was
+    already verified).
 
     Raises
     ------
@@ -62,6 +80,126 @@ def open_searcher(
     if use_encoders:
         held = set(read_manifest(library_dir).get("encoders", {}))
         encoders = {n: e for n, e in load_shipped_encoders().items() if n in held}
-    library = open_library(library_dir, encoders=[e.identity for e in encoders.values()])
+    library = open_library(
+        library_dir, encoders=[e.identity for e in encoders.values()], checksums=checksums
+    )
     base = params or SearchParams()
     return Searcher(library, encoders, replace(base, k=k, weights=load_fusion_weights(encoders)))
+
+
+@lru_cache(maxsize=2)
+def process_searcher(
+    library_dir: Path,
+    k: int,
+    use_encoders: bool,
+    params: SearchParams,
+    checksums: bool = True,
+    threads: int | None = None,
+) -> Searcher:
+    """:func:`open_searcher`, once per process (worker processes and Dask tasks reuse it).
+
+    ``threads`` limits torch and faiss CPU threads first (1 in worker processes, so they do
+    not oversubscribe the cores).
+    """
+    searcher = open_searcher(
+        library_dir, k=k, use_encoders=use_encoders, params=params, checksums=checksums
+    )
+    if threads is not None and searcher.encoders:
+        import faiss
+        import torch
+
+        torch.set_num_threads(threads)
+        faiss.omp_set_num_threads(threads)
+    return searcher
+
+
+def _per_query(rows: Iterable[dict[str, Any]], count: int) -> list[list[dict[str, Any]]]:
+    """Split :func:`retrieve` rows into one list per query: a query's rows are ranks 1..k, or
+    one error row without a rank."""
+    groups: list[list[dict[str, Any]]] = []
+    for row in rows:
+        if row["rank"] is None or row["rank"] == 1 or not groups:
+            groups.append([])
+        groups[-1].append(row)
+    if len(groups) != count:
+        raise RuntimeError(f"retrieval gave rows for {len(groups)} of {count} queries")
+    return groups
+
+
+@dataclass(frozen=True, slots=True)
+class SearchBatch:
+    """Picklable batch body for :func:`nmrpeak_cli.batch.run_records`: the ranked result rows
+    of each query (a :class:`~nmrpeak_cli.spectra.Spectrum` or a :class:`QueryError`).
+
+    Attributes
+    ----------
+    library
+        Library directory (absolute, so worker processes and Dask workers find it).
+    k, use_encoders, params
+        See :func:`open_searcher`; the library is opened once per process.
+    report
+        Folder for one HTML report per query (:func:`nmrpeak_cli.report.write_query_report`,
+        written by the process that searched it), or ``None``.
+    report_top
+        Candidates shown per report.
+    checksums
+        Verify every library file's sha256 when this process opens the library.
+    threads
+        torch/faiss CPU threads in this process (``None``: their default).
+    """
+
+    library: Path
+    k: int = 10
+    use_encoders: bool = True
+    params: SearchParams = field(default_factory=SearchParams)
+    report: Path | None = None
+    report_top: int = 3
+    checksums: bool = True
+    threads: int | None = None
+
+    def searcher(self) -> Searcher:
+        """This process's searcher (opened on first use)."""
+        return process_searcher(
+            self.library, self.k, self.use_encoders, self.params, self.checksums, self.threads
+        )
+
+    def __call__(self, batch: list[Spectrum | QueryError]) -> list[list[dict[str, Any]]]:
+        """Search one batch of queries; unsearchable ones give a row with ``error``."""
+        searcher = self.searcher()
+        groups = _per_query(searcher(batch), len(batch))
+        if self.report is not None:
+            self._write_reports(searcher.library, batch, groups)
+        return groups
+
+    def _write_reports(
+        self,
+        library: Library,
+        batch: Sequence[Spectrum | QueryError],
+        groups: list[list[dict[str, Any]]],
+    ) -> None:
+        """One report per query, its candidates drawn with the predicted spectra the library
+        stores; a report that cannot be written turns the query's rows into errors."""
+        from nmrpeak_cli.report import write_query_report
+
+        shown = [
+            [r for r in rows if r["smiles"] and not r["error"]][: self.report_top]
+            for rows in groups
+        ]
+        wanted = sorted({r["library_row"] for rows in shown for r in rows})
+        stored = dict(zip(wanted, library.predicted(wanted) if wanted else [], strict=True))
+        for query, rows, top in zip(batch, groups, shown, strict=True):
+            if isinstance(query, QueryError):  # a report that shows the reader's error
+                query = Spectrum(id=query.id)
+            known = {r["smiles"]: stored[r["library_row"]] for r in top}
+            try:
+                write_query_report(
+                    query, rows, self.report, top=self.report_top, predict=_lookup(known)
+                )
+            except (NmrpeakError, ValueError, OSError) as exc:
+                for row in rows:
+                    row["error"] = row["error"] or f"report not written: {exc}"
+
+
+def _lookup(known: Mapping[str, Spectrum]) -> Callable[[list[str]], list[Spectrum | None]]:
+    """``predict`` for a report from stored spectra by SMILES (``None`` for any other)."""
+    return lambda smiles: [known.get(s) for s in smiles]
