@@ -168,9 +168,10 @@ def _csp5_shifts(
     """Per-atom csp5 predictions (None for failures) and seconds taken; None if not installed.
 
     csp5 numbers atoms as ``Chem.AddHs(Chem.MolFromSmiles(smiles))``: heavy atoms first, then
-    the hydrogens. A molecule whose returned indices do not fit that numbering (a carbon index
-    that is not a carbon, a hydrogen index that is not a hydrogen) or that lacks a carbon
-    prediction counts as a failure.
+    the hydrogens; its ``molecule_id`` skips molecules it could not embed, so rows are mapped
+    back by their SMILES. A molecule whose returned indices do not fit that numbering (a
+    carbon index that is not a carbon, a hydrogen index that is not a hydrogen) or that lacks
+    a carbon prediction (e.g. embedding failed) counts as a failure.
     """
     try:
         from csp5 import predict_smiles
@@ -183,22 +184,26 @@ def _csp5_shifts(
     sums = [np.zeros((m.GetNumAtoms(), 2)) for m in mols]
     counts = [np.zeros((m.GetNumAtoms(), 2)) for m in mols]
     failed: set[int] = set()
+    positions: dict[str, list[int]] = {}
+    for i, text in enumerate(smiles):
+        positions.setdefault(text, []).append(i)
     for nucleus, column, element in (("13C", 0, 6), ("1H", 1, 1)):
         frame = predict_smiles(list(smiles), nucleus=nucleus, batch_size=32).predictions
-        for mol_id, atom, shift in zip(
-            frame["molecule_id"], frame["atom_index"], frame["shift_ppm"], strict=True
+        # molecule_id counts only the molecules csp5 could embed: map rows by their SMILES
+        for text, atom, shift in zip(
+            frame["smiles"], frame["atom_index"], frame["shift_ppm"], strict=True
         ):
-            i, atom = int(mol_id), int(atom)
-            if atom >= with_h[i].GetNumAtoms():
-                failed.add(i)
-                continue
-            found = with_h[i].GetAtomWithIdx(atom)
-            if found.GetAtomicNum() != element:
-                failed.add(i)
-                continue
-            heavy = atom if element == 6 else found.GetNeighbors()[0].GetIdx()
-            sums[i][heavy, column] += shift
-            counts[i][heavy, column] += 1
+            for i in positions.get(text, ()):
+                if atom >= with_h[i].GetNumAtoms():
+                    failed.add(i)
+                    continue
+                found = with_h[i].GetAtomWithIdx(int(atom))
+                if found.GetAtomicNum() != element:
+                    failed.add(i)
+                    continue
+                heavy = int(atom) if element == 6 else found.GetNeighbors()[0].GetIdx()
+                sums[i][heavy, column] += shift
+                counts[i][heavy, column] += 1
     results: list[np.ndarray | None] = []
     for i, mol in enumerate(mols):
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -20,3 +20,34 @@ def test_benchmark_report_has_every_section(tiny_table, tiny_weights, monkeypatc
     assert "skipped" in report["csp5"]
     text = render_markdown(report)
     assert "HOSE" in text and "nmrpeak GNN" in text and "csp5" in text, text
+
+
+def test_csp5_rows_are_mapped_by_smiles_when_an_embedding_fails(monkeypatch):
+    """csp5's molecule_id skips molecules it could not embed; rows must map back by SMILES."""
+    import sys
+    import types
+
+    import pandas as pd
+    from rdkit import Chem
+
+    from nmrpeak_cli.predict.bench import _csp5_shifts
+
+    smiles = ["CCO", "C1CC1", "CC(=O)O"]  # pretend the cyclopropane fails to embed
+
+    def predict_smiles(items, nucleus, batch_size):
+        rows = []
+        for mol_id, text in enumerate(s for s in items if s != "C1CC1"):
+            mol = Chem.AddHs(Chem.MolFromSmiles(text))
+            element = 6 if nucleus == "13C" else 1
+            for atom in mol.GetAtoms():
+                if atom.GetAtomicNum() == element:
+                    rows.append((mol_id, text, atom.GetIdx(), 10.0 * (1 + smiles.index(text))))
+        frame = pd.DataFrame(rows, columns=["molecule_id", "smiles", "atom_index", "shift_ppm"])
+        return types.SimpleNamespace(predictions=frame)
+
+    monkeypatch.setitem(sys.modules, "csp5", types.SimpleNamespace(predict_smiles=predict_smiles))
+    results, _ = _csp5_shifts([Chem.MolFromSmiles(s) for s in smiles], smiles)
+    assert results[1] is None, "a molecule csp5 skipped is a failure"
+    assert results[0] is not None and results[2] is not None
+    assert set(results[0][[0, 1], 0]) == {10.0}, "ethanol keeps its own rows"
+    assert set(results[2][[0, 1], 0]) == {30.0}, "acetic acid is not given the skipped id's rows"
