@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nmrpeak_cli.errors import InputFileError
+from nmrpeak_cli.paths import publish
 
 KEY_COLUMN = "_record_key"
 
@@ -185,7 +186,7 @@ def _atomic_text(target: Path, text: str) -> None:
     try:
         with os.fdopen(descriptor, "w") as handle:
             handle.write(text)
-        os.replace(temporary, target)
+        publish(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -324,7 +325,7 @@ def _concatenate_text(sources: Sequence[Path], target: Path, *, header: bool) ->
                     if header and i == 0 and n > 0:
                         continue
                     handle.write(line)
-        os.replace(temporary, target)
+        publish(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

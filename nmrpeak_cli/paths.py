@@ -45,3 +45,12 @@ def verify_sha256(path: str | os.PathLike[str], expected: object) -> str:
             f"(sha256 {actual[:12]}…, card says {str(expected)[:12]}…)"
         )
     return actual
+
+
+def publish(temporary: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Give a finished temporary file the usual mode (0666 less the umask; ``mkstemp`` made it
+    0600) and rename it onto ``target`` atomically."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    os.chmod(temporary, 0o666 & ~mask)
+    os.replace(temporary, target)

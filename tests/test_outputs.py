@@ -203,3 +203,15 @@ def test_merge_cli_exit_codes(tmp_path):
     assert ok.exit_code == 0, ok.output
     bad = runner.invoke(app, ["merge", paths[0], "-o", str(tmp_path / "bad.parquet")])
     assert bad.exit_code == 2 and "missing" in bad.output
+
+
+def test_finished_outputs_get_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    out = ResumableOutput(tmp_path / "out.parquet", SCHEMA, resume=False)
+    run_records(range(3), square, out, key=key)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for path in (tmp_path / "out.parquet", tmp_path / ".out.parquet.done"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, path

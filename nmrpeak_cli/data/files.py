@@ -8,6 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nmrpeak_cli.paths import publish
+
 
 def write_parquet(table: pa.Table, path: Path) -> Path:
     """Write ``table`` to ``path`` atomically (a unique temporary file, then a rename), so a
@@ -17,7 +19,7 @@ def write_parquet(table: pa.Table, path: Path) -> Path:
         partial = Path(handle.name)
     try:
         pq.write_table(table, partial, compression="zstd")
-        partial.replace(path)
+        publish(partial, path)
     finally:
         partial.unlink(missing_ok=True)
     return path

@@ -39,6 +39,7 @@ import pyarrow as pa
 
 from nmrpeak_cli.errors import InputFileError
 from nmrpeak_cli.io.records import MoleculeResult, ReadResult
+from nmrpeak_cli.paths import publish
 
 Capability = Literal["spectra", "molecules"]
 
@@ -448,19 +449,11 @@ def open_writer(
         if compressed:
             stream.close()
         handle.close()
-        os.chmod(handle.name, 0o666 & ~_umask())
-        os.replace(handle.name, target)
+        publish(handle.name, target)
     except BaseException:
         handle.close()
         Path(handle.name).unlink(missing_ok=True)
         raise
-
-
-def _umask() -> int:
-    """The process umask (temporary files are created 0600; outputs get the usual mode)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def write_table(
