@@ -1,22 +1,63 @@
-"""``nmrpeak peaks RAW... [-o OUT]``: raw instrument data → query table."""
+"""``nmrpeak peaks RAW... [-o OUT]``: raw instrument data → query table, one row per sample.
+
+Samples are the records of the shared batch runner (:func:`nmrpeak_cli.cli.runner.run_batch`):
+streamed from the folder walk, processed by :class:`~nmrpeak_cli.processing.peaks.PeakBatch`
+in this process, worker processes or on Dask, written batch by batch.
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nmrpeak_cli.cli.common import (
-    ExitCode,
-    JobsOption,
-    OutOption,
-    ShardOption,
-    fail,
-    progress_bar,
-    run_context,
+from nmrpeak_cli.cli.common import JobsOption, OutOption, ShardOption, fail, run_context
+from nmrpeak_cli.cli.runner import (
+    BackendOption,
+    ResumeOption,
+    SchedulerOption,
+    batch_options,
+    exit_for,
+    run_batch,
 )
+
+if TYPE_CHECKING:
+    from nmrpeak_cli.io.raw.walk import Skipped
+
+
+class _SkipLog:
+    """Prints what was not used on stderr and counts the samples that gave peaks.
+
+    It is the walker's ``on_skip`` and run_batch's ``failed`` predicate: run_batch calls the
+    latter in this process with the rows of every finished sample, so the experiments a
+    worker skipped (:data:`~nmrpeak_cli.processing.peaks.SKIPPED_KEY`) are printed here even
+    when the worker ran in another process or on another machine.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.usable = 0
+
+    def skip(self, item: Skipped) -> None:
+        """Print one skipped input or experiment with its reason."""
+        from rich.markup import escape
+
+        from nmrpeak_cli.cli.common import stderr_console
+
+        self.count += 1
+        text = item.reason if item.reason.startswith(item.path) else f"{item.path}: {item.reason}"
+        stderr_console().print(f"[yellow]skipped[/] {escape(text)}", soft_wrap=True)
+
+    def __call__(self, rows: list[dict[str, Any]]) -> bool:
+        """Log the sample's skipped experiments; whether the sample failed (a row has an error)."""
+        from nmrpeak_cli.processing.peaks import SKIPPED_KEY
+
+        for row in rows:
+            for item in row.get(SKIPPED_KEY, ()):
+                self.skip(item)
+        self.usable += any(not row.get("error") for row in rows)
+        return any(row.get("error") for row in rows)
 
 
 def _render_table(rows: list[dict]) -> None:
@@ -63,6 +104,12 @@ def peaks(
     output: OutOption = None,
     jobs: JobsOption = 1,
     shard: ShardOption = None,
+    resume: ResumeOption = False,
+    backend: BackendOption = "local",
+    scheduler: SchedulerOption = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Samples per batch (one output part each).")
+    ] = 16,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write one PNG per experiment to this folder.")
     ] = None,
@@ -82,54 +129,52 @@ def peaks(
 ) -> None:
     """Process raw 1D 13C/1H data into peak lists: one query-table row per sample.
 
-    Experiments skipped (DEPT, 2D, other nuclei, duplicates) and failures are listed on
-    stderr; failures also become rows with an [bold]error[/bold]. Exit code 1 when any failed.
-    """
-    from dataclasses import replace
+    Samples are streamed from the folder walk; each finished batch of a file output is saved
+    at once, so a killed run continues with [bold]--resume[/bold] (a sample whose files changed
+    is processed again). Experiments skipped (DEPT, 2D, other nuclei, duplicates) and failures
+    are listed on stderr; failures also become rows with an [bold]error[/bold] (exit code 1),
+    as does a sample with no usable experiment. Exit code 2 when no sample gave peaks.
 
-    from rich.markup import escape
+    [bold]Examples[/bold]: nmrpeak peaks data/raw -o queries.parquet ·
+    nmrpeak peaks data/raw -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --jobs 0 --resume
+    """
+    from dataclasses import asdict
 
     from nmrpeak_cli.cli.common import stderr_console
-    from nmrpeak_cli.io import write_table
-    from nmrpeak_cli.processing.peaks import peaks_from_folders
+    from nmrpeak_cli.io.raw.walk import iter_samples
+    from nmrpeak_cli.outputs import record_key
+    from nmrpeak_cli.processing.peaks import PeakBatch, input_state
     from nmrpeak_cli.processing.pipeline import ProcessingOptions
-    from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table
+    from nmrpeak_cli.schema import QUERY_SCHEMA
 
-    context = replace(run_context(ctx), jobs=jobs)
-    from nmrpeak_cli.batch import resolve_shard
-
+    options = batch_options(
+        output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
+        scheduler=scheduler, batch_size=batch_size,
+    )  # fmt: skip
     try:
-        selected = resolve_shard(shard)
-        options = ProcessingOptions(
+        processing = ProcessingOptions(
             min_snr_c13=min_snr_c13, min_snr_h1=min_snr_h1, reference=reference
         )
-    except ValueError as exc:
+        if plot is not None:
+            plot.mkdir(parents=True, exist_ok=True)
+    except (ValueError, OSError) as exc:
         raise fail(str(exc)) from None
-    with progress_bar(context, "experiments") as advance:
-        report = peaks_from_folders(
-            raw,
-            options,
-            reprocess=reprocess,
-            jobs=context.jobs,
-            plot_dir=plot,
-            shard=selected,
-            on_result=advance,
-        )
-    console = stderr_console()
-    for item in report.skipped:
-        text = item.reason if item.reason.startswith(item.path) else f"{item.path}: {item.reason}"
-        console.print(f"[yellow]skipped[/] {escape(text)}", soft_wrap=True)
-    if not report.rows:
-        console.print("[bold red]error:[/] no usable 1D 13C/1H experiment found")
-        raise typer.Exit(int(ExitCode.USAGE))
-    if output is None and sys.stdout.isatty():
-        _render_table(report.rows)
-    else:
-        write_table(rows_to_table(report.rows, QUERY_SCHEMA), output or "-", QUERY_SCHEMA)
-    if not context.quiet:
-        console.print(
-            f"{len(report.rows) - report.failed} samples, {report.failed} failed, "
-            f"{len(report.skipped)} experiments skipped"
-        )
-    if report.failed:
-        raise typer.Exit(int(ExitCode.PARTIAL))
+    context = run_context(ctx)
+    log = _SkipLog()
+    summary = run_batch(
+        context,
+        iter_samples(raw, on_skip=log.skip),
+        PeakBatch(processing, reprocess, None if plot is None else str(plot)),
+        key=lambda sample: record_key(sample.id, input_state(sample)),
+        schema=QUERY_SCHEMA,
+        options=options,
+        digest={"processing": asdict(processing), "reprocess": reprocess},
+        render=_render_table,
+        description="samples",
+        failed=log,
+    )
+    if log.count and not context.quiet:
+        stderr_console().print(f"{log.count} inputs or experiments skipped (listed above).")
+    if summary.failed and not summary.skipped and not log.usable:
+        raise fail("no usable 1D 13C/1H experiment found")
+    exit_for(summary, "raw 1D experiments found")

@@ -1,31 +1,29 @@
-"""Folders of raw experiments → query-table rows (DESIGN.md §4), one row per sample.
+"""Samples of raw experiments → query-table rows (DESIGN.md §4), one row per sample.
 
-Each experiment is read and processed independently (in parallel through
-:func:`nmrpeak_cli.batch.parallel_map`); only its peaks travel back, so memory stays bounded
-by the number of experiments in flight. Then the 13C and 1H experiments of one sample are
-merged into one row.
+A sample (the 13C and 1H experiments of one compound, found by
+:func:`nmrpeak_cli.io.raw.walk.iter_samples`) is read, processed and merged into one row in one
+call, so samples are the records of ``nmrpeak peaks`` (:class:`PeakBatch`, run by the shared
+batch runner) and of :func:`peaks_from_folders`. Only rows travel back from worker processes.
 
 What is not used is reported, never silently dropped:
 
 - deliberate skips (DEPT/APT, 2D, nuclei other than 13C/1H, a second 13C or 1H experiment of
-  the same sample) go to :attr:`PeaksReport.skipped` only;
-- failures (unreadable, truncated, missing parameter files, no signal) also become rows whose
-  ``error`` column says why (id ``<sample>/<experiment>``).
+  the same sample) are listed as :class:`~nmrpeak_cli.io.raw.walk.Skipped` only;
+- failures (unreadable, truncated, missing parameter files, no signal) are listed too and
+  become rows whose ``error`` column says why (id ``<sample>/<experiment>``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from nmrpeak_cli.batch import Shard, parallel_map
 from nmrpeak_cli.io.raw import RawDataError, read_raw
-from nmrpeak_cli.io.raw.walk import Experiment, Skipped, find_experiments
+from nmrpeak_cli.io.raw.walk import Experiment, Sample, Skipped, iter_samples
 from nmrpeak_cli.processing.pipeline import ExperimentPeaks, ProcessingOptions, peaks_from_raw
 from nmrpeak_cli.schema import error_row, spectrum_to_row
 from nmrpeak_cli.spectra import Spectrum
@@ -33,19 +31,98 @@ from nmrpeak_cli.spectra import Spectrum
 #: Reasons that are deliberate skips rather than failures (matched in the error text).
 _DELIBERATE = ("2D", "DEPT", "only 13C and 1H", "ni > 1", "traces (arrayed")
 
+SKIPPED_KEY = "_skipped"
+"""Row key (not a table column; writers drop it) under which :class:`PeakBatch` returns the
+sample's :class:`~nmrpeak_cli.io.raw.walk.Skipped` experiments to the parent process."""
+
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    """The result of one experiment: its peaks, or why there are none."""
+class SampleResult:
+    """Rows of one sample and the experiments it did not use.
 
-    experiment: Experiment
-    peaks: ExperimentPeaks | None = None
-    error: str | None = None
+    Attributes
+    ----------
+    rows
+        The sample's query row (when any experiment was usable), then one error row per
+        failed experiment.
+    skipped
+        Experiments not used in the row, with the reason (failures included).
+    """
 
-    @property
-    def deliberate(self) -> bool:
-        """Whether the experiment was skipped on purpose (not a failure)."""
-        return self.error is not None and any(word in self.error for word in _DELIBERATE)
+    rows: list[dict[str, Any]]
+    skipped: list[Skipped]
+
+
+@dataclass(frozen=True, slots=True)
+class PeakBatch:
+    """Picklable batch body for :func:`nmrpeak_cli.batch.run_records`: rows per sample.
+
+    Every sample gets at least one row: its query row, error rows for failed experiments, or
+    one error row when all its experiments were skipped on purpose (DEPT only, 2D only...).
+    The first row carries the skipped experiments under :data:`SKIPPED_KEY`.
+
+    Attributes
+    ----------
+    options
+        Processing and picking parameters.
+    reprocess
+        Bruker: process the FID even when the instrument's processed spectrum exists.
+    plot_dir
+        Write one PNG per experiment there (needs matplotlib; the folder must exist).
+    """
+
+    options: ProcessingOptions = field(default_factory=ProcessingOptions)
+    reprocess: bool = False
+    plot_dir: str | None = None
+
+    def __call__(self, batch: list[Sample]) -> list[list[dict[str, Any]]]:
+        """Rows of each sample of the batch, in order."""
+        results = []
+        for sample in batch:
+            result = self.sample(sample)
+            rows = result.rows or [
+                error_row(
+                    sample.id,
+                    "no usable 1D 13C/1H experiment: "
+                    + "; ".join(_short(item) for item in result.skipped),
+                )
+            ]
+            if result.skipped:
+                rows[0] = {**rows[0], SKIPPED_KEY: result.skipped}
+            results.append(rows)
+        return results
+
+    def sample(self, sample: Sample) -> SampleResult:
+        """Read, process and merge the experiments of one sample (never raises for bad data)."""
+        chosen: dict[str, ExperimentPeaks] = {}
+        failures: list[dict[str, Any]] = []
+        skipped: list[Skipped] = []
+        for experiment in sample.experiments:
+            source = str(experiment.path)
+            try:
+                peaks = self._peaks(experiment)
+            except (RawDataError, ValueError, OSError) as exc:
+                skipped.append(Skipped(source, str(exc)))
+                if not any(word in str(exc) for word in _DELIBERATE):
+                    failures.append(error_row(f"{sample.id}/{experiment.path.name}", str(exc)))
+                continue
+            if peaks.nucleus in chosen:
+                used = chosen[peaks.nucleus].source
+                reason = f"another {peaks.nucleus} experiment of this sample was used ({used})"
+                skipped.append(Skipped(source, reason))
+                continue
+            chosen[peaks.nucleus] = peaks
+        rows = [] if not chosen else [_row(sample.id, chosen)]
+        return SampleResult(rows + failures, skipped)
+
+    def _peaks(self, experiment: Experiment) -> ExperimentPeaks:
+        peaks = peaks_from_raw(read_raw(experiment.path, reprocess=self.reprocess), self.options)
+        if self.plot_dir is not None:
+            from nmrpeak_cli.processing.plot import plot_experiment
+
+            name = f"{experiment.sample}_{experiment.path.name}".replace("/", "_")
+            plot_experiment(peaks, Path(self.plot_dir) / f"{name}_{peaks.nucleus}.png")
+        return peaks
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,45 +132,18 @@ class PeaksReport:
     Attributes
     ----------
     rows
-        Query-table rows (``QUERY_SCHEMA`` columns), samples first, then failure rows.
+        Query-table rows (``QUERY_SCHEMA`` columns): per sample, its row then its failure rows.
     skipped
         Every experiment or input not used in a row, with the reason.
-    outcomes
-        Per-experiment results (peaks with their labelled exclusions and processing steps).
     """
 
     rows: list[dict[str, Any]]
     skipped: list[Skipped] = field(default_factory=list)
-    outcomes: list[Outcome] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
         """Number of rows carrying an error."""
         return sum(1 for row in self.rows if row.get("error"))
-
-
-@dataclass(frozen=True, slots=True)
-class _Task:
-    experiment: Experiment
-    options: ProcessingOptions
-    reprocess: bool
-    plot_dir: str | None
-
-
-def process_experiment(task: _Task) -> Outcome:
-    """Read, process and pick one experiment (worker function; never raises for bad data)."""
-    try:
-        raw = read_raw(task.experiment.path, reprocess=task.reprocess)
-        peaks = peaks_from_raw(raw, task.options)
-    except (RawDataError, ValueError, OSError) as exc:
-        return Outcome(task.experiment, error=str(exc))
-    if task.plot_dir is not None:
-        from nmrpeak_cli.processing.plot import plot_experiment
-
-        name = f"{task.experiment.sample}_{task.experiment.path.name}".replace("/", "_")
-        plot_experiment(peaks, Path(task.plot_dir) / f"{name}_{peaks.nucleus}.png")
-    # the processed arrays are not needed any more: keep the returned object small
-    return Outcome(task.experiment, peaks=_without_arrays(peaks))
 
 
 def peaks_from_folders(
@@ -104,9 +154,11 @@ def peaks_from_folders(
     jobs: int = 1,
     plot_dir: str | os.PathLike[str] | None = None,
     shard: Shard | None = None,
-    on_result: Callable[[int], None] | None = None,
 ) -> PeaksReport:
-    """Process every raw 1D experiment below ``roots`` into query rows.
+    """Process every raw 1D experiment below ``roots`` into query rows, in memory.
+
+    Samples whose experiments were all skipped on purpose give no row (``nmrpeak peaks``,
+    which streams through :class:`PeakBatch`, gives them an error row).
 
     Parameters
     ----------
@@ -122,82 +174,64 @@ def peaks_from_folders(
         Write one PNG per experiment there (needs matplotlib).
     shard
         Process only this shard of the samples (a sample's experiments stay together).
-    on_result
-        Called after each processed experiment (progress).
     """
-    options = options or ProcessingOptions()
-    experiments, skipped = find_experiments(roots)
-    if shard is not None:
-        groups = set(shard.select(dict.fromkeys(e.group for e in experiments)))
-        experiments = [e for e in experiments if e.group in groups]
     if plot_dir is not None:
         Path(plot_dir).mkdir(parents=True, exist_ok=True)
-    tasks = (
-        _Task(e, options, reprocess, None if plot_dir is None else str(plot_dir))
-        for e in experiments
+    body = PeakBatch(
+        options or ProcessingOptions(), reprocess, None if plot_dir is None else str(plot_dir)
     )
-    outcomes = list(
-        parallel_map(process_experiment, tasks, jobs=jobs, chunk_size=4, on_result=on_result)
-    )
-    rows, grouped_skips = rows_from_outcomes(outcomes)
-    return PeaksReport(rows, skipped + grouped_skips, outcomes)
-
-
-def rows_from_outcomes(outcomes: list[Outcome]) -> tuple[list[dict[str, Any]], list[Skipped]]:
-    """Merge per-experiment outcomes into one query row per sample (plus failure rows)."""
-    groups: dict[str, list[Outcome]] = {}
-    for outcome in outcomes:
-        groups.setdefault(outcome.experiment.group, []).append(outcome)
-    ids = _unique_ids(groups)
-    rows: list[dict[str, Any]] = []
-    failures: list[dict[str, Any]] = []
     skipped: list[Skipped] = []
-    for key, members in groups.items():
-        chosen: dict[str, ExperimentPeaks] = {}
-        for outcome in members:
-            source = str(outcome.experiment.path)
-            if outcome.peaks is None:
-                skipped.append(Skipped(source, outcome.error or "unknown error"))
-                if not outcome.deliberate:
-                    failures.append(
-                        error_row(f"{ids[key]}/{outcome.experiment.path.name}", outcome.error or "")
-                    )
-                continue
-            nucleus = outcome.peaks.nucleus
-            if nucleus in chosen:
-                skipped.append(
-                    Skipped(
-                        source,
-                        f"another {nucleus} experiment of this sample was used ({chosen[nucleus].source})",
-                    )
-                )
-                continue
-            chosen[nucleus] = outcome.peaks
-        if not chosen:
-            continue
-        first = next(iter(chosen.values()))
-        h1 = chosen.get("1H")
-        spectrum = Spectrum(
-            id=ids[key],
-            c13=chosen["13C"].peak_list() if "13C" in chosen else None,
-            h1=h1.peak_list() if h1 is not None else None,
-            solvent=next((p.solvent for p in chosen.values() if p.solvent), None),
-            field_mhz=h1.field_mhz if h1 is not None else first.field_mhz,
+    samples = iter_samples(roots, on_skip=skipped.append)
+    if shard is not None:
+        samples = shard.select(samples)
+    rows: list[dict[str, Any]] = []
+    for result in parallel_map(body.sample, samples, jobs=jobs, chunk_size=4):
+        rows.extend(result.rows)
+        skipped.extend(result.skipped)
+    return PeaksReport(rows, skipped)
+
+
+def input_state(sample: Sample) -> list[Any]:
+    """Paths, sizes and modification times of every file of the sample's experiments.
+
+    Part of the record key of ``nmrpeak peaks --resume``: a changed, added or removed file
+    makes the sample be processed again. Files that vanish or cannot be read count as
+    ``None`` (the sample's processing then reports them).
+    """
+    state: list[Any] = []
+    for experiment in sample.experiments:
+        path = experiment.path
+        files = (
+            sorted(Path(folder) / name for folder, _, names in os.walk(path) for name in names)
+            if path.is_dir()
+            else [path]
         )
-        rows.append(spectrum_to_row(spectrum))
-    return rows + failures, skipped
+        entries = []
+        for file in files:
+            try:
+                stat = file.stat()
+                size, mtime = stat.st_size, stat.st_mtime_ns
+            except OSError:
+                size = mtime = None
+            entries.append([str(file.relative_to(path)), size, mtime])
+        state.append([str(path.resolve()), entries])
+    return state
 
 
-def _unique_ids(groups: dict[str, list[Outcome]]) -> dict[str, str]:
-    names: dict[str, str] = {}
-    seen: dict[str, int] = {}
-    for key, members in groups.items():
-        name = members[0].experiment.sample
-        seen[name] = seen.get(name, 0) + 1
-        names[key] = name if seen[name] == 1 else f"{name}~{seen[name]}"
-    return names
+def _row(sample_id: str, chosen: dict[str, ExperimentPeaks]) -> dict[str, Any]:
+    first = next(iter(chosen.values()))
+    h1 = chosen.get("1H")
+    spectrum = Spectrum(
+        id=sample_id,
+        c13=chosen["13C"].peak_list() if "13C" in chosen else None,
+        h1=h1.peak_list() if h1 is not None else None,
+        solvent=next((p.solvent for p in chosen.values() if p.solvent), None),
+        field_mhz=h1.field_mhz if h1 is not None else first.field_mhz,
+    )
+    return spectrum_to_row(spectrum)
 
 
-def _without_arrays(peaks: ExperimentPeaks) -> ExperimentPeaks:
-    empty = np.zeros(0)
-    return replace(peaks, spectrum=replace(peaks.spectrum, ppm=empty, intensity=empty))
+def _short(item: Skipped) -> str:
+    """``<experiment>: <reason>`` without the full path the readers put in front."""
+    reason = item.reason.removeprefix(f"{item.path}: ").removeprefix(f"{item.path}/")
+    return f"{Path(item.path).name}: {reason}"

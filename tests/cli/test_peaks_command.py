@@ -11,6 +11,7 @@ from nmrpeak_cli.cli.app import app
 from nmrpeak_cli.processing.synthetic import SyntheticSignal, synthetic_fid, write_bruker
 
 ACQ = {"observe_mhz": 400.13, "sweep_hz": 4800.0, "carrier_ppm": 5.0}
+C13_ACQ = {"observe_mhz": 100.61, "sweep_hz": 24000.0, "carrier_ppm": 100.0}
 
 
 def test_peaks_writes_query_rows_and_exit_codes(tmp_path):
@@ -46,4 +47,9 @@ def test_peaks_plot_option_and_nothing_usable(tmp_path):
     assert list((tmp_path / "png").glob("*.png")), "no plot written"
     (tmp_path / "empty").mkdir()
     result = runner.invoke(app, ["peaks", str(tmp_path / "empty")])
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 2 and "no raw 1D experiments" in result.output, result.output
+    fid = synthetic_fid((SyntheticSignal(40.0, 1),), points=4096, noise=0.01, **C13_ACQ)
+    write_bruker(tmp_path / "dept" / "1", fid, nucleus="13C", pulse_program="dept135", **C13_ACQ)
+    result = runner.invoke(app, ["peaks", str(tmp_path / "dept")])
+    assert result.exit_code == 2 and "no usable 1D 13C/1H" in result.output, result.output
+    assert "DEPT" in result.stderr, "the skipped experiment is listed with its reason"

@@ -6,13 +6,16 @@ Grouping (one query row per group):
 - Varian ``.fid`` folders, JCAMP-DX and NMRPipe files → the containing folder, plus the file
   stem once nucleus/processing words are removed (``1h.jdx``, ``13c.fid.jdx`` and
   ``cytisine_C13.fid`` group together; ``a.jdx`` and ``b.jdx`` do not).
+
+The members of a group are always entries of one folder, so :func:`iter_samples` walks lazily,
+one folder listing at a time.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,13 +42,29 @@ class Experiment:
     group
         Key of the sample it belongs to.
     sample
-        Display name of the sample (becomes the query ``id``).
+        Display name of the sample.
     """
 
     path: Path
     format: str
     group: str
     sample: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """The experiments of one sample (one query row).
+
+    Attributes
+    ----------
+    id
+        Query ``id``: the sample name, ``name~2``, ``name~3``… for later samples of the same name.
+    experiments
+        Its experiments, in walk order.
+    """
+
+    id: str
+    experiments: tuple[Experiment, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,43 +75,86 @@ class Skipped:
     reason: str
 
 
-def find_experiments(
-    roots: Iterable[str | os.PathLike[str]],
-) -> tuple[list[Experiment], list[Skipped]]:
-    """Every raw experiment at or below ``roots``, in sorted order, and inputs that are not.
+def iter_samples(
+    roots: Iterable[str | os.PathLike[str]], on_skip: Callable[[Skipped], None]
+) -> Iterator[Sample]:
+    """Every sample at or below ``roots``, lazily, in sorted walk order.
 
-    A root that does not exist, or a file no raw format claims, is reported in the skipped
-    list; files of unknown type met while walking a folder are ignored silently.
+    Experiments given directly as roots are grouped with each other (``s/1 s/2`` is one
+    sample). ``on_skip`` is told about inputs that are not used: a root that does not exist,
+    a file no raw format claims, a root given twice or inside another root, an unreadable
+    folder or file. Files of unknown type met while walking a folder are ignored silently.
     """
-    found: list[Experiment] = []
-    skipped: list[Skipped] = []
-    for root in roots:
-        path = Path(root)
+    paths = [Path(root) for root in roots]
+    resolved = [path.resolve() for path in paths]
+    given = set(resolved)
+    counts: dict[str, int] = {}
+
+    def sample(members: list[Experiment]) -> Sample:
+        name = members[0].sample
+        counts[name] = count = counts.get(name, 0) + 1
+        return Sample(name if count == 1 else f"{name}~{count}", tuple(members))
+
+    seen: set[Path] = set()
+    entries: list[tuple[Path, Experiment | None]] = []
+    for path, real in zip(paths, resolved, strict=True):
+        container = next((p for p in real.parents if p in given), None)
         if not path.exists():
-            skipped.append(Skipped(str(path), "no such file or folder"))
-        elif path.is_file() and detect_format(path) is None:
-            skipped.append(Skipped(str(path), "not a recognised raw NMR format"))
+            on_skip(Skipped(str(path), "no such file or folder"))
+        elif real in seen or container is not None:
+            reason = f"inside {container}, also given" if container else "given twice"
+            on_skip(Skipped(str(path), f"{reason}; used once"))
         else:
-            found.extend(_walk(path))
-    return found, skipped
+            seen.add(real)
+            fmt = _detect(path, on_skip)
+            if fmt is None and path.is_file():
+                on_skip(Skipped(str(path), "not a recognised raw NMR format"))
+            elif fmt is not None or path.is_dir():
+                entries.append((path, None if fmt is None else _experiment(path, fmt)))
+    for members in _grouped(entries, lambda folder: _walk(folder, on_skip)):
+        yield sample(members)
 
 
-def _walk(path: Path) -> list[Experiment]:
-    fmt = detect_format(path)
-    if fmt is not None:
-        return [_experiment(path, fmt)]
-    if not path.is_dir():
-        return []
-    out: list[Experiment] = []
+def _grouped(
+    entries: list[tuple[Path, Experiment | None]],
+    walk: Callable[[Path], Iterator[list[Experiment]]],
+) -> Iterator[list[Experiment]]:
+    """Groups of ``entries`` in order of their first member; folders (``None``) are walked."""
+    groups: dict[str, list[Experiment]] = {}
+    for _, experiment in entries:
+        if experiment is not None:
+            groups.setdefault(experiment.group, []).append(experiment)
+    for path, experiment in entries:
+        if experiment is None:
+            yield from walk(path)
+        elif experiment.group in groups:
+            yield groups.pop(experiment.group)
+
+
+def _walk(folder: Path, on_skip: Callable[[Skipped], None]) -> Iterator[list[Experiment]]:
     try:
-        children = sorted(path.iterdir(), key=_natural)
-    except OSError:
-        return out
+        children = sorted(folder.iterdir(), key=_natural)
+    except OSError as exc:
+        on_skip(Skipped(str(folder), f"unreadable folder ({exc.strerror or exc})"))
+        return
+    entries: list[tuple[Path, Experiment | None]] = []
     for child in children:
         if child.name.startswith(".") or child.name in _SKIP_DIRS:
             continue
-        out.extend(_walk(child))
-    return out
+        fmt = _detect(child, on_skip)
+        if fmt is not None:
+            entries.append((child, _experiment(child, fmt)))
+        elif child.is_dir():
+            entries.append((child, None))
+    yield from _grouped(entries, lambda sub: _walk(sub, on_skip))
+
+
+def _detect(path: Path, on_skip: Callable[[Skipped], None]) -> str | None:
+    try:
+        return detect_format(path)
+    except OSError as exc:
+        on_skip(Skipped(str(path), f"unreadable ({exc.strerror or exc})"))
+        return None
 
 
 def _experiment(path: Path, fmt: str) -> Experiment:
