@@ -127,6 +127,9 @@ def parallel_map(
 class RowSink(Protocol):
     """Where a batch run writes rows (see :mod:`nmrpeak_cli.outputs`)."""
 
+    def keep(self, key: str) -> None:
+        """Record ``key`` is skipped because its rows exist (``--resume``): keep them."""
+
     def write(self, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> None:
         """Write the rows of one finished batch; ``keys[i]`` is the record key of row ``i``."""
 
@@ -185,6 +188,7 @@ def run_records(
         for record in records:
             record_key = key(record)
             if record_key in done:
+                sink.keep(record_key)
                 skipped += 1
                 if on_records:
                     on_records(1)

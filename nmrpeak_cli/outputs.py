@@ -5,7 +5,7 @@ becomes one Parquet *part* in ``OUT.parts/`` (written to a temporary file, then 
 part is either whole or absent), with a hidden ``_record_key`` column naming the input record
 (id + input hash) it came from. When the run ends, the parts are streamed into ``OUT`` in the
 format its extension asks for (again temp file + rename) and the part folder is removed; a
-small sidecar ``.OUT.done`` keeps the finished record keys.
+small sidecar ``.OUT.done`` keeps the record key of every row.
 
 Killing the process at any point (SIGKILL included) and re-running with ``resume=True`` loses
 nothing and duplicates nothing: records whose key is in a finished part (or in the sidecar
@@ -98,15 +98,17 @@ class ResumableOutput:
         self.part_schema = schema.append(pa.field(KEY_COLUMN, pa.string()))
         self._digest = run_digest
         self._header = json.dumps({"digest": run_digest, "shard": shard})
-        self._finished_keys: set[str] = set()
+        self._finished_rows: list[str] = []  # record key of each row of the finished output
+        self._kept: set[str] = set()
         if resume:
             self._check_digest()
             if self.path.exists() and self.done_file.exists():
-                self._finished_keys = set(self.done_file.read_text().splitlines()[1:])
+                self._finished_rows = self.done_file.read_text().splitlines()[1:]
         else:
             shutil.rmtree(self.parts_dir, ignore_errors=True)
         self.parts_dir.mkdir(parents=True, exist_ok=True)
         (self.parts_dir / "run.json").write_text(self._header)
+        self._earlier_parts = set(self._parts())
         self._next = 1 + max((int(p.stem.split("-")[1]) for p in self._parts()), default=-1)
 
     def _check_digest(self) -> None:
@@ -126,7 +128,7 @@ class ResumableOutput:
 
     def done_keys(self) -> set[str]:
         """Keys of the records whose results already exist."""
-        keys = set(self._finished_keys)
+        keys = set(self._finished_rows)
         for part in self._parts():
             keys.update(pq.read_table(part, columns=[KEY_COLUMN]).column(KEY_COLUMN).to_pylist())
         return keys
@@ -144,41 +146,68 @@ class ResumableOutput:
         write_table(table, target, self.part_schema)
         self._next += 1
 
+    def keep(self, key: str) -> None:
+        """Record that the input still holds record ``key``, skipped because its rows exist."""
+        self._kept.add(key)
+
     def finish(self) -> None:
-        """Assemble ``path`` from a finished output (if resumed) and the parts; clean up."""
+        """Assemble ``path`` from the kept rows of a finished output (if resumed) and the
+        parts; clean up.
+
+        Earlier rows (of the finished output, or of parts a killed run left) survive only
+        for records the input still holds unchanged (:meth:`keep`), so a record whose input
+        changed is replaced, not duplicated, and a record gone from the input is dropped.
+        """
         from nmrpeak_cli.io import open_writer
 
         parts = self._parts()
-        if self._finished_keys and not parts:  # resumed a finished run with nothing new
+        unchanged = not parts and self._finished_rows and self._kept.issuperset(self._finished_rows)
+        if unchanged:  # resumed a finished run and nothing changed
             shutil.rmtree(self.parts_dir, ignore_errors=True)
             return
-        keys: list[str] = sorted(self._finished_keys)
-        previous = self._previous_rows()
+        keys: list[str] = []
+
+        def kept_rows(table: pa.Table | pa.RecordBatch, row_keys: list[str]):
+            mask = [k in self._kept for k in row_keys]
+            keys.extend(k for k, m in zip(row_keys, mask, strict=True) if m)
+            return table.filter(pa.array(mask, pa.bool_()))
+
         with open_writer(self.path, self.schema) as writer:
-            for batch in previous:
-                writer.write(batch)
+            offset = 0
+            for batch in self._previous_rows():
+                row_keys = self._finished_rows[offset : offset + batch.num_rows]
+                offset += batch.num_rows
+                writer.write(kept_rows(batch, row_keys))
             for part in parts:
                 table = pq.read_table(part)
-                keys.extend(table.column(KEY_COLUMN).to_pylist())
-                writer.write(table.drop_columns([KEY_COLUMN]))
-        _atomic_text(
-            self.done_file,
-            self._header + "\n" + "\n".join(dict.fromkeys(keys)),
-        )
+                row_keys = table.column(KEY_COLUMN).to_pylist()
+                table = table.drop_columns([KEY_COLUMN])
+                if part in self._earlier_parts:
+                    table = kept_rows(table, row_keys)
+                else:
+                    keys.extend(row_keys)
+                writer.write(table)
+        _atomic_text(self.done_file, self._header + "\n" + "\n".join(keys))
         shutil.rmtree(self.parts_dir, ignore_errors=True)
 
     def abort(self) -> None:
         """Keep the finished parts: a later ``resume`` continues from them."""
 
     def _previous_rows(self) -> Iterator[pa.RecordBatch]:
-        if not self._finished_keys:
+        if not self._finished_rows:
             return iter(())
         if self.path.suffix.lower() != ".parquet":
             raise InputFileError(
                 f"{self.path}: a finished {self.path.suffix} output cannot be extended; "
                 "write new records to a new file (or use .parquet)"
             )
-        return pq.ParquetFile(self.path).iter_batches()
+        source = pq.ParquetFile(self.path)
+        if source.metadata.num_rows != len(self._finished_rows):
+            raise InputFileError(
+                f"{self.path}: its completion record {self.done_file.name} does not list one key "
+                "per row (written by an older nmrpeak?); rerun without --resume"
+            )
+        return source.iter_batches()
 
 
 def _atomic_text(target: Path, text: str) -> None:
@@ -200,6 +229,9 @@ class StreamOutput:
 
         self._context = open_writer(path, schema)
         self._writer = self._context.__enter__()
+
+    def keep(self, key: str) -> None:
+        """Nothing to keep: a stream is never resumed."""
 
     def write(self, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> None:
         """Append the rows of one batch (keys are ignored)."""
@@ -225,6 +257,9 @@ class CollectOutput:
 
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
+
+    def keep(self, key: str) -> None:
+        """Nothing to keep: collected rows are never resumed."""
 
     def write(self, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> None:
         """Keep the rows."""
@@ -304,7 +339,7 @@ def merge_outputs(paths: Sequence[str | os.PathLike[str]], out: str | os.PathLik
         target.with_name(f".{target.name}.done"),
         json.dumps({"digest": digests.pop(), "shard": None}) + "\n" + "\n".join(keys),
     )
-    return len(keys)
+    return len(dict.fromkeys(keys))
 
 
 def _concatenate_text(sources: Sequence[Path], target: Path, *, header: bool) -> None:

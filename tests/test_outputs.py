@@ -100,6 +100,54 @@ def test_changed_input_content_is_redone(tmp_path):
     assert record_key("a", {"x": 1, "y": 2}) == record_key("a", {"y": 2, "x": 1})
 
 
+def _offset_square(offset: int, fail_on: int | None = None):
+    def process(batch: list[int]) -> list[list[dict]]:
+        if fail_on in batch:
+            raise Boom()
+        return [[{"id": f"r{x}", "value": x * x + offset, "error": None}] for x in batch]
+
+    return process
+
+
+def test_resume_replaces_changed_records_and_drops_removed_ones(tmp_path):
+    """Rows of a record whose input changed are replaced (not duplicated), in the finished
+    output and in parts a killed run left; records gone from the input are dropped."""
+    out = tmp_path / "out.parquet"
+    run_records(range(6), square, ResumableOutput(out, SCHEMA, resume=False), key=key)
+
+    def changed_key(x: int) -> str:  # record 2 now has other content; 7 and 8 are new
+        return record_key(f"r{x}", x + 100 if x == 2 else x)
+
+    sink = ResumableOutput(out, SCHEMA, resume=True)
+    with pytest.raises(Boom):  # dies on its second batch: one part holds r2 (new) and r7
+        run_records(
+            [1, 2, 3, 4, 5, 7, 8],
+            _offset_square(1000, fail_on=8),
+            sink,
+            key=changed_key,
+            done=sink.done_keys(),
+            batch_size=2,
+        )
+    sink = ResumableOutput(out, SCHEMA, resume=True)
+    summary = run_records(
+        [1, 3, 4, 5, 7, 8],  # r0 and r2 are gone from the input
+        _offset_square(2000),
+        sink,
+        key=changed_key,
+        done=sink.done_keys(),
+        batch_size=2,
+    )
+    assert (summary.done, summary.skipped) == (1, 5)
+    rows = pq.read_table(out).to_pylist()
+    assert [r["id"] for r in rows] == ["r1", "r3", "r4", "r5", "r7", "r8"], rows
+    values = {r["id"]: r["value"] for r in rows}
+    assert values["r1"] == 1, "an unchanged record keeps its finished row"
+    assert values["r7"] == 1049, "a row from the killed run's part is kept"
+    assert values["r8"] == 2064
+    resumed = ResumableOutput(out, SCHEMA, resume=True)
+    assert len(resumed.done_keys()) == 6, "one completion key per row"
+
+
 def test_stream_and_collect_outputs(tmp_path):
     collect = CollectOutput()
     run_records(range(3), square, collect, key=key)

@@ -69,10 +69,6 @@ def test_resume_skips_every_sample_and_redoes_a_changed_one(raw: Path, tmp_path:
     assert code == 2 and "different options" in output, output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ResumableOutput keeps a finished output's rows of a record redone on --resume",
-)
 def test_resume_replaces_the_row_of_a_changed_sample(raw: Path, tmp_path: Path) -> None:
     out = tmp_path / "q.parquet"
     assert _peaks(str(raw / "a"), str(raw / "b"), "-o", str(out))[0] == 0
