@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nmrpeak_cli.errors import NmrpeakError
+from nmrpeak_cli.paths import models_dir
 from nmrpeak_cli.retrieve.library import Library, open_library, read_manifest
 from nmrpeak_cli.retrieve.models import Encoder
 from nmrpeak_cli.retrieve.search import QueryError, SearchParams, retrieve
@@ -58,12 +59,14 @@ def open_searcher(
     use_encoders: bool = True,
     params: SearchParams | None = None,
     checksums: bool = True,
+    models: Path | None = None,
 ) -> Searcher:
     """Open ``library_dir`` with the shipped encoders it was embedded with, their fusion
     weights (SSR alone when there are none, or with ``use_encoders=False``) and the
     similarity tolerance scale fitted with them. ``checksums=False`` compares file sizes
     but skips the sha256 of every library file (for processes opening a library that was
-    already verified).
+    already verified). ``models`` is the folder of the shipped models (default:
+    :func:`nmrpeak_cli.paths.models_dir`).
 
     Raises
     ------
@@ -74,17 +77,23 @@ def open_searcher(
     from nmrpeak_cli.retrieve.encoders import (
         load_fusion_weights,
         load_shipped_encoders,
+        load_similarity_params,
     )
 
     encoders: dict[str, Encoder] = {}
     if use_encoders:
         held = set(read_manifest(library_dir).get("encoders", {}))
-        encoders = {n: e for n, e in load_shipped_encoders().items() if n in held}
+        encoders = {n: e for n, e in load_shipped_encoders(models).items() if n in held}
     library = open_library(
         library_dir, encoders=[e.identity for e in encoders.values()], checksums=checksums
     )
-    base = params or SearchParams()
-    return Searcher(library, encoders, replace(base, k=k, weights=load_fusion_weights(encoders)))
+    fitted = replace(
+        params or SearchParams(),
+        k=k,
+        weights=load_fusion_weights(encoders, models),
+        similarity=load_similarity_params(models),
+    )
+    return Searcher(library, encoders, fitted)
 
 
 @lru_cache(maxsize=2)
@@ -95,6 +104,7 @@ def process_searcher(
     params: SearchParams,
     checksums: bool = True,
     threads: int | None = None,
+    models: Path | None = None,
 ) -> Searcher:
     """:func:`open_searcher`, once per process (worker processes and Dask tasks reuse it).
 
@@ -102,7 +112,12 @@ def process_searcher(
     not oversubscribe the cores).
     """
     searcher = open_searcher(
-        library_dir, k=k, use_encoders=use_encoders, params=params, checksums=checksums
+        library_dir,
+        k=k,
+        use_encoders=use_encoders,
+        params=params,
+        checksums=checksums,
+        models=models,
     )
     if threads is not None and searcher.encoders:
         import faiss
@@ -146,6 +161,9 @@ class SearchBatch:
         Verify every library file's sha256 when this process opens the library.
     threads
         torch/faiss CPU threads in this process (``None``: their default).
+    models
+        Folder of the shipped encoders and fusion card, resolved where the batch body is
+        made (workers and Dask nodes may see another ``NMRPEAK_MODELS``).
     """
 
     library: Path
@@ -156,11 +174,18 @@ class SearchBatch:
     report_top: int = 3
     checksums: bool = True
     threads: int | None = None
+    models: Path = field(default_factory=models_dir)
 
     def searcher(self) -> Searcher:
         """This process's searcher (opened on first use)."""
         return process_searcher(
-            self.library, self.k, self.use_encoders, self.params, self.checksums, self.threads
+            self.library,
+            self.k,
+            self.use_encoders,
+            self.params,
+            self.checksums,
+            self.threads,
+            self.models,
         )
 
     def __call__(self, batch: list[Spectrum | QueryError]) -> list[list[dict[str, Any]]]:
