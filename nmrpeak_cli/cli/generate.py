@@ -10,14 +10,13 @@ import json
 import shlex
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nmrpeak_cli.batch import resolve_shard
 from nmrpeak_cli.cli.common import (
-    ExitCode,
     JobsOption,
     OutOption,
     ShardOption,
@@ -28,7 +27,20 @@ from nmrpeak_cli.cli.common import (
     stdout_console,
 )
 from nmrpeak_cli.cli.groups import bench_app, train_app
+from nmrpeak_cli.cli.runner import (
+    BackendOption,
+    BatchOptions,
+    ResumeOption,
+    SchedulerOption,
+    batch_options,
+    exit_for,
+    run_batch,
+)
 from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
+
+if TYPE_CHECKING:
+    from nmrpeak_cli.generate.api import GenerateBatch
+    from nmrpeak_cli.retrieve.api import SearchBatch
 
 QueryArg = Annotated[
     str | None,
@@ -65,6 +77,21 @@ PredictorOption = Annotated[
 NoRerankOption = Annotated[
     bool, typer.Option("--no-rerank", help="Keep beam order (no forward-prediction rerank).")
 ]
+ReportOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--report",
+        help="Write one HTML report per query here: top candidates with depictions and "
+        "predicted-vs-query spectrum overlays (needs matplotlib).",
+        metavar="DIR",
+    ),
+]
+BatchSizeOption = Annotated[
+    int,
+    typer.Option(
+        "--batch-size", min=1, help="Queries decoded together (one saved output part each)."
+    ),
+]
 FormulaPolicyOption = Annotated[
     str,
     typer.Option(
@@ -87,49 +114,50 @@ def _inline_query(c13: str | None, h1: str | None, formula: str | None, solvent:
     )
 
 
-def _queries(query: str | None, c13, h1, formula, solvent, shard: str | None) -> Iterator[list]:
-    """Batches of Spectrum-or-RecordError from QUERY, or one inline query."""
-    if query is None:
-        if c13 is None and h1 is None and formula is None:
-            raise fail("give QUERY or an inline query (--c13/--h1/--formula)")
-        try:
-            yield [_inline_query(c13, h1, formula, solvent)]
-        except NmrpeakError as exc:
-            raise fail(f"inline query: {exc}") from None
-        return
+def _records(
+    query: str | None,
+    c13: str | None,
+    h1: str | None,
+    formula: str | None,
+    solvent: str | None,
+) -> Iterable[Any]:
+    """The queries: a (lazy) Spectrum-or-RecordError stream of QUERY, or the inline query."""
+    if query is not None:
+        if any(v is not None for v in (c13, h1, formula)):
+            raise fail("give either QUERY or an inline query (--c13/--h1/--formula), not both")
+        return _file_queries(query)
+    if c13 is None and h1 is None and formula is None:
+        raise fail("give QUERY or an inline query (--c13/--h1/--formula)")
+    try:
+        return [_inline_query(c13, h1, formula, solvent)]
+    except NmrpeakError as exc:
+        raise fail(f"inline query: {exc}") from None
+
+
+def _file_queries(query: str) -> Iterator[Any]:
     from nmrpeak_cli.io import read_spectra
 
-    selected = resolve_shard(shard)
-    index = 0
     for batch in read_spectra(query, batch_size=64):
-        kept = []
-        for item in batch:
-            if selected.count == 1 or index % selected.count == selected.index:
-                kept.append(item)
-            index += 1
-        if kept:
-            yield kept
+        yield from batch
 
 
-class _Output:
-    """Collects result rows; writes them by extension, as JSONL on a pipe, or as a table."""
+def _query_key(item: Any) -> str:
+    """Record key of a query: its id and everything the rows depend on."""
+    from nmrpeak_cli.generate.api import record_id
+    from nmrpeak_cli.outputs import record_key
+    from nmrpeak_cli.schema import spectrum_to_row
+    from nmrpeak_cli.spectra import Spectrum
 
-    def __init__(self, output: str | None) -> None:
-        self.output = output
-        self.rows: list[dict[str, Any]] = []
+    if isinstance(item, Spectrum):
+        return record_key(item.id, spectrum_to_row(item))
+    return record_key(record_id(item), str(item))
 
-    def extend(self, rows: Iterable[dict[str, Any]]) -> None:
-        self.rows.extend(rows)
 
-    def close(self) -> None:
-        from nmrpeak_cli.schema import RESULTS_SCHEMA
+def _failed(rows: list[dict[str, Any]]) -> bool:
+    """Whether a query failed: a warning in ``error`` (e.g. rerank skipped) is not a failure."""
+    from nmrpeak_cli.generate.api import is_failure
 
-        if self.output is None and sys.stdout.isatty():
-            _render(self.rows)
-        else:  # a file by extension, or JSONL on a pipe; both conform rows to the schema
-            from nmrpeak_cli.io import write_table
-
-            write_table(self.rows, self.output or "-", RESULTS_SCHEMA)
+    return any(is_failure(row) for row in rows)
 
 
 def _render(rows: list[dict[str, Any]]) -> None:
@@ -172,18 +200,6 @@ def _render(rows: list[dict[str, Any]]) -> None:
         console.print(note)
 
 
-def _exit_status(rows: list[dict[str, Any]]) -> None:
-    from nmrpeak_cli.generate.api import is_failure
-
-    failed = {row["query_id"] for row in rows if is_failure(row)}
-    if failed:
-        stderr_console().print(
-            f"{len(failed)} of {len({r['query_id'] for r in rows})} queries failed "
-            "(see their error column)"
-        )
-        raise typer.Exit(int(ExitCode.PARTIAL))
-
-
 def _load(weights: Path | None, device: str):
     from nmrpeak_cli.context import RunContext
     from nmrpeak_cli.generate.model import load_generator
@@ -194,6 +210,68 @@ def _load(weights: Path | None, device: str):
         raise fail(str(exc)) from None
 
 
+def _generation(
+    options: BatchOptions,
+    weights: Path | None,
+    predictor_weights: Path | None,
+    device: str,
+    **settings: Any,
+) -> tuple[GenerateBatch, dict[str, Any]]:
+    """The generation batch body for these options and the digest of what shapes its rows.
+
+    The generator is loaded here (bad weights exit 2), in this process's cache.
+    ``settings`` are :class:`~nmrpeak_cli.generate.api.GenerateBatch` fields (``k``, ...).
+    """
+    from nmrpeak_cli.context import RunContext
+    from nmrpeak_cli.generate.api import GenerateBatch
+    from nmrpeak_cli.generate.decode import FORMULA_POLICIES
+    from nmrpeak_cli.generate.model import weights_path
+    from nmrpeak_cli.predict.weights import default_weights, read_card
+
+    policy = settings.get("formula_policy", "reject")
+    if policy not in FORMULA_POLICIES:
+        raise fail(f"--formula-policy must be one of {', '.join(FORMULA_POLICIES)}, got {policy!r}")
+    try:
+        torch_device = RunContext(device=device).torch_device()
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    path = weights_path(weights) if weights is None or weights.is_dir() else weights
+    forward = (predictor_weights or default_weights()).absolute()
+    cpu_workers = options.jobs > 1 and not torch_device.startswith("cuda")
+    process = GenerateBatch(
+        path.absolute(), forward, torch_device, threads=1 if cpu_workers else None, **settings
+    )
+    try:  # loaded once here; the in-process run reuses it
+        generator = replace(process, threads=None).generator()
+    except NotAvailableError as exc:
+        raise fail(str(exc)) from None
+    try:
+        predictor = read_card(forward).get("sha256") if process.rerank else None
+    except NotAvailableError:  # reranking is skipped with a warning in the rows
+        predictor = None
+    digest = {
+        "generator": generator.card.get("sha256"),
+        "predictor": predictor,
+        **{name: getattr(process, name) for name in ("k", "beam", "rerank", "formula_policy")},
+    }
+    return process, digest
+
+
+def _report_dir(report: Path | None) -> Path | None:
+    """The ``--report`` folder (created), or a usage error when reports cannot be drawn."""
+    if report is None:
+        return None
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise fail("--report needs matplotlib: pip install 'nmrpeak-cli[plot]'") from None
+    try:
+        report.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"--report {report}: {exc}") from None
+    return report.absolute()
+
+
 def _default_library() -> Path | None:
     """The library `nmrpeak library default` built, when it exists."""
     try:
@@ -202,6 +280,30 @@ def _default_library() -> Path | None:
         return None
     path = default_library_dir()
     return path if path.is_dir() else None
+
+
+def _library_search(
+    library: Path | None, k: int, threads: int | None, in_process: bool
+) -> tuple[SearchBatch | None, dict[str, Any] | None]:
+    """The library search of ``elucidate`` (opened and verified here once; a bad library exits
+    2) and its digest, or ``(None, None)`` without a library."""
+    lib_dir = library or _default_library()
+    if lib_dir is None:
+        stderr_console().print(
+            "no library given and no default library built: generated candidates only "
+            "(build one with `nmrpeak library default` or pass -l LIBDIR)"
+        )
+        return None, None
+    try:
+        from nmrpeak_cli.retrieve.api import SearchBatch
+    except ImportError as exc:
+        raise fail(f"retrieval is not available: {exc}") from None
+    search = SearchBatch(lib_dir.absolute(), k=k, checksums=in_process, threads=threads)
+    try:  # verified once here; worker processes compare file sizes only
+        searcher = replace(search, checksums=True, threads=None).searcher()
+    except (NmrpeakError, OSError) as exc:
+        raise fail(str(exc)) from None
+    return search, searcher.digest()
 
 
 def register(app: typer.Typer) -> None:
@@ -221,25 +323,43 @@ def register(app: typer.Typer) -> None:
         no_rerank: NoRerankOption = False,
         formula_policy: FormulaPolicyOption = "reject",
         weights: WeightsOption = None,
+        predictor_weights: PredictorOption = None,
         device: DeviceOption = "auto",
+        report: ReportOption = None,
+        batch_size: BatchSizeOption = 16,
+        jobs: JobsOption = 1,
         shard: ShardOption = None,
+        resume: ResumeOption = False,
+        backend: BackendOption = "local",
+        scheduler: SchedulerOption = None,
     ) -> None:
         """Generate candidate structures de novo from 13C/1H peaks (+ formula).
 
-        [bold]Examples[/bold]: nmrpeak generate --c13 "170.9, 60.4, 21.0, 14.2" --formula C4H8O2 ·
-        nmrpeak generate queries.parquet -k 10 --beam 10 -o generated.parquet
-        """
-        from nmrpeak_cli.generate.api import generate
+        QUERY is read in streamed batches; each finished batch of a file output is saved at
+        once, so a killed run continues with [bold]--resume[/bold]. Queries that cannot be
+        answered get a row with an error (exit code 1).
 
-        rows = _run(
-            ctx, query, c13, h1, formula, solvent, shard, output,
-            lambda batch, gen: generate(
-                batch, k=k, beam=max(beam, k), generator=gen, rerank=not no_rerank,
-                formula_policy=formula_policy, device=gen.device.type,
-            ),
-            weights, device,
+        [bold]Examples[/bold]: nmrpeak generate --c13 "170.9, 60.4, 21.0, 14.2" --formula C4H8O2 ·
+        nmrpeak generate queries.parquet -k 10 --beam 10 -o generated.parquet --report reports/ ·
+        nmrpeak generate big.parquet -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --resume
+        """
+        from nmrpeak_cli.schema import RESULTS_SCHEMA
+
+        options = batch_options(
+            output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
+            scheduler=scheduler, batch_size=batch_size,
         )  # fmt: skip
-        _exit_status(rows)
+        records = _records(query, c13, h1, formula, solvent)
+        process, digest = _generation(
+            options, weights, predictor_weights, device, k=k, beam=max(beam, k),
+            rerank=not no_rerank, formula_policy=formula_policy, report=_report_dir(report),
+        )  # fmt: skip
+        summary = run_batch(
+            run_context(ctx), records, process, key=_query_key, schema=RESULTS_SCHEMA,
+            options=options, digest=digest, render=_render, description="generate",
+            jobs=1 if process.device.startswith("cuda") else None, failed=_failed,
+        )  # fmt: skip
+        exit_for(summary, f"queries in {query or 'the inline query'}")
 
     @app.command("elucidate")
     def elucidate_command(
@@ -262,36 +382,51 @@ def register(app: typer.Typer) -> None:
         formula: FormulaOption = None,
         solvent: SolventOption = None,
         no_rerank: NoRerankOption = False,
+        formula_policy: FormulaPolicyOption = "reject",
         weights: WeightsOption = None,
+        predictor_weights: PredictorOption = None,
         device: DeviceOption = "auto",
+        report: ReportOption = None,
+        batch_size: BatchSizeOption = 16,
+        jobs: JobsOption = 1,
         shard: ShardOption = None,
+        resume: ResumeOption = False,
+        backend: BackendOption = "local",
+        scheduler: SchedulerOption = None,
     ) -> None:
         """Rank candidate structures from the library and from de novo generation together.
 
+        QUERY is read in streamed batches; each finished batch of a file output is saved at
+        once, so a killed run continues with [bold]--resume[/bold]. Queries that cannot be
+        answered get a row with an error (exit code 1).
+
         [bold]Examples[/bold]: nmrpeak elucidate --c13 "170.2, 77.0" --h1 "7.26 (d, 2H)" --formula C9H10O2 ·
-        nmrpeak elucidate queries.parquet -l lib/ -o results.parquet
+        nmrpeak elucidate queries.parquet -l lib/ -o results.parquet --report reports/ ·
+        nmrpeak elucidate big.parquet -l lib/ -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --resume
         """
-        from nmrpeak_cli.generate.api import elucidate
+        from nmrpeak_cli.generate.api import ElucidateBatch
+        from nmrpeak_cli.schema import RESULTS_SCHEMA
 
-        lib_dir = library or _default_library()
-        search = None
-        if lib_dir is None:
-            stderr_console().print(
-                "no library given and no default library built: generated candidates only "
-                "(build one with `nmrpeak library default` or pass -l LIBDIR)"
-            )
-        else:
-            search = _library_search(lib_dir, k)
-
-        def run(batch, gen):
-            library_rows = search(batch) if search is not None else None
-            return elucidate(
-                batch, k=k, library_rows=library_rows, beam=max(beam, k), generator=gen,
-                rerank=not no_rerank, device=gen.device.type,
-            )  # fmt: skip
-
-        rows = _run(ctx, query, c13, h1, formula, solvent, shard, output, run, weights, device)
-        _exit_status(rows)
+        options = batch_options(
+            output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
+            scheduler=scheduler, batch_size=batch_size,
+        )  # fmt: skip
+        records = _records(query, c13, h1, formula, solvent)
+        reports = _report_dir(report)
+        generation, digest = _generation(
+            options, weights, predictor_weights, device, k=k, beam=max(beam, k),
+            rerank=not no_rerank, formula_policy=formula_policy,
+        )  # fmt: skip
+        gpu = generation.device.startswith("cuda")
+        in_process = (gpu or options.jobs <= 1) and options.scheduler is None
+        search, digest["library"] = _library_search(library, k, generation.threads, in_process)
+        process = ElucidateBatch(generation, search, reports)
+        summary = run_batch(
+            run_context(ctx), records, process, key=_query_key, schema=RESULTS_SCHEMA,
+            options=options, digest=digest, render=_render, description="elucidate",
+            jobs=1 if gpu else None, failed=_failed,
+        )  # fmt: skip
+        exit_for(summary, f"queries in {query or 'the inline query'}")
 
     @train_app.command("generator")
     def train_generator_command(
@@ -557,43 +692,3 @@ def register(app: typer.Typer) -> None:
         elif output is not None:
             output.write_text(json.dumps(report, indent=2) + "\n")
         typer.echo(markdown)
-
-
-def _library_search(lib_dir: Path, k: int):
-    """A function from a batch of queries to retrieval rows, or a usage error."""
-    try:
-        from nmrpeak_cli.retrieve import SearchParams, open_library, retrieve
-    except ImportError as exc:
-        raise fail(f"retrieval is not available: {exc}") from None
-    try:
-        library = open_library(lib_dir)
-    except (NmrpeakError, OSError) as exc:
-        raise fail(str(exc)) from None
-    from nmrpeak_cli.spectra import Spectrum
-
-    def search(batch: list) -> list[dict[str, Any]]:  # SSR scoring (no learned encoders)
-        return list(retrieve([s for s in batch if isinstance(s, Spectrum)], library,
-                             params=SearchParams(k=k)))  # fmt: skip
-
-    return search
-
-
-def _run(ctx, query, c13, h1, formula, solvent, shard, output, run, weights, device) -> list:
-    """Read queries, run ``run(batch, generator)`` per batch, write; return all rows."""
-    from nmrpeak_cli.errors import InputFileError
-
-    if query is not None and any(v is not None for v in (c13, h1, formula)):
-        raise fail("give either QUERY or an inline query (--c13/--h1/--formula), not both")
-    generator = _load(weights, device)
-    sink = _Output(output)
-    try:
-        with progress_bar(run_context(ctx), "queries") as advance:
-            for batch in _queries(query, c13, h1, formula, solvent, shard):
-                sink.extend(run(batch, generator))
-                advance(len(batch))
-    except (InputFileError, ValueError) as exc:
-        raise fail(str(exc)) from None
-    if not sink.rows:
-        raise fail(f"no queries in {query}")
-    sink.close()
-    return sink.rows

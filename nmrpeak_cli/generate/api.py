@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from nmrpeak_cli.errors import NmrpeakError
+from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
 from nmrpeak_cli.generate.decode import (
     Candidate,
     beam_search,
@@ -31,11 +33,16 @@ from nmrpeak_cli.generate.model import Generator
 from nmrpeak_cli.generate.rerank import (
     Predictor,
     SimilarityFn,
+    default_predictor,
+    default_similarity,
     predict_candidates,
     rerank,
     score_by_beam,
 )
 from nmrpeak_cli.spectra import Spectrum, parse_formula
+
+if TYPE_CHECKING:
+    from nmrpeak_cli.retrieve.api import SearchBatch
 
 log = logging.getLogger(__name__)
 
@@ -308,29 +315,47 @@ def generate(
 
         generator = load_generator(device=device)
     if rerank:
-        from nmrpeak_cli.generate.rerank import default_predictor, default_similarity
-
         predictor = predictor or default_predictor(device)
         similarity = similarity or default_similarity()
     else:
         predictor = similarity = None
     for batch in _batches(spectra, batch_size):
-        good = [s for s in batch if isinstance(s, Spectrum)]
-        proposed = propose(good, generator, beam=beam, formula_policy=formula_policy)
-        scored, note = score_results(
-            proposed, generator, predictor=predictor, similarity=similarity
-        )
-        by_id = iter(scored)
-        for item in batch:
-            if isinstance(item, Spectrum):
-                yield from result_rows(next(by_id), k, note)
-            else:
-                yield _failed_record_row(item)
+        for rows in answer_batch(
+            batch, generator, k=k, beam=beam, predictor=predictor, similarity=similarity,
+            formula_policy=formula_policy,
+        ):  # fmt: skip
+            yield from rows
 
 
-def _failed_record_row(item: Any) -> dict[str, Any]:
-    record = getattr(item, "record", None) or getattr(item, "id", None) or "?"
-    return _row(query_id=str(record), error=str(item))
+def answer_batch(
+    batch: Sequence[Spectrum | Any],
+    generator: Generator,
+    *,
+    k: int = 10,
+    beam: int = 10,
+    predictor: Predictor | None = None,
+    similarity: SimilarityFn | None = None,
+    formula_policy: str = "reject",
+) -> list[list[dict[str, Any]]]:
+    """RESULTS_SCHEMA rows of each item of one batch, decoded together (see :func:`generate`).
+
+    Items that are not spectra (reader errors) give one error row each.
+    """
+    good = [s for s in batch if isinstance(s, Spectrum)]
+    proposed = propose(good, generator, beam=beam, formula_policy=formula_policy)
+    scored, note = score_results(proposed, generator, predictor=predictor, similarity=similarity)
+    by_position = iter(scored)
+    return [
+        result_rows(next(by_position), k, note)
+        if isinstance(item, Spectrum)
+        else [_row(query_id=record_id(item), error=str(item))]
+        for item in batch
+    ]
+
+
+def record_id(item: Any) -> str:
+    """Id of a query or of a record that failed to read (its ``record`` or ``id``)."""
+    return str(getattr(item, "record", None) or getattr(item, "id", None) or "?")
 
 
 def elucidate(
@@ -380,8 +405,18 @@ def elucidate(
 def merge_ranked(
     generated: Sequence[dict[str, Any]], retrieved: Sequence[dict[str, Any]], k: int
 ) -> list[dict[str, Any]]:
-    """Merge two candidate lists of one query by InChIKey, rank by score, keep ``k``."""
+    """Merge two candidate lists of one query by InChIKey, rank by score, keep ``k``.
+
+    When one source failed and the other found candidates, the candidates carry the failure
+    as a warning; when neither found any, the first error row is returned.
+    """
     notes = [r for r in (*generated, *retrieved) if r.get("smiles") is None]
+    failures = [
+        f"{source} failed: {row['error']}"
+        for source, rows in (("generation", generated), ("library search", retrieved))
+        for row in rows
+        if row.get("smiles") is None and is_failure(row)
+    ]
     merged: dict[str, dict[str, Any]] = {}
     for row in (*retrieved, *generated):
         key = row.get("inchikey") or row.get("smiles")
@@ -402,6 +437,9 @@ def merge_ranked(
     ranked = sorted(merged.values(), key=lambda r: -(r.get("score") or 0.0))[:k]
     for rank, row in enumerate(ranked, start=1):
         row["rank"] = rank
+        if failures:
+            earlier = [row["error"].removeprefix(WARNING_PREFIX)] if row.get("error") else []
+            row["error"] = WARNING_PREFIX + "; ".join([*earlier, *failures])
     if ranked:
         return ranked
     return notes[:1] or []
@@ -413,16 +451,202 @@ def is_failure(row: dict[str, Any]) -> bool:
     return bool(error) and not str(error).startswith(WARNING_PREFIX)
 
 
+@lru_cache(maxsize=2)
+def process_generator(weights: Path, device: str, threads: int | None = None) -> Generator:
+    """The generator of ``weights``, loaded once per process (workers and Dask tasks reuse it).
+
+    ``threads`` sets torch's CPU threads first (1 in worker processes, so they do not
+    oversubscribe the cores). Raises :class:`NotAvailableError` for missing or bad weights.
+    """
+    from nmrpeak_cli.generate.model import load_generator
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    return load_generator(weights, device=device)
+
+
+def forward_predictor(weights: Path, device: str, threads: int | None = None) -> Predictor:
+    """The forward model of ``weights`` as a :data:`Predictor`, loaded on first call once per
+    process (:func:`~nmrpeak_cli.predict.infer.process_model`); molecules it cannot handle get
+    ``None``. Raises :class:`NotAvailableError` at call time when the model is missing."""
+
+    def predictor(smiles: Sequence[str], solvent: str | None) -> list[Spectrum | None]:
+        try:
+            from nmrpeak_cli.predict.infer import predict_records, process_model
+        except ImportError as exc:
+            raise NotAvailableError(f"forward prediction is not available: {exc}") from None
+        model = process_model(weights, device, threads)
+        return [p.spectrum for p in predict_records(list(smiles), solvent=solvent, model=model)]
+
+    return predictor
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateBatch:
+    """Picklable batch body for :func:`nmrpeak_cli.batch.run_records`: the ranked generated
+    candidates of each query (a :class:`~nmrpeak_cli.spectra.Spectrum`, or a record that failed
+    to read, which gives an error row).
+
+    Attributes
+    ----------
+    weights
+        Generator weights (card and tokenizer beside), loaded once per process.
+    predictor
+        Forward-model weights for reranking and report overlays, loaded once per process
+        when first needed (missing weights: beam order, with a warning).
+    device
+        Concrete torch device (``cpu``, ``cuda``).
+    k, beam, rerank, formula_policy
+        See :func:`generate`.
+    threads
+        torch CPU threads in this process (``None``: torch's default).
+    report
+        Folder for one HTML report per query (written by the process that answered it), or
+        ``None``.
+    """
+
+    weights: Path
+    predictor: Path
+    device: str = "cpu"
+    k: int = 10
+    beam: int = 10
+    rerank: bool = True
+    formula_policy: str = "reject"
+    threads: int | None = None
+    report: Path | None = None
+
+    def generator(self) -> Generator:
+        """This process's generator (loaded on first use)."""
+        return process_generator(self.weights, self.device, self.threads)
+
+    def forward(self) -> Predictor:
+        """This process's forward model."""
+        return forward_predictor(self.predictor, self.device, self.threads)
+
+    def rows(self, batch: Sequence[Spectrum | Any]) -> list[list[dict[str, Any]]]:
+        """Rows of each query of ``batch``, without reports."""
+        return answer_batch(
+            batch,
+            self.generator(),
+            k=self.k,
+            beam=self.beam,
+            predictor=self.forward() if self.rerank else None,
+            similarity=default_similarity() if self.rerank else None,
+            formula_policy=self.formula_policy,
+        )
+
+    def __call__(self, batch: list[Spectrum | Any]) -> list[list[dict[str, Any]]]:
+        """Answer one batch; failed queries give rows with ``error``."""
+        groups = self.rows(batch)
+        if self.report is not None:
+            write_reports(batch, groups, self.report, self.forward())
+        return groups
+
+
+@dataclass(frozen=True, slots=True)
+class ElucidateBatch:
+    """Picklable batch body of ``elucidate``: generated and library candidates of each query,
+    merged into one ranked list (:func:`merge_ranked`).
+
+    Attributes
+    ----------
+    generation
+        Generation settings (its ``report`` is not used).
+    search
+        Library search (opened once per process), or ``None`` for generation only.
+    report
+        Folder for one HTML report per query, or ``None``.
+    """
+
+    generation: GenerateBatch
+    search: SearchBatch | None = None
+    report: Path | None = None
+
+    def __call__(self, batch: list[Spectrum | Any]) -> list[list[dict[str, Any]]]:
+        """Answer one batch; failed queries give rows with ``error``."""
+        generated = self.generation.rows(batch)
+        library: list[list[dict[str, Any]]] = [[] for _ in batch]
+        spectra = [i for i, item in enumerate(batch) if isinstance(item, Spectrum)]
+        if self.search is not None and spectra:
+            found = self.search([batch[i] for i in spectra])
+            for i, rows in zip(spectra, found, strict=True):
+                library[i] = rows
+        k = self.generation.k
+        groups = [merge_ranked(g, r, k) for g, r in zip(generated, library, strict=True)]
+        if self.report is not None:
+            write_reports(batch, groups, self.report, self.generation.forward())
+        return groups
+
+
+def write_reports(
+    batch: Sequence[Spectrum | Any],
+    groups: Sequence[list[dict[str, Any]]],
+    out_dir: Path,
+    predictor: Predictor,
+    *,
+    top: int = 3,
+) -> None:
+    """One HTML report per query spectrum of ``batch`` (:func:`nmrpeak_cli.report.write_query_report`),
+    its candidates overlaid with ``predictor``'s spectra (none when the model is missing).
+
+    A report that cannot be written marks its query's rows with an ``error``.
+    """
+    from nmrpeak_cli.report import write_query_report
+
+    for query, rows in zip(batch, groups, strict=True):
+        if not isinstance(query, Spectrum):
+            continue
+        try:
+            write_query_report(
+                query, _report_rows(rows), out_dir, top=top,
+                predict=partial(_predict_or_none, predictor, query.solvent),
+            )  # fmt: skip
+        except (NmrpeakError, ValueError, OSError) as exc:
+            for row in rows:
+                if not is_failure(row):
+                    notes = [f"report not written: {exc}", row.get("error")]
+                    row["error"] = "; ".join(n for n in notes if n)
+
+
+def _report_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for a report: warnings move from the candidates to rows of their own, so the
+    answered candidates are drawn and the warnings listed."""
+    warnings = dict.fromkeys(r["error"] for r in rows if r.get("error") and not is_failure(r))
+    kept = [{**r, "error": None} if r.get("error") in warnings else r for r in rows]
+    query_id = rows[0]["query_id"] if rows else None
+    return kept + [_row(query_id=query_id, error=w) for w in warnings]
+
+
+def _predict_or_none(
+    predictor: Predictor, solvent: str | None, smiles: list[str]
+) -> list[Spectrum | None]:
+    """``predictor`` for a report: no overlays (``None``) when the forward model is missing."""
+    try:
+        return list(predictor(smiles, solvent))
+    except NmrpeakError as exc:
+        log.warning("report overlays skipped: %s", exc)
+        return [None] * len(smiles)
+
+
 __all__ = [
+    "ElucidateBatch",
+    "GenerateBatch",
     "QueryCheck",
     "QueryResult",
+    "answer_batch",
     "check_query",
     "elucidate",
     "formula_problem",
+    "forward_predictor",
     "generate",
     "is_failure",
     "merge_ranked",
+    "process_generator",
     "propose",
+    "record_id",
     "result_rows",
     "score_results",
+    "write_reports",
 ]

@@ -110,3 +110,69 @@ def test_elucidate_merges_library_and_generated_candidates(tiny_generator, tiny_
 def test_merge_ranked_keeps_error_row_when_nothing_found() -> None:
     rows = merge_ranked([{"query_id": "q", "error": "no 13C or 1H peaks"}], [], 5)
     assert rows == [{"query_id": "q", "error": "no 13C or 1H peaks"}]
+
+
+def test_merge_ranked_turns_a_failed_source_into_a_warning() -> None:
+    library = [{"query_id": "q", "rank": 1, "smiles": "CCO", "inchikey": "K", "score": 0.4,
+                "source": "library", "error": None}]  # fmt: skip
+    rows = merge_ranked([{"query_id": "q", "error": "formula C2H10 is impossible"}], library, 5)
+    assert [r["smiles"] for r in rows] == ["CCO"], rows
+    assert rows[0]["error"].startswith(WARNING_PREFIX) and "generation failed" in rows[0]["error"]
+    assert not is_failure(rows[0]), "the query is answered"
+
+
+def _batch_body(tiny_models_dir, tmp_path, **changes):
+    from dataclasses import replace
+
+    from nmrpeak_cli.generate.api import GenerateBatch
+    from nmrpeak_cli.generate.model import weights_path
+
+    body = GenerateBatch(
+        weights_path(tiny_models_dir), tmp_path / "no_predictor.safetensors", k=2, beam=4
+    )
+    return replace(body, **changes)
+
+
+def test_batch_body_pickles_and_gives_rows_per_query(tiny_models_dir, tiny_pairs, tmp_path) -> None:
+    import pickle
+
+    from nmrpeak_cli.generate.api import process_generator
+
+    body = pickle.loads(pickle.dumps(_batch_body(tiny_models_dir, tmp_path, rerank=False)))
+    batch = [tiny_pairs[0].spectrum, RecordError("broken", 2, "c13", "not a number", "q.csv"),
+             tiny_pairs[5].spectrum]  # fmt: skip
+    groups = body(batch)
+    assert [g[0]["query_id"] for g in groups] == ["ethanol", "broken", "acetone"], groups
+    assert groups[0][0]["smiles"] == "CCO" and len(groups[0]) <= 2, groups[0]
+    assert is_failure(groups[1][0]) and "not a number" in groups[1][0]["error"]
+    generator = body.generator()
+    assert generator is process_generator(body.weights, body.device, None), "loaded once"
+    expected = list(generate(batch, k=2, beam=4, generator=generator, rerank=False))
+    assert [r for g in groups for r in g] == expected, "the body answers as generate() does"
+
+
+def test_missing_forward_model_skips_rerank_with_a_warning(tiny_models_dir, tmp_path) -> None:
+    body = _batch_body(tiny_models_dir, tmp_path)
+    rows = body([Spectrum("acetone", c13=[206.7, 30.8], h1=[2.17], formula="C3H6O")])[0]
+    assert rows[0]["smiles"] == "CC(C)=O", rows
+    assert "rerank skipped" in rows[0]["error"] and not is_failure(rows[0])
+
+
+def test_elucidate_body_without_library_and_reports(tiny_models_dir, tiny_pairs, tmp_path) -> None:
+    from nmrpeak_cli.generate.api import ElucidateBatch
+
+    reports = tmp_path / "reports"
+    body = ElucidateBatch(_batch_body(tiny_models_dir, tmp_path, rerank=False), report=reports)
+    groups = body([tiny_pairs[1].spectrum, Spectrum("empty")])
+    assert groups[0][0]["smiles"] == "CC(=O)O" and groups[0][0]["source"] == "generated"
+    assert is_failure(groups[1][0]), groups[1]
+    assert sorted(p.name for p in reports.iterdir()) == ["acetic.html", "empty.html"]
+    assert "CC(=O)O" in (reports / "acetic.html").read_text()
+
+
+def test_a_report_that_cannot_be_written_marks_the_query(tiny_models_dir, tiny_pairs, tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    body = _batch_body(tiny_models_dir, tmp_path, rerank=False, report=blocked)
+    rows = body([tiny_pairs[0].spectrum])[0]
+    assert all(is_failure(r) and "report not written" in r["error"] for r in rows), rows

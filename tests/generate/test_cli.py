@@ -111,3 +111,25 @@ def test_train_generator_quick_writes_a_loadable_model(runner, tmp_path) -> None
     assert load_generator(out).card["split"] == "scaffold", "the card must record the split"
     failed = runner.invoke(app, [*args, "--stage", "pretrain"])
     assert failed.exit_code == 2 and "simulated pairs" in failed.output, failed.output
+
+
+def test_inline_elucidate_on_a_terminal_loads_the_generator_once(runner, monkeypatch) -> None:
+    from nmrpeak_cli.cli.runner import BatchOptions
+    from nmrpeak_cli.generate import model
+    from nmrpeak_cli.generate.api import process_generator
+
+    loads = []
+    original = model.load_generator
+    monkeypatch.setattr(
+        model, "load_generator", lambda *a, **kw: loads.append(a) or original(*a, **kw)
+    )
+    monkeypatch.setattr(BatchOptions, "terminal", property(lambda self: True))
+    process_generator.cache_clear()
+    result = runner.invoke(
+        app, ["elucidate", "--c13", "206.7, 30.8", "--h1", "2.17 (s, 6H)", "--formula", "C3H6O",
+              "--no-rerank"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "CC(C)=O" in result.stdout and "generated" in result.stdout, "a rich table"
+    assert not _jsonl(result.stdout), "no JSONL on a terminal"
+    assert len(loads) == 1, f"the generator must be loaded once, got {len(loads)}"
