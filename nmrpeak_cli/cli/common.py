@@ -55,6 +55,25 @@ def fail(message: str, code: ExitCode = ExitCode.USAGE) -> typer.Exit:
     return typer.Exit(int(code))
 
 
+def warn_split_leaks(split: str, cards: dict[str, dict]) -> list[str]:
+    """Warn (stderr) about models trained on another split than the benchmark's ``split``:
+    their training set may hold its test molecules. ``cards`` maps model names to cards;
+    returns the warnings (also recorded in reports)."""
+    if split not in {"scaffold", "random"}:
+        return []
+    warnings = []
+    for name, card in cards.items():
+        trained = card.get("split") or card.get("training", {}).get("split_column")
+        if trained and trained != f"split_{split}":
+            warnings.append(
+                f"{name} was trained on {trained}: the {split}-split test molecules may be in "
+                f"its training set (train one with --split {split} for a clean {split} benchmark)"
+            )
+    for warning in warnings:
+        stderr_console().print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    return warnings
+
+
 def show_progress(context: RunContext) -> bool:
     """Progress bars only on an interactive stderr and when not ``--quiet``."""
     return not context.quiet and sys.stderr.isatty()

@@ -23,6 +23,7 @@ from nmrpeak_cli.cli.common import (
     run_context,
     stderr_console,
     stdout_console,
+    warn_split_leaks,
 )
 from nmrpeak_cli.cli.groups import bench_app, train_app
 from nmrpeak_cli.cli.runner import (
@@ -291,7 +292,13 @@ def register(app: typer.Typer) -> None:
         [bold]Example[/bold]: nmrpeak bench predict --split scaffold -o benchmarks/predict_scaffold.md
         """
         from nmrpeak_cli.predict.bench import render_markdown, run_benchmark
+        from nmrpeak_cli.predict.weights import default_weights, read_card
 
+        try:
+            card = read_card(weights or default_weights())
+        except NotAvailableError as exc:
+            raise fail(str(exc)) from None
+        leaks = warn_split_leaks(split, {"predictor": card})
         report = run_benchmark(
             split=split,
             data=data,
@@ -302,6 +309,7 @@ def register(app: typer.Typer) -> None:
             cache=cache,
             log=stderr_console().print,
         )
+        report["split_warnings"] = leaks
         text = render_markdown(report)
         if output is None:
             typer.echo(text)

@@ -24,6 +24,7 @@ from nmrpeak_cli.cli.common import (
     run_context,
     stderr_console,
     stdout_console,
+    warn_split_leaks,
 )
 from nmrpeak_cli.cli.groups import bench_app, library_app, train_app
 from nmrpeak_cli.cli.runner import (
@@ -554,9 +555,16 @@ def register(app: typer.Typer) -> None:
         params = SearchParams(
             weights=load_fusion_weights(chosen), similarity=load_similarity_params()
         )
+        from nmrpeak_cli.predict.weights import default_weights, read_card
+        from nmrpeak_cli.retrieve.encoders import shipped_encoder_path
+
+        cards = {"predictor": read_card(default_weights())}
+        cards |= {f"encoder {n}": read_card(shipped_encoder_path(n)) for n in chosen}
+        leaks = warn_split_leaks(split, cards)
         report = run_benchmark(
             options, ShippedPredictor(device="cpu"), chosen, params, log=stderr_console().print
         )
+        report["split_warnings"] = leaks
         text = markdown_report(report)
         if output is not None:
             output.parent.mkdir(parents=True, exist_ok=True)

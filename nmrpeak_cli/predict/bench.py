@@ -412,6 +412,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "13C peak-count MAE | mol/s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    lines[:0] = [f"**Warning:** {w}" for w in report.get("split_warnings", [])]
     for m in methods:
         o, p = report[m]["overall"], report[m]["peaks"]
         name = {

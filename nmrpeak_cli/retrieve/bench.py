@@ -422,7 +422,7 @@ def prepared_library(
 
 def markdown_report(report: Mapping[str, Any]) -> str:
     """The benchmark as Markdown tables (accuracy per size × configuration, ablation, latency)."""
-    lines = []
+    lines = [f"**Warning:** {w}\n" for w in report.get("split_warnings", [])]
     for size, by_config in report["sizes"].items():
         lines += [
             f"**Library size {size}** ({report['library_entries'][size]} entries)",

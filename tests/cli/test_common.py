@@ -1,0 +1,19 @@
+"""Shared CLI helpers."""
+
+from __future__ import annotations
+
+from nmrpeak_cli.cli.common import warn_split_leaks
+
+
+def test_benchmarks_warn_about_models_trained_on_another_split(capsys):
+    cards = {
+        "predictor": {"split": "split_scaffold"},
+        "encoder sme": {"training": {"split_column": "split_random"}},
+    }
+    assert warn_split_leaks("scaffold", cards) == [
+        "encoder sme was trained on split_random: the scaffold-split test molecules may be in "
+        "its training set (train one with --split scaffold for a clean scaffold benchmark)"
+    ]
+    assert "encoder sme was trained on split_random" in capsys.readouterr().err
+    assert len(warn_split_leaks("random", cards)) == 1
+    assert warn_split_leaks("queries.parquet", cards) == [], "a custom table has no split"
