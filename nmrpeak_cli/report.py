@@ -70,8 +70,9 @@ def write_query_report(
         The query spectrum (its nuclei decide which overlays are drawn).
     rows
         This query's result rows (:data:`~nmrpeak_cli.schema.RESULTS_SCHEMA`), any order.
-        Rows with an ``error`` are listed as errors; a query with only errors gets a report
-        saying so.
+        Rows with a ``smiles`` are candidates (their ``error``, if any, is a warning about
+        them); every distinct ``error`` is listed, and a query without candidates gets a
+        report saying so.
     out_dir
         Report folder (created if missing). The file is named after the query id when that
         is a safe file name, else after the sanitized id plus a hash of the exact id (so
@@ -99,7 +100,7 @@ def write_query_report(
     from nmrpeak_cli.similarity import match_spectra
 
     candidates = sorted(
-        (r for r in rows if not r.get("error") and r.get("smiles")),
+        (r for r in rows if r.get("smiles")),  # a candidate's error is a warning about it
         key=lambda r: (r.get("rank") is None, r.get("rank") or 0, -(r.get("score") or 0.0)),
     )[:top]
     errors = list(dict.fromkeys(str(r["error"]) for r in rows if r.get("error")))
@@ -116,7 +117,7 @@ def write_query_report(
     parts = [_header(query), _candidate_table(candidates, matches, query)]
     if errors:
         parts.append(
-            "<h2>Errors</h2><ul>"
+            "<h2>Errors and warnings</h2><ul>"
             + "".join(f'<li class="note">{escape(e)}</li>' for e in errors)
             + "</ul>"
         )

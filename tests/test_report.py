@@ -111,7 +111,7 @@ def test_matched_pairs_are_joined_by_lines(tmp_path: Path) -> None:
 
 def test_text_is_escaped(tmp_path: Path) -> None:
     query_id = "<script>alert(1)</script> & co"
-    predict, _ = fake_predict({"CCO": None})
+    predict, _ = fake_predict({"CCO": None, "C": None})
     rows = [
         row(1, "CCO", 0.5, source="<b>lib</b>"),
         row(2, "C", 0.1, error="bad <input> & worse"),
@@ -122,7 +122,7 @@ def test_text_is_escaped(tmp_path: Path) -> None:
     assert "<script>" not in html and "<b>" not in html and "<input>" not in html, "raw markup"
     for escaped in ("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co", "&lt;b&gt;lib&lt;/b&gt;"):
         assert escaped in html, f"missing escaped text {escaped!r}"
-    assert "bad &lt;input&gt; &amp; worse" in html, "the error row should be listed, escaped"
+    assert "bad &lt;input&gt; &amp; worse" in html, "the warning should be listed, escaped"
     assert "prediction failed" in html, "a failed prediction should be said"
 
 

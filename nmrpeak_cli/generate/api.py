@@ -600,7 +600,7 @@ def write_reports(
             continue
         try:
             write_query_report(
-                query, _report_rows(rows), out_dir, top=top,
+                query, rows, out_dir, top=top,
                 predict=partial(_predict_or_none, predictor, query.solvent),
             )  # fmt: skip
         except (NmrpeakError, ValueError, OSError) as exc:
@@ -608,15 +608,6 @@ def write_reports(
                 if not is_failure(row):
                     notes = [f"report not written: {exc}", row.get("error")]
                     row["error"] = "; ".join(n for n in notes if n)
-
-
-def _report_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows for a report: warnings move from the candidates to rows of their own, so the
-    answered candidates are drawn and the warnings listed."""
-    warnings = dict.fromkeys(r["error"] for r in rows if r.get("error") and not is_failure(r))
-    kept = [{**r, "error": None} if r.get("error") in warnings else r for r in rows]
-    query_id = rows[0]["query_id"] if rows else None
-    return kept + [_row(query_id=query_id, error=w) for w in warnings]
 
 
 def _predict_or_none(
