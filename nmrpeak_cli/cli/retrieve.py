@@ -79,12 +79,13 @@ def _encoders(use: bool) -> dict[str, Any]:
     return load_shipped_encoders()
 
 
-def _report_build(manifest: dict[str, Any], out: Path) -> None:
+def _report_build(manifest: dict[str, Any], out: Path, quiet: bool = False) -> None:
     counts = manifest["counts"]
-    stderr_console().print(
-        f"library {out}: {counts['entries']} entries, {counts['failed']} failed "
-        f"(see {out / 'failures.parquet'}); encoders: {', '.join(manifest['encoders']) or 'none'}"
-    )
+    if not quiet:
+        stderr_console().print(
+            f"library {out}: {counts['entries']} entries, {counts['failed']} failed "
+            f"(see {out / 'failures.parquet'}); encoders: {', '.join(manifest['encoders']) or 'none'}"
+        )
     if counts["failed"]:
         raise typer.Exit(int(ExitCode.PARTIAL))
 
@@ -323,10 +324,11 @@ def register(app: typer.Typer) -> None:
                 source=_source_description(inputs),
                 on_progress=advance,
             )
-        _report_build(manifest, output)
+        _report_build(manifest, output, context.quiet)
 
     @library_app.command("merge")
     def merge_command(
+        ctx: typer.Context,
         shards: Annotated[list[Path], typer.Argument(help="Shard library directories.")],
         output: Annotated[Path, typer.Option("--output", "-o", help="Merged library directory.")],
     ) -> None:
@@ -340,7 +342,7 @@ def register(app: typer.Typer) -> None:
             manifest = merge_libraries(shards, output)
         except NmrpeakError as exc:
             raise fail(str(exc)) from None
-        _report_build(manifest, output)
+        _report_build(manifest, output, run_context(ctx).quiet)
 
     @library_app.command("embed")
     def embed_command(
@@ -409,7 +411,7 @@ def register(app: typer.Typer) -> None:
                 source=f"moses:{moses}; data:{data}; {_source_description(inputs or [])}",
                 on_progress=advance,
             )
-        _report_build(manifest, out)
+        _report_build(manifest, out, context.quiet)
 
     @train_app.command("retriever")
     def train_command(

@@ -200,7 +200,10 @@ def run_batch(
                 on_records=advance,
                 failed=failed,
             )
-    except (InputFileError, ValueError, OSError) as exc:
+    except OSError as exc:  # unwritable output, disk full: name the output
+        where = exc.filename or options.output or "output"
+        raise fail(f"{where}: {exc.strerror or exc}") from None
+    except (InputFileError, ValueError) as exc:
         raise fail(str(exc)) from None
     if collected is not None:
         render(collected.rows)

@@ -21,6 +21,7 @@ Entry points
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import importlib
 import io
@@ -438,6 +439,7 @@ def open_writer(
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below or on error
         dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
     )
+    writer = None
     try:
         compressed = target.name.lower().endswith(".gz")
         stream: IO[bytes] = (
@@ -446,11 +448,15 @@ def open_writer(
         writer = factory(stream, schema)
         yield writer
         writer.close()
+        writer = None
         if compressed:
             stream.close()
         handle.close()
         publish(handle.name, target)
     except BaseException:
+        if writer is not None:  # close it now, not from a garbage collector later
+            with contextlib.suppress(Exception):
+                writer.close()
         handle.close()
         Path(handle.name).unlink(missing_ok=True)
         raise
