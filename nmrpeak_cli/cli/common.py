@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -131,3 +132,46 @@ OutOption = Annotated[
         metavar="OUT",
     ),
 ]
+
+
+C13Option = Annotated[
+    str | None, typer.Option("--c13", help='Inline 13C peaks, e.g. "170.2, 128.4, 77.0".')
+]
+H1Option = Annotated[
+    str | None, typer.Option("--h1", help='Inline 1H peaks, e.g. "7.26 (d, J = 8.4 Hz, 2H)".')
+]
+FormulaOption = Annotated[
+    str | None, typer.Option("--formula", help="Molecular formula of the inline query.")
+]
+SolventOption = Annotated[str | None, typer.Option(help="NMR solvent of the inline query.")]
+KOption = Annotated[int, typer.Option("-k", "--top-k", min=1, help="Candidates per query.")]
+ReportOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--report",
+        help="Write one HTML report per query here: top candidates with depictions and "
+        "predicted-vs-query spectrum overlays (needs matplotlib).",
+        metavar="DIR",
+    ),
+]
+
+
+def inline_query(
+    c13: str | None,
+    h1: str | None,
+    formula: str | None,
+    solvent: str | None,
+    query_id: str = "query",
+):
+    """The :class:`~nmrpeak_cli.spectra.Spectrum` of ``--c13/--h1/--formula/--solvent``
+    (blank peak options count as absent); raises :class:`~nmrpeak_cli.errors.SpectrumError`."""
+    from nmrpeak_cli.io.text import parse_peaks
+    from nmrpeak_cli.spectra import Nucleus, Spectrum
+
+    return Spectrum(
+        query_id,
+        c13=parse_peaks(c13, Nucleus.C13) if c13 and c13.strip() else None,
+        h1=parse_peaks(h1, Nucleus.H1) if h1 and h1.strip() else None,
+        formula=formula,
+        solvent=solvent,
+    )

@@ -17,10 +17,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nmrpeak_cli.cli.common import (
+    C13Option,
+    FormulaOption,
+    H1Option,
     JobsOption,
+    KOption,
     OutOption,
+    ReportOption,
     ShardOption,
+    SolventOption,
     fail,
+    inline_query,
     progress_bar,
     run_context,
     stderr_console,
@@ -49,17 +56,6 @@ QueryArg = Annotated[
         "for stdin. Omit to give one query inline with --c13/--h1/--formula."
     ),
 ]
-C13Option = Annotated[
-    str | None, typer.Option("--c13", help='Inline 13C peaks, e.g. "170.2, 128.4, 77.0".')
-]
-H1Option = Annotated[
-    str | None, typer.Option("--h1", help='Inline 1H peaks, e.g. "7.26 (d, J = 8.4 Hz, 2H)".')
-]
-FormulaOption = Annotated[
-    str | None, typer.Option("--formula", help="Molecular formula of the inline query.")
-]
-SolventOption = Annotated[str | None, typer.Option(help="NMR solvent of the inline query.")]
-KOption = Annotated[int, typer.Option("-k", "--top-k", min=1, help="Candidates per query.")]
 BeamOption = Annotated[int, typer.Option("--beam", min=1, help="Beam width.")]
 WeightsOption = Annotated[
     Path | None,
@@ -77,15 +73,6 @@ PredictorOption = Annotated[
 NoRerankOption = Annotated[
     bool, typer.Option("--no-rerank", help="Keep beam order (no forward-prediction rerank).")
 ]
-ReportOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--report",
-        help="Write one HTML report per query here: top candidates with depictions and "
-        "predicted-vs-query spectrum overlays (needs matplotlib).",
-        metavar="DIR",
-    ),
-]
 BatchSizeOption = Annotated[
     int,
     typer.Option(
@@ -99,19 +86,6 @@ FormulaPolicyOption = Annotated[
         help="Candidates whose formula differs from the query's: reject, penalize or ignore.",
     ),
 ]
-
-
-def _inline_query(c13: str | None, h1: str | None, formula: str | None, solvent: str | None):
-    from nmrpeak_cli.io.text import parse_peaks
-    from nmrpeak_cli.spectra import Nucleus, Spectrum
-
-    return Spectrum(
-        "query",
-        c13=parse_peaks(c13, Nucleus.C13) if c13 and c13.strip() else None,
-        h1=parse_peaks(h1, Nucleus.H1) if h1 and h1.strip() else None,
-        formula=formula,
-        solvent=solvent,
-    )
 
 
 def _records(
@@ -129,7 +103,7 @@ def _records(
     if c13 is None and h1 is None and formula is None:
         raise fail("give QUERY or an inline query (--c13/--h1/--formula)")
     try:
-        return [_inline_query(c13, h1, formula, solvent)]
+        return [inline_query(c13, h1, formula, solvent)]
     except NmrpeakError as exc:
         raise fail(f"inline query: {exc}") from None
 

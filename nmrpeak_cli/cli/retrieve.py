@@ -15,11 +15,18 @@ from typing import Annotated, Any
 import typer
 
 from nmrpeak_cli.cli.common import (
+    C13Option,
     ExitCode,
+    FormulaOption,
+    H1Option,
     JobsOption,
+    KOption,
     OutOption,
+    ReportOption,
     ShardOption,
+    SolventOption,
     fail,
+    inline_query,
     progress_bar,
     run_context,
     stderr_console,
@@ -90,21 +97,6 @@ def _report_build(manifest: dict[str, Any], out: Path, quiet: bool = False) -> N
         raise typer.Exit(int(ExitCode.PARTIAL))
 
 
-def _inline_query(
-    query_id: str, c13: str | None, h1: str | None, formula: str | None, solvent: str | None
-):
-    from nmrpeak_cli.io.text import parse_peaks
-    from nmrpeak_cli.spectra import Nucleus, Spectrum
-
-    return Spectrum(
-        id=query_id,
-        c13=parse_peaks(c13, Nucleus.C13) if c13 else None,
-        h1=parse_peaks(h1, Nucleus.H1) if h1 else None,
-        formula=formula,
-        solvent=solvent,
-    )
-
-
 def _file_queries(source: str) -> Iterator[Any]:
     from nmrpeak_cli.io import read_spectra
     from nmrpeak_cli.io.records import RecordError
@@ -169,19 +161,12 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         library: LibraryOption = Path("lib"),
-        k: Annotated[int, typer.Option("-k", min=1, help="Candidates per query.")] = 10,
+        k: KOption = 10,
         output: OutOption = None,
-        c13: Annotated[
-            str | None, typer.Option("--c13", help="Inline 13C peaks, e.g. '170.2, 77.0'.")
-        ] = None,
-        h1: Annotated[
-            str | None,
-            typer.Option("--h1", help="Inline 1H peaks, e.g. '7.26 (d, J = 8.4 Hz, 2H)'."),
-        ] = None,
-        formula: Annotated[
-            str | None, typer.Option(help="Molecular formula of the inline query.")
-        ] = None,
-        solvent: Annotated[str | None, typer.Option(help="Solvent of the inline query.")] = None,
+        c13: C13Option = None,
+        h1: H1Option = None,
+        formula: FormulaOption = None,
+        solvent: SolventOption = None,
         query_id: Annotated[str, typer.Option("--id", help="Id of the inline query.")] = "query",
         candidates: Annotated[
             int,
@@ -190,15 +175,7 @@ def register(app: typer.Typer) -> None:
         encoders: Annotated[
             bool, typer.Option("--encoders/--ssr-only", help="Use the learned encoders (SME, SSE).")
         ] = True,
-        report: Annotated[
-            Path | None,
-            typer.Option(
-                "--report",
-                help="Write one HTML report per query (top 3 candidates against the query "
-                "spectrum) into this folder.",
-                metavar="DIR",
-            ),
-        ] = None,
+        report: ReportOption = None,
         batch_size: Annotated[
             int, typer.Option("--batch-size", min=1, help="Queries per batch.")
         ] = 256,
@@ -241,7 +218,7 @@ def register(app: typer.Typer) -> None:
                 raise fail("--report needs matplotlib: pip install 'nmrpeak-cli[plot]'") from None
         if inline:
             try:
-                queries: Iterable[Any] = [_inline_query(query_id, c13, h1, formula, solvent)]
+                queries: Iterable[Any] = [inline_query(c13, h1, formula, solvent, query_id)]
             except SpectrumError as exc:
                 raise fail(str(exc)) from None
         else:
