@@ -31,8 +31,8 @@ from nmrpeak_cli.retrieve.search import (
     FusionWeights,
     Scored,
     SearchParams,
-    _index_candidates,
     fuse,
+    propose_candidates,
     retrieve,
     score_candidates,
 )
@@ -163,19 +163,18 @@ def score_queries(
 ) -> list[Scored]:
     """Component scores of every candidate of every query.
 
-    ``full_scan`` scores the whole library when the query has no formula (as SSR alone
-    must); otherwise candidates come from the embedding indexes as in :func:`retrieve`.
+    ``full_scan`` scores the whole library when the query has no formula; otherwise
+    candidates come from :func:`~nmrpeak_cli.retrieve.search.propose_candidates` as in
+    :func:`retrieve`.
     """
     vectors = {
         name: np.asarray(e.embed_queries(list(queries)), np.float32) for name, e in encoders.items()
     }
-    proposals: list[np.ndarray | None] = [None] * len(queries)
-    if encoders and not full_scan:
-        need = [i for i, q in enumerate(queries) if q.formula is None]
-        if need:
-            found = _index_candidates(library, {n: v[need] for n, v in vectors.items()}, params)
-            for i, rows in zip(need, found, strict=True):
-                proposals[i] = rows
+    proposals: list[np.ndarray | None] = (
+        [None] * len(queries)
+        if full_scan
+        else propose_candidates(library, list(queries), vectors, params)
+    )
     return [
         score_candidates(q, library, {n: v[i] for n, v in vectors.items()}, params, proposals[i])
         for i, q in enumerate(queries)
@@ -314,8 +313,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Accuracy of every configuration × ablation setting on one library size.
 
-    Without formula, libraries up to ``full_scan_max`` entries are scored in full (exact
-    SSR-alone numbers); larger ones use the embedding-index candidates when encoders exist.
+    Without formula, libraries up to ``full_scan_max`` entries are scored in full; larger
+    ones score the candidates of the peak-density and embedding indexes, as a search does.
     """
     params = params or SearchParams()
     truth = truths(library, keys)
@@ -327,7 +326,7 @@ def evaluate(
         name = configuration_name(nuclei, formula)
         if not picked:
             continue
-        full = formula or not encoders or len(library) <= full_scan_max
+        full = formula or len(library) <= full_scan_max
         start = time.perf_counter()
         scored = score_queries([q for q, _ in picked], library, encoders, params, full_scan=full)
         seconds = time.perf_counter() - start
@@ -335,7 +334,7 @@ def evaluate(
         results[name] = {
             "queries": len(picked),
             "in_library": float(np.mean([len(t.full) > 0 for t in true])),
-            "candidates": "all" if full else f"index top-{params.candidates}",
+            "candidates": "all" if full else f"indexes top-{params.candidates}",
             "scoring_ms_per_query": 1000 * seconds / len(picked),
             "settings": {label: accuracy(scored, true, w) for label, w in settings.items()},
         }

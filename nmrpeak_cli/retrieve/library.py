@@ -46,6 +46,7 @@ from nmrpeak_cli import __version__
 from nmrpeak_cli.batch import Shard
 from nmrpeak_cli.errors import ChemistryError, InputFileError, NmrpeakError
 from nmrpeak_cli.paths import file_sha256
+from nmrpeak_cli.retrieve.binned import BinnedIndex
 from nmrpeak_cli.retrieve.models import Encoder, ModelIdentity, Predictor, prediction_to_spectrum
 from nmrpeak_cli.schema import PRED_C13_PEAK_TYPE, PRED_H1_PEAK_TYPE
 from nmrpeak_cli.similarity import PackedPeakLists
@@ -759,6 +760,7 @@ class Library:
     embeddings: Mapping[str, np.ndarray]
     _formula_rows: dict[str, np.ndarray] = field(repr=False)
     _indexes: dict[str, Any] = field(default_factory=dict, repr=False)
+    _binned: list[BinnedIndex] = field(default_factory=list, repr=False)
 
     def __len__(self) -> int:
         return self.entries.num_rows
@@ -787,6 +789,13 @@ class Library:
                 index = faiss.index_cpu_to_all_gpus(index)
             self._indexes[name] = index
         return self._indexes[name]
+
+    def binned(self) -> BinnedIndex:
+        """The peak-density candidate index of the predicted spectra (built on first use:
+        about a second per 100k entries)."""
+        if not self._binned:
+            self._binned.append(BinnedIndex(self.packed))
+        return self._binned[0]
 
     def predicted(self, rows: Sequence[int]) -> list[Spectrum]:
         """Predicted spectra of entries ``rows`` (read from the entries file)."""

@@ -4,9 +4,10 @@ For each query spectrum:
 
 1. **Candidates.** With a formula: the entries of that exact formula; when there are none,
    the nearest formulas (±1–2 H first, then one heavy-atom count ±1 with ±0–2 H); when even
-   those are absent, the whole library. Without a formula: the union of the top
-   ``SearchParams.candidates`` entries of every embedding index, or the whole library when
-   the library has no encoders.
+   those are absent, the whole library. Without a formula: the whole library when it holds
+   at most ``SearchParams.candidates`` entries, else the union of the top
+   ``SearchParams.candidates`` entries by peak density (:mod:`~nmrpeak_cli.retrieve.binned`)
+   and by every embedding index.
 2. **Scores** of every candidate, each in [0, 1]: ``ssr`` the peak-aware similarity between
    the query and the candidate's predicted spectrum
    (:func:`~nmrpeak_cli.similarity.spectrum_score_many`); ``sme``/``sse`` the cosine
@@ -21,7 +22,7 @@ with ``error`` set; the batch goes on.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -312,18 +313,33 @@ def _check_encoders(library: Library, encoders: Mapping[str, Encoder]) -> None:
     )
 
 
-def _index_candidates(
-    library: Library, vectors: Mapping[str, np.ndarray], params: SearchParams
-) -> list[np.ndarray]:
-    """Union of each index's top candidates, one array per query."""
-    n_queries = len(next(iter(vectors.values())))
-    found: list[list[np.ndarray]] = [[] for _ in range(n_queries)]
+def propose_candidates(
+    library: Library,
+    queries: Sequence[Spectrum],
+    vectors: Mapping[str, np.ndarray],
+    params: SearchParams,
+) -> list[np.ndarray | None]:
+    """Candidate rows of each query: ``None`` (its formula group, or the whole library when it
+    is small) or, for a query without formula in a library larger than
+    ``params.candidates``, the union of the ``params.candidates`` best entries by peak density
+    (:mod:`~nmrpeak_cli.retrieve.binned`) and by each embedding index (``vectors``: the
+    queries' embeddings per encoder name)."""
+    proposals: list[np.ndarray | None] = [None] * len(queries)
+    need = [i for i, q in enumerate(queries) if q.formula is None]
     depth = min(params.candidates, len(library))
+    if not need or depth >= len(library):
+        return proposals
+    found: list[list[np.ndarray]] = [
+        [rows] for rows in library.binned().search([queries[i] for i in need], depth)
+    ]
     for name, matrix in vectors.items():
-        _, ids = library.index(name).search(np.ascontiguousarray(matrix, np.float32), depth)
-        for q in range(n_queries):
-            found[q].append(ids[q][ids[q] >= 0])
-    return [np.unique(np.concatenate(parts)) for parts in found]
+        picked = np.ascontiguousarray(matrix[need], np.float32)
+        _, ids = library.index(name).search(picked, depth)
+        for parts, row_ids in zip(found, ids, strict=True):
+            parts.append(row_ids[row_ids >= 0])
+    for i, parts in zip(need, found, strict=True):
+        proposals[i] = np.unique(np.concatenate(parts))
+    return proposals
 
 
 def retrieve(
@@ -369,15 +385,9 @@ def retrieve(
             name: np.asarray(encoder.embed_queries(good), np.float32) if good else None
             for name, encoder in encoders.items()
         }
-        need_index = [s.formula is None for s in good]
-        index_rows: list[np.ndarray | None] = [None] * len(good)
-        if encoders and any(need_index):
-            picked = [i for i, flag in enumerate(need_index) if flag]
-            proposals = _index_candidates(
-                library, {name: v[picked] for name, v in vectors.items()}, params
-            )
-            for i, rows in zip(picked, proposals, strict=True):
-                index_rows[i] = rows
+        index_rows = propose_candidates(
+            library, good, {n: v for n, v in vectors.items() if v is not None}, params
+        )
         position = 0
         for item in batch:
             if isinstance(item, QueryError):
