@@ -175,3 +175,18 @@ def inline_query(
         formula=formula,
         solvent=solvent,
     )
+
+
+def report_dir(report: Path | None) -> Path | None:
+    """The ``--report`` folder (created), or a usage error when reports cannot be drawn."""
+    if report is None:
+        return None
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise fail("--report needs matplotlib: pip install 'nmrpeak-cli[plot]'") from None
+    try:
+        report.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"--report {report}: {exc}") from None
+    return report.absolute()

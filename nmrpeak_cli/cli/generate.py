@@ -29,6 +29,7 @@ from nmrpeak_cli.cli.common import (
     fail,
     inline_query,
     progress_bar,
+    report_dir,
     run_context,
     stderr_console,
     stdout_console,
@@ -231,27 +232,10 @@ def _generation(
     return process, digest
 
 
-def _report_dir(report: Path | None) -> Path | None:
-    """The ``--report`` folder (created), or a usage error when reports cannot be drawn."""
-    if report is None:
-        return None
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise fail("--report needs matplotlib: pip install 'nmrpeak-cli[plot]'") from None
-    try:
-        report.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise fail(f"--report {report}: {exc}") from None
-    return report.absolute()
-
-
 def _default_library() -> Path | None:
     """The library `nmrpeak library default` built, when it exists."""
-    try:
-        from nmrpeak_cli.retrieve.library import default_library_dir
-    except ImportError:
-        return None
+    from nmrpeak_cli.retrieve.library import default_library_dir
+
     path = default_library_dir()
     return path if path.is_dir() else None
 
@@ -268,10 +252,8 @@ def _library_search(
             "(build one with `nmrpeak library default` or pass -l LIBDIR)"
         )
         return None, None
-    try:
-        from nmrpeak_cli.retrieve.api import SearchBatch
-    except ImportError as exc:
-        raise fail(f"retrieval is not available: {exc}") from None
+    from nmrpeak_cli.retrieve.api import SearchBatch
+
     search = SearchBatch(lib_dir.absolute(), k=k, checksums=in_process, threads=threads)
     try:  # verified once here; worker processes compare file sizes only
         searcher = replace(search, checksums=True, threads=None).searcher()
@@ -326,7 +308,7 @@ def register(app: typer.Typer) -> None:
         records = _records(query, c13, h1, formula, solvent)
         process, digest = _generation(
             options, weights, predictor_weights, device, k=k, beam=max(beam, k),
-            rerank=not no_rerank, formula_policy=formula_policy, report=_report_dir(report),
+            rerank=not no_rerank, formula_policy=formula_policy, report=report_dir(report),
         )  # fmt: skip
         summary = run_batch(
             run_context(ctx), records, process, key=_query_key, schema=RESULTS_SCHEMA,
@@ -386,7 +368,7 @@ def register(app: typer.Typer) -> None:
             scheduler=scheduler, batch_size=batch_size,
         )  # fmt: skip
         records = _records(query, c13, h1, formula, solvent)
-        reports = _report_dir(report)
+        reports = report_dir(report)
         generation, digest = _generation(
             options, weights, predictor_weights, device, k=k, beam=max(beam, k),
             rerank=not no_rerank, formula_policy=formula_policy,

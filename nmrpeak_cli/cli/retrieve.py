@@ -28,6 +28,7 @@ from nmrpeak_cli.cli.common import (
     fail,
     inline_query,
     progress_bar,
+    report_dir,
     run_context,
     stderr_console,
     stdout_console,
@@ -211,11 +212,7 @@ def register(app: typer.Typer) -> None:
             output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
             scheduler=scheduler, batch_size=batch_size,
         )  # fmt: skip
-        if report is not None:
-            try:
-                import matplotlib  # noqa: F401
-            except ImportError:
-                raise fail("--report needs matplotlib: pip install 'nmrpeak-cli[plot]'") from None
+        reports = report_dir(report)
         if inline:
             try:
                 queries: Iterable[Any] = [inline_query(c13, h1, formula, solvent, query_id)]
@@ -229,7 +226,7 @@ def register(app: typer.Typer) -> None:
             k=k,
             use_encoders=encoders,
             params=SearchParams(candidates=candidates, batch_size=batch_size),
-            report=None if report is None else report.absolute(),
+            report=reports,
             checksums=in_process,  # verified once below; workers compare sizes only
             threads=None if in_process else 1,
         )
