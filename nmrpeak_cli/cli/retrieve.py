@@ -8,6 +8,8 @@ render. faiss, torch and RDKit are imported inside the commands so ``--help`` st
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -469,7 +471,8 @@ def register(app: typer.Typer) -> None:
                 if export is not None
                 else out_dir / "retriever_fusion.json"
             )
-            fit_fusion_on_split(options, predictor, trained, out, log=log)
+            command = "nmrpeak " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+            fit_fusion_on_split(options, predictor, trained, out, command=command, log=log)
 
     @bench_app.command("retrieve")
     def bench_command(

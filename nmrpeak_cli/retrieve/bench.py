@@ -554,10 +554,11 @@ def fit_fusion_on_split(
     out: Path,
     *,
     scale_queries: int = 200,
+    command: str = "",
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Fit the similarity tolerance scale and the fusion weights on validation queries (never
-    the test split) and write the card.
+    the test split) and write the card (``command``: how it was run, recorded in it).
 
     The library is the validation molecules plus distractors, of size ``max(options.sizes)``;
     every configuration is scored over the whole library (formula-filtered when given). The
@@ -618,6 +619,8 @@ def fit_fusion_on_split(
         },
         "encoders": {n: e.identity.as_dict() for n, e in encoders.items()},
         "predictor": predictor.identity.as_dict(),
+        "seed": options.seed,
+        "command": command,
     }
     out.write_text(json.dumps(card, indent=2) + "\n")
     log(f"fusion weights {weights.as_dict()} (valid mean top-1 {top1:.3f}) → {out}")
