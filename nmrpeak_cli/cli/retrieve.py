@@ -8,8 +8,6 @@ render. faiss, torch and RDKit are imported inside the commands so ``--help`` st
 from __future__ import annotations
 
 import os
-import shlex
-import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
