@@ -321,16 +321,19 @@ def propose_candidates(
 ) -> list[np.ndarray | None]:
     """Candidate rows of each query: ``None`` (its formula group, or the whole library when it
     is small) or, for a query without formula in a library larger than
-    ``params.candidates``, the union of the ``params.candidates`` best entries by peak density
-    (:mod:`~nmrpeak_cli.retrieve.binned`) and by each embedding index (``vectors``: the
-    queries' embeddings per encoder name)."""
+    ``params.candidates``, the union of the ``params.candidates`` best entries of each
+    embedding index (``vectors``: the queries' embeddings per encoder name) and the best by
+    peak density (:mod:`~nmrpeak_cli.retrieve.binned`): ``params.candidates`` of them
+    without encoders, a quarter as many beside them (they add recall where the embeddings
+    are weak, 1H-only queries, at little scoring cost)."""
     proposals: list[np.ndarray | None] = [None] * len(queries)
     need = [i for i, q in enumerate(queries) if q.formula is None]
     depth = min(params.candidates, len(library))
     if not need or depth >= len(library):
         return proposals
+    density_depth = depth if not vectors else max(1, depth // 4)
     found: list[list[np.ndarray]] = [
-        [rows] for rows in library.binned().search([queries[i] for i in need], depth)
+        [rows] for rows in library.binned().search([queries[i] for i in need], density_depth)
     ]
     for name, matrix in vectors.items():
         picked = np.ascontiguousarray(matrix[need], np.float32)
