@@ -190,3 +190,13 @@ def report_dir(report: Path | None) -> Path | None:
     except OSError as exc:
         raise fail(f"--report {report}: {exc}") from None
     return report.absolute()
+
+
+def score_bar(value: float | None, width: int = 10) -> str:
+    """A score in [0, 1] as a bar and its value, e.g. ``███████▌   0.754`` (blank for none)."""
+    if value is None:
+        return ""
+    filled = max(0.0, min(1.0, float(value))) * width
+    whole = int(filled)
+    half = "▌" if filled - whole >= 0.5 and whole < width else ""
+    return f"{'█' * whole}{half}".ljust(width) + f" {value:.3f}"

@@ -31,6 +31,7 @@ from nmrpeak_cli.cli.common import (
     progress_bar,
     report_dir,
     run_context,
+    score_bar,
     stderr_console,
     stdout_console,
 )
@@ -162,7 +163,7 @@ def _render(rows: list[dict[str, Any]]) -> None:
             row["query_id"],
             str(row.get("rank")),
             row["smiles"],
-            fmt(row.get("score"), ".3f"),
+            score_bar(row.get("score")),
             fmt(row.get("gen_logprob"), ".3f"),
             fmt(row.get("rerank"), ".3f"),
             row.get("source") or "",

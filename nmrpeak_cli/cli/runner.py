@@ -19,8 +19,8 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sized
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -187,7 +187,9 @@ def run_batch(
                 shard=str(options.shard) if options.shard.count > 1 else None,
             )
         done = sink.done_keys() if options.resume else frozenset()
-        with progress_bar(context, description) as advance:
+        total = len(records) if isinstance(records, Sized) else None
+        quiet = total is not None and total <= 1  # an inline query: no bar
+        with progress_bar(replace(context, quiet=context.quiet or quiet), description) as advance:
             summary = run_records(
                 options.shard.select(records),
                 process,

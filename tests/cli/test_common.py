@@ -17,3 +17,12 @@ def test_benchmarks_warn_about_models_trained_on_another_split(capsys):
     assert "encoder sme was trained on split_random" in capsys.readouterr().err
     assert len(warn_split_leaks("random", cards)) == 1
     assert warn_split_leaks("queries.parquet", cards) == [], "a custom table has no split"
+
+
+def test_score_bars():
+    from nmrpeak_cli.cli.common import score_bar
+
+    assert score_bar(1.0) == "██████████ 1.000"
+    assert score_bar(0.55) == "█████▌     0.550"
+    assert score_bar(0.0) == "           0.000"
+    assert score_bar(None) == ""
