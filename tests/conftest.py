@@ -17,3 +17,9 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Every test sees an empty ``NMRPEAK_CACHE`` (no default library a user built)."""
+    monkeypatch.setenv("NMRPEAK_CACHE", str(tmp_path_factory.getbasetemp() / "nmrpeak-cache"))

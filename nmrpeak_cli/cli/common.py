@@ -192,8 +192,8 @@ def report_dir(report: Path | None) -> Path | None:
     return report.absolute()
 
 
-def score_bar(value: float | None, width: int = 10) -> str:
-    """A score in [0, 1] as a bar and its value, e.g. ``███████▌   0.754`` (blank for none)."""
+def score_bar(value: float | None, width: int = 5) -> str:
+    """A score in [0, 1] as a bar and its value, e.g. ``███▌  0.754`` (blank for none)."""
     if value is None:
         return ""
     filled = max(0.0, min(1.0, float(value))) * width

@@ -140,17 +140,8 @@ def _render(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(show_lines=False)
-    for column in (
-        "query",
-        "rank",
-        "smiles",
-        "score",
-        "log p/token",
-        "similarity",
-        "source",
-        "formula",
-    ):
-        table.add_column(column, overflow="fold")
+    for column in ("query", "#", "smiles", "score", "log p", "sim.", "source", "formula"):
+        table.add_column(column, overflow="fold", min_width=9 if column == "smiles" else None)
     notes = []
     for row in rows:
         if row.get("smiles") is None:

@@ -22,7 +22,8 @@ def test_benchmarks_warn_about_models_trained_on_another_split(capsys):
 def test_score_bars():
     from nmrpeak_cli.cli.common import score_bar
 
-    assert score_bar(1.0) == "██████████ 1.000"
-    assert score_bar(0.55) == "█████▌     0.550"
-    assert score_bar(0.0) == "           0.000"
+    assert score_bar(1.0) == "█████ 1.000"
+    assert score_bar(0.75) == "███▌  0.750"
+    assert score_bar(0.0) == "      0.000"
+    assert score_bar(0.55, width=10) == "█████▌     0.550"
     assert score_bar(None) == ""
