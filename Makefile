@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= cpu
+EXTRAS ?= cpu,plot
 
 .PHONY: demo test setup setup-dev lint completions clean
 
@@ -24,7 +24,7 @@ setup-dev: $(VENV)/.dev-installed
 demo: setup
 	$(BIN)/nmrpeak predict examples/molecules.smi
 	$(BIN)/nmrpeak library default examples/molecules.smi --moses 2000
-	$(BIN)/nmrpeak elucidate examples/spectra.csv -k 3
+	$(BIN)/nmrpeak elucidate examples/spectra.csv -k 3 --report reports/
 
 test: setup-dev
 	$(BIN)/python -m pytest -q
@@ -37,4 +37,4 @@ completions: setup
 	PATH=$(BIN):$$PATH scripts/gen_completions.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache reports
