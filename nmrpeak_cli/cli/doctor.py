@@ -13,6 +13,7 @@ from rich.table import Table
 
 from nmrpeak_cli import __version__
 from nmrpeak_cli.cli.common import stdout_console
+from nmrpeak_cli.errors import NmrpeakError
 from nmrpeak_cli.paths import cache_dir, models_dir
 
 PACKAGES = (
@@ -57,23 +58,47 @@ def _accelerators() -> dict[str, object]:
 
 
 def _models(models_dir: Path) -> list[dict[str, object]]:
+    """One row per JSON file in the models folder: a card naming its ``weights`` (present or
+    missing), or a weightless card (fusion weights, a tokenizer)."""
     rows = []
     for card in sorted(models_dir.glob("*.json")):
-        weights = card.with_suffix(".safetensors")
         try:
             meta = json.loads(card.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             rows.append({"model": card.stem, "status": f"unreadable card: {exc}"})
             continue
-        rows.append(
-            {
-                "model": card.stem,
-                "status": "ok" if weights.exists() else "weights missing",
-                "size_mb": round(weights.stat().st_size / 1e6, 1) if weights.exists() else None,
-                "version": meta.get("version") or meta.get("model_version"),
-            }
-        )
+        row: dict[str, object] = {
+            "model": card.stem,
+            "version": meta.get("version") or meta.get("model_version"),
+        }
+        if isinstance(meta.get("weights"), str):
+            weights = models_dir / str(meta["weights"])
+            present = weights.is_file()
+            row["status"] = "ok" if present else f"weights missing ({weights.name})"
+            row["size_mb"] = round(weights.stat().st_size / 1e6, 1) if present else None
+        else:
+            row["status"] = "ok (no weights)"
+        rows.append(row)
     return rows
+
+
+def _default_library() -> dict[str, object]:
+    """Where the default library is and what it holds (``nmrpeak library default``)."""
+    from nmrpeak_cli.retrieve.library import default_library_dir, read_manifest
+
+    path = default_library_dir()
+    if not path.is_dir():
+        return {"path": str(path), "status": "not built (nmrpeak library default)"}
+    try:
+        manifest = read_manifest(path)
+    except NmrpeakError as exc:
+        return {"path": str(path), "status": f"unusable: {exc}"}
+    return {
+        "path": str(path),
+        "status": "ok",
+        "entries": manifest.get("counts", {}).get("entries"),
+        "predictor": manifest.get("predictor", {}).get("sha256", "")[:12],
+    }
 
 
 def doctor_report(models: Path) -> dict[str, object]:
@@ -87,6 +112,7 @@ def doctor_report(models: Path) -> dict[str, object]:
         "models_dir": str(models),
         "models": _models(models),
         "cache_dir": str(cache_dir()),
+        "default_library": _default_library(),
     }
 
 
@@ -116,4 +142,7 @@ def register(app: typer.Typer) -> None:
         ]
         for row in models:  # type: ignore[union-attr]
             table.add_row(f"model {row['model']}", str(row["status"]))
+        library = report["default_library"]
+        entries = f", {library['entries']} entries" if library.get("entries") else ""  # type: ignore[union-attr]
+        table.add_row("default library", f"{library['status']}{entries}: {library['path']}")  # type: ignore[index]
         console.print(table)

@@ -49,8 +49,10 @@ def test_console_script_help_is_fast():
 def test_doctor_json_reports_versions_and_models(tmp_path, monkeypatch):
     import json
 
-    (tmp_path / "toy.json").write_text(json.dumps({"version": "t1"}))
+    (tmp_path / "toy.json").write_text(json.dumps({"version": "t1", "weights": "toy.safetensors"}))
     (tmp_path / "toy.safetensors").write_bytes(b"x" * 10)
+    (tmp_path / "gone.json").write_text(json.dumps({"weights": "gone.safetensors"}))
+    (tmp_path / "fusion.json").write_text(json.dumps({"weights": {"ssr": 1.0}}))
     (tmp_path / "broken.json").write_text("{")
     monkeypatch.setenv("NMRPEAK_MODELS", str(tmp_path))
     result = runner.invoke(app, ["doctor", "--json"])
@@ -59,4 +61,7 @@ def test_doctor_json_reports_versions_and_models(tmp_path, monkeypatch):
     assert report["packages"]["pyarrow"], "installed packages report a version"
     models = {m["model"]: m for m in report["models"]}
     assert models["toy"]["status"] == "ok" and models["toy"]["version"] == "t1"
+    assert models["gone"]["status"] == "weights missing (gone.safetensors)"
+    assert models["fusion"]["status"] == "ok (no weights)"
     assert models["broken"]["status"].startswith("unreadable card")
+    assert report["default_library"]["status"].startswith("not built"), "private cache"
