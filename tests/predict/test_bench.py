@@ -27,7 +27,6 @@ def test_csp5_rows_are_mapped_by_smiles_when_an_embedding_fails(monkeypatch):
     import sys
     import types
 
-    import pandas as pd
     from rdkit import Chem
 
     from nmrpeak_cli.predict.bench import _csp5_shifts
@@ -42,8 +41,9 @@ def test_csp5_rows_are_mapped_by_smiles_when_an_embedding_fails(monkeypatch):
             for atom in mol.GetAtoms():
                 if atom.GetAtomicNum() == element:
                     rows.append((mol_id, text, atom.GetIdx(), 10.0 * (1 + smiles.index(text))))
-        frame = pd.DataFrame(rows, columns=["molecule_id", "smiles", "atom_index", "shift_ppm"])
-        return types.SimpleNamespace(predictions=frame)
+        columns = ("molecule_id", "smiles", "atom_index", "shift_ppm")
+        frame = {name: [row[i] for row in rows] for i, name in enumerate(columns)}
+        return types.SimpleNamespace(predictions=frame)  # columns as csp5's DataFrame has them
 
     monkeypatch.setitem(sys.modules, "csp5", types.SimpleNamespace(predict_smiles=predict_smiles))
     results, _ = _csp5_shifts([Chem.MolFromSmiles(s) for s in smiles], smiles)
