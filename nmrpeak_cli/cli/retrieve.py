@@ -357,35 +357,46 @@ def register(app: typer.Typer) -> None:
         output: Annotated[
             Path | None, typer.Option("--output", "-o", help="Default: <cache>/default_library.")
         ] = None,
-        resume: Annotated[
-            bool, typer.Option("--resume", help="Continue an interrupted build.")
-        ] = False,
         device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     ) -> None:
         """Build the default library used by elucidate (MOSES slice + your molecules).
 
+        An interrupted build continues where it stopped; a finished one built with the same
+        models and inputs is kept as it is. In the default location a library built with
+        other models or inputs is replaced; an -o folder holding one is an error.
+
         [bold]Example[/bold]: nmrpeak library default my_compounds.smi --moses 50000
         """
-        from nmrpeak_cli.retrieve.library import build_library, default_library_dir
+        import shutil
+
+        from nmrpeak_cli.retrieve.library import LibraryError, build_library, default_library_dir
         from nmrpeak_cli.retrieve.models import ShippedPredictor
         from nmrpeak_cli.retrieve.sources import default_molecules
 
         context = run_context(ctx)
         out = output or default_library_dir()
-        molecules = default_molecules(
-            moses=moses, experimental=data, extra=_molecules(inputs or [])
-        )
         predictor = ShippedPredictor(device=device, jobs=context.jobs)
-        with progress_bar(context, "default library") as advance:
-            manifest = build_library(
-                molecules,
-                out,
-                predictor,
-                list(_encoders(True).values()),
-                resume=resume,
-                source=f"moses:{moses}; data:{data}; {_source_description(inputs or [])}",
-                on_progress=advance,
+        encoders = list(_encoders(True).values())
+        source = f"moses:{moses}; data:{data}; {_source_description(inputs or [])}"
+
+        def build() -> dict[str, Any]:
+            molecules = default_molecules(
+                moses=moses, experimental=data, extra=_molecules(inputs or [])
             )
+            with progress_bar(context, "default library") as advance:
+                return build_library(
+                    molecules, out, predictor, encoders, resume=True, source=source,
+                    on_progress=advance,
+                )  # fmt: skip
+
+        try:
+            manifest = build()
+        except LibraryError as exc:
+            if output is not None or "cannot resume" not in str(exc):
+                raise fail(str(exc)) from None
+            stderr_console().print(f"rebuilding the default library: {exc}", soft_wrap=True)
+            shutil.rmtree(out)
+            manifest = build()
         _report_build(manifest, out, context.quiet)
 
     @train_app.command("retriever")

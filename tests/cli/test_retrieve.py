@@ -140,3 +140,30 @@ def test_library_default_command(
     assert result.exit_code == 1, result.output
     entries = pq.read_table(tmp_path / "cache" / "default_library" / "entries.parquet")
     assert entries.num_rows == len(MOLECULES), entries.num_rows
+
+
+def test_library_default_is_kept_when_current_and_replaced_when_not(
+    app: typer.Typer, tmp_path: Path, fake_shipped: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NMRPEAK_CACHE", str(tmp_path / "cache"))
+    source = _smiles_file(tmp_path / "mine.smi")
+    command = ["library", "default", str(source), "--moses", "0"]
+    CliRunner().invoke(app, command)
+    manifest = tmp_path / "cache" / "default_library" / "manifest.json"
+    built = manifest.stat().st_mtime_ns
+    again = CliRunner().invoke(app, command)
+    assert again.exit_code == 1 and manifest.stat().st_mtime_ns == built, "current: kept as is"
+    fewer = _smiles_file(tmp_path / "fewer.smi")
+    fewer.write_text("\n".join(fewer.read_text().splitlines()[:3]) + "\n")
+    changed = CliRunner().invoke(app, ["library", "default", str(fewer), "--moses", "0"])
+    assert changed.exit_code == 0 and "rebuilding the default library" in changed.output
+    entries = pq.read_table(manifest.parent / "entries.parquet")
+    assert entries.num_rows == 3, "other inputs: the default library is replaced"
+    elsewhere = tmp_path / "mine"
+    CliRunner().invoke(app, [*command, "-o", str(elsewhere)])
+    refused = CliRunner().invoke(
+        app, ["library", "default", str(fewer), "--moses", "0", "-o", str(elsewhere)]
+    )
+    assert refused.exit_code == 2 and "cannot resume" in refused.output, (
+        "an -o folder is never replaced"
+    )
