@@ -28,7 +28,7 @@ import typer
 from nmrpeak_cli.batch import Shard, resolve_shard, run_records
 from nmrpeak_cli.cli.common import ExitCode, fail, progress_bar, stderr_console
 from nmrpeak_cli.context import RunContext
-from nmrpeak_cli.errors import InputFileError
+from nmrpeak_cli.errors import NmrpeakError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -202,11 +202,11 @@ def run_batch(
                 on_records=advance,
                 failed=failed,
             )
+    except (NmrpeakError, ValueError) as exc:  # our messages name what they are about
+        raise fail(str(exc)) from None
     except OSError as exc:  # unwritable output, disk full: name the output
         where = exc.filename or options.output or "output"
         raise fail(f"{where}: {exc.strerror or exc}") from None
-    except (InputFileError, ValueError) as exc:
-        raise fail(str(exc)) from None
     if collected is not None:
         render(collected.rows)
     report_summary(context, summary, options.output)
