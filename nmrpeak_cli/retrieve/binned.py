@@ -43,11 +43,14 @@ _QUERY_GROUP = 16
 """Queries scored together (a ``(16, n)`` float32 score matrix: 64 MB for 1M entries)."""
 
 
-def densities(packed: PackedPeakLists, grid: Grid) -> np.ndarray:
-    """``(n, grid.bins)`` float32 smoothed peak counts of each list, rows L2-normalized (an
-    empty list gives a zero row). Each distinct peak counts once, whatever its integration:
-    experimental integrations are too often per listed shift rather than per proton."""
-    out = np.zeros((len(packed), grid.bins), np.float32)
+def densities(
+    packed: PackedPeakLists, grid: Grid, dtype: type[np.floating] = np.float32
+) -> np.ndarray:
+    """``(n, grid.bins)`` smoothed peak counts of each list, rows L2-normalized (an empty list
+    gives a zero row), as ``dtype``. Each distinct peak counts once, whatever its
+    integration: experimental integrations are too often per listed shift rather than per
+    proton. Lists are handled in chunks, so no full-size float64 array is ever made."""
+    out = np.zeros((len(packed), grid.bins), dtype)
     half = int(np.ceil(3 * grid.sigma / grid.step))
     window = np.arange(-half, half + 2)
     for first in range(0, len(packed), _CHUNK):
@@ -60,9 +63,10 @@ def densities(packed: PackedPeakLists, grid: Grid) -> np.ndarray:
         inside = (bins >= 0) & (bins < grid.bins)
         flat = (owner[:, None] * grid.bins + bins)[inside]
         block = np.bincount(flat, weights=weight[inside], minlength=(last - first) * grid.bins)
-        out[first:last] = block.reshape(last - first, grid.bins)
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    np.divide(out, norms, out=out, where=norms > 0)
+        block = block.astype(np.float64, copy=False).reshape(last - first, grid.bins)
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        np.divide(block, norms, out=block, where=norms > 0)
+        out[first:last] = block
     return out
 
 
@@ -77,7 +81,7 @@ class BinnedIndex:
 
     def __init__(self, packed: Mapping[Nucleus, PackedPeakLists]) -> None:
         self._vectors = {
-            nucleus: densities(lists, GRIDS[nucleus]).astype(np.float16)
+            nucleus: densities(lists, GRIDS[nucleus], np.float16)
             for nucleus, lists in packed.items()
         }
         self._size = len(next(iter(packed.values()))) if packed else 0

@@ -28,6 +28,8 @@ def test_densities_are_normalized_smoothed_counts():
     assert not vectors[2].any(), "no peaks, zero vector"
     assert abs(grid.start + grid.step * np.argmax(vectors[0]) - 77.0) <= grid.step
     assert 0.6 < float(vectors[0] @ vectors[1]) < 0.8, "one shared peak of two: cosine ~ 1/sqrt(2)"
+    empty = PackedPeakLists.from_peaklists([None, None], Nucleus.H1)
+    assert not densities(empty, GRIDS[Nucleus.H1], np.float16).any(), "C-only queries: no 1H"
 
 
 def _random_spectra(n: int, seed: int) -> list[Spectrum]:
