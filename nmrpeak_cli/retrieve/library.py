@@ -34,6 +34,7 @@ import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -760,7 +761,6 @@ class Library:
     embeddings: Mapping[str, np.ndarray]
     _formula_rows: dict[str, np.ndarray] = field(repr=False)
     _indexes: dict[str, Any] = field(default_factory=dict, repr=False)
-    _binned: list[BinnedIndex] = field(default_factory=list, repr=False)
 
     def __len__(self) -> int:
         return self.entries.num_rows
@@ -790,12 +790,11 @@ class Library:
             self._indexes[name] = index
         return self._indexes[name]
 
+    @cached_property
     def binned(self) -> BinnedIndex:
         """The peak-density candidate index of the predicted spectra (built on first use:
         about a second per 100k entries)."""
-        if not self._binned:
-            self._binned.append(BinnedIndex(self.packed))
-        return self._binned[0]
+        return BinnedIndex(self.packed)
 
     def predicted(self, rows: Sequence[int]) -> list[Spectrum]:
         """Predicted spectra of entries ``rows`` (read from the entries file)."""

@@ -333,7 +333,7 @@ def propose_candidates(
         return proposals
     density_depth = depth if not vectors else max(1, depth // 4)
     found: list[list[np.ndarray]] = [
-        [rows] for rows in library.binned().search([queries[i] for i in need], density_depth)
+        [rows] for rows in library.binned.search([queries[i] for i in need], density_depth)
     ]
     for name, matrix in vectors.items():
         picked = np.ascontiguousarray(matrix[need], np.float32)
