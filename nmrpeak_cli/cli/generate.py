@@ -248,7 +248,7 @@ def _library_search(
 
     search = SearchBatch(lib_dir.absolute(), k=k, checksums=in_process, threads=threads)
     try:  # verified once here; worker processes compare file sizes only
-        searcher = replace(search, checksums=True, threads=None).searcher()
+        searcher = search.verified_searcher()
     except (NmrpeakError, OSError) as exc:
         raise fail(str(exc)) from None
     return search, searcher.digest()

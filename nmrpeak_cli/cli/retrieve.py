@@ -197,7 +197,6 @@ def register(app: typer.Typer) -> None:
         nmrpeak retrieve queries.parquet -l lib/ -k 10 -o results.parquet --report reports/ ·
         nmrpeak retrieve big.parquet -l lib/ -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --jobs 0 --resume
         """
-        from dataclasses import replace
 
         from nmrpeak_cli.errors import SpectrumError
         from nmrpeak_cli.retrieve.api import SearchBatch
@@ -232,7 +231,7 @@ def register(app: typer.Typer) -> None:
             threads=None if in_process else 1,
         )
         try:
-            searcher = replace(process, checksums=True, threads=None).searcher()
+            searcher = process.verified_searcher()
         except NmrpeakError as exc:
             raise fail(str(exc)) from None
         summary = run_batch(

@@ -176,6 +176,12 @@ class SearchBatch:
     threads: int | None = None
     models: Path = field(default_factory=models_dir)
 
+    def verified_searcher(self) -> Searcher:
+        """The searcher with every library file's sha256 checked, in this process: the CLI
+        calls it once where the batch body is made (a bad library is reported before any
+        query runs), so worker processes may compare file sizes only."""
+        return replace(self, checksums=True, threads=None).searcher()
+
     def searcher(self) -> Searcher:
         """This process's searcher (opened on first use)."""
         return process_searcher(
