@@ -394,6 +394,14 @@ def register(app: typer.Typer) -> None:
             typer.Option("--output", "-o", help="Weights to write (card and tokenizer beside)."),
         ] = Path("models/generator.safetensors"),
         quick: Annotated[bool, typer.Option("--quick", help="Tiny model, few steps.")] = False,
+        config_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--config",
+                help="JSON object of training hyper-parameters (TrainConfig fields, e.g. "
+                '{"d_ff": 512, "lr": 0.001}); options given on the command line win.',
+            ),
+        ] = None,
         resume: Annotated[
             bool, typer.Option("--resume", help="Continue from checkpoints.")
         ] = False,
@@ -438,6 +446,11 @@ def register(app: typer.Typer) -> None:
         table = data / "experimental.parquet"
         column = f"split_{split}"
         config = TrainConfig.quick() if quick else TrainConfig()
+        if config_file is not None:
+            try:
+                config = config.updated(json.loads(config_file.read_text()))
+            except (OSError, ValueError) as exc:
+                raise fail(f"--config {config_file}: {exc}") from None
         overrides = {
             "max_minutes": max_minutes, "max_steps": max_steps, "d_model": d_model,
             "n_layers": layers, "batch_size": batch_size,

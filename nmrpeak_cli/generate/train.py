@@ -16,8 +16,8 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,38 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
         return asdict(self)
+
+    def updated(self, values: Mapping[str, Any]) -> TrainConfig:
+        """A copy with ``values`` (a JSON object of field names) replacing fields.
+
+        Raises :class:`ValueError` naming unknown fields or values of the wrong type.
+        """
+        if not isinstance(values, Mapping):
+            raise ValueError(f"expected a JSON object of settings, got {type(values).__name__}")
+        known = {f.name: f for f in fields(self)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown settings {unknown}; known: {sorted(known)}")
+        changes: dict[str, Any] = {}
+        for name, value in values.items():
+            current = getattr(self, name)
+            if name == "augmentation":
+                try:
+                    value = replace(current, **value)
+                except TypeError as exc:
+                    raise ValueError(f"augmentation: {exc}") from None
+            elif _is_number(value) and (current is None or _is_number(current)):
+                if isinstance(current, int) and not float(value).is_integer():
+                    raise ValueError(f"{name}: expected a whole number, got {value!r}")
+                value = type(current)(value) if current is not None else value
+            elif not isinstance(value, type(current)):
+                raise ValueError(f"{name}: expected {type(current).__name__}, got {value!r}")
+            changes[name] = value
+        return replace(self, **changes)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 # --------------------------------------------------------------------------------------------

@@ -112,6 +112,17 @@ def test_train_generator_quick_writes_a_loadable_model(runner, tmp_path) -> None
     failed = runner.invoke(app, [*args, "--stage", "pretrain"])
     assert failed.exit_code == 2 and "simulated pairs" in failed.output, failed.output
 
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"d_ff": 96, "lr": 0.003, "augmentation": {"drop_peak": 0.2}}))
+    result = runner.invoke(app, [*args, "--config", str(settings)])
+    assert result.exit_code == 0, result.output
+    card = load_generator(out).card["phases"]["finetune"]["config"]
+    assert (card["d_ff"], card["lr"], card["augmentation"]["drop_peak"]) == (96, 0.003, 0.2)
+    assert card["d_model"] == 64, "fields the file leaves out keep the --quick values"
+    settings.write_text(json.dumps({"d_fff": 96}))
+    failed = runner.invoke(app, [*args, "--config", str(settings)])
+    assert failed.exit_code == 2 and "unknown settings ['d_fff']" in failed.output, failed.output
+
 
 def test_inline_elucidate_on_a_terminal_loads_the_generator_once(runner, monkeypatch) -> None:
     from nmrpeak_cli.cli.runner import BatchOptions

@@ -32,6 +32,21 @@ def test_row_to_pair_reads_experimental_rows() -> None:
     assert [p.integration for p in pair.spectrum.h1] == [2.0, 3.0], "per-H shifts are grouped"
 
 
+def test_config_updates_are_typed_and_checked() -> None:
+    config = TrainConfig().updated({"lr": 1, "max_minutes": 5, "augmentation": {"drop_peak": 0.1}})
+    assert (config.lr, config.max_minutes, config.augmentation.drop_peak) == (1.0, 5, 0.1)
+    assert isinstance(config.lr, float) and config.d_model == TrainConfig().d_model
+    for bad, message in [
+        ({"layers": 3}, "unknown settings"),
+        ({"d_ff": 1.5}, "whole number"),
+        ({"lr": "fast"}, "expected float"),
+        ({"augmentation": {"jitter": 1}}, "augmentation"),
+        ([1], "JSON object"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            TrainConfig().updated(bad)
+
+
 def test_leakage_is_refused_even_across_stereoisomers() -> None:
     check_no_leakage(["CCO"], ["CCCO"])
     with pytest.raises(LeakageError, match="1 validation/test molecules"):
