@@ -604,6 +604,15 @@ def register(app: typer.Typer) -> None:
         no_rerank: NoRerankOption = False,
         weights: WeightsOption = None,
         predictor_weights: PredictorOption = None,
+        simulated: Annotated[
+            bool,
+            typer.Option(
+                "--simulated",
+                help="Query with spectra the forward model predicts for the test molecules "
+                "instead of their experimental ones (the simulation side of the "
+                "simulation-to-experiment gap).",
+            ),
+        ] = False,
         device: DeviceOption = "auto",
     ) -> None:
         """Top-1/5/10 exact match, validity, formula match and time, per input configuration.
@@ -629,11 +638,22 @@ def register(app: typer.Typer) -> None:
             raise fail(f"{path}: no query has a smiles column value (the truth) to score against")
         generator = _load(weights, device)
         predictor = similarity = None
-        if not no_rerank:
+        if simulated or not no_rerank:
             from nmrpeak_cli.generate.rerank import default_predictor, default_similarity
 
             predictor = default_predictor(generator.device.type, predictor_weights)
             similarity = default_similarity()
+        if simulated:
+            from nmrpeak_cli.generate.corpus import simulate_queries
+
+            truth = [s for s in spectra if s.smiles]
+            try:
+                made = simulate_queries([s.smiles for s in truth], predictor, [s.id for s in truth])
+            except NotAvailableError as exc:
+                raise fail(str(exc)) from None
+            spectra = [s for s in made if s is not None]
+            if no_rerank:
+                predictor = similarity = None
         console = stderr_console()
         try:
             report = benchmark(
@@ -644,7 +664,8 @@ def register(app: typer.Typer) -> None:
         except NotAvailableError as exc:
             raise fail(f"{exc} (use --no-rerank to benchmark beam order only)") from None
         report.update(
-            queries=str(path), weights=str(weights or "shipped"),
+            queries=str(path) + (" (simulated by the forward model)" if simulated else ""),
+            weights=str(weights or "shipped"),
             command="nmrpeak " + shlex.join(sys.argv[1:]),
         )  # fmt: skip
         markdown = render_markdown(report, f"generate on {path}")

@@ -20,8 +20,9 @@ from pathlib import Path
 from nmrpeak_cli import chem
 from nmrpeak_cli.errors import InputFileError
 from nmrpeak_cli.generate.rerank import Predictor
+from nmrpeak_cli.paths import publish
 from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table, spectrum_to_row
-from nmrpeak_cli.spectra import Nucleus, PeakList
+from nmrpeak_cli.spectra import Nucleus, PeakList, Spectrum
 
 log = logging.getLogger(__name__)
 
@@ -105,30 +106,45 @@ def simulate_corpus(
     return parts
 
 
-def _write_part(chunk: Sequence[str], path: Path, predictor: Predictor, offset: int) -> None:
-    import pyarrow.parquet as pq
+def simulate_queries(
+    smiles: Sequence[str], predictor: Predictor, ids: Sequence[str]
+) -> list[Spectrum | None]:
+    """Query spectra predicted for ``smiles`` as a spectrometer would list them.
 
-    rows = []
-    for i, (smi, spectrum) in enumerate(zip(chunk, predictor(chunk, None), strict=True)):
-        if spectrum is None:
-            continue
-        mol = chem.try_parse_smiles(smi)
-        if mol is None:
+    Each spectrum carries its id, Hill formula and canonical isomeric SMILES; exchangeable
+    OH/NH/SH protons (predicted as ``br s``) are left out, as most experimental lists do.
+    ``None`` where RDKit or the predictor cannot handle a molecule.
+    """
+    out: list[Spectrum | None] = []
+    for smi, spectrum, name in zip(smiles, predictor(list(smiles), None), ids, strict=True):
+        mol = chem.try_parse_smiles(smi) if spectrum is not None else None
+        if spectrum is None or mol is None:
+            out.append(None)
             continue
         h1 = spectrum.h1
         if h1:
             h1 = PeakList(Nucleus.H1, tuple(p for p in h1 if p.multiplicity != "br s"))
-        query = replace(
-            spectrum,
-            id=f"sim:{offset + i}",
-            h1=h1 or None,
-            formula=chem.formula(mol),
-            smiles=chem.canonical_smiles(mol),
+        out.append(
+            replace(
+                spectrum,
+                id=name,
+                h1=h1 or None,
+                formula=chem.formula(mol),
+                smiles=chem.canonical_smiles(mol),
+            )
         )
-        rows.append(spectrum_to_row(query))
+    return out
+
+
+def _write_part(chunk: Sequence[str], path: Path, predictor: Predictor, offset: int) -> None:
+    import pyarrow.parquet as pq
+
+    ids = [f"sim:{offset + i}" for i in range(len(chunk))]
+    spectra = simulate_queries(chunk, predictor, ids)
+    rows = [spectrum_to_row(s) for s in spectra if s is not None]
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(rows_to_table(rows, QUERY_SCHEMA), tmp)
-    tmp.replace(path)
+    publish(tmp, path)
     log.info("%s: %d of %d molecules", path, len(rows), len(chunk))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -80,6 +81,27 @@ def test_bench_generate_on_a_query_table(runner, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
     assert data["configurations"]["C+formula"]["beam_top1_exact"] == 1.0, data
+
+
+def test_bench_generate_on_simulated_queries(runner, tmp_path) -> None:
+    query = tmp_path / "truth.csv"
+    query.write_text(
+        "id,c13,formula,smiles\nacetone,206.7,C3H6O,CC(C)=O\nbenzene,128.4,C6H6,c1ccccc1\n"
+    )
+    report = tmp_path / "report.json"
+    args = ["bench", "generate", "--split", str(query), "--configs", "C+H+formula", "--no-rerank",
+            "--simulated", "-o", str(report), "--beam", "2"]  # fmt: skip
+    missing = runner.invoke(app, args)
+    assert missing.exit_code == 2, missing.output
+    assert "predictor weights" in missing.output and "--no-rerank" not in missing.output
+
+    shipped = Path(__file__).parents[2] / "models" / "predictor.safetensors"
+    result = runner.invoke(app, [*args, "--predictor-weights", str(shipped)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["queries"].endswith("(simulated by the forward model)"), data
+    # the experimental table has no 1H; the predicted spectra have both nuclei
+    assert data["configurations"]["C+H+formula"]["n"] == 2, data
 
 
 def test_train_generator_quick_writes_a_loadable_model(runner, tmp_path) -> None:
