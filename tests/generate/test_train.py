@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from nmrpeak_cli.generate.model import load_generator
@@ -11,6 +12,7 @@ from nmrpeak_cli.generate.train import (
     LeakageError,
     TrainConfig,
     check_no_leakage,
+    length_batches,
     row_to_pair,
     train_generator,
     train_phase,
@@ -45,6 +47,18 @@ def test_config_updates_are_typed_and_checked() -> None:
     ]:
         with pytest.raises(ValueError, match=message):
             TrainConfig().updated(bad)
+
+
+def test_length_batches_cover_an_epoch_with_little_padding() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 120, 5000)
+    batches = length_batches(lengths, 64, rng)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(5000)), "each example once"
+    padded = np.mean([lengths[b].max() for b in batches])
+    random_padded = np.mean([lengths[rng.choice(5000, 64)].max() for _ in range(100)])
+    assert padded < 0.7 * random_padded, (padded, random_padded)
+    other = length_batches(lengths, 64, np.random.default_rng(1))
+    assert any((a != b).any() for a, b in zip(batches, other, strict=False)), "order is random"
 
 
 def test_leakage_is_refused_even_across_stereoisomers() -> None:
