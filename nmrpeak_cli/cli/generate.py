@@ -613,6 +613,15 @@ def register(app: typer.Typer) -> None:
                 "simulation-to-experiment gap).",
             ),
         ] = False,
+        unconstrained: Annotated[
+            bool,
+            typer.Option(
+                "--unconstrained",
+                help="Decode formula configurations freely and only filter by formula "
+                "afterwards (default: decode under the formula's heavy-atom counts, as "
+                "`generate` does).",
+            ),
+        ] = False,
         device: DeviceOption = "auto",
     ) -> None:
         """Top-1/5/10 exact match, validity, formula match and time, per input configuration.
@@ -658,8 +667,8 @@ def register(app: typer.Typer) -> None:
         try:
             report = benchmark(
                 generator, spectra, configurations=names, beam=beam, limit=limit,
-                predictor=predictor,
-                similarity=similarity, progress=lambda name: console.print(f"done {name}"),
+                predictor=predictor, similarity=similarity, constrain=not unconstrained,
+                progress=lambda name: console.print(f"done {name}"),
             )  # fmt: skip
         except NotAvailableError as exc:
             raise fail(f"{exc} (use --no-rerank to benchmark beam order only)") from None

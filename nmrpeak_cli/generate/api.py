@@ -156,7 +156,8 @@ def propose(
     sources = [generator.spectrum_tokenizer.encode(queries[i]) for i in runnable]
     limit = generator.model.config.max_tgt_len
     max_len = max((length_cap(queries[i].formula, limit) for i in runnable), default=limit)
-    found = beam_search(generator, sources, beam=beam, max_len=max_len)
+    formulas = [queries[i].formula for i in runnable] if formula_policy == "reject" else None
+    found = beam_search(generator, sources, beam=beam, max_len=max_len, formulas=formulas)
     hypotheses = dict(zip(runnable, found, strict=True))
     results = []
     for i, (query, check) in enumerate(zip(queries, checks, strict=True)):

@@ -6,10 +6,17 @@ written as canonical *isomeric* SMILES (stereo kept) and de-duplicated (the best
 log-probability wins). When the query gives a formula, a candidate with another formula is
 rejected (``formula_policy="reject"``) or kept with ``formula_match=False`` and a penalty
 (``"penalize"``).
+
+Given the query formulas, :func:`beam_search` also constrains decoding: a hypothesis is
+extended only with atom tokens whose element the formula still has unspent, and may end
+only once every heavy atom of the formula is written. Hydrogens stay implicit in SMILES, so
+the final formula check still applies, but the beam is spent on structures of the right
+heavy-atom composition instead of on ones the formula would reject.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -65,6 +72,55 @@ class Candidate:
     """Fused, calibrated score in [0, 1]."""
 
 
+_BRACKET_ATOM = re.compile(r"\[\d*([A-Z][a-z]?|[a-z][a-z]?)")
+
+
+def token_element(token: str) -> str | None:
+    """The heavy element a SMILES token writes (``"[nH+]"`` → ``"N"``), ``None`` for bonds,
+    branches, ring closures, special tokens and hydrogen atoms."""
+    if token.startswith("["):
+        found = _BRACKET_ATOM.match(token)
+        if found is None:
+            return None
+        symbol = found.group(1)
+    elif token[0].isalpha():
+        symbol = token
+    else:
+        return None
+    element = symbol.capitalize()
+    return None if element in {"H", "D", "T"} else element
+
+
+def element_counts(tokenizer: SmilesTokenizer) -> tuple[tuple[str, ...], np.ndarray]:
+    """Heavy elements of a vocabulary and the ``(vocabulary, elements)`` atoms each token adds."""
+    written = [token_element(t) if i >= 4 else None for i, t in enumerate(tokenizer.vocab)]
+    elements = tuple(sorted({e for e in written if e is not None}))
+    column = {e: j for j, e in enumerate(elements)}
+    table = np.zeros((len(written), len(elements)), np.float32)
+    for i, element in enumerate(written):
+        if element is not None:
+            table[i, column[element]] = 1.0
+    return elements, table
+
+
+def heavy_atom_budget(formulas: Sequence[str | None], elements: Sequence[str]) -> np.ndarray:
+    """Heavy atoms each query's SMILES must write, per element, plus a last column for
+    elements the vocabulary cannot write (a positive count there makes the query
+    unsatisfiable). Rows of queries without a formula are ``inf`` (no constraint)."""
+    from nmrpeak_cli.spectra import parse_formula
+
+    column = {e: j for j, e in enumerate(elements)}
+    budget = np.zeros((len(formulas), len(elements) + 1), np.float32)
+    for q, formula in enumerate(formulas):
+        if not formula:
+            budget[q] = np.inf
+            continue
+        for element, count in parse_formula(formula).items():
+            if element not in {"H", "D", "T"}:
+                budget[q, column.get(element, len(elements))] += count
+    return budget
+
+
 def _device_tensor(array: np.ndarray, device):
     import torch
 
@@ -77,6 +133,7 @@ def beam_search(
     *,
     beam: int = 10,
     max_len: int | None = None,
+    formulas: Sequence[str | None] | None = None,
 ) -> list[list[Hypothesis]]:
     """Batched beam search: up to ``beam`` hypotheses per source, best first.
 
@@ -90,6 +147,9 @@ def beam_search(
         Beam width (hypotheses kept per step and returned per query).
     max_len
         Longest SMILES in tokens, ``<bos>``/``<eos>`` included (default: the model's limit).
+    formulas
+        Per query, a molecular formula whose heavy atoms every hypothesis must write exactly
+        (``None`` for a query without one). Default: unconstrained.
 
     Returns
     -------
@@ -115,11 +175,22 @@ def beam_search(
         scores[:, 0] = 0.0
         finished = torch.zeros(n * beam, dtype=torch.bool, device=device)
         base = torch.arange(n, device=device).unsqueeze(1) * beam
+        if formulas is not None:
+            if len(formulas) != n:
+                raise ValueError(f"{len(formulas)} formulas for {n} sources")
+            elements, table_np = element_counts(generator.smiles_tokenizer)
+            table = _device_tensor(np.pad(table_np, ((0, 0), (0, 1))), device)
+            left = _device_tensor(heavy_atom_budget(formulas, elements), device)
+            left = left.repeat_interleave(beam, 0)
+            free = torch.isinf(left[:, 0])
         for position in range(max_len - 1):
             logits, cache = model.decode_step(seqs[:, -1], position, cache)
             logp = torch.log_softmax(logits.float(), dim=-1)
             logp[:, PAD] = float("-inf")
             logp[:, BOS] = float("-inf")
+            if formulas is not None:
+                logp[(table.unsqueeze(0) > left.unsqueeze(1)).any(-1)] = float("-inf")
+                logp[~(free | (left == 0).all(-1)), EOS] = float("-inf")
             logp[finished] = float("-inf")
             logp[finished, PAD] = 0.0
             vocab = logp.shape[1]
@@ -129,6 +200,8 @@ def beam_search(
             tokens = (index % vocab).reshape(-1, 1)
             seqs = torch.cat([seqs[rows], tokens], dim=1)
             cache = cache.select(rows)
+            if formulas is not None:
+                left, free = left[rows] - table[tokens.squeeze(1)], free[rows]
             finished = finished[rows] | (tokens.squeeze(1) == EOS) | (tokens.squeeze(1) == PAD)
             if bool(finished.all()):
                 break

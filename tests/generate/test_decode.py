@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
+import numpy as np
 import pytest
 
 from nmrpeak_cli import chem
@@ -9,9 +12,12 @@ from nmrpeak_cli.generate.decode import (
     Hypothesis,
     beam_search,
     candidates_from_hypotheses,
+    element_counts,
+    heavy_atom_budget,
     sample,
+    token_element,
 )
-from nmrpeak_cli.tokenizer import SmilesTokenizer
+from nmrpeak_cli.tokenizer import SmilesTokenizer, smiles_tokens
 
 TOKENIZER = SmilesTokenizer.fit(["CCO", "OCC", "CC=O", "C1CC", "C[C@H](N)C(=O)O"])
 
@@ -31,6 +37,48 @@ def test_beam_search_returns_memorized_molecules_first(tiny_generator, tiny_pair
         assert scores == sorted(scores, reverse=True), "hypotheses must be best first"
         top = tiny_generator.smiles_tokenizer.decode(hyps[0].ids)
         assert top == pair.smiles, f"memorized {pair.smiles!r} should be top-1, got {top!r}"
+
+
+@pytest.mark.parametrize(
+    ("token", "element"),
+    [("C", "C"), ("c", "C"), ("Cl", "Cl"), ("[nH]", "N"), ("[C@@H]", "C"), ("[O-]", "O"),
+     ("[se]", "Se"), ("[13CH3]", "C"), ("[NH3+]", "N"), ("[2H]", None), ("[H]", None),
+     ("(", None), ("=", None), ("%12", None), ("1", None)],
+)  # fmt: skip
+def test_token_element(token: str, element: str | None) -> None:
+    assert token_element(token) == element
+
+
+def test_heavy_atom_budget_counts_heavy_atoms_and_flags_unwritable_elements() -> None:
+    elements, table = element_counts(TOKENIZER)
+    assert elements == ("C", "N", "O")
+    assert table[TOKENIZER.vocab.index("[C@H]")].tolist() == [1, 0, 0]
+    assert table[TOKENIZER.vocab.index("(")].sum() == 0
+    budget = heavy_atom_budget(["C3H7NO2", None, "C2H5Br"], elements)
+    assert budget[0].tolist() == [3, 1, 2, 0]
+    assert np.isinf(budget[1]).all(), "no formula, no constraint"
+    assert budget[2].tolist() == [2, 0, 0, 1], "Br cannot be written: the last column holds it"
+
+
+def test_formula_constrained_beam_writes_exactly_the_heavy_atoms(
+    tiny_generator, tiny_pairs
+) -> None:
+    sources = [tiny_generator.spectrum_tokenizer.encode(p.spectrum) for p in tiny_pairs]
+    # ethanol's spectrum with acetone's formula, an unwritable formula, and no formula
+    formulas = ["C3H6O", "C2H5Br", None, *[None] * (len(sources) - 3)]
+    results = beam_search(tiny_generator, sources, beam=6, formulas=formulas)
+    tokenizer = tiny_generator.smiles_tokenizer
+    assert results[0], "acetone's heavy atoms can be written"
+    for hyp in results[0]:
+        counts = Counter(
+            e for t in smiles_tokens(tokenizer.decode(hyp.ids)) if (e := token_element(t))
+        )
+        assert counts == {"C": 3, "O": 1}, tokenizer.decode(hyp.ids)
+    assert results[1] == [], "a formula the vocabulary cannot write leaves no hypothesis"
+    unconstrained = beam_search(tiny_generator, sources, beam=6)
+    assert results[2] == unconstrained[2], "queries without a formula decode as before"
+    with pytest.raises(ValueError, match="formulas"):
+        beam_search(tiny_generator, sources, beam=2, formulas=["C2H6O"])
 
 
 def test_candidates_are_unique_valid_canonical_and_limited(tiny_generator, tiny_pairs) -> None:
