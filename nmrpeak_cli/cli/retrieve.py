@@ -419,6 +419,16 @@ def register(app: typer.Typer) -> None:
             float, typer.Option("--time-limit", help="Minutes per encoder.")
         ] = 15.0,
         threads: Annotated[int, typer.Option(min=1, help="torch CPU threads.")] = 1,
+        pretrain: Annotated[
+            Path | None,
+            typer.Option(
+                help="Simulated corpus folder (`nmrpeak train generator-corpus`) to pretrain "
+                "each encoder on before the experimental epochs."
+            ),
+        ] = None,
+        pretrain_epochs: Annotated[
+            int, typer.Option("--pretrain-epochs", min=1, help="Epochs over the corpus.")
+        ] = 2,
         export: Annotated[
             Path | None, typer.Option(help="Folder to write retriever_<kind>.safetensors + cards.")
         ] = None,
@@ -458,9 +468,14 @@ def register(app: typer.Typer) -> None:
                 time_limit_min=time_limit,
                 seed=context.seed,
                 threads=threads,
+                pretrain=pretrain,
+                pretrain_epochs=pretrain_epochs,
             )
             target = None if export is None else export / f"retriever_{kind}.safetensors"
-            summary = train_encoder(config, predictor, export=target, command=command, log=log)
+            try:
+                summary = train_encoder(config, predictor, export=target, command=command, log=log)
+            except NmrpeakError as exc:
+                raise fail(str(exc)) from None
             trained[kind] = load_encoder(target or out_dir / kind / "best.safetensors")
             log(
                 f"{kind}: best epoch {summary['best_epoch']}, valid top-1 {summary['valid_top1_in_split']:.3f}"

@@ -9,6 +9,12 @@ random, so one encoder serves the C, H and C+H configurations. The symmetric Inf
 uses a learned temperature; the learning rate warms up for one epoch and then follows a
 cosine decay sized after the first epoch to end within the time limit. The checkpoint with the best validation top-1 (valid-split
 queries against the valid molecules) is kept; runs write to ``runs/retriever/<kind>/``.
+
+With ``pretrain`` (a corpus folder from ``nmrpeak train generator-corpus``), the encoder
+first sees simulated pairs: each corpus spectrum, predicted by the forward model for a
+MOSES or training molecule, is both the entry side (SSE) and, jittered, the query side;
+the molecule is the SME entry side. Corpus molecules that are validation or test molecules
+of the split (any stereoisomer) are refused before training.
 """
 
 from __future__ import annotations
@@ -61,6 +67,9 @@ class TrainConfig:
         Stop after the epoch that passes this many minutes.
     seed, threads
         Random seed and torch CPU threads.
+    pretrain, pretrain_epochs
+        Simulated corpus folder to pretrain on first (``None``: experimental pairs only),
+        and its epochs (not counted in ``epochs`` or ``time_limit_min``).
     """
 
     kind: str
@@ -77,6 +86,13 @@ class TrainConfig:
     time_limit_min: float = 20.0
     seed: int = 0
     threads: int = 1
+    pretrain: Path | None = None
+    pretrain_epochs: int = 2
+
+
+SIMULATED_JITTER_PPM = {"c13": 1.5, "h1": 0.05}
+"""Standard deviation of the noise added to simulated query shifts (about the forward
+model's error on experimental spectra), per nucleus."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +147,42 @@ def load_pairs(
         if spectrum.nuclei:
             pairs.append(Pair(spectrum, predicted[row["id"]], row["smiles"], row["formula"] or ""))
     return pairs
+
+
+def corpus_pairs(folder: Path, held_out_smiles: Sequence[str], jobs: int = 1) -> list[Pair]:
+    """Simulated pairs of a corpus folder; raises if a held-out molecule is among them."""
+    from nmrpeak_cli.generate.corpus import read_corpus
+    from nmrpeak_cli.generate.train import check_no_leakage
+    from nmrpeak_cli.schema import row_to_spectrum
+
+    pairs = []
+    for part in read_corpus(folder):
+        for row in pq.read_table(
+            part, columns=["id", "smiles", "formula", "c13", "h1"]
+        ).to_pylist():
+            spectrum = replace(row_to_spectrum(row), smiles=None)
+            if spectrum.nuclei and row["smiles"]:
+                pairs.append(Pair(spectrum, spectrum, row["smiles"], row["formula"] or ""))
+    check_no_leakage([p.smiles for p in pairs], held_out_smiles, jobs)
+    return pairs
+
+
+def jitter(spectrum: Spectrum, rng: np.random.Generator) -> Spectrum:
+    """A simulated spectrum with Gaussian noise on every shift (:data:`SIMULATED_JITTER_PPM`)."""
+    from nmrpeak_cli.spectra import PeakList
+
+    lists = {}
+    for name in ("c13", "h1"):
+        peaks = getattr(spectrum, name)
+        if peaks is not None:
+            noise = rng.normal(0.0, SIMULATED_JITTER_PPM[name], len(peaks))
+            lists[name] = PeakList(
+                peaks.nucleus,
+                tuple(
+                    replace(p, shift=float(p.shift + d)) for p, d in zip(peaks, noise, strict=True)
+                ),
+            )
+    return replace(spectrum, **lists)
 
 
 def formula_batches(
@@ -226,6 +278,64 @@ def learning_rate(peak: float, step: int, steps_per_epoch: int, epochs: int) -> 
     return peak * warm * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def _split_smiles(config: TrainConfig, *, exclude: str) -> list[str]:
+    """SMILES of the rows of every split but ``exclude``."""
+    import pyarrow.compute as pc
+
+    table = pq.read_table(config.data, columns=["smiles", config.split_column])
+    rows = table.filter(pc.not_equal(table[config.split_column], exclude))
+    return [s for s in rows.column("smiles").to_pylist() if s]
+
+
+def _set_training(modules, training: bool) -> None:
+    for module in {id(m): m for k, m in modules.items() if k != "logit_scale"}.values():
+        module.train(training)
+
+
+def _train_epoch(
+    modules,
+    optimizer,
+    encoder_config: EncoderConfig,
+    pairs: Sequence[Pair],
+    config: TrainConfig,
+    rng: np.random.Generator,
+    lr_at: Callable[[int], float],
+    *,
+    fingerprints: Mapping[str, np.ndarray] | None = None,
+    simulated: bool = False,
+) -> tuple[float, int]:
+    """One pass over ``pairs`` in same-formula batches: the mean symmetric InfoNCE loss and
+    the number of steps taken.
+
+    ``lr_at(i)`` is the learning rate of the epoch's ``i``-th step; ``simulated`` pairs get
+    their query spectra jittered before the nucleus drop.
+    """
+    import torch
+
+    _set_training(modules, True)
+    losses = []
+    for i, batch in enumerate(formula_batches(pairs, config.batch_size, config.block, rng)):
+        chunk = [pairs[j] for j in batch]
+        shown = [jitter(p.experimental, rng) if simulated else p.experimental for p in chunk]
+        queries = modules["query"](to_tensors(peak_batch([drop_nucleus(q, rng) for q in shown])), 0)
+        entries = _embed_entries(
+            modules, encoder_config, _entry_inputs(encoder_config, chunk, fingerprints)
+        )
+        logits = modules["logit_scale"].clamp(max=4.6).exp() * queries @ entries.T
+        target = torch.arange(len(chunk))
+        loss = (
+            torch.nn.functional.cross_entropy(logits, target)
+            + torch.nn.functional.cross_entropy(logits.T, target)
+        ) / 2
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(i)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return float(np.mean(losses)) if losses else float("nan"), len(losses)
+
+
 def train_encoder(
     config: TrainConfig,
     predictor: Predictor,
@@ -269,43 +379,47 @@ def train_encoder(
     best = {"top1": -1.0, "epoch": 0}
     started = time.monotonic()
     history = []
+    pretrain_history = []
+    if config.pretrain is not None:
+        simulated = corpus_pairs(config.pretrain, _split_smiles(config, exclude="train"))
+        log(
+            f"{config.kind}: pretraining on {len(simulated)} simulated pairs from {config.pretrain}"
+        )
+        per_epoch = max(1, len(simulated) // config.batch_size + 1)
+        for epoch in range(1, config.pretrain_epochs + 1):
+            loss, _ = _train_epoch(
+                modules, optimizer, encoder_config, simulated, config, rng,
+                lambda i, e=epoch: learning_rate(
+                    config.lr, (e - 1) * per_epoch + i, per_epoch, config.pretrain_epochs
+                ),
+                simulated=True,
+            )  # fmt: skip
+            _set_training(modules, False)
+            top1 = validation_top1(modules, encoder_config, valid, fingerprints)
+            minutes = (time.monotonic() - started) / 60
+            pretrain_history.append(
+                {"epoch": epoch, "loss": loss, "valid_top1": top1, "minutes": minutes}
+            )
+            log(f"{config.kind} pretrain epoch {epoch}: loss {loss:.3f}, valid top-1 {top1:.3f}")
+        started = time.monotonic()
     for epoch in range(1, config.epochs + 1):
-        for m in {id(m): m for k, m in modules.items() if k != "logit_scale"}.values():
-            m.train()
-        losses = []
-        for batch in formula_batches(train, config.batch_size, config.block, rng):
-            chunk = [train[i] for i in batch]
-            queries = modules["query"](
-                to_tensors(peak_batch([drop_nucleus(p.experimental, rng) for p in chunk])), 0
-            )
-            entries = _embed_entries(
-                modules, encoder_config, _entry_inputs(encoder_config, chunk, fingerprints)
-            )
-            logits = modules["logit_scale"].clamp(max=4.6).exp() * queries @ entries.T
-            target = torch.arange(len(chunk))
-            loss = (
-                torch.nn.functional.cross_entropy(logits, target)
-                + torch.nn.functional.cross_entropy(logits.T, target)
-            ) / 2
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config.lr, step, steps_per_epoch, planned_epochs)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            step += 1
-            losses.append(float(loss.detach()))
-        for m in {id(m): m for k, m in modules.items() if k != "logit_scale"}.values():
-            m.eval()
+        loss, taken = _train_epoch(
+            modules, optimizer, encoder_config, train, config, rng,
+            lambda i, first=step, epochs=planned_epochs: learning_rate(
+                config.lr, first + i, steps_per_epoch, epochs
+            ),
+            fingerprints=fingerprints,
+        )  # fmt: skip
+        step += taken
+        _set_training(modules, False)
         top1 = validation_top1(modules, encoder_config, valid, fingerprints)
         minutes = (time.monotonic() - started) / 60
         if epoch == 1:  # fit the cosine schedule into the time limit
             fits = int(config.time_limit_min / max(minutes, 1e-6))
             planned_epochs = max(2, min(config.epochs, fits))
-        history.append(
-            {"epoch": epoch, "loss": float(np.mean(losses)), "valid_top1": top1, "minutes": minutes}
-        )
+        history.append({"epoch": epoch, "loss": loss, "valid_top1": top1, "minutes": minutes})
         log(
-            f"{config.kind} epoch {epoch}: loss {np.mean(losses):.3f}, valid top-1 {top1:.3f} ({minutes:.1f} min)"
+            f"{config.kind} epoch {epoch}: loss {loss:.3f}, valid top-1 {top1:.3f} ({minutes:.1f} min)"
         )
         if top1 > best["top1"]:
             best = {"top1": top1, "epoch": epoch}
@@ -319,6 +433,13 @@ def train_encoder(
             break
     summary = {
         "kind": config.kind,
+        "pretrain": {
+            "corpus": str(config.pretrain),
+            "epochs": config.pretrain_epochs,
+            "history": pretrain_history,
+        }
+        if config.pretrain is not None
+        else None,
         "best_epoch": best["epoch"],
         "valid_top1_in_split": best["top1"],
         "train_pairs": len(train),

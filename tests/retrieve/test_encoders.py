@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -133,3 +134,58 @@ def test_train_encoder_tiny(tmp_path: Path, kind: str) -> None:
     card = json.loads(export.with_suffix(".json").read_text())
     assert card["training"]["predictor"]["version"] == "fake-1", card["training"]
     assert load_encoder(export).identity.name == kind
+
+
+def _corpus(folder: Path, molecules: list[tuple[str, str]]) -> None:
+    from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table, spectrum_to_row
+
+    folder.mkdir(parents=True)
+    rows = []
+    for name, smiles in molecules:
+        spectrum = predicted_spectrum(smiles)
+        rows.append(
+            spectrum_to_row(replace(spectrum, id=f"sim:{name}", formula="C1", smiles=smiles))
+        )
+    pq.write_table(rows_to_table(rows, QUERY_SCHEMA), folder / "part-00000.parquet")
+
+
+def test_train_encoder_pretrains_on_a_simulated_corpus(tmp_path: Path) -> None:
+    data = tmp_path / "experimental.parquet"
+    _experimental_table(data)
+    corpus = tmp_path / "corpus"
+    _corpus(corpus, [(f"m{i}", s) for i, s in enumerate(["CCCC", "CCCCO", "c1ccsc1", "CC(C)C=O"])])
+    config = TrainConfig(
+        kind="sme", data=data, out_dir=tmp_path / "run", epochs=1, batch_size=4, dim=8,
+        hidden=16, pretrain=corpus, pretrain_epochs=2,
+    )  # fmt: skip
+    summary = train_encoder(config, FakePredictor(), log=lambda _: None)
+    history = summary["pretrain"]["history"]
+    assert [h["epoch"] for h in history] == [1, 2], summary["pretrain"]
+    assert all(np.isfinite(h["loss"]) and 0 <= h["valid_top1"] <= 1 for h in history)
+    assert len(summary["history"]) == 1, "then the experimental epochs"
+
+
+def test_pretraining_refuses_held_out_molecules(tmp_path: Path) -> None:
+    from nmrpeak_cli.generate.train import LeakageError
+
+    data = tmp_path / "experimental.parquet"
+    _experimental_table(data)
+    valid_smiles = pq.read_table(data).to_pylist()[0]["smiles"]  # row 0 is a valid row
+    corpus = tmp_path / "corpus"
+    _corpus(corpus, [("ok", "CCCC"), ("leak", valid_smiles)])
+    config = TrainConfig(
+        kind="sse", data=data, out_dir=tmp_path / "run", epochs=1, batch_size=4, dim=8,
+        hidden=16, pretrain=corpus,
+    )  # fmt: skip
+    with pytest.raises(LeakageError, match="validation/test molecules"):
+        train_encoder(config, FakePredictor(), log=lambda _: None)
+
+
+def test_jitter_moves_every_shift_and_keeps_the_peaks() -> None:
+    from nmrpeak_cli.retrieve.train import jitter
+
+    spectrum = predicted_spectrum("CC(=O)Oc1ccccc1")
+    noisy = jitter(spectrum, np.random.default_rng(0))
+    assert len(noisy.c13) == len(spectrum.c13) and len(noisy.h1) == len(spectrum.h1)
+    assert not np.allclose(sorted(noisy.c13.shifts), sorted(spectrum.c13.shifts))
+    assert np.abs(np.sort(noisy.c13.shifts) - np.sort(spectrum.c13.shifts)).max() < 10
