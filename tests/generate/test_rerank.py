@@ -56,3 +56,15 @@ def test_fit_fusion_learns_that_similarity_matters() -> None:
     assert weights.fitted_on == "validation"
     with pytest.raises(ValueError, match="both correct and wrong"):
         fit_fusion(logprob, similarity, np.zeros(400))
+
+
+def test_fit_fusion_stays_calibrated_when_correct_candidates_are_rare() -> None:
+    rng = np.random.default_rng(1)
+    labels = rng.random(3000) < 0.02
+    similarity = np.where(labels, 0.9, 0.5) + rng.normal(0, 0.08, 3000)
+    logprob = rng.normal(-0.5, 0.2, 3000)
+    weights = fit_fusion(logprob, similarity, labels.astype(float))
+    z = weights.bias + weights.w_logprob * logprob + weights.w_similarity * similarity
+    p = 1 / (1 + np.exp(-z))
+    assert p[labels].mean() > 0.5, "the similarity nearly separates: correct ones score high"
+    assert p[~labels].mean() < 0.05
