@@ -633,10 +633,16 @@ def train_generator(
             progress=progress,
         )
         init = result.generator
-        phases["pretrain"] = _phase_card(result, pre_config, len(pretrain_pairs))
+        phases["pretrain"] = {
+            "corpus": (card or {}).get("pretrain"),
+            **_phase_card(result, pre_config, len(pretrain_pairs)),
+        }
+        (run_dir / "pretrain" / "phase.json").write_text(json.dumps(phases["pretrain"]) + "\n")
     elif pretrained.is_file():
         init = load_generator(pretrained, device=device)
-        phases["pretrain"] = {"weights": str(pretrained)}
+        record = run_dir / "pretrain" / "phase.json"
+        earlier = json.loads(record.read_text()) if record.is_file() else {}
+        phases["pretrain"] = {"weights": str(pretrained), **earlier}
     if "finetune" in stages:
         result = train_phase(
             train_pairs,

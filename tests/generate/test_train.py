@@ -106,3 +106,12 @@ def test_curriculum_writes_weights_and_card(tmp_path, tiny_pairs) -> None:
     assert card["data"] == "test" and card["sha256"], card
     assert "13C" in card["tokenizer_report_valid"], "the quantization report travels in the card"
     load_generator(out)
+
+    # a later fine-tune-only call (another job) still records what the pretraining did
+    train_generator(
+        tiny_pairs[:4], tiny_pairs[4:], [p.smiles for p in tiny_pairs[4:]], config, tmp_path / "run",
+        out, stages=("finetune",), card={"pretrain": None},
+    )  # fmt: skip
+    pretrain = json.loads(out.with_suffix(".json").read_text())["phases"]["pretrain"]
+    assert pretrain["steps"] == card["phases"]["pretrain"]["steps"] == 6, pretrain
+    assert pretrain["weights"].endswith("best.safetensors") and pretrain["pairs"] == 3
