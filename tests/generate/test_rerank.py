@@ -46,11 +46,17 @@ def test_predictor_must_answer_every_smiles() -> None:
         predict_candidates(lambda smiles, solvent: [], ["CCO"])
 
 
+def _labelled(n: int, rate: float, noise: float, seed: int):
+    """Candidates whose similarity (0.9 for correct, 0.5 for wrong, plus noise) separates the
+    classes while the log-probability does not."""
+    rng = np.random.default_rng(seed)
+    labels = rng.random(n) < rate
+    similarity = np.where(labels, 0.9, 0.5) + rng.normal(0, noise, n)
+    return rng.normal(-0.5, 0.2, n), similarity, labels
+
+
 def test_fit_fusion_learns_that_similarity_matters() -> None:
-    rng = np.random.default_rng(0)
-    labels = rng.random(400) < 0.2
-    similarity = np.where(labels, 0.9, 0.5) + rng.normal(0, 0.05, 400)
-    logprob = rng.normal(-0.5, 0.2, 400)
+    logprob, similarity, labels = _labelled(400, 0.2, 0.05, seed=0)
     weights = fit_fusion(logprob, similarity, labels.astype(float))
     assert weights.w_similarity > 1.0, f"similarity separates the classes: {weights}"
     assert weights.fitted_on == "validation"
@@ -59,10 +65,7 @@ def test_fit_fusion_learns_that_similarity_matters() -> None:
 
 
 def test_fit_fusion_stays_calibrated_when_correct_candidates_are_rare() -> None:
-    rng = np.random.default_rng(1)
-    labels = rng.random(3000) < 0.02
-    similarity = np.where(labels, 0.9, 0.5) + rng.normal(0, 0.08, 3000)
-    logprob = rng.normal(-0.5, 0.2, 3000)
+    logprob, similarity, labels = _labelled(3000, 0.02, 0.08, seed=1)
     weights = fit_fusion(logprob, similarity, labels.astype(float))
     z = weights.bias + weights.w_logprob * logprob + weights.w_similarity * similarity
     p = 1 / (1 + np.exp(-z))
