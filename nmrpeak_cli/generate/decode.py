@@ -72,6 +72,7 @@ class Candidate:
     """Fused, calibrated score in [0, 1]."""
 
 
+_HYDROGENS = frozenset({"H", "D", "T"})
 _BRACKET_ATOM = re.compile(r"\[\d*([A-Z][a-z]?|[a-z][a-z]?)")
 
 
@@ -88,7 +89,7 @@ def token_element(token: str) -> str | None:
     else:
         return None
     element = symbol.capitalize()
-    return None if element in {"H", "D", "T"} else element
+    return None if element in _HYDROGENS else element
 
 
 def element_counts(tokenizer: SmilesTokenizer) -> tuple[tuple[str, ...], np.ndarray]:
@@ -116,7 +117,7 @@ def heavy_atom_budget(formulas: Sequence[str | None], elements: Sequence[str]) -
             budget[q] = np.inf
             continue
         for element, count in parse_formula(formula).items():
-            if element not in {"H", "D", "T"}:
+            if element not in _HYDROGENS:
                 budget[q, column.get(element, len(elements))] += count
     return budget
 

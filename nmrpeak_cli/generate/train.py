@@ -123,8 +123,8 @@ class TrainConfig:
         """
         if not isinstance(values, Mapping):
             raise ValueError(f"expected a JSON object of settings, got {type(values).__name__}")
-        known = {f.name: f for f in fields(self)}
-        unknown = sorted(set(values) - set(known))
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown settings {unknown}; known: {sorted(known)}")
         changes: dict[str, Any] = {}

@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from nmrpeak_cli.errors import InputFileError
+from nmrpeak_cli.generate.corpus import read_corpus, read_smiles
 from nmrpeak_cli.retrieve.encoders import (
     EncoderConfig,
     build_modules,
@@ -151,7 +152,6 @@ def load_pairs(
 
 def corpus_pairs(folder: Path, held_out_smiles: Sequence[str], jobs: int = 1) -> list[Pair]:
     """Simulated pairs of a corpus folder; raises if a held-out molecule is among them."""
-    from nmrpeak_cli.generate.corpus import read_corpus
     from nmrpeak_cli.generate.train import check_no_leakage
     from nmrpeak_cli.schema import row_to_spectrum
 
@@ -278,15 +278,6 @@ def learning_rate(peak: float, step: int, steps_per_epoch: int, epochs: int) -> 
     return peak * warm * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _split_smiles(config: TrainConfig, *, exclude: str) -> list[str]:
-    """SMILES of the rows of every split but ``exclude``."""
-    import pyarrow.compute as pc
-
-    table = pq.read_table(config.data, columns=["smiles", config.split_column])
-    rows = table.filter(pc.not_equal(table[config.split_column], exclude))
-    return [s for s in rows.column("smiles").to_pylist() if s]
-
-
 def _set_training(modules, training: bool) -> None:
     for module in {id(m): m for k, m in modules.items() if k != "logit_scale"}.values():
         module.train(training)
@@ -381,7 +372,12 @@ def train_encoder(
     history = []
     pretrain_history = []
     if config.pretrain is not None:
-        simulated = corpus_pairs(config.pretrain, _split_smiles(config, exclude="train"))
+        held_out = [
+            smiles
+            for split in ("valid", "test")
+            for smiles in read_smiles(config.data, split_column=config.split_column, split=split)
+        ]
+        simulated = corpus_pairs(config.pretrain, held_out)
         log(
             f"{config.kind}: pretraining on {len(simulated)} simulated pairs from {config.pretrain}"
         )
