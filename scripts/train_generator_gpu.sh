@@ -7,8 +7,9 @@
 #   1. here, on the CPU machine:   scripts/train_generator_gpu.sh prepare
 #      data + an RDKit wheel go into gpu_carry/generator/ (ignored via .git/info/exclude).
 #   2. device call A (~4 min):     scripts/train_generator_gpu.sh corpus
-#      simulates the pretraining corpus with the shipped predictor (models/predictor.safetensors)
-#      for MOSES + training-split molecules (resumable parts).
+#      simulates the pretraining corpus with the predictor trained on the same split
+#      (models/predictor.safetensors for scaffold, models/predictor_random.safetensors for
+#      random) for MOSES + training-split molecules (resumable parts).
 #   3. device call B (~8 min):     scripts/train_generator_gpu.sh pretrain
 #      pretrains on it (the simulated-only model, kept in the run folder).
 #   4. device call C (~9 min):     scripts/train_generator_gpu.sh finetune
@@ -35,6 +36,12 @@ BENCH_LIMIT=${BENCH_LIMIT:-400}
 OUT=${OUT:-$CARRY/out}
 RUN=$CARRY/run
 MODEL=(--d-model 256 --layers 4 --batch-size 256)
+# A forward model trained on another split has seen this split's test spectra: never use it here.
+case $SPLIT in
+scaffold) PREDICTOR=models/predictor.safetensors ;;
+random) PREDICTOR=models/predictor_random.safetensors ;;
+*) echo "SPLIT must be scaffold or random, got $SPLIT" >&2; exit 2 ;;
+esac
 
 nmrpeak_gpu() {  # the CLI from the source tree, with carried wheels on the path
     PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 python3 -m nmrpeak_cli.cli.app "$@"
@@ -54,7 +61,7 @@ prepare)
     grep -qx '/gpu_carry/' .git/info/exclude || echo '/gpu_carry/' >>.git/info/exclude
     [ -f data/experimental.parquet ] && [ -f data/simulated_molecules.parquet ] ||
         nmrpeak data prepare --source ../shared/data -o data/
-    [ -f models/predictor.safetensors ] || { echo "models/predictor.safetensors missing" >&2; exit 2; }
+    [ -f "$PREDICTOR" ] || { echo "$PREDICTOR missing" >&2; exit 2; }
     mkdir -p "$CARRY/data/queries" "$CARRY/whl"
     cp data/experimental.parquet "$CARRY/data/"
     cp data/queries/*.parquet "$CARRY/data/queries/"
@@ -77,7 +84,7 @@ PY
 corpus)
     setup_device
     time nmrpeak_gpu train generator-corpus --data "$CARRY/data" --split "$SPLIT" \
-        -o "$CARRY/corpus" --device cuda -j 0 2>&1 | tee "$OUT/corpus.log"
+        -o "$CARRY/corpus" --predictor-weights "$PREDICTOR" --device cuda -j 0 2>&1 | tee "$OUT/corpus.log"
     ;;
 pretrain)
     setup_device
@@ -92,10 +99,10 @@ finetune)
         --run-dir "$RUN" -o models/generator.safetensors --max-minutes "$FINETUNE_MIN" \
         "${MODEL[@]}" --device cuda -j 0 2>&1 | tee "$OUT/finetune.log"
     NMRPEAK_MODELS=models nmrpeak_gpu train generator-fusion --data "$CARRY/data" \
-        --split "$SPLIT" --limit 300 --device cuda 2>&1 | tee "$OUT/fusion.log"
+        --split "$SPLIT" --limit 300 --predictor-weights "$PREDICTOR" --device cuda 2>&1 | tee "$OUT/fusion.log"
     NMRPEAK_MODELS=models nmrpeak_gpu bench generate --data "$CARRY/data" --split "$SPLIT" \
         --limit "$BENCH_LIMIT" --configs C+H+formula,C+H,C+formula,H+formula,C,H \
-        --device cuda -o "$OUT/bench_${SPLIT}.json" 2>&1 | tee "$OUT/bench.log"
+        --predictor-weights "$PREDICTOR" --device cuda -o "$OUT/bench_${SPLIT}.json" 2>&1 | tee "$OUT/bench.log"
     cp models/generator.safetensors models/generator.json models/generator.tokenizer.json "$OUT/"
     ls -la "$OUT"
     ;;

@@ -6,6 +6,7 @@ torch and RDKit are imported inside the commands so ``--help`` stays instant.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import sys
@@ -254,6 +255,39 @@ def _library_search(
     return search, searcher.digest()
 
 
+def _corpus_record(pretrain: Path | None) -> dict | None:
+    """The card's record of the pretraining corpus: its folder and manifest."""
+    from nmrpeak_cli.generate.corpus import read_manifest
+
+    if pretrain is None:
+        return None
+    return {"path": str(pretrain), **(read_manifest(pretrain) or {})}
+
+
+def _predictor_split(predictor_weights: Path | None) -> str | None:
+    """The split a forward model was trained on, from its card (``None`` when unknown)."""
+    from nmrpeak_cli.predict.weights import default_weights, read_card
+
+    with contextlib.suppress(NmrpeakError):
+        return read_card(predictor_weights or default_weights()).get("split")
+    return None
+
+
+def _split_warnings(split: str, trained: dict[str, str | None]) -> list[str]:
+    """Warnings for models (name -> training split) trained on another split than ``split``.
+
+    Their training molecules include ``split``'s held-out ones, so scores would be inflated.
+    """
+    if split not in {"scaffold", "random"}:
+        return []
+    return [
+        f"the {name} was trained on the {on} split, whose training molecules include "
+        f"{split}-split held-out ones: pass models trained on the {split} split"
+        for name, on in trained.items()
+        if isinstance(on, str) and on.removeprefix("split_") != split
+    ]
+
+
 def register(app: typer.Typer) -> None:
     """Add ``generate``/``elucidate`` and the ``train``/``bench`` generator subcommands."""
 
@@ -480,7 +514,7 @@ def register(app: typer.Typer) -> None:
                 pretrain_pairs=corpus, resume=resume, stages=stages, jobs=workers,
                 device=RunContext(device=device).torch_device(),
                 card={"data": str(table), "split": split,
-                      "pretrain": str(pretrain) if pretrain else None,
+                      "pretrain": _corpus_record(pretrain),
                       "command": "nmrpeak " + shlex.join(sys.argv[1:])},
                 progress=lambda r: console.print(json.dumps(r)),
             )  # fmt: skip
@@ -502,19 +536,30 @@ def register(app: typer.Typer) -> None:
             Path, typer.Option("--output", "-o", help="Corpus folder (resumable).")
         ] = Path("data/generator_corpus"),
         limit: Annotated[int | None, typer.Option(help="At most this many molecules.")] = None,
+        predictor_weights: Annotated[
+            Path | None,
+            typer.Option(
+                "--predictor-weights",
+                help="Forward model that simulates the spectra (train it on the same split); "
+                "default: shipped.",
+            ),
+        ] = None,
         jobs: JobsOption = 1,
         device: DeviceOption = "auto",
     ) -> None:
         """Predict spectra for MOSES + training-split molecules: the simulated pretraining corpus.
 
-        Resumable: finished parts are kept. [bold]Example[/bold]: nmrpeak train generator-corpus --data data/
+        Resumable: finished parts are kept; corpus.json records the split and the forward model.
+        [bold]Example[/bold]: nmrpeak train generator-corpus --data data/ --split random
+        --predictor-weights models/predictor_random.safetensors
         """
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
         from nmrpeak_cli.context import RunContext
-        from nmrpeak_cli.generate.corpus import read_smiles, simulate_corpus
+        from nmrpeak_cli.generate.corpus import read_smiles, simulate_corpus, write_manifest
         from nmrpeak_cli.generate.rerank import default_predictor
+        from nmrpeak_cli.predict.weights import default_weights
 
         column = f"split_{split}"
         try:
@@ -527,7 +572,8 @@ def register(app: typer.Typer) -> None:
         except (NmrpeakError, OSError) as exc:
             raise fail(str(exc)) from None
         smiles = smiles[:limit] if limit is not None else smiles
-        predictor = default_predictor(RunContext(device=device).torch_device())
+        forward = predictor_weights or default_weights()
+        predictor = default_predictor(RunContext(device=device).torch_device(), forward)
         with progress_bar(run_context(ctx), "simulate", total=len(set(smiles))) as advance:
             try:
                 parts = simulate_corpus(
@@ -536,6 +582,7 @@ def register(app: typer.Typer) -> None:
                 )  # fmt: skip
             except NmrpeakError as exc:
                 raise fail(str(exc)) from None
+        write_manifest(output, split=split, data=data, predictor_weights=forward, parts=parts)
         stderr_console().print(f"{len(parts)} parts in {output}")
 
     @train_app.command("generator-fusion")
@@ -566,6 +613,12 @@ def register(app: typer.Typer) -> None:
         except NmrpeakError as exc:
             raise fail(str(exc)) from None
         generator = _load(weights, device)
+        trained = {
+            "generator": generator.card.get("split"),
+            "forward model": _predictor_split(predictor_weights),
+        }
+        for warning in _split_warnings(split, trained):
+            stderr_console().print(f"[yellow]warning:[/yellow] {warning}")
         try:
             calibrated = calibrate(
                 generator, spectra[:limit],
@@ -664,6 +717,12 @@ def register(app: typer.Typer) -> None:
             if no_rerank:
                 predictor = similarity = None
         console = stderr_console()
+        trained = {"generator": generator.card.get("split")}
+        if predictor is not None:
+            trained["forward model"] = _predictor_split(predictor_weights)
+        warnings = _split_warnings(split, trained)
+        for warning in warnings:
+            console.print(f"[yellow]warning:[/yellow] {warning}")
         try:
             report = benchmark(
                 generator, spectra, configurations=names, beam=beam, limit=limit,
@@ -675,6 +734,8 @@ def register(app: typer.Typer) -> None:
         report.update(
             queries=str(path) + (" (simulated by the forward model)" if simulated else ""),
             weights=str(weights or "shipped"),
+            predictor_weights=str(predictor_weights or "shipped") if predictor else None,
+            warnings=warnings,
             command="nmrpeak " + shlex.join(sys.argv[1:]),
         )  # fmt: skip
         markdown = render_markdown(report, f"generate on {path}")

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 PART_SIZE = 5000
 """Molecules per Parquet part."""
 
+MANIFEST = "corpus.json"
+"""What made a corpus folder: split, experimental table, forward model, parts."""
+
 
 def read_smiles(
     path: str | Path, *, split_column: str | None = None, split: str = "train"
@@ -146,6 +149,48 @@ def _write_part(chunk: Sequence[str], path: Path, predictor: Predictor, offset: 
     pq.write_table(rows_to_table(rows, QUERY_SCHEMA), tmp)
     publish(tmp, path)
     log.info("%s: %d of %d molecules", path, len(rows), len(chunk))
+
+
+def write_manifest(
+    out_dir: str | Path,
+    *,
+    split: str,
+    data: str | Path,
+    predictor_weights: str | Path,
+    parts: Sequence[Path],
+) -> Path:
+    """Record in ``out_dir/corpus.json`` the split, the forward model (with sha256) and the parts.
+
+    The generator's model card copies it, so a pretrained model names the predictor whose
+    spectra it learned from.
+    """
+    import json
+
+    import pyarrow.parquet as pq
+
+    from nmrpeak_cli.paths import file_sha256
+
+    manifest = {
+        "split": split,
+        "data": str(data),
+        "predictor": str(predictor_weights),
+        "predictor_sha256": file_sha256(predictor_weights),
+        "parts": len(parts),
+        "spectra": sum(pq.ParquetFile(p).metadata.num_rows for p in parts),
+    }
+    path = Path(out_dir) / MANIFEST
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    publish(tmp, path)
+    return path
+
+
+def read_manifest(out_dir: str | Path) -> dict | None:
+    """The ``corpus.json`` of a corpus folder, or ``None`` for a folder made before manifests."""
+    import json
+
+    path = Path(out_dir) / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def read_corpus(out_dir: str | Path) -> list[Path]:

@@ -1,10 +1,17 @@
-"""The simulated corpus: resumable parts, leakage refusal, readable as training pairs."""
+"""The simulated corpus: resumable parts, leakage refusal, manifest, readable as training pairs."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
-from nmrpeak_cli.generate.corpus import read_corpus, simulate_corpus
+from nmrpeak_cli.generate.corpus import (
+    read_corpus,
+    read_manifest,
+    simulate_corpus,
+    write_manifest,
+)
 from nmrpeak_cli.generate.train import LeakageError, load_pairs, molecule_keys
 from nmrpeak_cli.spectra import Spectrum
 
@@ -48,3 +55,16 @@ def test_corpus_refuses_held_out_molecules(tmp_path) -> None:
         simulate_corpus(
             ["CCO", "OCC"], tmp_path, fake_predictor([]), held_out_keys=molecule_keys(["CCO"])
         )
+
+
+def test_manifest_names_the_forward_model_and_counts_spectra(tmp_path) -> None:
+    corpus = tmp_path / "corpus"
+    parts = simulate_corpus(["CCO", "CCC", "CCN"], corpus, fake_predictor([]), part_size=2)
+    assert read_manifest(corpus) is None, "no manifest before one is written"
+    weights = tmp_path / "predictor.safetensors"
+    weights.write_bytes(b"weights")
+    write_manifest(corpus, split="random", data="data", predictor_weights=weights, parts=parts)
+    manifest = read_manifest(corpus)
+    assert manifest["split"] == "random" and manifest["predictor"] == str(weights)
+    assert manifest["predictor_sha256"] == hashlib.sha256(b"weights").hexdigest()
+    assert manifest["parts"] == 2 and manifest["spectra"] == 2, "CCN failed: 2 spectra written"
