@@ -7,11 +7,14 @@ log-probability wins). When the query gives a formula, a candidate with another 
 rejected (``formula_policy="reject"``) or kept with ``formula_match=False`` and a penalty
 (``"penalize"``).
 
-Given the query formulas, :func:`beam_search` also constrains decoding: a hypothesis is
-extended only with atom tokens whose element the formula still has unspent, and may end
-only once every heavy atom of the formula is written. Hydrogens stay implicit in SMILES, so
-the final formula check still applies, but the beam is spent on structures of the right
-heavy-atom composition instead of on ones the formula would reject.
+:func:`beam_search` keeps the SMILES grammar as it decodes (:class:`SyntaxState`): a branch
+closes only when one is open, and a hypothesis ends only with every branch and ring closed,
+so no beam slot is spent on a sequence that cannot parse. Given the query formulas, it also
+constrains composition: a hypothesis is extended only with atom tokens whose element the
+formula still has unspent, and may end only once every heavy atom of the formula is written.
+Hydrogens stay implicit in SMILES, so the final formula check still applies, but the beam is
+spent on structures of the right heavy-atom composition instead of on ones the formula would
+reject.
 """
 
 from __future__ import annotations
@@ -122,6 +125,100 @@ def heavy_atom_budget(formulas: Sequence[str | None], elements: Sequence[str]) -
     return budget
 
 
+_ATOM, _BOND, _OPEN, _CLOSE, _RING, _DOT, _START, _OTHER, _BRANCH_BOND = range(9)
+_BONDS = frozenset("-=#/\\:~")
+_FOLLOWS = {
+    _START: {_ATOM},
+    _ATOM: {_ATOM, _BOND, _OPEN, _CLOSE, _RING, _DOT},
+    _RING: {_ATOM, _BOND, _OPEN, _CLOSE, _RING, _DOT},
+    _CLOSE: {_ATOM, _BOND, _OPEN, _CLOSE, _DOT},
+    _BOND: {_ATOM, _RING},
+    _OPEN: {_ATOM, _BOND},
+    _DOT: {_ATOM},
+    _OTHER: set(),
+    _BRANCH_BOND: {_ATOM},
+}
+"""Token classes that may follow each class in a SMILES string (``_BRANCH_BOND``: a bond
+right after ``(``, which must lead to an atom, not a ring label)."""
+_ENDS = {_ATOM, _RING, _CLOSE}
+"""Classes a SMILES may end with."""
+
+
+def token_class(token: str) -> int:
+    """The grammar class of a SMILES token (atom, bond, branch open/close, ring label, dot)."""
+    if token.startswith("[") or token[0].isalpha():
+        return _ATOM
+    if token.isdigit() or (token.startswith("%") and token[1:].isdigit()):
+        return _RING
+    return {"(": _OPEN, ")": _CLOSE, ".": _DOT}.get(token, _BOND if token in _BONDS else _OTHER)
+
+
+class SyntaxState:
+    """The SMILES grammar of each hypothesis so far, as a mask on its next token.
+
+    Tracks the previous token's class, open branches and ring-closure labels (and which of
+    them were opened at the current atom). A token is allowed only where SMILES allows it:
+    atoms after ``(`` or a bond, ``)`` only inside a branch, a ring label after an atom or
+    bond but not closing at the atom that opened it, ``<eos>`` only after an atom, ring
+    label or ``)`` with every branch and ring closed. Under a formula, no new ring is
+    opened once no atom is left to close it.
+    """
+
+    def __init__(self, tokenizer: SmilesTokenizer, rows: int, device) -> None:
+        import torch
+
+        classes = [token_class(t) if i >= 4 else _OTHER for i, t in enumerate(tokenizer.vocab)]
+        follows = np.zeros((len(_FOLLOWS), len(classes)), bool)
+        for before, allowed in _FOLLOWS.items():
+            follows[before] = [c in allowed for c in classes]
+        follows[list(_ENDS), EOS] = True
+        follows[:, PAD] = True  # finished hypotheses are padded (their scores are fixed)
+        self._follows = torch.as_tensor(follows, device=device)
+        self._class = torch.as_tensor(classes, device=device)
+        self._labels = torch.as_tensor(
+            [i for i, c in enumerate(classes) if c == _RING], dtype=torch.long, device=device
+        )
+        label = np.full(len(classes), -1)
+        label[self._labels.cpu().numpy()] = np.arange(len(self._labels))
+        self._label = torch.as_tensor(label, device=device)
+        self.previous = torch.full((rows,), _START, dtype=torch.long, device=device)
+        self.depth = torch.zeros(rows, dtype=torch.long, device=device)
+        self.rings = torch.zeros((rows, len(self._labels)), dtype=torch.bool, device=device)
+        self.fresh = torch.zeros_like(self.rings)
+
+    def mask(self, logp, exhausted=None) -> None:
+        """Set to ``-inf`` (in place) the tokens that would break the grammar.
+
+        ``exhausted`` marks the rows with no heavy atom left to write (no new rings there).
+        """
+        logp.masked_fill_(~self._follows[self.previous], float("-inf"))
+        logp[self.depth == 0, self._class == _CLOSE] = float("-inf")
+        logp[(self.depth > 0) | self.rings.any(1), EOS] = float("-inf")
+        if len(self._labels):
+            bad = self.rings & self.fresh
+            if exhausted is not None:
+                bad |= ~self.rings & exhausted.unsqueeze(1)
+            logp[:, self._labels] = logp[:, self._labels].masked_fill(bad, float("-inf"))
+
+    def advance(self, rows, tokens) -> None:
+        """Reorder to the surviving beams ``rows`` and apply their new ``tokens``."""
+        import torch
+
+        kind = self._class[tokens]
+        self.previous = torch.where(
+            (kind == _BOND) & (self.previous[rows] == _OPEN), _BRANCH_BOND, kind
+        )
+        self.depth = self.depth[rows] + (kind == _OPEN).long() - (kind == _CLOSE).long()
+        self.rings, self.fresh = self.rings[rows], self.fresh[rows]
+        self.fresh[kind == _ATOM] = False
+        index = (kind == _RING).nonzero().squeeze(1)
+        if len(index):
+            label = self._label[tokens[index]]
+            opening = ~self.rings[index, label]
+            self.rings[index, label] = opening
+            self.fresh[index, label] = opening
+
+
 def _device_tensor(array: np.ndarray, device):
     import torch
 
@@ -176,6 +273,7 @@ def beam_search(
         scores[:, 0] = 0.0
         finished = torch.zeros(n * beam, dtype=torch.bool, device=device)
         base = torch.arange(n, device=device).unsqueeze(1) * beam
+        syntax = SyntaxState(generator.smiles_tokenizer, n * beam, device)
         if formulas is not None:
             if len(formulas) != n:
                 raise ValueError(f"{len(formulas)} formulas for {n} sources")
@@ -189,6 +287,7 @@ def beam_search(
             logp = torch.log_softmax(logits.float(), dim=-1)
             logp[:, PAD] = float("-inf")
             logp[:, BOS] = float("-inf")
+            syntax.mask(logp, None if formulas is None else ~free & (left[:, :-1] == 0).all(-1))
             if formulas is not None:
                 logp[(table.unsqueeze(0) > left.unsqueeze(1)).any(-1)] = float("-inf")
                 logp[~(free | (left == 0).all(-1)), EOS] = float("-inf")
@@ -201,6 +300,7 @@ def beam_search(
             tokens = (index % vocab).reshape(-1, 1)
             seqs = torch.cat([seqs[rows], tokens], dim=1)
             cache = cache.select(rows)
+            syntax.advance(rows, tokens.squeeze(1))
             if formulas is not None:
                 left, free = left[rows] - table[tokens.squeeze(1)], free[rows]
             finished = finished[rows] | (tokens.squeeze(1) == EOS) | (tokens.squeeze(1) == PAD)
@@ -249,17 +349,22 @@ def sample(
         seqs = torch.full((n * n_samples, 1), BOS, dtype=torch.long, device=device)
         total = torch.zeros(n * n_samples, device=device)
         finished = torch.zeros(n * n_samples, dtype=torch.bool, device=device)
+        syntax = SyntaxState(generator.smiles_tokenizer, n * n_samples, device)
+        rows = torch.arange(n * n_samples, device=device)  # samples keep their rows
         for position in range(max_len - 1):
             logits, cache = model.decode_step(seqs[:, -1], position, cache)
             logits = logits.float()
             logits[:, PAD] = float("-inf")
             logits[:, BOS] = float("-inf")
+            syntax.mask(logits)
+            logits[finished] = 0.0  # finished rows are padded below, whatever they draw
             logp = torch.log_softmax(logits / temperature, dim=-1)
             tokens = torch.multinomial(logp.exp(), 1, generator=rng).squeeze(1)
             tokens = torch.where(finished, torch.full_like(tokens, PAD), tokens)
             step = torch.log_softmax(logits, dim=-1).gather(1, tokens.unsqueeze(1)).squeeze(1)
             total = total + torch.where(finished, torch.zeros_like(step), step)
             seqs = torch.cat([seqs, tokens.unsqueeze(1)], dim=1)
+            syntax.advance(rows, tokens)
             finished = finished | (tokens == EOS)
             if bool(finished.all()):
                 break

@@ -10,6 +10,7 @@ import pytest
 from nmrpeak_cli import chem
 from nmrpeak_cli.generate.decode import (
     Hypothesis,
+    SyntaxState,
     beam_search,
     candidates_from_hypotheses,
     element_counts,
@@ -17,7 +18,7 @@ from nmrpeak_cli.generate.decode import (
     sample,
     token_element,
 )
-from nmrpeak_cli.tokenizer import SmilesTokenizer, smiles_tokens
+from nmrpeak_cli.tokenizer import EOS, SmilesTokenizer, smiles_tokens
 
 TOKENIZER = SmilesTokenizer.fit(["CCO", "OCC", "CC=O", "C1CC", "C[C@H](N)C(=O)O"])
 
@@ -79,6 +80,54 @@ def test_formula_constrained_beam_writes_exactly_the_heavy_atoms(
     assert results[2] == unconstrained[2], "queries without a formula decode as before"
     with pytest.raises(ValueError, match="formulas"):
         beam_search(tiny_generator, sources, beam=2, formulas=["C2H6O"])
+
+
+def _allowed_after(prefix: str, exhausted: bool = False) -> set[str]:
+    """Tokens (``<eos>`` included) the grammar allows after ``prefix``."""
+    import torch
+
+    state = SyntaxState(TOKENIZER, 1, "cpu")
+    for token in smiles_tokens(prefix):
+        state.advance(torch.tensor([0]), torch.tensor([TOKENIZER.vocab.index(token)]))
+    logp = torch.zeros(1, len(TOKENIZER))
+    state.mask(logp, torch.tensor([exhausted]))
+    names = [*TOKENIZER.vocab[:EOS], "<eos>", *TOKENIZER.vocab[EOS + 1 :]]
+    return {names[i] for i in torch.isfinite(logp[0]).nonzero().flatten().tolist()} - {"<pad>"}
+
+
+@pytest.mark.parametrize(
+    ("prefix", "allowed"),
+    [
+        ("", {"C", "N", "O", "[C@H]"}),  # a SMILES starts with an atom
+        ("C(", {"C", "N", "O", "[C@H]", "="}),  # a branch opens on an atom or bond
+        ("C(=", {"C", "N", "O", "[C@H]"}),  # ... and a bond there leads to an atom
+        ("C=", {"C", "N", "O", "[C@H]", "1"}),  # after a bond: an atom or a ring label
+        ("C1", {"C", "N", "O", "[C@H]", "=", "("}),  # ring open: no <eos>, no closing at once
+        ("C1C", {"C", "N", "O", "[C@H]", "=", "(", "1"}),
+        ("C1CC1", {"C", "N", "O", "[C@H]", "=", "(", "1", "<eos>"}),
+        ("C(C", {"C", "N", "O", "[C@H]", "=", "(", ")", "1"}),  # inside a branch: ")", no <eos>
+        ("C(C)", {"C", "N", "O", "[C@H]", "=", "(", "<eos>"}),  # no ring label after ")"
+    ],
+)
+def test_syntax_state_allows_only_smiles_grammar(prefix: str, allowed: set[str]) -> None:
+    assert _allowed_after(prefix) == allowed
+
+
+def test_no_new_ring_once_the_formula_is_spent() -> None:
+    assert "1" in _allowed_after("CC") and "1" not in _allowed_after("CC", exhausted=True)
+    assert "1" in _allowed_after("C1CC", exhausted=True), "closing an open ring is still allowed"
+
+
+def test_beam_and_sampled_hypotheses_always_parse(tiny_generator, tiny_pairs) -> None:
+    from rdkit import Chem
+
+    sources = [tiny_generator.spectrum_tokenizer.encode(p.spectrum) for p in tiny_pairs]
+    beams = beam_search(tiny_generator, sources, beam=8, max_len=12)
+    samples = sample(tiny_generator, sources, n_samples=8, temperature=3.0, max_len=12)
+    for hyps in [*beams, *samples]:
+        for hyp in hyps:
+            smiles = tiny_generator.smiles_tokenizer.decode(hyp.ids)
+            assert Chem.MolFromSmiles(smiles, sanitize=False) is not None, smiles
 
 
 def test_candidates_are_unique_valid_canonical_and_limited(tiny_generator, tiny_pairs) -> None:
