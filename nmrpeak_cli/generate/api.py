@@ -22,6 +22,7 @@ from nmrpeak_cli.generate.decode import (
     Candidate,
     beam_search,
     candidates_from_hypotheses,
+    hypothesis_filter,
     length_cap,
 )
 from nmrpeak_cli.generate.inputs import (
@@ -156,8 +157,14 @@ def propose(
     sources = [generator.spectrum_tokenizer.encode(queries[i]) for i in runnable]
     limit = generator.model.config.max_tgt_len
     max_len = max((length_cap(queries[i].formula, limit) for i in runnable), default=limit)
-    formulas = [queries[i].formula for i in runnable] if formula_policy == "reject" else None
-    found = beam_search(generator, sources, beam=beam, max_len=max_len, formulas=formulas)
+    reject = formula_policy == "reject"
+    formulas = [queries[i].formula for i in runnable] if reject else None
+    accept = hypothesis_filter(
+        generator.smiles_tokenizer, [queries[i].formula for i in runnable], match_formula=reject
+    )
+    found = beam_search(
+        generator, sources, beam=beam, max_len=max_len, formulas=formulas, accept=accept
+    )
     hypotheses = dict(zip(runnable, found, strict=True))
     results = []
     for i, (query, check) in enumerate(zip(queries, checks, strict=True)):

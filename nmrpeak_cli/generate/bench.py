@@ -24,6 +24,7 @@ from nmrpeak_cli.generate.decode import (
     Candidate,
     beam_search,
     candidates_from_hypotheses,
+    hypothesis_filter,
     length_cap,
 )
 from nmrpeak_cli.generate.inputs import (
@@ -122,7 +123,14 @@ def decode_queries(
         limit = generator.model.config.max_tgt_len
         max_len = max(length_cap(q.formula, limit) for q, _ in batch)
         formulas = [q.formula for q, _ in batch] if config.formula and constrain else None
-        found = beam_search(generator, sources, beam=beam, max_len=max_len, formulas=formulas)
+        accept = (
+            hypothesis_filter(generator.smiles_tokenizer, [q.formula for q, _ in batch])
+            if constrain
+            else None
+        )
+        found = beam_search(
+            generator, sources, beam=beam, max_len=max_len, formulas=formulas, accept=accept
+        )
         for (query, truth), hyps in zip(batch, found, strict=True):
             valid = candidates_from_hypotheses(
                 hyps, generator.smiles_tokenizer, formula_policy="ignore"

@@ -14,13 +14,17 @@ constrains composition: a hypothesis is extended only with atom tokens whose ele
 formula still has unspent, and may end only once every heavy atom of the formula is written.
 Hydrogens stay implicit in SMILES, so the final formula check still applies, but the beam is
 spent on structures of the right heavy-atom composition instead of on ones the formula would
-reject.
+reject. Given an ``accept`` test (:func:`hypothesis_filter`), a hypothesis that ends as an
+invalid molecule, a duplicate or (under a formula) the wrong hydrogen count is dropped the
+moment it ends, and the beam refills from the live hypotheses: the beam returns up to
+``beam`` distinct valid candidates instead of ``beam`` raw sequences.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -219,6 +223,31 @@ class SyntaxState:
             self.fresh[index, label] = opening
 
 
+Accept = Callable[[int, Sequence[int]], bool]
+"""``accept(query_index, token_ids)``: whether a finished hypothesis may keep its beam slot."""
+
+
+def hypothesis_filter(
+    tokenizer: SmilesTokenizer, formulas: Sequence[str | None], *, match_formula: bool = True
+) -> Accept:
+    """An :data:`Accept` test: RDKit reads the SMILES, its canonical form is new for the query,
+    and (``match_formula``) its formula equals the query's when one is given."""
+    targets = [normalize_formula(f) if f and match_formula else None for f in formulas]
+    seen: list[set[str]] = [set() for _ in formulas]
+
+    def accept(query: int, ids: Sequence[int]) -> bool:
+        mol = chem.try_parse_smiles(tokenizer.decode(ids))
+        if mol is None or (targets[query] and chem.formula(mol) != targets[query]):
+            return False
+        smiles = chem.canonical_smiles(mol, isomeric=True)
+        if smiles in seen[query]:
+            return False
+        seen[query].add(smiles)
+        return True
+
+    return accept
+
+
 def _device_tensor(array: np.ndarray, device):
     import torch
 
@@ -232,6 +261,7 @@ def beam_search(
     beam: int = 10,
     max_len: int | None = None,
     formulas: Sequence[str | None] | None = None,
+    accept: Accept | None = None,
 ) -> list[list[Hypothesis]]:
     """Batched beam search: up to ``beam`` hypotheses per source, best first.
 
@@ -248,6 +278,9 @@ def beam_search(
     formulas
         Per query, a molecular formula whose heavy atoms every hypothesis must write exactly
         (``None`` for a query without one). Default: unconstrained.
+    accept
+        Test of each hypothesis as it ends (:func:`hypothesis_filter`); a rejected one
+        frees its slot for the live hypotheses. Default: keep every finished sequence.
 
     Returns
     -------
@@ -303,7 +336,10 @@ def beam_search(
             syntax.advance(rows, tokens.squeeze(1))
             if formulas is not None:
                 left, free = left[rows] - table[tokens.squeeze(1)], free[rows]
-            finished = finished[rows] | (tokens.squeeze(1) == EOS) | (tokens.squeeze(1) == PAD)
+            ended = tokens.squeeze(1) == EOS
+            finished = finished[rows] | ended | (tokens.squeeze(1) == PAD)
+            if accept is not None and bool(ended.any()):
+                _drop_rejected(seqs, scores, ended, beam, accept)
             if bool(finished.all()):
                 break
     seqs_np, scores_np, done = seqs.cpu().numpy(), scores.cpu().numpy(), finished.cpu().numpy()
@@ -319,6 +355,15 @@ def beam_search(
             hyps.append(Hypothesis(tuple(int(i) for i in ids), score))
         out.append(sorted(hyps, key=lambda h: -h.logprob_per_token))
     return out
+
+
+def _drop_rejected(seqs, scores, ended, beam: int, accept: Accept) -> None:
+    """Score ``-inf`` (in place) the hypotheses that just ended and fail ``accept``."""
+    rows = ended.nonzero().squeeze(1).tolist()
+    flat = scores.view(-1)
+    for row, ids in zip(rows, seqs[rows, 1:-1].tolist(), strict=True):
+        if math.isfinite(flat[row].item()) and not accept(row // beam, ids):
+            flat[row] = float("-inf")
 
 
 def sample(

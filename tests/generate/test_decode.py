@@ -15,6 +15,7 @@ from nmrpeak_cli.generate.decode import (
     candidates_from_hypotheses,
     element_counts,
     heavy_atom_budget,
+    hypothesis_filter,
     sample,
     token_element,
 )
@@ -128,6 +129,34 @@ def test_beam_and_sampled_hypotheses_always_parse(tiny_generator, tiny_pairs) ->
         for hyp in hyps:
             smiles = tiny_generator.smiles_tokenizer.decode(hyp.ids)
             assert Chem.MolFromSmiles(smiles, sanitize=False) is not None, smiles
+
+
+def test_hypothesis_filter_keeps_new_valid_molecules_of_the_formula() -> None:
+    def ids(smiles: str) -> list[int]:
+        return TOKENIZER.encode(smiles)[1:-1]
+
+    accept = hypothesis_filter(TOKENIZER, ["C2H6O", None])
+    assert not accept(0, ids("C1CC")), "an unclosed ring is not a molecule"
+    assert not accept(0, ids("CC=O")), "C2H4O is not the query's C2H6O"
+    assert accept(0, ids("CCO"))
+    assert not accept(0, ids("OCC")), "the same molecule again"
+    assert accept(1, ids("OCC")), "each query has its own record"
+    assert accept(1, ids("CC=O")), "no formula, no formula test"
+    loose = hypothesis_filter(TOKENIZER, ["C2H6O"], match_formula=False)
+    assert loose(0, ids("CC=O")), "match_formula=False leaves the formula to the caller"
+
+
+def test_rejected_hypotheses_free_their_beam_slot(tiny_generator, tiny_pairs) -> None:
+    sources = [tiny_generator.spectrum_tokenizer.encode(p.spectrum) for p in tiny_pairs[:1]]
+    tokenizer = tiny_generator.smiles_tokenizer
+    plain = beam_search(tiny_generator, sources, beam=3)[0]
+    best = tokenizer.decode(plain[0].ids)
+    refused = beam_search(
+        tiny_generator, sources, beam=3, accept=lambda q, ids: tokenizer.decode(ids) != best
+    )[0]
+    decoded = [tokenizer.decode(h.ids) for h in refused]
+    assert best not in decoded, decoded
+    assert len(refused) == 3, f"the freed slot is refilled from live hypotheses: {decoded}"
 
 
 def test_candidates_are_unique_valid_canonical_and_limited(tiny_generator, tiny_pairs) -> None:
