@@ -590,7 +590,10 @@ def register(app: typer.Typer) -> None:
                 )  # fmt: skip
             except NmrpeakError as exc:
                 raise fail(str(exc)) from None
-        write_manifest(output, split=split, data=data, predictor_weights=forward, parts=parts)
+        write_manifest(
+            output, split=split, data=data, predictor_weights=forward, parts=parts,
+            command="nmrpeak " + shlex.join(sys.argv[1:]),
+        )  # fmt: skip
         stderr_console().print(f"{len(parts)} parts in {output}")
 
     @train_app.command("generator-fusion")

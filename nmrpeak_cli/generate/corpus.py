@@ -158,8 +158,10 @@ def write_manifest(
     data: str | Path,
     predictor_weights: str | Path,
     parts: Sequence[Path],
+    command: str | None = None,
 ) -> Path:
-    """Record in ``out_dir/corpus.json`` the split, the forward model (with sha256) and the parts.
+    """Record in ``out_dir/corpus.json`` the split, the forward model (with sha256), the parts
+    and the command that made them.
 
     The generator's model card copies it, so a pretrained model names the predictor whose
     spectra it learned from.
@@ -177,6 +179,7 @@ def write_manifest(
         "predictor_sha256": file_sha256(predictor_weights),
         "parts": len(parts),
         "spectra": sum(pq.ParquetFile(p).metadata.num_rows for p in parts),
+        "command": command,
     }
     path = Path(out_dir) / MANIFEST
     tmp = path.with_name(path.name + ".tmp")

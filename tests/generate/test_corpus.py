@@ -63,8 +63,11 @@ def test_manifest_names_the_forward_model_and_counts_spectra(tmp_path) -> None:
     assert read_manifest(corpus) is None, "no manifest before one is written"
     weights = tmp_path / "predictor.safetensors"
     weights.write_bytes(b"weights")
-    write_manifest(corpus, split="random", data="data", predictor_weights=weights, parts=parts)
+    write_manifest(
+        corpus, split="random", data="data", predictor_weights=weights, parts=parts, command="x"
+    )
     manifest = read_manifest(corpus)
     assert manifest["split"] == "random" and manifest["predictor"] == str(weights)
+    assert manifest["command"] == "x"
     assert manifest["predictor_sha256"] == hashlib.sha256(b"weights").hexdigest()
     assert manifest["parts"] == 2 and manifest["spectra"] == 2, "CCN failed: 2 spectra written"
