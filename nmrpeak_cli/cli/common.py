@@ -65,7 +65,7 @@ def warn_split_leaks(split: str, cards: dict[str, dict]) -> list[str]:
     warnings = []
     for name, card in cards.items():
         trained = card.get("split") or card.get("training", {}).get("split_column")
-        if trained and trained != f"split_{split}":
+        if trained and trained.removeprefix("split_") != split:
             warnings.append(
                 f"{name} was trained on {trained}: the {split}-split test molecules may be in "
                 f"its training set (train one with --split {split} for a clean {split} benchmark)"

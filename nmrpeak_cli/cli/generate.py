@@ -35,6 +35,7 @@ from nmrpeak_cli.cli.common import (
     score_bar,
     stderr_console,
     stdout_console,
+    warn_split_leaks,
 )
 from nmrpeak_cli.cli.groups import bench_app, train_app
 from nmrpeak_cli.cli.runner import (
@@ -272,28 +273,13 @@ def _corpus_record(pretrain: Path | None) -> dict | None:
     return {"path": str(pretrain), **(read_manifest(pretrain) or {})}
 
 
-def _predictor_split(predictor_weights: Path | None) -> str | None:
-    """The split a forward model was trained on, from its card (``None`` when unknown)."""
+def _forward_card(predictor_weights: Path | None) -> dict:
+    """The forward model's card (empty when it cannot be read: the run will say why)."""
     from nmrpeak_cli.predict.weights import default_weights, read_card
 
     with contextlib.suppress(NmrpeakError):
-        return read_card(predictor_weights or default_weights()).get("split")
-    return None
-
-
-def _split_warnings(split: str, trained: dict[str, str | None]) -> list[str]:
-    """Warnings for models (name -> training split) trained on another split than ``split``.
-
-    Their training molecules include ``split``'s held-out ones, so scores would be inflated.
-    """
-    if split not in {"scaffold", "random"}:
-        return []
-    return [
-        f"the {name} was trained on the {on} split, whose training molecules include "
-        f"{split}-split held-out ones: pass models trained on the {split} split"
-        for name, on in trained.items()
-        if isinstance(on, str) and on.removeprefix("split_") != split
-    ]
+        return read_card(predictor_weights or default_weights())
+    return {}
 
 
 def register(app: typer.Typer) -> None:
@@ -624,12 +610,9 @@ def register(app: typer.Typer) -> None:
         except NmrpeakError as exc:
             raise fail(str(exc)) from None
         generator = _load(weights, device)
-        trained = {
-            "generator": generator.card.get("split"),
-            "forward model": _predictor_split(predictor_weights),
-        }
-        for warning in _split_warnings(split, trained):
-            stderr_console().print(f"[yellow]warning:[/yellow] {warning}")
+        warn_split_leaks(
+            split, {"generator": generator.card, "forward model": _forward_card(predictor_weights)}
+        )
         try:
             calibrated = calibrate(
                 generator, spectra[:limit],
@@ -728,12 +711,10 @@ def register(app: typer.Typer) -> None:
             if no_rerank:
                 predictor = similarity = None
         console = stderr_console()
-        trained = {"generator": generator.card.get("split")}
+        cards = {"generator": generator.card}
         if predictor is not None:
-            trained["forward model"] = _predictor_split(predictor_weights)
-        warnings = _split_warnings(split, trained)
-        for warning in warnings:
-            console.print(f"[yellow]warning:[/yellow] {warning}")
+            cards["forward model"] = _forward_card(predictor_weights)
+        warnings = warn_split_leaks(split, cards)
         try:
             report = benchmark(
                 generator, spectra, configurations=names, beam=beam, limit=limit,

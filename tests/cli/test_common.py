@@ -17,6 +17,9 @@ def test_benchmarks_warn_about_models_trained_on_another_split(capsys):
     assert "encoder sme was trained on split_random" in capsys.readouterr().err
     assert len(warn_split_leaks("random", cards)) == 1
     assert warn_split_leaks("queries.parquet", cards) == [], "a custom table has no split"
+    generator = {"generator": {"split": "random"}}  # generator cards name the split plainly
+    assert warn_split_leaks("random", generator) == []
+    assert len(warn_split_leaks("scaffold", generator)) == 1
 
 
 def test_score_bars():

@@ -166,14 +166,3 @@ def test_inline_elucidate_on_a_terminal_loads_the_generator_once(runner, monkeyp
     assert "CC(C)=O" in result.stdout and "generated" in result.stdout, "a rich table"
     assert not _jsonl(result.stdout), "no JSONL on a terminal"
     assert len(loads) == 1, f"the generator must be loaded once, got {len(loads)}"
-
-
-def test_models_from_another_split_are_warned_about() -> None:
-    from nmrpeak_cli.cli.generate import _split_warnings
-
-    trained = {"generator": "random", "forward model": "split_scaffold"}
-    warnings = _split_warnings("random", trained)
-    assert len(warnings) == 1 and warnings[0].startswith("the forward model"), warnings
-    assert "scaffold split" in warnings[0], warnings
-    assert _split_warnings("random", {"generator": "random", "forward model": None}) == []
-    assert _split_warnings("my_queries.csv", trained) == [], "own query tables have no split"
