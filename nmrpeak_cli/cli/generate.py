@@ -567,6 +567,7 @@ def register(app: typer.Typer) -> None:
             raise fail(str(exc)) from None
         smiles = smiles[:limit] if limit is not None else smiles
         forward = predictor_weights or default_weights()
+        warn_split_leaks(split, {"forward model": _forward_card(forward)})
         predictor = default_predictor(RunContext(device=device).torch_device(), forward)
         with progress_bar(run_context(ctx), "simulate", total=len(set(smiles))) as advance:
             try:
