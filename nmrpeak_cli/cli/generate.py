@@ -69,6 +69,15 @@ BeamOption = Annotated[
         "validation top-1 by about 5 points, see benchmarks/RESULTS.md).",
     ),
 ]
+SamplesOption = Annotated[
+    int,
+    typer.Option(
+        "--samples",
+        min=0,
+        help="Sampled SMILES pooled with the beam before reranking (0: beam only); "
+        "sampling reaches structures the beam prunes, at extra decoding cost.",
+    ),
+]
 WeightsOption = Annotated[
     Path | None,
     typer.Option(
@@ -649,6 +658,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="Score the first N usable queries of each configuration only."),
         ] = None,
         beam: BeamOption = 10,
+        samples: SamplesOption = 0,
         no_rerank: NoRerankOption = False,
         weights: WeightsOption = None,
         predictor_weights: PredictorOption = None,
@@ -718,8 +728,8 @@ def register(app: typer.Typer) -> None:
         warnings = warn_split_leaks(split, cards)
         try:
             report = benchmark(
-                generator, spectra, configurations=names, beam=beam, limit=limit,
-                predictor=predictor, similarity=similarity, constrain=not unconstrained,
+                generator, spectra, configurations=names, beam=beam, samples=samples,
+                limit=limit, predictor=predictor, similarity=similarity, constrain=not unconstrained,
                 progress=lambda name: console.print(f"done {name}"),
             )  # fmt: skip
         except NotAvailableError as exc:

@@ -521,6 +521,12 @@ def register(app: typer.Typer) -> None:
         work_dir: Annotated[Path, typer.Option(help="Benchmark library folder.")] = Path(
             "runs/retriever/bench"
         ),
+        jobs: Annotated[
+            int,
+            typer.Option(
+                "--jobs", "-j", min=0, help="Processes predicting the library (0 = all cores)."
+            ),
+        ] = 1,
     ) -> None:
         """Top-1/5/10 per library size and input configuration, ablation and latency.
 
@@ -565,7 +571,11 @@ def register(app: typer.Typer) -> None:
         cards |= {f"encoder {n}": read_card(shipped_encoder_path(n)) for n in chosen}
         leaks = warn_split_leaks(split, cards)
         report = run_benchmark(
-            options, ShippedPredictor(device="cpu"), chosen, params, log=stderr_console().print
+            options,
+            ShippedPredictor(device="cpu", jobs=jobs or os.cpu_count() or 1),
+            chosen,
+            params,
+            log=stderr_console().print,
         )
         report["split_warnings"] = leaks
         text = markdown_report(report)

@@ -22,8 +22,8 @@ from nmrpeak_cli import chem
 from nmrpeak_cli.generate.api import check_query
 from nmrpeak_cli.generate.decode import (
     Candidate,
-    beam_search,
     candidates_from_hypotheses,
+    decode,
     hypothesis_filter,
     length_cap,
 )
@@ -95,11 +95,13 @@ def decode_queries(
     config: Configuration,
     *,
     beam: int,
+    samples: int = 0,
     batch_size: int = 16,
     limit: int | None = None,
     constrain: bool = True,
 ) -> list[Decoded]:
-    """Beam-decode the queries that have what ``config`` needs (the first ``limit`` of them);
+    """Decode the queries that have what ``config`` needs (the first ``limit`` of them) by
+    beam search plus ``samples`` draws (:func:`~nmrpeak_cli.generate.decode.decode`);
     formula-reject when it has one, and (``constrain``) decode under its heavy-atom counts."""
     usable = []
     for spectrum in spectra:
@@ -128,9 +130,10 @@ def decode_queries(
             if constrain
             else None
         )
-        found = beam_search(
-            generator, sources, beam=beam, max_len=max_len, formulas=formulas, accept=accept
-        )
+        found = decode(
+            generator, sources, beam=beam, samples=samples, max_len=max_len,
+            formulas=formulas, accept=accept, seed=start,
+        )  # fmt: skip
         for (query, truth), hyps in zip(batch, found, strict=True):
             valid = candidates_from_hypotheses(
                 hyps, generator.smiles_tokenizer, formula_policy="ignore"
@@ -167,6 +170,7 @@ def benchmark(
     *,
     configurations: Sequence[str] = tuple(CONFIGURATIONS),
     beam: int = 10,
+    samples: int = 0,
     limit: int | None = None,
     predictor: Predictor | None = None,
     similarity: SimilarityFn | None = None,
@@ -180,15 +184,17 @@ def benchmark(
     """
     queries = [s for s in spectra if s.smiles]
     report: dict[str, Any] = {
-        "n_queries": len(queries), "beam": beam, "formula_constrained": constrain,
+        "n_queries": len(queries), "beam": beam, "samples": samples,
+        "formula_constrained": constrain,
         "configurations": {},
     }  # fmt: skip
     for name in configurations:
         config = CONFIGURATIONS[name]
         start, cpu_start = time.perf_counter(), time.process_time()
         decoded = decode_queries(
-            generator, queries, config, beam=beam, limit=limit, constrain=constrain
-        )
+            generator, queries, config, beam=beam, samples=samples, limit=limit,
+            constrain=constrain,
+        )  # fmt: skip
         beam_ranked = [score_by_beam(d.candidates, generator.fusion) for d in decoded]
         row: dict[str, Any] = {"n": len(decoded)}
         truths = [d.truth for d in decoded]
@@ -237,13 +243,17 @@ def fusion_examples(
     similarity: SimilarityFn,
     *,
     beam: int = 10,
+    samples: int = 0,
     configurations: Sequence[str] = ("C+H+formula", "C+H", "C", "H"),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(logprobs, similarities, labels)`` of every candidate decoded for ``spectra``."""
     queries = [s for s in spectra if s.smiles]
     lp, sim, label = [], [], []
     for name in configurations:
-        for d in decode_queries(generator, queries, CONFIGURATIONS[name], beam=beam):
+        decoded = decode_queries(
+            generator, queries, CONFIGURATIONS[name], beam=beam, samples=samples
+        )
+        for d in decoded:
             predicted = predict_candidates(
                 predictor, [c.smiles for c in d.candidates], d.query.solvent
             )
@@ -262,6 +272,7 @@ def calibrate(
     similarity: SimilarityFn,
     *,
     beam: int = 10,
+    samples: int = 0,
     fitted_on: str = "validation",
 ) -> Generator:
     """The generator with its fusion weights fitted on labelled validation candidates."""
@@ -269,7 +280,9 @@ def calibrate(
 
     from nmrpeak_cli.generate.rerank import fit_fusion
 
-    lp, sim, label = fusion_examples(generator, spectra, predictor, similarity, beam=beam)
+    lp, sim, label = fusion_examples(
+        generator, spectra, predictor, similarity, beam=beam, samples=samples
+    )
     return replace(generator, fusion=fit_fusion(lp, sim, label, fitted_on=fitted_on))
 
 

@@ -223,6 +223,49 @@ class SyntaxState:
             self.fresh[index, label] = opening
 
 
+class FormulaBudget:
+    """Heavy atoms each hypothesis may still write under its query's formula, as a mask.
+
+    Atom tokens of an element the formula has no atom left of are forbidden, and ``<eos>``
+    is allowed only once every heavy atom is written; rows of queries without a formula
+    are free.
+    """
+
+    def __init__(
+        self, tokenizer: SmilesTokenizer, formulas: Sequence[str | None], repeat: int, device
+    ) -> None:
+        import torch
+
+        elements, table = element_counts(tokenizer)
+        self._table = _device_tensor(np.pad(table, ((0, 0), (0, 1))), device)
+        left = _device_tensor(heavy_atom_budget(formulas, elements), device)
+        self.left = left.repeat_interleave(repeat, 0)
+        self.free = torch.isinf(self.left[:, 0])
+
+    def exhausted(self):
+        """Rows under a formula with no heavy atom left to write."""
+        return ~self.free & (self.left[:, :-1] == 0).all(-1)
+
+    def mask(self, logp) -> None:
+        """Set to ``-inf`` (in place) the atoms over budget and a premature ``<eos>``."""
+        logp[(self._table.unsqueeze(0) > self.left.unsqueeze(1)).any(-1)] = float("-inf")
+        logp[~(self.free | (self.left == 0).all(-1)), EOS] = float("-inf")
+
+    def advance(self, rows, tokens) -> None:
+        """Reorder to the surviving rows and spend the atoms of their new ``tokens``."""
+        self.left, self.free = self.left[rows] - self._table[tokens], self.free[rows]
+
+
+def _budget(
+    generator: Generator, formulas: Sequence[str | None] | None, n: int, repeat: int
+) -> FormulaBudget | None:
+    if formulas is None:
+        return None
+    if len(formulas) != n:
+        raise ValueError(f"{len(formulas)} formulas for {n} sources")
+    return FormulaBudget(generator.smiles_tokenizer, formulas, repeat, generator.device)
+
+
 Accept = Callable[[int, Sequence[int]], bool]
 """``accept(query_index, token_ids)``: whether a finished hypothesis may keep its beam slot."""
 
@@ -307,23 +350,15 @@ def beam_search(
         finished = torch.zeros(n * beam, dtype=torch.bool, device=device)
         base = torch.arange(n, device=device).unsqueeze(1) * beam
         syntax = SyntaxState(generator.smiles_tokenizer, n * beam, device)
-        if formulas is not None:
-            if len(formulas) != n:
-                raise ValueError(f"{len(formulas)} formulas for {n} sources")
-            elements, table_np = element_counts(generator.smiles_tokenizer)
-            table = _device_tensor(np.pad(table_np, ((0, 0), (0, 1))), device)
-            left = _device_tensor(heavy_atom_budget(formulas, elements), device)
-            left = left.repeat_interleave(beam, 0)
-            free = torch.isinf(left[:, 0])
+        budget = _budget(generator, formulas, n, beam)
         for position in range(max_len - 1):
             logits, cache = model.decode_step(seqs[:, -1], position, cache)
             logp = torch.log_softmax(logits.float(), dim=-1)
             logp[:, PAD] = float("-inf")
             logp[:, BOS] = float("-inf")
-            syntax.mask(logp, None if formulas is None else ~free & (left[:, :-1] == 0).all(-1))
-            if formulas is not None:
-                logp[(table.unsqueeze(0) > left.unsqueeze(1)).any(-1)] = float("-inf")
-                logp[~(free | (left == 0).all(-1)), EOS] = float("-inf")
+            syntax.mask(logp, None if budget is None else budget.exhausted())
+            if budget is not None:
+                budget.mask(logp)
             logp[finished] = float("-inf")
             logp[finished, PAD] = 0.0
             vocab = logp.shape[1]
@@ -334,8 +369,8 @@ def beam_search(
             seqs = torch.cat([seqs[rows], tokens], dim=1)
             cache = cache.select(rows)
             syntax.advance(rows, tokens.squeeze(1))
-            if formulas is not None:
-                left, free = left[rows] - table[tokens.squeeze(1)], free[rows]
+            if budget is not None:
+                budget.advance(rows, tokens.squeeze(1))
             ended = tokens.squeeze(1) == EOS
             finished = finished[rows] | ended | (tokens.squeeze(1) == PAD)
             if accept is not None and bool(ended.any()):
@@ -374,34 +409,45 @@ def sample(
     temperature: float = 1.0,
     seed: int = 0,
     max_len: int | None = None,
+    formulas: Sequence[str | None] | None = None,
 ) -> list[list[Hypothesis]]:
-    """Ancestral sampling: ``n_samples`` sequences per source (duplicates possible)."""
+    """Ancestral sampling under the SMILES grammar (and ``formulas``, as in
+    :func:`beam_search`): ``n_samples`` draws per source, the finished ones best first
+    (duplicates possible). Log-probabilities are the model's own, at temperature 1, so
+    sampled and beam hypotheses compare."""
     import torch
 
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    if not sources:
-        return []
+    if n_samples < 1 or not sources:
+        return [[] for _ in sources]
     model = generator.model
     max_len = min(max_len or model.config.max_tgt_len, model.config.max_tgt_len)
     n, device = len(sources), generator.device
+    rows = n * n_samples
     rng = torch.Generator(device=device).manual_seed(seed)
     with torch.inference_mode():
         memory, mask = model.encode(_device_tensor(pad_batch(sources), device))
         cache = model.start_decoding(
             memory.repeat_interleave(n_samples, 0), mask.repeat_interleave(n_samples, 0)
         )
-        seqs = torch.full((n * n_samples, 1), BOS, dtype=torch.long, device=device)
-        total = torch.zeros(n * n_samples, device=device)
-        finished = torch.zeros(n * n_samples, dtype=torch.bool, device=device)
-        syntax = SyntaxState(generator.smiles_tokenizer, n * n_samples, device)
-        rows = torch.arange(n * n_samples, device=device)  # samples keep their rows
+        seqs = torch.full((rows, 1), BOS, dtype=torch.long, device=device)
+        total = torch.zeros(rows, device=device)
+        finished = torch.zeros(rows, dtype=torch.bool, device=device)
+        stuck = torch.zeros(rows, dtype=torch.bool, device=device)
+        syntax = SyntaxState(generator.smiles_tokenizer, rows, device)
+        budget = _budget(generator, formulas, n, n_samples)
+        keep = torch.arange(rows, device=device)  # samples keep their rows
         for position in range(max_len - 1):
             logits, cache = model.decode_step(seqs[:, -1], position, cache)
             logits = logits.float()
             logits[:, PAD] = float("-inf")
             logits[:, BOS] = float("-inf")
-            syntax.mask(logits)
+            syntax.mask(logits, None if budget is None else budget.exhausted())
+            if budget is not None:
+                budget.mask(logits)
+            stuck |= ~finished & ~torch.isfinite(logits).any(1)  # no token fits: a dead end
+            finished |= stuck
             logits[finished] = 0.0  # finished rows are padded below, whatever they draw
             logp = torch.log_softmax(logits / temperature, dim=-1)
             tokens = torch.multinomial(logp.exp(), 1, generator=rng).squeeze(1)
@@ -409,23 +455,60 @@ def sample(
             step = torch.log_softmax(logits, dim=-1).gather(1, tokens.unsqueeze(1)).squeeze(1)
             total = total + torch.where(finished, torch.zeros_like(step), step)
             seqs = torch.cat([seqs, tokens.unsqueeze(1)], dim=1)
-            syntax.advance(rows, tokens)
+            syntax.advance(keep, tokens)
+            if budget is not None:
+                budget.advance(keep, tokens)
             finished = finished | (tokens == EOS)
             if bool(finished.all()):
                 break
     out: list[list[Hypothesis]] = []
-    seqs_np, total_np, done = seqs.cpu().numpy(), total.cpu().numpy(), finished.cpu().numpy()
+    seqs_np, total_np = seqs.cpu().numpy(), total.cpu().numpy()
+    ended = (seqs_np == EOS).any(1) & ~stuck.cpu().numpy()
     for q in range(n):
         hyps = []
-        for s in range(n_samples):
-            row = q * n_samples + s
-            if not done[row]:
+        for row in range(q * n_samples, (q + 1) * n_samples):
+            if not ended[row]:
                 continue
             ids = seqs_np[row, 1:]
             ids = ids[: int(np.argmax(ids == EOS))]
             hyps.append(Hypothesis(tuple(int(i) for i in ids), float(total_np[row])))
         out.append(sorted(hyps, key=lambda h: -h.logprob_per_token))
     return out
+
+
+def decode(
+    generator: Generator,
+    sources: Sequence[Sequence[int]],
+    *,
+    beam: int = 10,
+    samples: int = 0,
+    temperature: float = 1.0,
+    seed: int = 0,
+    max_len: int | None = None,
+    formulas: Sequence[str | None] | None = None,
+    accept: Accept | None = None,
+) -> list[list[Hypothesis]]:
+    """Beam search, plus (``samples`` > 0) that many sampled draws per source pooled with the
+    beam: sampling reaches structures a narrow beam prunes early, and the forward-prediction
+    rerank picks among them. Best first by length-normalized log-probability."""
+    found = beam_search(
+        generator, sources, beam=beam, max_len=max_len, formulas=formulas, accept=accept
+    )
+    if samples <= 0:
+        return found
+    drawn = sample(
+        generator,
+        sources,
+        n_samples=samples,
+        temperature=temperature,
+        seed=seed,
+        max_len=max_len,
+        formulas=formulas,
+    )
+    return [
+        sorted([*b, *d], key=lambda h: -h.logprob_per_token)
+        for b, d in zip(found, drawn, strict=True)
+    ]
 
 
 def length_cap(formula: str | None, model_limit: int) -> int:

@@ -13,6 +13,7 @@ from nmrpeak_cli.generate.decode import (
     SyntaxState,
     beam_search,
     candidates_from_hypotheses,
+    decode,
     element_counts,
     heavy_atom_budget,
     hypothesis_filter,
@@ -81,6 +82,41 @@ def test_formula_constrained_beam_writes_exactly_the_heavy_atoms(
     assert results[2] == unconstrained[2], "queries without a formula decode as before"
     with pytest.raises(ValueError, match="formulas"):
         beam_search(tiny_generator, sources, beam=2, formulas=["C2H6O"])
+
+
+def _heavy_atoms(tokenizer: SmilesTokenizer, ids) -> Counter:
+    return Counter(e for t in smiles_tokens(tokenizer.decode(ids)) if (e := token_element(t)))
+
+
+def test_formula_constrained_sampling_writes_exactly_the_heavy_atoms(
+    tiny_generator, tiny_pairs
+) -> None:
+    sources = [tiny_generator.spectrum_tokenizer.encode(p.spectrum) for p in tiny_pairs[:3]]
+    formulas = ["C3H6O", "C2H5Br", None]
+    drawn = sample(
+        tiny_generator, sources, n_samples=12, temperature=2.0, formulas=formulas, seed=3
+    )
+    tokenizer = tiny_generator.smiles_tokenizer
+    assert drawn[0], "hot sampling under acetone's formula still finishes some draws"
+    for hyp in drawn[0]:
+        assert _heavy_atoms(tokenizer, hyp.ids) == {"C": 3, "O": 1}, tokenizer.decode(hyp.ids)
+    assert drawn[1] == [], "no draw can finish a formula the vocabulary cannot write"
+    free = sample(tiny_generator, sources, n_samples=12, temperature=2.0, seed=3)
+    strays = [h for h in free[0] if _heavy_atoms(tokenizer, h.ids) != {"C": 3, "O": 1}]
+    assert strays, "without the formula, hot draws stray from its composition"
+
+
+def test_decode_pools_sampled_hypotheses_with_the_beam(tiny_generator, tiny_pairs) -> None:
+    sources = [tiny_generator.spectrum_tokenizer.encode(p.spectrum) for p in tiny_pairs[:2]]
+    beams = beam_search(tiny_generator, sources, beam=2)
+    assert decode(tiny_generator, sources, beam=2) == beams, "no samples: the beam alone"
+    pooled = decode(tiny_generator, sources, beam=2, samples=6, temperature=2.0, seed=1)
+    drawn = sample(tiny_generator, sources, n_samples=6, temperature=2.0, seed=1)
+    for b, d, p in zip(beams, drawn, pooled, strict=True):
+        assert len(p) == len(b) + len(d)
+        assert set(p) == set(b) | set(d)
+        scores = [h.logprob_per_token for h in p]
+        assert scores == sorted(scores, reverse=True), "pooled hypotheses are best first"
 
 
 def _allowed_after(prefix: str, exhausted: bool = False) -> set[str]:
