@@ -17,6 +17,9 @@
 #      benchmarks on the test split and copies weights, card, tokenizer and reports to $OUT.
 #   Calls A-C must follow each other at once: the machine keeps ignored files only while
 #   warm (30 s after a call). If it was given back in between, start again from `corpus`.
+#   With a 15-minute device budget (start-up included), run the three in ONE call instead:
+#   scripts/train_generator_gpu.sh all   (corpus + pretrain + finetune, under 10 minutes with
+#   N_SIMULATED=100000 PRETRAIN_MIN=4 FINETUNE_MIN=2 BENCH_LIMIT=200).
 #
 # In the device `run` tool: carry ["gpu_carry"], command "bash scripts/train_generator_gpu.sh pretrain".
 # Afterwards copy $OUT/generator.* into models/ and the report into benchmarks/RESULTS.md.
@@ -24,9 +27,10 @@
 # Knobs (environment): SPLIT (scaffold|random), N_SIMULATED (MOSES molecules simulated, default
 # 150000), PRETRAIN_MIN / FINETUNE_MIN (wall-time per stage), BENCH_LIMIT (test queries scored).
 set -euo pipefail
+SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/.."
 
-STEP=${1:?usage: scripts/train_generator_gpu.sh prepare|corpus|pretrain|finetune}
+STEP=${1:?usage: scripts/train_generator_gpu.sh prepare|corpus|pretrain|finetune|all}
 CARRY=gpu_carry/generator
 SPLIT=${SPLIT:-scaffold}
 N_SIMULATED=${N_SIMULATED:-150000}
@@ -106,8 +110,11 @@ finetune)
     cp models/generator.safetensors models/generator.json models/generator.tokenizer.json "$OUT/"
     ls -la "$OUT"
     ;;
+all)
+    for step in corpus pretrain finetune; do bash "$SELF" "$step"; done
+    ;;
 *)
-    echo "unknown step $STEP; expected prepare, corpus, pretrain or finetune" >&2
+    echo "unknown step $STEP; expected prepare, corpus, pretrain, finetune or all" >&2
     exit 2
     ;;
 esac
