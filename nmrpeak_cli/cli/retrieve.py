@@ -521,12 +521,7 @@ def register(app: typer.Typer) -> None:
         work_dir: Annotated[Path, typer.Option(help="Benchmark library folder.")] = Path(
             "runs/retriever/bench"
         ),
-        jobs: Annotated[
-            int,
-            typer.Option(
-                "--jobs", "-j", min=0, help="Processes predicting the library (0 = all cores)."
-            ),
-        ] = 1,
+        jobs: JobsOption = 1,
     ) -> None:
         """Top-1/5/10 per library size and input configuration, ablation and latency.
 
