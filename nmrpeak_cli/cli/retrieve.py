@@ -529,6 +529,7 @@ def register(app: typer.Typer) -> None:
         """
         import json
 
+        from nmrpeak_cli.context import RunContext
         from nmrpeak_cli.retrieve.bench import BenchOptions, markdown_report, run_benchmark
         from nmrpeak_cli.retrieve.encoders import load_fusion_weights, load_similarity_params
         from nmrpeak_cli.retrieve.models import ShippedPredictor
@@ -567,7 +568,7 @@ def register(app: typer.Typer) -> None:
         leaks = warn_split_leaks(split, cards)
         report = run_benchmark(
             options,
-            ShippedPredictor(device="cpu", jobs=jobs or os.cpu_count() or 1),
+            ShippedPredictor(device="cpu", jobs=RunContext(jobs=jobs).jobs),
             chosen,
             params,
             log=stderr_console().print,

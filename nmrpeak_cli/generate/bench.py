@@ -243,17 +243,13 @@ def fusion_examples(
     similarity: SimilarityFn,
     *,
     beam: int = 10,
-    samples: int = 0,
     configurations: Sequence[str] = ("C+H+formula", "C+H", "C", "H"),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(logprobs, similarities, labels)`` of every candidate decoded for ``spectra``."""
     queries = [s for s in spectra if s.smiles]
     lp, sim, label = [], [], []
     for name in configurations:
-        decoded = decode_queries(
-            generator, queries, CONFIGURATIONS[name], beam=beam, samples=samples
-        )
-        for d in decoded:
+        for d in decode_queries(generator, queries, CONFIGURATIONS[name], beam=beam):
             predicted = predict_candidates(
                 predictor, [c.smiles for c in d.candidates], d.query.solvent
             )
@@ -272,7 +268,6 @@ def calibrate(
     similarity: SimilarityFn,
     *,
     beam: int = 10,
-    samples: int = 0,
     fitted_on: str = "validation",
 ) -> Generator:
     """The generator with its fusion weights fitted on labelled validation candidates."""
@@ -280,9 +275,7 @@ def calibrate(
 
     from nmrpeak_cli.generate.rerank import fit_fusion
 
-    lp, sim, label = fusion_examples(
-        generator, spectra, predictor, similarity, beam=beam, samples=samples
-    )
+    lp, sim, label = fusion_examples(generator, spectra, predictor, similarity, beam=beam)
     return replace(generator, fusion=fit_fusion(lp, sim, label, fitted_on=fitted_on))
 
 

@@ -266,6 +266,20 @@ def _budget(
     return FormulaBudget(generator.smiles_tokenizer, formulas, repeat, generator.device)
 
 
+def _mask(logp, syntax: SyntaxState, budget: FormulaBudget | None) -> None:
+    """Apply the grammar and (when given) the formula budget to next-token scores, in place."""
+    syntax.mask(logp, None if budget is None else budget.exhausted())
+    if budget is not None:
+        budget.mask(logp)
+
+
+def _advance(rows, tokens, syntax: SyntaxState, budget: FormulaBudget | None) -> None:
+    """Move the grammar and budget states to the surviving ``rows`` and their new ``tokens``."""
+    syntax.advance(rows, tokens)
+    if budget is not None:
+        budget.advance(rows, tokens)
+
+
 Accept = Callable[[int, Sequence[int]], bool]
 """``accept(query_index, token_ids)``: whether a finished hypothesis may keep its beam slot."""
 
@@ -356,9 +370,7 @@ def beam_search(
             logp = torch.log_softmax(logits.float(), dim=-1)
             logp[:, PAD] = float("-inf")
             logp[:, BOS] = float("-inf")
-            syntax.mask(logp, None if budget is None else budget.exhausted())
-            if budget is not None:
-                budget.mask(logp)
+            _mask(logp, syntax, budget)
             logp[finished] = float("-inf")
             logp[finished, PAD] = 0.0
             vocab = logp.shape[1]
@@ -368,9 +380,7 @@ def beam_search(
             tokens = (index % vocab).reshape(-1, 1)
             seqs = torch.cat([seqs[rows], tokens], dim=1)
             cache = cache.select(rows)
-            syntax.advance(rows, tokens.squeeze(1))
-            if budget is not None:
-                budget.advance(rows, tokens.squeeze(1))
+            _advance(rows, tokens.squeeze(1), syntax, budget)
             ended = tokens.squeeze(1) == EOS
             finished = finished[rows] | ended | (tokens.squeeze(1) == PAD)
             if accept is not None and bool(ended.any()):
@@ -443,9 +453,7 @@ def sample(
             logits = logits.float()
             logits[:, PAD] = float("-inf")
             logits[:, BOS] = float("-inf")
-            syntax.mask(logits, None if budget is None else budget.exhausted())
-            if budget is not None:
-                budget.mask(logits)
+            _mask(logits, syntax, budget)
             stuck |= ~finished & ~torch.isfinite(logits).any(1)  # no token fits: a dead end
             finished |= stuck
             logits[finished] = 0.0  # finished rows are padded below, whatever they draw
@@ -455,15 +463,13 @@ def sample(
             step = torch.log_softmax(logits, dim=-1).gather(1, tokens.unsqueeze(1)).squeeze(1)
             total = total + torch.where(finished, torch.zeros_like(step), step)
             seqs = torch.cat([seqs, tokens.unsqueeze(1)], dim=1)
-            syntax.advance(keep, tokens)
-            if budget is not None:
-                budget.advance(keep, tokens)
+            _advance(keep, tokens, syntax, budget)
             finished = finished | (tokens == EOS)
             if bool(finished.all()):
                 break
     out: list[list[Hypothesis]] = []
     seqs_np, total_np = seqs.cpu().numpy(), total.cpu().numpy()
-    ended = (seqs_np == EOS).any(1) & ~stuck.cpu().numpy()
+    ended = (finished & ~stuck).cpu().numpy()  # drew <eos>
     for q in range(n):
         hyps = []
         for row in range(q * n_samples, (q + 1) * n_samples):
