@@ -6,6 +6,7 @@ render. torch and RDKit are imported inside the commands so ``--help`` stays ins
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import sys
@@ -178,17 +179,28 @@ def register(app: typer.Typer) -> None:
     def train_predictor_command(
         ctx: typer.Context,
         data: Annotated[
-            Path, typer.Option(help="Experimental table from `nmrpeak data prepare`.")
-        ] = Path("data/experimental.parquet"),
+            Path | None,
+            typer.Option(
+                help="Experimental table from `nmrpeak data prepare` "
+                "[default: data/experimental.parquet]."
+            ),
+        ] = None,
         out_dir: Annotated[Path, typer.Option("--out-dir", help="Checkpoint folder.")] = Path(
             "runs/predictor"
         ),
-        split: Annotated[str, typer.Option(help="Split column: scaffold or random.")] = "scaffold",
+        split: Annotated[
+            str | None, typer.Option(help="Split column: scaffold or random [default: scaffold].")
+        ] = None,
         quick: Annotated[
             bool, typer.Option("--quick", help="Tiny model on a few hundred molecules.")
         ] = False,
         resume: Annotated[
-            bool, typer.Option("--resume", help="Continue from the last checkpoint.")
+            bool,
+            typer.Option(
+                "--resume",
+                help="Continue the run checkpointed in --out-dir (also after a kill); options "
+                "that would change the run are refused.",
+            ),
         ] = False,
         epochs: Annotated[int | None, typer.Option(min=1)] = None,
         hidden: Annotated[int | None, typer.Option(min=8)] = None,
@@ -220,12 +232,19 @@ def register(app: typer.Typer) -> None:
 
         [bold]Example[/bold]: nmrpeak train predictor --data data/experimental.parquet --export models/predictor.safetensors
         """
-        from nmrpeak_cli.predict.train import TrainConfig, export_predictor, train_predictor
+        from nmrpeak_cli.predict.train import (
+            TrainConfig,
+            export_predictor,
+            stored_config,
+            train_predictor,
+        )
 
         context = run_context(ctx)
-        overrides = {
+        given = {
             k: v
             for k, v in {
+                "data": None if data is None else str(data),
+                "split_column": None if split is None else f"split_{split}",
                 "epochs": epochs,
                 "hidden": hidden,
                 "layers": layers,
@@ -236,17 +255,13 @@ def register(app: typer.Typer) -> None:
             }.items()
             if v is not None
         }
-        base = {
-            "data": str(data),
-            "out_dir": str(out_dir),
-            "split_column": f"split_{split}",
-            "seed": context.seed,
-            "threads": threads,
-            "time_limit_min": time_limit,
-        }
-        config = (
-            TrainConfig.quick(**base, **overrides) if quick else TrainConfig(**base, **overrides)
-        )
+        runtime = {"out_dir": str(out_dir), "threads": threads, "time_limit_min": time_limit}
+        if resume:  # the checkpoint defines the run; given options must agree with it
+            stored = stored_config(out_dir)
+            config = dataclasses.replace(stored, **given, **runtime)  # keeps its seed
+        else:
+            base = {"seed": context.seed, **runtime}
+            config = TrainConfig.quick(**base, **given) if quick else TrainConfig(**base, **given)
         log = stderr_console().print
         result = train_predictor(config, resume=resume, log=log)
         log(f"best epoch {result.best_epoch}: {result.best_weights}")

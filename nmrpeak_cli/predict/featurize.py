@@ -20,8 +20,10 @@ from nmrpeak_cli.solvents import CANONICAL_SOLVENTS, normalize_solvent
 if TYPE_CHECKING:
     from rdkit import Chem
 
-FEATURE_VERSION = "1"
-"""Version of the atom/bond feature layout."""
+FEATURE_VERSION = "2"
+"""Version of the atom/bond feature layout. Layouts are append-only: version 2 is version 1
+followed by :data:`EXTRA_ATOM_DIM` more columns, so a model trained on an older version reads
+the first ``atom_dim`` columns (see :data:`ATOM_DIMS`)."""
 
 SUPPORTED_ELEMENTS: tuple[str, ...] = (
     "B",
@@ -64,13 +66,31 @@ _SUPPORTED_Z = frozenset(_ATOMIC_NUMBERS.values())
 _NEIGHBOUR_CLASS = np.full(128, 5, dtype=np.int64)
 _NEIGHBOUR_CLASS[[6, 7, 8, 16, 9, 17, 35, 53]] = [0, 1, 2, 3, 4, 4, 4, 4]
 
+#: Pauling electronegativity by atomic number (2.5 where not listed).
+_ELECTRONEGATIVITY = np.full(128, 2.5, dtype=np.float32)
+_ELECTRONEGATIVITY[[1, 5, 6, 7, 8, 9, 14, 15, 16, 17, 32, 33, 34, 35, 50, 51, 52, 53]] = [
+    2.20, 2.04, 2.55, 3.04, 3.44, 3.98, 1.90, 2.19, 2.58, 3.16,
+    2.01, 2.18, 2.55, 2.96, 1.96, 2.05, 2.10, 2.66,
+]  # fmt: skip
+#: Period of the periodic table by atomic number.
+_PERIOD = np.digitize(np.arange(128), [3, 11, 19, 37, 55, 87]).astype(np.int64) + 1
 _N_ELEMENTS = len(SUPPORTED_ELEMENTS) + 1
 _RING_SIZES = (3, 4, 5, 6, 7, 8)
 # Block widths: element, heavy degree 0-5, total H 0-4, hybridization (s, sp, sp2, sp3, other),
 # aromatic, in ring, ring sizes, ring count 0-3, formal charge -1/0/+1, chirality (none, CW, CCW),
 # neighbour-class counts, H-bearing heavy neighbours count.
-ATOM_DIM = _N_ELEMENTS + 6 + 5 + 5 + 1 + 1 + len(_RING_SIZES) + 4 + 3 + 3 + 6 + 1
+ATOM_DIM_V1 = _N_ELEMENTS + 6 + 5 + 5 + 1 + 1 + len(_RING_SIZES) + 4 + 3 + 3 + 6 + 1
+"""Width of the version-1 atom features."""
+# Version 2 adds: neighbours' hybridization counts (sp, sp2, sp3, aromatic), smallest ring size
+# one-hot (none, 3-8), heteroatoms in the smallest ring, aromatic 5-/6-ring membership,
+# conjugated, Gasteiger charge, Pauling electronegativity and the neighbours' mean, period
+# one-hot (2-5+) and charge as a number, so rarer elements and ions are placed sensibly.
+EXTRA_ATOM_DIM = 4 + 7 + 1 + 2 + 1 + 1 + 2 + 4 + 1
+"""Width of the columns version 2 appends."""
+ATOM_DIM = ATOM_DIM_V1 + EXTRA_ATOM_DIM
 """Width of the atom feature vector."""
+ATOM_DIMS: dict[str, int] = {"1": ATOM_DIM_V1, "2": ATOM_DIM}
+"""Atom feature width of each feature version this code can serve."""
 # Bond type (single, double, triple, aromatic), conjugated, in ring, stereo (none, Z, E, other).
 BOND_DIM = 4 + 1 + 1 + 4
 """Width of the bond feature vector."""
@@ -219,6 +239,17 @@ def featurize(mol: Chem.Mol, solvent: int) -> MolGraph:
         if len(ring) <= _RING_SIZES[-1]:
             ring_member[idx, len(ring) - _RING_SIZES[0]] = 1.0
 
+    smallest = np.zeros(n, dtype=np.int64)
+    ring_hetero = np.zeros(n, dtype=np.float32)
+    aromatic_ring = np.zeros((n, 2), dtype=np.float32)
+    for ring in sorted(rings, key=len):
+        idx = np.fromiter(ring, np.int64, len(ring))
+        fresh = idx[smallest[idx] == 0]
+        smallest[fresh] = len(ring)
+        ring_hetero[fresh] = float(np.count_nonzero(z[idx] != 6))
+        if aromatic[idx].all() and len(ring) in (5, 6):
+            aromatic_ring[idx, len(ring) - 5] = 1.0
+
     bond_codes = np.array(
         [
             (
@@ -240,6 +271,17 @@ def featurize(mol: Chem.Mol, solvent: int) -> MolGraph:
     h_neighbours = np.zeros(n, dtype=np.float32)
     np.add.at(h_neighbours, dst, (n_h[src] > 0).astype(np.float32))
 
+    neighbour_hybrid = np.zeros((n, 4), dtype=np.float32)
+    sp_any = (hybrid[src] >= 1) & (hybrid[src] <= 3)  # sp, sp2, sp3 → columns 0-2
+    np.add.at(neighbour_hybrid, (dst[sp_any], hybrid[src][sp_any] - 1), 1.0)
+    np.add.at(neighbour_hybrid, (dst, np.full(src.shape, 3)), aromatic[src].astype(np.float32))
+    conjugated = np.zeros(n, dtype=np.float32)
+    conjugated[src[np.concatenate([bond_codes[:, 3], bond_codes[:, 3]]) > 0]] = 1.0
+    electronegativity = _ELECTRONEGATIVITY[z]
+    neighbour_en = np.zeros(n, dtype=np.float32)
+    np.add.at(neighbour_en, dst, electronegativity[src])
+    neighbour_en /= np.maximum(degree, 1)
+
     eye = np.eye
     atom_features = np.concatenate(
         [
@@ -255,6 +297,17 @@ def featurize(mol: Chem.Mol, solvent: int) -> MolGraph:
             eye(3, dtype=np.float32)[chirality],
             neighbour_counts / 4.0,
             (h_neighbours / 4.0)[:, None],
+            # version 2
+            neighbour_hybrid / 4.0,
+            eye(7, dtype=np.float32)[np.where(smallest > 8, 0, np.maximum(smallest - 2, 0))],
+            (ring_hetero / 3.0)[:, None],
+            aromatic_ring,
+            conjugated[:, None],
+            _gasteiger(mol)[:, None],
+            ((electronegativity - 2.5) / 1.0)[:, None],
+            ((neighbour_en - 2.5) / 1.0)[:, None],
+            eye(4, dtype=np.float32)[np.clip(_PERIOD[z] - 2, 0, 3)],
+            (charge.astype(np.float32) / 2.0)[:, None],
         ],
         axis=1,
     )
@@ -274,6 +327,19 @@ def featurize(mol: Chem.Mol, solvent: int) -> MolGraph:
         n_h=n_h.copy(),
         solvent=solvent,
     )
+
+
+def _gasteiger(mol: Chem.Mol) -> np.ndarray:
+    """Gasteiger partial charges (clipped to ±1; 0 where RDKit has no parameters)."""
+    from rdkit import Chem
+    from rdkit.Chem import rdPartialCharges
+
+    copy = Chem.Mol(mol)
+    rdPartialCharges.ComputeGasteigerCharges(copy, throwOnParamFailure=False)
+    values = np.array(
+        [a.GetDoubleProp("_GasteigerCharge") for a in copy.GetAtoms()], dtype=np.float32
+    )
+    return np.clip(np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
 
 
 def _bond_type_code(order: float) -> int:

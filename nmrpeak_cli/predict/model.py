@@ -13,7 +13,7 @@ its molecule and the solvent embedding, and gives a normalized 13C and 1H shift 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -161,7 +161,8 @@ class ShiftModel(nn.Module):
         Values for atoms that are not carbon (13C) or carry no hydrogen (1H) are meaningless.
         """
         solvent = self.solvent(batch.solvent)
-        h = self.embed(batch.atom_features) + solvent[batch.molecule]
+        features = batch.atom_features[:, : self.config.atom_dim]  # older layouts: a prefix
+        h = self.embed(features) + solvent[batch.molecule]
         for layer in self.layers:
             h = layer(h, batch.edge_index, batch.edge_features)
         h = self.norm(h)
@@ -171,3 +172,34 @@ class ShiftModel(nn.Module):
         pooled = pooled.index_add_(0, batch.molecule, h) / counts
         out = self.head(torch.cat([h, pooled[batch.molecule], solvent[batch.molecule]], dim=1))
         return out * self.target_scale + self.target_shift
+
+
+def grow_model(model: ShiftModel, layers: int) -> ShiftModel:
+    """A copy of ``model`` on the current feature layout with ``layers`` layers that computes
+    the same function: weights of appended feature columns are zero and each added layer is
+    an identity (its MLP's last linear layer is zero), so training continues from the
+    trained model and can only use the new inputs and depth as it learns.
+
+    Raises
+    ------
+    ValueError
+        When ``layers`` is smaller than the model's.
+    """
+    old = model.config
+    if layers < old.layers:
+        raise ValueError(f"layers: cannot shrink a model from {old.layers} to {layers} layers")
+    config = replace(old, layers=layers, atom_dim=ATOM_DIM, feature_version=FEATURE_VERSION)
+    grown = ShiftModel(config)
+    state = grown.state_dict()
+    for name, value in model.state_dict().items():
+        if name == "embed.weight":
+            state[name] = torch.zeros_like(state[name])
+            state[name][:, : value.shape[1]] = value
+        else:
+            state[name] = value
+    for index in range(old.layers, layers):
+        last = f"layers.{index}.mlp.{len(grown.layers[index].mlp) - 1}"
+        state[f"{last}.weight"] = torch.zeros_like(state[f"{last}.weight"])
+        state[f"{last}.bias"] = torch.zeros_like(state[f"{last}.bias"])
+    grown.load_state_dict(state)
+    return grown

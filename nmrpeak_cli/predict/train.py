@@ -19,13 +19,14 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nmrpeak_cli.errors import InputFileError
+from nmrpeak_cli.paths import file_sha256
 from nmrpeak_cli.predict.dataset import ShiftRecord, read_table, records_from_rows
 from nmrpeak_cli.predict.matching import match_c13, match_h1
 
@@ -78,8 +79,12 @@ class TrainConfig:
     time_limit_min: float | None = None
     """Stop after the epoch that passes this many minutes (this invocation)."""
     init_weights: str | None = None
-    """Start from these weights (safetensors + card; architecture and target normalization
-    come from its card) instead of a random initialization."""
+    """Start from these weights (safetensors + card; width and target normalization come
+    from its card) instead of a random initialization. They are grown to the current feature
+    layout and to ``layers`` without changing what they compute (:func:`~.model.grow_model`)."""
+    checkpoint_min: float = 5.0
+    """Also checkpoint inside an epoch every this many minutes, so a killed run loses at
+    most this much work."""
 
     @classmethod
     def quick(cls, **overrides: Any) -> TrainConfig:
@@ -93,6 +98,65 @@ class TrainConfig:
             "patience": 4,
         }
         return cls(**(base | overrides))
+
+
+CHECKPOINT_FORMAT = "2"
+"""Layout of ``last.safetensors`` + ``state.json`` (2: in-epoch steps, code versions)."""
+
+RUNTIME_FIELDS: frozenset[str] = frozenset(
+    {"out_dir", "epochs", "threads", "patience", "time_limit_min", "checkpoint_min"}
+)
+"""Fields a resumed run may change; every other field defines the run and must match."""
+
+
+def code_versions() -> dict[str, str]:
+    """Versions of the code a checkpoint depends on (stored in ``state.json``)."""
+    from nmrpeak_cli.predict.featurize import FEATURE_VERSION
+
+    return {"checkpoint_format": CHECKPOINT_FORMAT, "feature_version": FEATURE_VERSION}
+
+
+def stored_config(out_dir: Path) -> TrainConfig:
+    """The configuration of the run checkpointed in ``out_dir``.
+
+    Raises
+    ------
+    InputFileError
+        When there is no readable checkpoint state, or it was written by another code
+        version (naming both).
+    """
+    path = Path(out_dir) / "state.json"
+    try:
+        state = json.loads(path.read_text())
+        config = TrainConfig(**state["train_config"])
+    except FileNotFoundError:
+        raise InputFileError(
+            f"--resume: no checkpoint in {out_dir} (expected last.safetensors and state.json)"
+        ) from None
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InputFileError(f"--resume: {path} is not a training state: {exc}") from None
+    stored, current = state.get("code", {}), code_versions()
+    if stored != current:
+        raise InputFileError(
+            f"--resume: {out_dir} was written by predictor code {stored or 'of an unknown version'}, "
+            f"this is {current}; start a new run (another --out-dir)"
+        )
+    return config
+
+
+def check_resumable(config: TrainConfig, stored: TrainConfig) -> None:
+    """Raise :class:`InputFileError` naming every field where ``config`` redefines the run."""
+    diff = [
+        f"{name}: checkpoint {getattr(stored, name)!r}, given {getattr(config, name)!r}"
+        for name in TrainConfig.__dataclass_fields__
+        if name not in RUNTIME_FIELDS and getattr(config, name) != getattr(stored, name)
+    ]
+    if diff:
+        raise InputFileError(
+            "--resume: the checkpoint was made with another configuration ("
+            + "; ".join(diff)
+            + "); resume without those options or start a new run"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,10 +284,14 @@ def _save_checkpoint(out_dir: Path, model, optimizer, scheduler, state: dict[str
             k: v for k, v in scheduler.state_dict().items() if isinstance(v, (int, float, str))
         },
     }
+    # Weights first, then the state that names them: a kill between the two renames leaves
+    # new weights with the previous state, whose step count is then replayed (never skipped).
     tmp = out_dir / "last.safetensors.tmp"
     save_file(tensors, str(tmp))
     tmp.replace(out_dir / "last.safetensors")
-    (out_dir / "state.json").write_text(json.dumps(state, indent=2) + "\n")
+    tmp_state = out_dir / "state.json.tmp"
+    tmp_state.write_text(json.dumps(state | {"code": code_versions()}, indent=2) + "\n")
+    tmp_state.replace(out_dir / "state.json")
 
 
 def _load_checkpoint(out_dir: Path, model, optimizer, scheduler) -> dict[str, Any]:
@@ -265,32 +333,24 @@ def train_predictor(
     Parameters
     ----------
     config
-        The run definition. With ``resume`` the stored run's config wins, except
-        ``epochs``, ``threads``, ``patience`` and ``time_limit_min`` taken from ``config``.
+        The run definition. With ``resume`` it must equal the checkpointed run's config
+        except in :data:`RUNTIME_FIELDS` (build it with :func:`stored_config` and
+        ``dataclasses.replace``); anything else is refused by :func:`check_resumable`.
     resume
-        Continue from ``out_dir/last.safetensors``.
+        Continue from ``out_dir/last.safetensors`` (also from inside an epoch: the batches
+        already done in it are skipped, the same shuffled order is rebuilt from the seed).
     log
         Receives one line per epoch.
     """
     import torch
 
-    from nmrpeak_cli.paths import file_sha256
     from nmrpeak_cli.predict.evaluate import evaluate_model
     from nmrpeak_cli.predict.model import ModelConfig, ShiftModel, collate
     from nmrpeak_cli.predict.weights import save_model
 
     out_dir = Path(config.out_dir)
     if resume:
-        stored = (
-            json.loads((out_dir / "state.json").read_text())["train_config"]
-            if (out_dir / "state.json").is_file()
-            else None
-        )
-        if stored is not None:
-            keep = {
-                k: getattr(config, k) for k in ("epochs", "threads", "patience", "time_limit_min")
-            }
-            config = replace(TrainConfig(**stored), **keep)
+        check_resumable(config, stored_config(out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, config.threads))
     started = time.monotonic()
@@ -311,10 +371,21 @@ def train_predictor(
 
     torch.manual_seed(config.seed)
     if config.init_weights is not None:
+        from nmrpeak_cli.predict.model import grow_model
         from nmrpeak_cli.predict.weights import load_model
 
-        model = load_model(Path(config.init_weights)).train()
-        log(f"initialized from {config.init_weights}")
+        initial = load_model(Path(config.init_weights))
+        if initial.config.hidden != config.hidden:
+            raise InputFileError(
+                f"--init-weights {config.init_weights} has hidden {initial.config.hidden}, "
+                f"the run asks for {config.hidden}"
+            )
+        model = grow_model(initial, max(config.layers, initial.config.layers)).train()
+        log(
+            f"initialized from {config.init_weights} (feature version "
+            f"{initial.config.feature_version} → {model.config.feature_version}, layers "
+            f"{initial.config.layers} → {model.config.layers})"
+        )
     else:
         model_config = ModelConfig(
             hidden=config.hidden,
@@ -331,21 +402,33 @@ def train_predictor(
     )
     state: dict[str, Any] = {
         "epoch": 0,
+        "step": 0,
+        "partial_losses": [],
         "best_score": None,
         "best_epoch": 0,
         "bad_epochs": 0,
         "history": [],
     }
+    data_sha256 = file_sha256(Path(config.data))
     if resume:
         state = _load_checkpoint(out_dir, model, optimizer, scheduler)
+        if state.get("data_sha256", data_sha256) != data_sha256:
+            raise InputFileError(
+                f"--resume: {config.data} changed since the checkpoint (sha256 "
+                f"{state['data_sha256'][:12]}… then, {data_sha256[:12]}… now); start a new run"
+            )
+        state.setdefault("step", 0)
+        state.setdefault("partial_losses", [])
         log(
-            f"resumed at epoch {state['epoch']} (best {state['best_score']} at epoch {state['best_epoch']})"
+            f"resumed at epoch {state['epoch']}, step {state['step']} "
+            f"(best {state['best_score']} at epoch {state['best_epoch']})"
         )
+    state["data_sha256"] = data_sha256
     card = {
         "train_config": asdict(config),
         "data": {
             "path": config.data,
-            "sha256": file_sha256(Path(config.data)),
+            "sha256": data_sha256,
             "split_column": config.split_column,
             "train_records": len(train),
             "valid_records": len(valid),
@@ -358,9 +441,18 @@ def train_predictor(
         torch.manual_seed(config.seed + epoch)
         model.train()
         order = np.random.default_rng(config.seed + epoch).permutation(len(train))
-        losses = []
-        tick = time.monotonic()
-        for start in range(0, len(order), config.batch_size):
+        losses: list[float] = list(state["partial_losses"])
+        tick = last_save = time.monotonic()
+        starts = range(0, len(order), config.batch_size)
+        for step, start in enumerate(starts):
+            if step < state["step"]:
+                continue  # done before the interruption
+            if time.monotonic() - last_save > 60 * config.checkpoint_min:
+                state |= {"step": step, "partial_losses": losses}
+                _save_checkpoint(
+                    out_dir, model, optimizer, scheduler, state | {"train_config": asdict(config)}
+                )
+                last_save = time.monotonic()
             indices = order[start : start + config.batch_size]
             chunk = [train[i] for i in indices]
             guide = None
@@ -378,7 +470,12 @@ def train_predictor(
         score = validation_score(metrics)
         scheduler.step(score)
         improved = state["best_score"] is None or score < state["best_score"]
-        state |= {"epoch": epoch, "bad_epochs": 0 if improved else state["bad_epochs"] + 1}
+        state |= {
+            "epoch": epoch,
+            "step": 0,
+            "partial_losses": [],
+            "bad_epochs": 0 if improved else state["bad_epochs"] + 1,
+        }
         if improved:
             state |= {"best_score": score, "best_epoch": epoch, "best_valid": metrics}
             save_model(

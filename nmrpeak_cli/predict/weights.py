@@ -13,7 +13,7 @@ from typing import Any
 
 from nmrpeak_cli.errors import NotAvailableError
 from nmrpeak_cli.paths import file_sha256, models_dir, verify_sha256
-from nmrpeak_cli.predict.featurize import FEATURE_VERSION
+from nmrpeak_cli.predict.featurize import ATOM_DIMS, FEATURE_VERSION
 from nmrpeak_cli.predict.model import ModelConfig, ShiftModel
 
 MODEL_NAME = "predictor"
@@ -89,10 +89,11 @@ def load_model(weights: Path | None = None, device: str = "cpu") -> ShiftModel:
         raise NotAvailableError(
             f"model card {card_path(weights)} has no valid 'config': {exc}"
         ) from None
-    if config.feature_version != FEATURE_VERSION:
+    if ATOM_DIMS.get(config.feature_version) != config.atom_dim:
         raise NotAvailableError(
-            f"{weights} was trained with feature version {config.feature_version}, "
-            f"this code featurizes with version {FEATURE_VERSION}; retrain or update"
+            f"{weights} was trained with feature version {config.feature_version} "
+            f"({config.atom_dim} atom features); this code featurizes with version "
+            f"{FEATURE_VERSION} and serves versions {', '.join(ATOM_DIMS)}; retrain or update"
         )
     model = ShiftModel(config)
     try:

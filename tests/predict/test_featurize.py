@@ -61,3 +61,22 @@ def test_solvent_categories():
     assert MODEL_SOLVENTS[solvent_index(None)] == "unknown"
     with pytest.raises(ValueError, match="unknown solvent 'xylitol'"):
         solvent_index("xylitol")
+
+
+def test_version_2_appends_chemistry_columns():
+    from nmrpeak_cli.predict.featurize import ATOM_DIM_V1, ATOM_DIMS, FEATURE_VERSION
+
+    assert ATOM_DIMS[FEATURE_VERSION] == ATOM_DIM > ATOM_DIM_V1 == ATOM_DIMS["1"]
+    extra = featurize(parse_molecule("CC(=O)Nc1ccccc1"), 0).atom_features[:, ATOM_DIM_V1:]
+    carbonyl, ring_carbon = extra[1], extra[4]
+    assert carbonyl[:4].tolist() == [0.0, 0.5, 0.25, 0.0], "C=O: neighbours O/N sp2, CH3 sp3"
+    assert ring_carbon[4 + 4] == 1.0, "smallest ring of a phenyl carbon is the 6-ring"
+    assert ring_carbon[13] == 1.0 and carbonyl[13] == 0.0, "aromatic 6-ring membership"
+    nitrogen_charge, carbon_charge = extra[3, 15], extra[0, 15]
+    assert nitrogen_charge < 0 < carbon_charge + 0.5, "Gasteiger: amide N is negative"
+
+
+def test_features_do_not_touch_the_molecule():
+    mol = parse_molecule("OCC")
+    featurize(mol, 0)
+    assert not mol.GetAtomWithIdx(0).HasProp("_GasteigerCharge"), "featurize mutated its input"

@@ -49,3 +49,58 @@ def test_quick_training_resume_and_export(tiny_table, tmp_path):
         meta
     )
     assert load_model(tmp_path / "predictor.safetensors").config.hidden == 16
+
+
+@pytest.mark.slow
+def test_a_run_killed_inside_an_epoch_resumes_at_its_step(tiny_table, tmp_path, monkeypatch):
+    """checkpoint_min=0 saves before every step; a crash mid-epoch resumes at that step."""
+    import nmrpeak_cli.predict.train as train
+
+    config = TrainConfig.quick(
+        data=str(tiny_table),
+        out_dir=str(tmp_path / "run"),
+        epochs=1,
+        hidden=16,
+        layers=2,
+        batch_size=2,
+        checkpoint_min=0.0,
+    )
+    real_loss, calls = train._loss, []
+
+    def dying_loss(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("killed")
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(train, "_loss", dying_loss)
+    with pytest.raises(KeyboardInterrupt):
+        train_predictor(config, log=lambda _: None)
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert (state["epoch"], state["step"]) == (0, 2), "checkpoint before the third step"
+    monkeypatch.setattr(train, "_loss", real_loss)
+    lines: list[str] = []
+    result = train_predictor(config, resume=True, log=lines.append)
+    assert result.epochs_run == 1 and "resumed at epoch 0, step 2" in lines[1], lines
+
+
+@pytest.mark.slow
+def test_resume_refuses_another_configuration_and_code(tiny_table, tmp_path):
+    from nmrpeak_cli.errors import InputFileError
+    from nmrpeak_cli.predict.train import stored_config
+
+    config = TrainConfig.quick(
+        data=str(tiny_table), out_dir=str(tmp_path / "run"), epochs=1, hidden=16, layers=2
+    )
+    train_predictor(config, log=lambda _: None)
+    assert stored_config(tmp_path / "run") == config
+    with pytest.raises(InputFileError, match="hidden: checkpoint 16, given 32"):
+        train_predictor(replace(config, hidden=32, epochs=2), resume=True, log=lambda _: None)
+    state_path = tmp_path / "run" / "state.json"
+    state = json.loads(state_path.read_text())
+    state["code"]["feature_version"] = "0"
+    state_path.write_text(json.dumps(state))
+    with pytest.raises(InputFileError, match="feature_version': '0'"):
+        stored_config(tmp_path / "run")
+    with pytest.raises(InputFileError, match="no checkpoint"):
+        stored_config(tmp_path / "elsewhere")

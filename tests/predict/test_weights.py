@@ -55,3 +55,49 @@ def test_corrupt_weights_are_detected(tiny_weights, tmp_path):
     bad.write_bytes(bytes(data))
     with pytest.raises(NotAvailableError, match="corrupt"):
         load_model(bad)
+
+
+def test_version_1_weights_still_load_and_read_a_prefix(tiny_weights, tmp_path):
+    """Feature layouts are append-only: a version-1 model reads the first 54 columns."""
+    from dataclasses import replace
+
+    from nmrpeak_cli.predict.featurize import ATOM_DIM_V1
+    from nmrpeak_cli.predict.model import ShiftModel
+    from nmrpeak_cli.predict.weights import save_model
+
+    config = replace(load_model(tiny_weights).config, atom_dim=ATOM_DIM_V1, feature_version="1")
+    old = tmp_path / "v1.safetensors"
+    save_model(ShiftModel(config), old)
+    with torch.inference_mode():
+        out = load_model(old)(_batch())
+    assert out.shape == (3 + 8, 2) and torch.isfinite(out).all()
+
+
+def test_feature_width_not_matching_its_version_is_refused(tiny_weights, tmp_path):
+    from dataclasses import replace
+
+    from nmrpeak_cli.predict.model import ShiftModel
+    from nmrpeak_cli.predict.weights import save_model
+
+    config = replace(load_model(tiny_weights).config, atom_dim=60, feature_version="2")
+    bad = tmp_path / "bad.safetensors"
+    save_model(ShiftModel(config), bad)
+    with pytest.raises(NotAvailableError, match="feature version 2 \\(60 atom features\\)"):
+        load_model(bad)
+
+
+def test_grown_model_computes_the_same_function(tiny_weights, tmp_path):
+    from dataclasses import replace
+
+    from nmrpeak_cli.predict.featurize import ATOM_DIM, ATOM_DIM_V1
+    from nmrpeak_cli.predict.model import ShiftModel, grow_model
+
+    torch.manual_seed(1)
+    config = replace(load_model(tiny_weights).config, atom_dim=ATOM_DIM_V1, feature_version="1")
+    old = ShiftModel(config).eval()
+    grown = grow_model(old, layers=4).eval()
+    assert grown.config.layers == 4 and grown.config.atom_dim == ATOM_DIM
+    with torch.inference_mode():
+        assert torch.allclose(old(_batch()), grown(_batch()), atol=1e-5), "growing changed outputs"
+    with pytest.raises(ValueError, match="cannot shrink"):
+        grow_model(grown, layers=1)
