@@ -1,11 +1,13 @@
 # Quick start:  make demo   (set up, then run nmrpeak on the shipped examples)
 #               make test   (set up, then run the test suite)
+#               make install (optional: link nmrpeak into $(PREFIX)/bin, on your PATH)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= cpu,plot
+PREFIX ?= $(HOME)/.local
 
-.PHONY: demo test setup setup-dev lint completions clean
+.PHONY: demo test setup setup-dev install lint completions clean
 
 $(BIN)/nmrpeak: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +22,13 @@ $(VENV)/.dev-installed: $(BIN)/nmrpeak
 setup: $(BIN)/nmrpeak
 
 setup-dev: $(VENV)/.dev-installed
+
+# The command keeps running from .venv; only a link is placed on the PATH.
+install: setup
+	mkdir -p $(PREFIX)/bin
+	ln -sf $(abspath $(BIN)/nmrpeak) $(PREFIX)/bin/nmrpeak
+	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) echo "nmrpeak -> $(PREFIX)/bin/nmrpeak";; \
+	  *) echo "linked $(PREFIX)/bin/nmrpeak; add it to your PATH: export PATH=\"$(PREFIX)/bin:\$$PATH\"";; esac
 
 demo: setup
 	$(BIN)/nmrpeak predict examples/molecules.smi

@@ -1,4 +1,4 @@
-"""The Parquet/Arrow schemas of DESIGN.md §4, defined once, and row conversions.
+"""The Parquet/Arrow schemas (documented in docs/schemas.md), defined once, and row conversions.
 
 Every reader and writer goes through this module: :func:`spectrum_to_row` and
 :func:`row_to_spectrum` for query tables, :data:`PREDICTION_SCHEMA` and
@@ -101,11 +101,18 @@ RESULTS_SCHEMA = pa.schema(
         pa.field("rerank", pa.float64()),
         pa.field("source", pa.string()),
         pa.field("formula_match", pa.bool_()),
+        pa.field("similarity_c13", pa.float64()),
+        pa.field("similarity_h1", pa.float64()),
+        pa.field("n_matched_peaks", pa.int32()),
+        pa.field("confidence", pa.float64()),
         pa.field("error", pa.string()),
     ],
     metadata=_metadata("results"),
 )
-"""Ranked results: one row per candidate (retrieve/generate/elucidate)."""
+"""Ranked results: one row per candidate (retrieve/generate/elucidate). ``similarity_c13``,
+``similarity_h1``, ``n_matched_peaks`` (query peaks matched by the candidate's predicted
+spectrum) and ``confidence`` (calibrated probability that the candidate is right) are
+filled by elucidate."""
 
 SCHEMAS: dict[str, pa.Schema] = {
     "query": QUERY_SCHEMA,

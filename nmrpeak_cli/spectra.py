@@ -322,6 +322,10 @@ class PeakList:
         return _readonly(np.repeat(self.shifts, reps))
 
 
+#: 13C multiplicity letters (off-resonance / DEPT convention) → number of attached hydrogens.
+C13_MULTIPLICITY_N_H: dict[str, int] = {"s": 0, "d": 1, "t": 2, "q": 3}
+
+
 def _coerce_peak(value: Peak | float | dict, nucleus: Nucleus) -> Peak:
     if isinstance(value, Peak):
         return value
@@ -329,6 +333,12 @@ def _coerce_peak(value: Peak | float | dict, nucleus: Nucleus) -> Peak:
         known = {k: v for k, v in value.items() if k in Peak.__dataclass_fields__ and v is not None}
         if "shift" not in known:
             raise SpectrumError(f"peak {value!r} has no 'shift'", nucleus.column)
+        if nucleus is Nucleus.C13 and not known.get("j_hz"):
+            # 13C struct multiplicity s/d/t/q is the attached-H count (DEPT, off-resonance)
+            label = str(known.get("multiplicity", "")).strip().lower()
+            if label in C13_MULTIPLICITY_N_H:
+                known.pop("multiplicity")
+                known.setdefault("n_h", C13_MULTIPLICITY_N_H[label])
         return Peak(**known)
     if isinstance(value, (int, float, np.floating, np.integer, str)):
         return Peak(value)  # type: ignore[arg-type]

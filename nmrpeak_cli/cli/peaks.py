@@ -61,7 +61,8 @@ class _SkipLog:
 
 
 def _render_table(rows: list[dict]) -> None:
-    """Rows as a terminal table: peaks in journal style."""
+    """Rows as a terminal table: peaks in journal style (1H to 0.01 ppm, 13C to 0.1 ppm, whole
+    proton counts); file outputs keep full precision."""
     from rich.table import Table
 
     from nmrpeak_cli.cli.common import stdout_console
@@ -80,8 +81,8 @@ def _render_table(rows: list[dict]) -> None:
             spectrum.id,
             spectrum.solvent or "",
             f"{spectrum.field_mhz:.0f}" if spectrum.field_mhz else "",
-            ", ".join(f"{s:.1f}" for s in spectrum.c13.shifts) if spectrum.c13 else "",
-            format_peaks(spectrum.h1) if spectrum.h1 else "",
+            format_peaks(spectrum.c13, journal=True) if spectrum.c13 else "",
+            format_peaks(spectrum.h1, journal=True) if spectrum.h1 else "",
         )
     stdout_console().print(table)
 

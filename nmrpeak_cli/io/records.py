@@ -26,7 +26,7 @@ from nmrpeak_cli.spectra import Spectrum
 
 T = TypeVar("T")
 
-#: Columns of a query table that readers interpret (DESIGN.md §4); others are ignored.
+#: Columns of a query table that readers interpret (docs/schemas.md); others are ignored.
 QUERY_COLUMNS: tuple[str, ...] = (
     "id",
     "c13",

@@ -2,7 +2,7 @@
 
 Reading
 -------
-Query columns follow DESIGN.md §4 (``id``, ``c13``, ``h1``, ``formula``, ``solvent``,
+Query columns follow docs/schemas.md (``id``, ``c13``, ``h1``, ``formula``, ``solvent``,
 ``field_mhz``, ``smiles``; an ``error`` cell passes through as a record error). Header
 names are matched case-insensitively; other columns are ignored. A ``c13``/``h1`` cell may
 be journal text or a list (numbers, or peak structs/objects). A file with neither a ``c13``
@@ -51,7 +51,7 @@ def _check_spectra_columns(names: Sequence[str], source: Source) -> None:
     if "c13" not in names and "h1" not in names:
         raise InputFileError(
             f"{source.name}: no 'c13' or 'h1' column; found {list(names)}; a query table needs "
-            "at least one of them (DESIGN.md §4)"
+            "at least one of them (docs/schemas.md)"
         )
 
 

@@ -8,7 +8,8 @@ Reading policy
   becomes ``shift``) with an optional bracket. Inside the bracket, in any order: the
   multiplicity (``d``, ``br s``, ``dd``...), coupling constants (``J = 8.0, 2.0 Hz``,
   ``J = 8.0 Hz, J = 2.0 Hz``, ``J1 = …``, ``JHF = 47.6``, ``J 16 Hz``), the integration
-  (``2H``; for 13C ``2C`` or ``2 × C``), for 13C DEPT labels (``CH2`` → ``n_h = 2``), and
+  (``2H``; for 13C ``2C`` or ``2 × C``), for 13C DEPT labels (``CH2`` → ``n_h = 2``; the
+  letters ``s d t q`` too when a list mixes them without ``J`` values), and
   a range around a reported centre (``2.03 (2.10–1.95, m, 2H)``). Anything else in the
   bracket is an assignment and is ignored.
 * Unicode look-alikes are folded first (NFKC: non-breaking and thin spaces, full-width
@@ -25,14 +26,21 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from nmrpeak_cli.errors import ParseError, SpectrumError
 from nmrpeak_cli.solvents import normalize_solvent
-from nmrpeak_cli.spectra import Nucleus, Peak, PeakList, Spectrum, normalize_multiplicity
+from nmrpeak_cli.spectra import (
+    C13_MULTIPLICITY_N_H,
+    Nucleus,
+    Peak,
+    PeakList,
+    Spectrum,
+    normalize_multiplicity,
+)
 
 __all__ = [
     "NmrText",
@@ -304,7 +312,25 @@ def parse_peaks(text: str, nucleus: Nucleus | str) -> PeakList:
         peaks.append(_make_peak(match, annotation, nucleus))
     if not peaks:
         raise ParseError(f"no peaks in {_quote(text)}", nucleus.column)
+    if nucleus is Nucleus.C13:
+        peaks = _letters_as_attached_h(peaks)
     return PeakList(nucleus, tuple(peaks))
+
+
+def _letters_as_attached_h(peaks: list[Peak]) -> list[Peak]:
+    """13C ``(s)``/``(d)``/``(t)``/``(q)`` as C/CH/CH2/CH3 (off-resonance/DEPT convention)
+    when the list uses at least two of these letters and no coupling constant; a list of
+    ``(s)`` only (software singlets) or with ``J`` values (C–F/C–P multiplets) keeps them as
+    multiplicities."""
+    letters = {p.multiplicity for p in peaks if p.multiplicity in C13_MULTIPLICITY_N_H}
+    if len(letters) < 2 or any(p.j_hz for p in peaks):
+        return peaks
+    return [
+        replace(p, multiplicity=None, n_h=C13_MULTIPLICITY_N_H[p.multiplicity])
+        if p.multiplicity in C13_MULTIPLICITY_N_H and p.n_h is None
+        else p
+        for p in peaks
+    ]
 
 
 def _make_peak(match: re.Match[str], annotation: _Annotation, nucleus: Nucleus) -> Peak:
@@ -356,11 +382,33 @@ def format_number(value: float, *, keep_decimal: bool = True) -> str:
     return text
 
 
-def _format_peak(peak: Peak, nucleus: Nucleus) -> str:
-    text = format_number(peak.shift)
+#: Decimals of shifts in journal style (:func:`format_peaks` with ``journal=True``).
+JOURNAL_DECIMALS: dict[Nucleus, int] = {Nucleus.H1: 2, Nucleus.C13: 1}
+
+
+def _format_peak(peak: Peak, nucleus: Nucleus, journal: bool) -> str:
+    if journal:
+        digits = JOURNAL_DECIMALS[nucleus]
+
+        def shift_text(value: float) -> str:
+            return f"{value:.{digits}f}"
+
+        def count_text(value: float) -> str:
+            return str(max(1, round(value)))
+
+        def j_text(value: float) -> str:
+            return f"{value:.1f}"
+    else:
+        shift_text = format_number
+
+        def count_text(value: float) -> str:
+            return format_number(value, keep_decimal=False)
+
+        j_text = count_text
+    text = shift_text(peak.shift)
     parts: list[str] = []
     if peak.shift_lo is not None and peak.shift_hi is not None:
-        bounds = f"{format_number(peak.shift_hi)}–{format_number(peak.shift_lo)}"
+        bounds = f"{shift_text(peak.shift_hi)}–{shift_text(peak.shift_lo)}"
         if peak.shift == (peak.shift_lo + peak.shift_hi) / 2:
             text = bounds
         else:
@@ -368,24 +416,31 @@ def _format_peak(peak: Peak, nucleus: Nucleus) -> str:
     if peak.multiplicity is not None:
         parts.append(peak.multiplicity)
     if peak.j_hz:
-        parts.append(
-            "J = " + ", ".join(format_number(j, keep_decimal=False) for j in peak.j_hz) + " Hz"
-        )
+        parts.append("J = " + ", ".join(j_text(j) for j in peak.j_hz) + " Hz")
     if peak.integration is not None:
         unit = "H" if nucleus is Nucleus.H1 else "C"
-        parts.append(f"{format_number(peak.integration, keep_decimal=False)}{unit}")
+        parts.append(f"{count_text(peak.integration)}{unit}")
     if nucleus is Nucleus.C13 and peak.n_h is not None:
         parts.append("C" if peak.n_h == 0 else "CH" if peak.n_h == 1 else f"CH{peak.n_h}")
     return f"{text} ({', '.join(parts)})" if parts else text
 
 
-def format_peaks(peaklist: PeakList) -> str:
+def format_peaks(peaklist: PeakList, *, journal: bool = False) -> str:
     """Journal-style text of a peak list: ``"7.26 (d, J = 8.4 Hz, 2H), 3.81 (s, 3H)"``.
 
     13C peaks print integration as ``(2C)`` and the attached-H count as a DEPT label
     (``CH2``); ranges print high–low with an en dash. Atom indices are not printed.
+
+    Parameters
+    ----------
+    peaklist
+        The peaks.
+    journal
+        Round as journals print: 1H shifts to 2 decimals, 13C to 1, J to 0.1 Hz, counts to
+        whole nuclei (at least 1). Without it every number keeps the shortest text that
+        reads back to the same float (exact round trip).
     """
-    return ", ".join(_format_peak(p, peaklist.nucleus) for p in peaklist)
+    return ", ".join(_format_peak(p, peaklist.nucleus, journal) for p in peaklist)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Samples of raw experiments → query-table rows (DESIGN.md §4), one row per sample.
+"""Samples of raw experiments → query-table rows (docs/schemas.md), one row per sample.
 
 A sample (the 13C and 1H experiments of one compound, found by
 :func:`nmrpeak_cli.io.raw.walk.iter_samples`) is read, processed and merged into one row in one

@@ -53,3 +53,35 @@ def test_peaks_plot_option_and_nothing_usable(tmp_path):
     result = runner.invoke(app, ["peaks", str(tmp_path / "dept")])
     assert result.exit_code == 2 and "no usable 1D 13C/1H" in result.output, result.output
     assert "DEPT" in result.stderr, "the skipped experiment is listed with its reason"
+
+
+def test_peaks_on_a_pdata_folder_walks_up_to_the_experiment(tmp_path):
+    fid = synthetic_fid((SyntheticSignal(3.8, 3),), points=4096, noise=0.01, **ACQ)
+    experiment = write_bruker(tmp_path / "mol" / "1", fid, nucleus="1H", **ACQ)
+    (experiment / "pdata" / "1").mkdir(parents=True)
+    runner = CliRunner()
+    for given in (experiment / "pdata" / "1", experiment / "pdata", experiment / "fid"):
+        result = runner.invoke(app, ["peaks", str(given)])
+        assert result.exit_code == 0, f"{given}: {result.output}"
+        assert json.loads(result.stdout.strip().splitlines()[-1])["id"] == "mol"
+
+
+def test_terminal_table_prints_journal_precision(capsys, monkeypatch):
+    from nmrpeak_cli.cli.peaks import _render_table
+
+    monkeypatch.setenv("COLUMNS", "200")
+    row = {
+        "id": "s1",
+        "c13": [{"shift": 128.3456, "multiplicity": "d"}, {"shift": 77.04, "multiplicity": None}],
+        "h1": [
+            {"shift": 8.0148, "integration": 1.96, "multiplicity": "d", "j_hz": [8.43]},
+            {"shift": 1.2612, "integration": 3.04, "multiplicity": "s", "j_hz": []},
+        ],
+        "solvent": "CDCl3",
+        "field_mhz": 400.13,
+        "error": None,
+    }
+    _render_table([row])
+    out = capsys.readouterr().out
+    assert "8.01 (d, J = 8.4 Hz, 2H)" in out and "1.26 (s, 3H)" in out, out
+    assert "128.3 (CH)" in out and "77.0" in out and "8.0148" not in out, out

@@ -332,3 +332,27 @@ def test_round_trip_text_peaklist_text(peaks: PeakList) -> None:
     again = parse_peaks(text, peaks.nucleus)
     assert again == peaks, f"peaks changed through {text!r}"
     assert format_peaks(again) == text, "text is stable"
+
+
+def test_format_peaks_journal_rounds_like_a_paper() -> None:
+    h1 = parse_peaks(
+        "8.0148 (d, J = 8.43 Hz, 1.96H), 2.1234–1.9512 (m, 2.2H), 1.2 (t, J = 7.1 Hz, 0.4H)",
+        "1H",
+    )
+    assert format_peaks(h1, journal=True) == (
+        "8.01 (d, J = 8.4 Hz, 2H), 2.12–1.95 (m, 2H), 1.20 (t, J = 7.1 Hz, 1H)"
+    ), "1H: 2 decimals, J to 0.1 Hz, whole protons (at least 1)"
+    c13 = parse_peaks("128.345 (CH), 77.04, 30.0 (2C)", "13C")
+    assert format_peaks(c13, journal=True) == "128.3 (CH), 77.0, 30.0 (2C)", "13C: 1 decimal"
+    assert format_peaks(h1).startswith("8.0148 (d, J = 8.43 Hz, 1.96H)"), "default keeps all"
+
+
+def test_c13_letters_are_attached_h_counts_only_when_they_mix() -> None:
+    dept = c13("13.8 (q), 18.5 (t), 42.6 (d), 173.6 (s), 128.3 (CH)")
+    assert [p.n_h for p in dept] == [0, 1, 1, 2, 3], "s/d/t/q = C/CH/CH2/CH3"
+    assert all(p.multiplicity is None for p in dept), "letters become labels, not multiplets"
+    singlets = c13("160.2 (s), 54.7 (s), 35.7 (s)")
+    assert [p.n_h for p in singlets] == [None] * 3, "all-(s) lists are software singlets"
+    cf = c13("162.3 (d, J = 245.1 Hz), 124.0 (q), 115.2 (d)")
+    assert [p.n_h for p in cf] == [None] * 3, "a list with J values has C–F multiplets"
+    assert format_peaks(dept).startswith("173.6 (C), 128.3 (CH)"), "written as DEPT labels"

@@ -81,11 +81,12 @@ def iter_samples(
     """Every sample at or below ``roots``, lazily, in sorted walk order.
 
     Experiments given directly as roots are grouped with each other (``s/1 s/2`` is one
-    sample). ``on_skip`` is told about inputs that are not used: a root that does not exist,
+    sample). A root inside a Bruker experiment (``s/1/pdata/1``, ``s/1/fid``...) stands for
+    the experiment (its ``pdata/1`` is the processed spectrum that is read). ``on_skip`` is told about inputs that are not used: a root that does not exist,
     a file no raw format claims, a root given twice or inside another root, an unreadable
     folder or file. Files of unknown type met while walking a folder are ignored silently.
     """
-    paths = [Path(root) for root in roots]
+    paths = [_experiment_folder(Path(root)) for root in roots]
     resolved = [path.resolve() for path in paths]
     given = set(resolved)
     counts: dict[str, int] = {}
@@ -113,6 +114,29 @@ def iter_samples(
                 entries.append((path, None if fmt is None else _experiment(path, fmt)))
     for members in _grouped(entries, lambda folder: _walk(folder, on_skip)):
         yield sample(members)
+
+
+#: Files of a Bruker experiment folder or of its ``pdata/<procno>`` folders.
+_BRUKER_FILES = frozenset(
+    {"fid", "ser", "acqu", "acqus", "pulseprogram", "1r", "1i", "procs", "proc", "title"}
+)
+
+
+def _experiment_folder(path: Path) -> Path:
+    """The Bruker experiment folder when ``path`` is inside one (``pdata``, ``pdata/1``, one
+    of its files), else ``path``."""
+    from nmrpeak_cli.io.raw import bruker
+
+    candidates = [path]
+    if path.is_file() and path.name in _BRUKER_FILES:
+        candidates.append(path.parent)
+    for candidate in list(candidates):
+        parents = [candidate, *candidate.parents][:3]
+        candidates += [p.parent for p in parents if p.name == "pdata"]
+    for candidate in candidates[1:]:
+        if bruker.detect(candidate):
+            return candidate
+    return path
 
 
 def _grouped(
