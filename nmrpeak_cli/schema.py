@@ -82,6 +82,7 @@ PREDICTION_SCHEMA = pa.schema(
         pa.field("c13", pa.list_(PRED_C13_PEAK_TYPE)),
         pa.field("h1", pa.list_(PRED_H1_PEAK_TYPE)),
         pa.field("error", pa.string()),
+        pa.field("note", pa.string()),
     ],
     metadata=_metadata("prediction"),
 )

@@ -350,15 +350,19 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return array
 
 
-_FORMULA = re.compile(r"^(?:[A-Z][a-z]?\d*)+$")
+_FORMULA = re.compile(r"^(?P<body>(?:[A-Z][a-z]?\d*)+)(?P<charge>(?:[+-]\d*)+)?$")
+_CHARGE = re.compile(r"([+-])(\d*)")
 
 
 @lru_cache(maxsize=4096)
 def normalize_formula(formula: str | None) -> str | None:
     """Return a Hill-ordered molecular formula (``C9H10O2``), ``None`` if empty.
 
-    Accepts spaces, subscripts and any element order; charges are not allowed. Raises
-    :class:`SpectrumError` for text that is not a formula or contains unknown elements.
+    Accepts spaces, subscripts and any element order. A net charge follows the elements as
+    RDKit and NMRShiftDB2 write it (``C9H12N+``, ``C10H7O4S-``, ``C10H15N2O7-3``; ``++`` and
+    ``+2`` alike) and is kept in that form, so a query formula compares equal to
+    :func:`~nmrpeak_cli.chem.formula` of the ion. Raises :class:`SpectrumError` for text that
+    is not a formula or contains unknown elements.
     """
     if formula is None:
         return None
@@ -366,10 +370,27 @@ def normalize_formula(formula: str | None) -> str | None:
     text = re.sub(r"\s+", "", text)
     if not text or text.lower() in {"nan", "none", "null"}:
         return None
-    if not _FORMULA.match(text):
+    match = _FORMULA.match(text)
+    if not match:
         raise SpectrumError(f"{formula!r} is not a molecular formula like 'C9H10O2'", "formula")
-    counts = parse_formula(text)
-    return hill_formula(counts)
+    counts = parse_formula(match["body"])
+    charge = formula_charge(text)
+    suffix = "" if charge == 0 else ("+" if charge > 0 else "-") + (
+        str(abs(charge)) if abs(charge) > 1 else ""
+    )
+    return hill_formula(counts) + suffix
+
+
+def formula_charge(formula: str) -> int:
+    """Net charge written after a formula's elements (``"C9H12N+"`` → 1, ``"C2H3O2-"`` → -1,
+    ``"C10H15N2O7-3"`` → -3); 0 when none is written."""
+    match = _FORMULA.match(re.sub(r"\s+", "", str(formula)))
+    if not match or not match["charge"]:
+        return 0
+    return sum(
+        (1 if sign == "+" else -1) * (int(number) if number else 1)
+        for sign, number in _CHARGE.findall(match["charge"])
+    )
 
 
 _ELEMENTS = frozenset(
@@ -380,9 +401,12 @@ _ELEMENTS = frozenset(
 
 
 def parse_formula(formula: str) -> dict[str, int]:
-    """Element counts of a formula string (``"C9H10O2"`` → ``{"C": 9, "H": 10, "O": 2}``)."""
+    """Element counts of a formula string (``"C9H10O2"`` → ``{"C": 9, "H": 10, "O": 2}``);
+    a written net charge (``C9H12N+``) is not an element and is left out (see
+    :func:`formula_charge`)."""
     counts: dict[str, int] = {}
-    for symbol, number in re.findall(r"([A-Z][a-z]?)(\d*)", formula):
+    body = re.sub(r"(?:[+-]\d*)+$", "", re.sub(r"\s+", "", formula))
+    for symbol, number in re.findall(r"([A-Z][a-z]?)(\d*)", body):
         if symbol not in _ELEMENTS:
             raise SpectrumError(f"unknown element {symbol!r} in {formula!r}", "formula")
         counts[symbol] = counts.get(symbol, 0) + (int(number) if number else 1)

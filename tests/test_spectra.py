@@ -100,10 +100,30 @@ def test_spectrum_normalizes_conditions():
     assert spectrum.without_truth().smiles is None
 
 
-@pytest.mark.parametrize("bad", ["C9H10O2+", "hello", "C9Xx2"])
+@pytest.mark.parametrize("bad", ["+C9H10O2", "hello", "C9Xx2", "C9H10O2+a"])
 def test_bad_formula(bad):
     with pytest.raises(SpectrumError, match="formula"):
         normalize_formula(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "normal", "charge"),
+    [
+        ("C9H12N+", "C9H12N+", 1),
+        ("C10H7O4S-", "C10H7O4S-", -1),
+        ("C10H15N2O7-3", "C10H15N2O7-3", -3),
+        ("H12 C9 N ++", "C9H12N+2", 2),
+        ("C9H10O2", "C9H10O2", 0),
+    ],
+)
+def test_charged_formulas_as_nmrshiftdb2_writes_them(text, normal, charge):
+    from nmrpeak_cli.chem import formula, parse_smiles
+    from nmrpeak_cli.spectra import formula_charge, parse_formula
+
+    assert normalize_formula(text) == normal and formula_charge(text) == charge
+    assert "+" not in "".join(parse_formula(text)) and parse_formula(text)["C"] in (9, 10)
+    ion = parse_smiles("C[N+](C)(C)C")
+    assert normalize_formula("C4H12N+") == formula(ion), "query and candidate formulas agree"
 
 
 def test_spectrum_requires_id_and_matching_nucleus():

@@ -39,7 +39,8 @@ SUPPORTED_ELEMENTS: tuple[str, ...] = (
     "Br",
     "I",
 )
-"""Heavy elements the model accepts (hydrogen is implicit). Anything else is a record error."""
+"""Heavy elements with their own feature column (hydrogen is implicit). Other non-metals and
+main-group elements share the "other element" column (see :func:`check_molecule`)."""
 
 MAX_HEAVY_ATOMS = 200
 """Largest molecule (heavy atoms) the model accepts."""
@@ -74,6 +75,14 @@ _ELECTRONEGATIVITY[[1, 5, 6, 7, 8, 9, 14, 15, 16, 17, 32, 33, 34, 35, 50, 51, 52
 ]  # fmt: skip
 #: Period of the periodic table by atomic number.
 _PERIOD = np.digitize(np.arange(128), [3, 11, 19, 37, 55, 87]).astype(np.int64) + 1
+#: Metals (alkali, alkaline earth, Al excluded; d- and f-block): refused.
+_METALS = frozenset(
+    {3, 4, 11, 12, 19, 20, 37, 38, 55, 56, 87, 88}
+    | set(range(21, 31))
+    | set(range(39, 49))
+    | set(range(57, 81))
+    | set(range(89, 104))
+)
 _N_ELEMENTS = len(SUPPORTED_ELEMENTS) + 1
 _RING_SIZES = (3, 4, 5, 6, 7, 8)
 # Block widths: element, heavy degree 0-5, total H 0-4, hybridization (s, sp, sp2, sp3, other),
@@ -157,11 +166,27 @@ def parse_molecule(smiles: str) -> Chem.Mol:
     """Parse and check a SMILES for the model.
 
     Parsing policy: a non-string raises ``TypeError``; anything the model cannot handle raises
-    :class:`~nmrpeak_cli.errors.ChemistryError` with the reason: unparseable or unsanitizable
-    SMILES, empty molecule, unsupported elements (see :data:`SUPPORTED_ELEMENTS`), radicals,
-    a net charge (zwitterions, nitro groups and salts with counter-ions are neutral overall
-    and accepted), more than :data:`MAX_HEAVY_ATOMS` heavy atoms.
+    :class:`~nmrpeak_cli.errors.ChemistryError` with the reason (see :func:`check_molecule`):
+    unparseable or unsanitizable SMILES, empty molecule, metals, radicals, more than
+    :data:`MAX_HEAVY_ATOMS` heavy atoms. Charged species are accepted (formal charge is an
+    atom feature). Salts and mixtures are accepted as they are; :func:`main_component` picks
+    the component to predict.
     """
+    mol = parse_molecule_unchecked(smiles)
+    check_molecule(mol)
+    return mol
+
+
+def prepare_molecule(smiles: str) -> tuple[Chem.Mol, tuple[str, ...]]:
+    """What inference predicts for a SMILES: its :func:`main_component`, checked, with notes
+    (removed fragments, rare elements) for the output's ``note`` column."""
+    mol, removed = main_component(parse_molecule_unchecked(smiles))
+    notes = check_molecule(mol)
+    return mol, ((removed,) if removed else ()) + notes
+
+
+def parse_molecule_unchecked(smiles: str) -> Chem.Mol:
+    """Parse a SMILES (same policy as :func:`parse_molecule`) without the model's checks."""
     from rdkit import Chem, RDLogger
 
     if not isinstance(smiles, str):
@@ -175,33 +200,68 @@ def parse_molecule(smiles: str) -> Chem.Mol:
         raw = Chem.MolFromSmiles(text, sanitize=False)
         what = "cannot be sanitized" if raw is not None else "cannot be parsed"
         raise ChemistryError(f"SMILES {text!r} {what}")
-    check_molecule(mol)
     return mol
 
 
-def check_molecule(mol: Chem.Mol) -> None:
-    """Raise :class:`ChemistryError` when ``mol`` is outside what the model supports."""
+def main_component(mol: Chem.Mol) -> tuple[Chem.Mol, str | None]:
+    """The component of a salt or mixture to predict, and a note naming what was removed.
+
+    Keeps the largest organic fragment (most carbons, then most heavy atoms); counter-ions
+    (``[Na+]``, ``[Cl-]``, ``OS(=O)(=O)O``…), crystal solvent and other fragments are
+    dropped. A single-component molecule is returned unchanged with no note.
+    """
+    from rdkit import Chem
+
+    fragments = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=True)
+    if len(fragments) == 1:
+        return mol, None
+
+    def size(fragment: Chem.Mol) -> tuple[int, int]:
+        carbons = sum(1 for a in fragment.GetAtoms() if a.GetAtomicNum() == 6)
+        return carbons, fragment.GetNumAtoms()
+
+    order = sorted(range(len(fragments)), key=lambda i: size(fragments[i]), reverse=True)
+    kept = fragments[order[0]]
+    removed = sorted(Chem.MolToSmiles(fragments[i]) for i in order[1:])
+    return kept, (
+        f"predicted the largest organic component {Chem.MolToSmiles(kept)}; "
+        f"removed {', '.join(removed)}"
+    )
+
+
+def check_molecule(mol: Chem.Mol) -> tuple[str, ...]:
+    """Raise :class:`ChemistryError` when ``mol`` cannot be predicted; else return notes.
+
+    Refused: no atoms, more than :data:`MAX_HEAVY_ATOMS` heavy atoms, radicals, and metals
+    (alkali, alkaline-earth, transition metals, lanthanides: their coordination compounds are
+    outside what a graph of covalent bonds describes). Main-group elements outside
+    :data:`SUPPORTED_ELEMENTS` (Ge, As, Sn, Te…) go through the "other element" features
+    with one note per element, since the training data holds few of them.
+    """
     n_atoms = mol.GetNumAtoms()
     if n_atoms == 0:
         raise ChemistryError("molecule has no heavy atoms")
     if n_atoms > MAX_HEAVY_ATOMS:
         raise ChemistryError(f"{n_atoms} heavy atoms; the limit is {MAX_HEAVY_ATOMS}")
-    charge = 0
+    others: dict[str, int] = {}
     for atom in mol.GetAtoms():
         z = atom.GetAtomicNum()
-        if z not in _SUPPORTED_Z:
+        if z in _METALS:
             raise ChemistryError(
-                f"unsupported element {atom.GetSymbol()!r}; supported: H, {', '.join(SUPPORTED_ELEMENTS)}"
+                f"metal {atom.GetSymbol()} at atom {atom.GetIdx()}: organometallic and "
+                "coordination compounds cannot be predicted"
             )
         if atom.GetNumRadicalElectrons():
             raise ChemistryError(
                 f"radical at atom {atom.GetIdx()} ({atom.GetSymbol()}); radicals are not supported"
             )
-        charge += atom.GetFormalCharge()
-    if charge:
-        raise ChemistryError(
-            f"net charge {charge:+d}; only neutral molecules (zwitterions allowed) are supported"
-        )
+        if z not in _SUPPORTED_Z and z != 1:
+            others[atom.GetSymbol()] = others.get(atom.GetSymbol(), 0) + 1
+    return tuple(
+        f"{symbol} ({count} atom{'s' if count > 1 else ''}) is rare in the training data: "
+        "shifts near it are less reliable"
+        for symbol, count in sorted(others.items())
+    )
 
 
 def featurize(mol: Chem.Mol, solvent: int) -> MolGraph:

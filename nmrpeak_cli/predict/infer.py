@@ -3,8 +3,9 @@
 Molecules are read lazily, featurized and predicted ``batch_size`` at a time, so memory is
 bounded whatever the input size. A record the model cannot handle (see
 :func:`~nmrpeak_cli.predict.featurize.parse_molecule`: unparseable or unsanitizable SMILES,
-unsupported element, radical, net charge, too many atoms; or an unknown solvent) becomes a
-:class:`Prediction` with ``error`` set and the batch goes on.
+metal, radical, too many atoms; or an unknown solvent) becomes a
+:class:`Prediction` with ``error`` set and the batch goes on. Of a salt or mixture the
+largest organic component is predicted, and the row's ``note`` says what was removed.
 
 Each molecule is renumbered to the atom order of its RDKit canonical isomeric SMILES, which
 is the ``smiles`` returned: peak ``atoms`` index the atoms of ``Chem.MolFromSmiles(smiles)``.
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nmrpeak_cli.errors import ChemistryError
-from nmrpeak_cli.predict.featurize import MolGraph, featurize, parse_molecule, solvent_index
+from nmrpeak_cli.predict.featurize import MolGraph, featurize, prepare_molecule, solvent_index
 from nmrpeak_cli.predict.peaks import peaks_from_atoms
 from nmrpeak_cli.spectra import Spectrum
 
@@ -70,6 +71,9 @@ class Prediction:
         Per ``spectrum.h1`` peak: True for OH/NH/SH protons.
     error
         One-line reason the record failed, else ``None``.
+    note
+        What was predicted when it is not exactly the input (the main component of a salt
+        or mixture) and reliability warnings (rare elements); ``None`` otherwise.
     """
 
     id: str
@@ -77,6 +81,7 @@ class Prediction:
     spectrum: Spectrum | None = None
     h1_exchangeable: tuple[bool, ...] = ()
     error: str | None = None
+    note: str | None = None
 
 
 def resolve_device(device: str) -> str:
@@ -92,18 +97,19 @@ def resolve_device(device: str) -> str:
 
 def _prepare(
     record: MoleculeInput, default_solvent: str | None
-) -> tuple[Any, str, MolGraph, str | None]:
+) -> tuple[Any, str, MolGraph, str | None, str | None]:
     from rdkit import Chem
 
     solvent = record.solvent if record.solvent is not None else default_solvent
     index = solvent_index(solvent)
-    mol = parse_molecule(record.smiles)
+    mol, notes = prepare_molecule(record.smiles)
     smiles = Chem.MolToSmiles(mol)
     order = [int(i) for i in mol.GetProp("_smilesAtomOutputOrder").strip("[],").split(",") if i]
     mol = Chem.RenumberAtoms(mol, order)
     from nmrpeak_cli.solvents import normalize_solvent
 
-    return mol, smiles, featurize(mol, index), normalize_solvent(solvent)
+    note = "; ".join(notes) or None
+    return mol, smiles, featurize(mol, index), normalize_solvent(solvent), note
 
 
 def _as_input(item: MoleculeInput | str | tuple, position: int) -> MoleculeInput:
@@ -122,7 +128,7 @@ def predict_chunk(
     from nmrpeak_cli.predict.evaluate import predict_atoms
 
     results: list[Prediction | None] = [None] * len(records)
-    prepared: list[tuple[int, Any, str, MolGraph, str | None]] = []
+    prepared: list[tuple[int, Any, str, MolGraph, str | None, str | None]] = []
     for i, record in enumerate(records):
         if record.error is not None:
             results[i] = Prediction(record.id, record.smiles, error=record.error)
@@ -132,7 +138,7 @@ def predict_chunk(
         except (ChemistryError, ValueError, TypeError) as exc:
             results[i] = Prediction(record.id, record.smiles, error=str(exc))
     shifts = predict_atoms(model, [p[3] for p in prepared], batch_size=max(1, len(prepared)))
-    for (i, mol, smiles, _, solvent_name), atom_shifts in zip(prepared, shifts, strict=True):
+    for (i, mol, smiles, _, solvent_name, note), atom_shifts in zip(prepared, shifts, strict=True):
         record = records[i]
         try:
             peaks = peaks_from_atoms(mol, atom_shifts)
@@ -144,7 +150,7 @@ def predict_chunk(
                 solvent=solvent_name,
                 smiles=smiles,
             )
-            results[i] = Prediction(record.id, smiles, spectrum, peaks.h1_exchangeable)
+            results[i] = Prediction(record.id, smiles, spectrum, peaks.h1_exchangeable, note=note)
         except ValueError as exc:  # a predicted shift outside the plausible range
             results[i] = Prediction(record.id, smiles, error=f"prediction failed: {exc}")
     return [r for r in results if r is not None]
@@ -324,6 +330,7 @@ def prediction_row(prediction: Prediction) -> dict[str, Any]:
             "c13": None,
             "h1": None,
             "error": prediction.error,
+            "note": prediction.note,
         }
     c13 = [
         {"shift": round(p.shift, 2), "n_atoms": len(p.atoms), "atoms": list(p.atoms)}
@@ -346,6 +353,7 @@ def prediction_row(prediction: Prediction) -> dict[str, Any]:
         "c13": c13,
         "h1": h1,
         "error": prediction.error,
+        "note": prediction.note,
     }
 
 

@@ -11,6 +11,7 @@ from nmrpeak_cli.predict.featurize import (
     BOND_DIM,
     MAX_HEAVY_ATOMS,
     MODEL_SOLVENTS,
+    SUPPORTED_ELEMENTS,
     featurize,
     parse_molecule,
     solvent_index,
@@ -37,9 +38,9 @@ def test_single_atom_molecule_has_no_edges():
     [
         ("C1CC", "cannot be parsed"),
         ("c1cccc1", "cannot be sanitized"),
-        ("[Na]Cl", "unsupported element"),
+        ("[Na]Cl", "metal Na"),
+        ("C[Fe]C", "coordination compounds"),
         ("[CH3]", "radical"),
-        ("C[N+](C)(C)C", r"net charge \+1"),
         ("C" * (MAX_HEAVY_ATOMS + 1), "heavy atoms"),
         ("", "empty"),
     ],
@@ -80,3 +81,33 @@ def test_features_do_not_touch_the_molecule():
     mol = parse_molecule("OCC")
     featurize(mol, 0)
     assert not mol.GetAtomWithIdx(0).HasProp("_GasteigerCharge"), "featurize mutated its input"
+
+
+@pytest.mark.parametrize("smiles", ["C[N+](C)(C)C", "CC(=O)[O-]", "c1cc[n+](C)cc1"])
+def test_charged_molecules_are_accepted(smiles):
+    from nmrpeak_cli.predict.featurize import prepare_molecule
+
+    mol, notes = prepare_molecule(smiles)
+    assert mol.GetNumAtoms() > 0 and notes == ()
+
+
+def test_salts_keep_the_main_component_and_say_so():
+    from rdkit import Chem
+
+    from nmrpeak_cli.predict.featurize import prepare_molecule
+
+    mol, notes = prepare_molecule("C[NH3+].[Cl-].O")
+    assert Chem.MolToSmiles(mol) == "C[NH3+]"
+    assert notes == ("predicted the largest organic component C[NH3+]; removed O, [Cl-]",)
+    mol, notes = prepare_molecule("[Na+].CC(=O)[O-]")
+    assert Chem.MolToSmiles(mol) == "CC(=O)[O-]" and "removed [Na+]" in notes[0]
+
+
+def test_rare_main_group_elements_get_a_note_not_an_error():
+    from nmrpeak_cli.predict.featurize import ATOM_DIM_V1, prepare_molecule
+
+    mol, notes = prepare_molecule("C[Sn](C)(C)C")
+    assert notes == ("Sn (1 atom) is rare in the training data: shifts near it are less reliable",)
+    row = featurize(mol, 0).atom_features[1]
+    assert row[len(SUPPORTED_ELEMENTS)] == 1.0, "Sn uses the 'other element' column"
+    assert row[ATOM_DIM_V1 + 18 + 3] == 1.0, "period 5 one-hot"

@@ -11,20 +11,20 @@ from nmrpeak_cli.schema import PREDICTION_SCHEMA, rows_to_table
 
 
 def test_rows_fit_the_schema_and_bad_records_do_not_stop_the_batch(tiny_weights):
-    smiles = ["CCO", "C1CC", "[Fe]", "Cc1ccc(C)cc1", "C[N+](C)(C)C"]
+    smiles = ["CCO", "C1CC", "[Fe]", "Cc1ccc(C)cc1", "C[N+](C)(C)C", "C[NH3+].[Cl-]"]
     predictions = list(predict_records(smiles, weights=tiny_weights, batch_size=2, device="cpu"))
-    assert [p.id for p in predictions] == ["0", "1", "2", "3", "4"], (
+    assert [p.id for p in predictions] == ["0", "1", "2", "3", "4", "5"], (
         "one result per input, in order"
     )
     errors = [p.error for p in predictions]
-    assert errors[0] is None and errors[3] is None, f"good molecules failed: {errors}"
-    assert (
-        "cannot be parsed" in errors[1]
-        and "unsupported element" in errors[2]
-        and "net charge" in errors[4]
-    )
+    assert [errors[i] for i in (0, 3, 4, 5)] == [None] * 4, f"good molecules failed: {errors}"
+    assert "cannot be parsed" in errors[1] and "metal Fe" in errors[2]
+    salt = predictions[5]
+    assert salt.smiles == "C[NH3+]" and "removed [Cl-]" in salt.note
+    assert salt.spectrum.formula == "CH6N+", "the ion's formula, charge included"
     table = rows_to_table([prediction_row(p) for p in predictions], PREDICTION_SCHEMA)
-    assert table.num_rows == 5 and table.schema.equals(PREDICTION_SCHEMA)
+    assert table.num_rows == 6 and table.schema.equals(PREDICTION_SCHEMA)
+    assert table.column("note").to_pylist()[5] == salt.note
 
 
 def test_atoms_index_the_returned_canonical_smiles(tiny_weights):
