@@ -41,6 +41,14 @@ from nmrpeak_cli.generate.rerank import (
     rerank,
     score_by_beam,
 )
+from nmrpeak_cli.generate.search import (
+    PredictionCache,
+    SearchCandidate,
+    SearchConfig,
+    SearchResult,
+    Seed,
+    structure_search,
+)
 from nmrpeak_cli.spectra import Spectrum
 
 TOP_K = (1, 5, 10)
@@ -69,7 +77,9 @@ def truth_of(spectrum: Spectrum) -> Truth | None:
     return Truth(chem.inchikey(mol), chem.formula(mol))
 
 
-def _hit_rank(candidates: Sequence[Candidate], truth: Truth, stereo: bool) -> int | None:
+def _hit_rank(
+    candidates: Sequence[Candidate | SearchCandidate], truth: Truth, stereo: bool
+) -> int | None:
     for rank, c in enumerate(candidates, start=1):
         if (c.inchikey if stereo else c.inchikey[:14]) == (
             truth.inchikey if stereo else truth.connectivity
@@ -87,6 +97,8 @@ class Decoded:
     n_hypotheses: int
     n_valid: int
     candidates: tuple[Candidate, ...]
+    seeds: tuple[str, ...] = ()
+    """Every valid hypothesis in beam order, whatever its formula (search seeds)."""
 
 
 def decode_queries(
@@ -99,10 +111,13 @@ def decode_queries(
     batch_size: int = 16,
     limit: int | None = None,
     constrain: bool = True,
+    match_formula: bool = True,
 ) -> list[Decoded]:
     """Decode the queries that have what ``config`` needs (the first ``limit`` of them) by
     beam search plus ``samples`` draws (:func:`~nmrpeak_cli.generate.decode.decode`);
-    formula-reject when it has one, and (``constrain``) decode under its heavy-atom counts."""
+    formula-reject when it has one, and (``constrain``) decode under its heavy-atom counts.
+    ``match_formula=False`` keeps hypotheses of another hydrogen count in the beam (as search
+    seeds) instead of dropping them as they end."""
     usable = []
     for spectrum in spectra:
         query = apply_configuration(canonical_input(spectrum), config)
@@ -126,7 +141,11 @@ def decode_queries(
         max_len = max(length_cap(q.formula, limit) for q, _ in batch)
         formulas = [q.formula for q, _ in batch] if config.formula and constrain else None
         accept = (
-            hypothesis_filter(generator.smiles_tokenizer, [q.formula for q, _ in batch])
+            hypothesis_filter(
+                generator.smiles_tokenizer,
+                [q.formula for q, _ in batch],
+                match_formula=match_formula,
+            )
             if constrain
             else None
         )
@@ -148,12 +167,13 @@ def decode_queries(
                 if config.formula
                 else valid
             )
-            out.append(Decoded(truth, query, len(hyps), n_valid, tuple(kept)))
+            seeds = tuple(c.smiles for c in valid)
+            out.append(Decoded(truth, query, len(hyps), n_valid, tuple(kept), seeds))
     return out
 
 
 def _metrics(
-    ranked: Sequence[Sequence[Candidate]], truths: Sequence[Truth], prefix: str
+    ranked: Sequence[Sequence[Candidate | SearchCandidate]], truths: Sequence[Truth], prefix: str
 ) -> dict[str, float]:
     out = {}
     for stereo, label in ((True, "exact"), (False, "block1")):
@@ -175,17 +195,23 @@ def benchmark(
     predictor: Predictor | None = None,
     similarity: SimilarityFn | None = None,
     constrain: bool = True,
+    search: SearchConfig | None = None,
+    off_formula_seeds: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Metrics per configuration (see the module docstring), on at most ``limit`` queries each.
 
     ``constrain`` decodes formula configurations under the formula's heavy-atom counts (as
     ``generate`` does); without it they are only filtered by formula after decoding.
+    ``search`` (with a predictor) also runs the structure search from each query's reranked
+    candidates and beam (metrics ``search_*``, predictions and CPU seconds per query);
+    ``off_formula_seeds`` keeps beam hypotheses of another hydrogen count as seeds (they
+    then take beam slots from candidates of the formula).
     """
     queries = [s for s in spectra if s.smiles]
     report: dict[str, Any] = {
         "n_queries": len(queries), "beam": beam, "samples": samples,
-        "formula_constrained": constrain,
+        "formula_constrained": constrain, "off_formula_seeds": off_formula_seeds,
         "configurations": {},
     }  # fmt: skip
     for name in configurations:
@@ -193,7 +219,7 @@ def benchmark(
         start, cpu_start = time.perf_counter(), time.process_time()
         decoded = decode_queries(
             generator, queries, config, beam=beam, samples=samples, limit=limit,
-            constrain=constrain,
+            constrain=constrain, match_formula=not off_formula_seeds,
         )  # fmt: skip
         beam_ranked = [score_by_beam(d.candidates, generator.fusion) for d in decoded]
         row: dict[str, Any] = {"n": len(decoded)}
@@ -212,6 +238,8 @@ def benchmark(
             row.update(_metrics(reranked, truths, "rerank_"))
         seconds = time.perf_counter() - start
         cpu_seconds = time.process_time() - cpu_start
+        if search is not None and predictor is not None and similarity is not None and decoded:
+            row.update(_search_metrics(decoded, reranked, truths, generator, predictor, search))
         n_hyp = sum(d.n_hypotheses for d in decoded)
         row["validity"] = sum(d.n_valid for d in decoded) / max(n_hyp, 1)
         row["formula_match_top1"] = (
@@ -234,6 +262,70 @@ def benchmark(
         if progress is not None:
             progress(name)
     return report
+
+
+def search_seeds(decoded: Decoded, reranked: Sequence[Candidate]) -> list[Seed]:
+    """Seeds of one query: its reranked candidates, then the rest of its beam."""
+    first = [c.smiles for c in reranked]
+    return [Seed(s, "beam") for s in dict.fromkeys([*first, *decoded.seeds])]
+
+
+def run_searches(
+    decoded: Sequence[Decoded],
+    reranked: Sequence[Sequence[Candidate]],
+    generator: Generator,
+    predictor: Predictor,
+    config: SearchConfig,
+) -> tuple[list[SearchResult], list[float]]:
+    """The search result and CPU seconds of each query (one prediction cache for all)."""
+    cache = PredictionCache(predictor)
+    results, cpu = [], []
+    for d, ranked in zip(decoded, reranked, strict=True):
+        begin = time.process_time()
+        results.append(
+            structure_search(
+                d.query,
+                search_seeds(d, ranked),
+                predictor=cache,
+                config=config,
+                generator=generator,
+            )
+        )
+        cpu.append(time.process_time() - begin)
+    return results, cpu
+
+
+def _search_metrics(
+    decoded: Sequence[Decoded],
+    reranked: Sequence[Sequence[Candidate]],
+    truths: Sequence[Truth],
+    generator: Generator,
+    predictor: Predictor,
+    config: SearchConfig,
+) -> dict[str, Any]:
+    results, cpu = run_searches(decoded, reranked, generator, predictor, config)
+    out: dict[str, Any] = _metrics([r.candidates for r in results], truths, "search_")
+    hits = [
+        r.candidates[0]
+        for r, t in zip(results, truths, strict=True)
+        if r.candidates and r.candidates[0].inchikey == t.inchikey
+    ]
+    stops: dict[str, int] = {}
+    for r in results:
+        stops[r.stopped] = stops.get(r.stopped, 0) + 1
+    moves: dict[str, int] = {}
+    for c in hits:
+        moves[c.move] = moves.get(c.move, 0) + 1
+    out.update(
+        search_config={k: getattr(config, k) for k in config.__dataclass_fields__},
+        search_predictions_per_query=float(np.mean([r.predictions for r in results])),
+        search_seconds_per_query=float(np.mean([r.seconds for r in results])),
+        search_cpu_seconds_per_query=float(np.mean(cpu)),
+        search_cpu_seconds_max=float(np.max(cpu)),
+        search_stopped=stops,
+        search_top1_by_move=moves,
+    )
+    return out
 
 
 def fusion_examples(

@@ -1,0 +1,512 @@
+"""Spectrum-guided structure search: seeds → formula-preserving moves → forward prediction.
+
+The forward model is fast and discriminative, so it serves as the oracle of a population
+search (:func:`structure_search`):
+
+1. **Seeds** (generator beam, library neighbours, any SMILES) of the query formula are
+   predicted and scored; every seed, whatever its formula, lends its fragments to
+   recombination (:mod:`~nmrpeak_cli.generate.fragments`), whose children have the formula
+   by construction.
+2. **Iterations**: the best structures not yet expanded are mutated by local moves
+   (:mod:`~nmrpeak_cli.generate.moves`); children of another formula are dropped before
+   any prediction; the rest are predicted in one batch and scored by the peak-aware
+   similarity to the query. Stops when the prediction budget or the time limit is spent, or
+   when the top of the population has not changed for ``patience`` iterations.
+3. **Final ranking**: stereoisomers of the best structures join them, and the ``rescore``
+   best by similarity are scored by the generator (teacher-forced log-probability per
+   token, when a generator is given) and ranked by the fused score
+   ``sigmoid(bias + w_similarity · similarity + w_logprob · logprob)``.
+
+Everything is deterministic under ``SearchConfig.seed`` except where the time limit cuts a
+search short. Predictions are cached by canonical SMILES (and solvent) in a
+:class:`PredictionCache` that a batch shares across queries.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from nmrpeak_cli.generate.moves import MOVES, formula_of, stereoisomers
+from nmrpeak_cli.spectra import Nucleus, Spectrum, normalize_formula
+
+if TYPE_CHECKING:
+    from nmrpeak_cli.generate.model import Generator
+    from nmrpeak_cli.generate.rerank import Predictor
+    from nmrpeak_cli.similarity import SimilarityParams
+
+SOURCES = ("beam", "library", "search")
+"""Where a candidate came from: a generator hypothesis, a library neighbour, or a move."""
+MISSING_LOGPROB = -3.0
+"""Per-token log-probability given to a candidate the generator cannot spell."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchConfig:
+    """Settings of :func:`structure_search`.
+
+    The fusion weights were fitted on validation search pools
+    (``benchmarks/generate_search.py fit``; see benchmarks/RESULTS.md#generate).
+    """
+
+    budget: int = 1000
+    """Forward predictions per query (cache hits are free)."""
+    time_limit: float | None = 10.0
+    """Wall seconds per query (``None``: no limit)."""
+    moves: tuple[str, ...] = ("walk", "swap", "bond")
+    """Local moves (keys of :data:`~nmrpeak_cli.generate.moves.MOVES`)."""
+    recombine: bool = True
+    """Join fragment pairs of the seeds that fit the formula (needs a formula)."""
+    repair: bool = True
+    """Turn seeds of the right heavy atoms but two hydrogens off into structures of the
+    formula (:func:`~nmrpeak_cli.generate.moves.hydrogen_fix`; needs a formula)."""
+    per_iteration: int = 200
+    """Children predicted per iteration (at most)."""
+    parents: int = 4
+    """Best not-yet-expanded structures mutated per iteration."""
+    patience: int = 2
+    """Iterations without a change of the top ``top`` before stopping."""
+    top: int = 10
+    """Size of the top watched for convergence."""
+    stereo: int = 3
+    """Best structures whose stereoisomers are added at the end."""
+    stereo_limit: int = 8
+    """Stereoisomers per structure."""
+    rescore: int = 30
+    """Best structures (by similarity) ranked by the fused score; the rest are dropped."""
+    w_similarity: float = 20.0
+    """Weight of the similarity in the fused score."""
+    w_logprob: float = 2.0
+    """Weight of the generator's log-probability per token in the fused score."""
+    bias: float = -18.0
+    """Intercept of the fused score."""
+    seed: int = 0
+    """Seed of the random choice among children when there are more than fit an iteration."""
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.moves if m not in MOVES]
+        if unknown:
+            raise ValueError(f"unknown moves {unknown}; expected some of {sorted(MOVES)}")
+        if self.budget < 0:
+            raise ValueError(f"budget must be ≥ 0 predictions, got {self.budget}")
+        if self.time_limit is not None and self.time_limit <= 0:
+            raise ValueError(f"time_limit must be > 0 seconds, got {self.time_limit}")
+        for name in ("per_iteration", "parents", "patience", "top", "rescore"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    """A starting structure."""
+
+    smiles: str
+    """Any SMILES (canonicalized by the search)."""
+    source: str = "beam"
+    """``beam`` or ``library``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchCandidate:
+    """One structure found by the search, best first in :attr:`SearchResult.candidates`."""
+
+    smiles: str
+    """Canonical isomeric SMILES."""
+    inchikey: str
+    """Standard InChIKey."""
+    similarity: float
+    """Combined predicted-vs-query similarity in [0, 1]."""
+    similarity_c13: float | None
+    """13C similarity (``None``: the query has no 13C peaks)."""
+    similarity_h1: float | None
+    """1H similarity (``None``: the query has no 1H peaks)."""
+    logprob: float | None
+    """Generator log-probability per token (``None`` without a generator)."""
+    score: float
+    """Fused score in [0, 1] (the similarity when there is no generator)."""
+    source: str
+    """``beam``, ``library`` or ``search`` (made by a move)."""
+    move: str
+    """What made it: ``seed``, ``repair``, ``recombine``, a move name, or ``stereo``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """Outcome of one query's search."""
+
+    candidates: tuple[SearchCandidate, ...]
+    """Best first (empty when nothing could be scored, see ``stopped``)."""
+    predictions: int
+    """Forward predictions spent (cache misses)."""
+    iterations: int
+    """Move iterations run."""
+    stopped: str
+    """Why the search ended: ``budget``, ``time limit``, ``converged``, ``exhausted`` or
+    a reason no search was possible."""
+    seconds: float = 0.0
+    """Wall time of the search."""
+
+
+class PredictionCache:
+    """Predicted spectra by ``(solvent, canonical SMILES)``, least recently used dropped first.
+
+    Shared by the queries of a batch so a structure proposed twice is predicted once.
+    """
+
+    def __init__(self, predictor: Predictor, max_entries: int = 200_000) -> None:
+        self.predictor = predictor
+        self.max_entries = max_entries
+        self._spectra: OrderedDict[tuple[str | None, str], Spectrum | None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._spectra)
+
+    def get(self, smiles: Sequence[str], solvent: str | None) -> tuple[list, int]:
+        """Spectra of ``smiles`` (``None`` where prediction failed) and how many were predicted."""
+        from nmrpeak_cli.errors import NmrpeakError
+
+        missing = list(dict.fromkeys(s for s in smiles if (solvent, s) not in self._spectra))
+        if missing:
+            predicted = list(self.predictor(missing, solvent))
+            if len(predicted) != len(missing):
+                raise NmrpeakError(
+                    f"predictor returned {len(predicted)} spectra for {len(missing)} SMILES"
+                )
+            for key, spectrum in zip(missing, predicted, strict=True):
+                self._spectra[(solvent, key)] = spectrum
+        out = []
+        for key in smiles:
+            self._spectra.move_to_end((solvent, key))
+            out.append(self._spectra[(solvent, key)])
+        while len(self._spectra) > self.max_entries:
+            self._spectra.popitem(last=False)
+        return out, len(missing)
+
+
+@dataclass(slots=True)
+class _Entry:
+    smiles: str
+    similarity: float
+    c13: float | None
+    h1: float | None
+    source: str
+    move: str
+    logprob: float | None = None
+
+
+@dataclass(slots=True)
+class _Pool:
+    """The scored population of one query (mutable working state of one search)."""
+
+    query: Spectrum
+    params: SimilarityParams
+    cache: PredictionCache
+    budget: int
+    deadline: float | None
+    entries: dict[str, _Entry] = field(default_factory=dict)
+    predictions: int = 0
+
+    def out_of_budget(self) -> bool:
+        return self.predictions >= self.budget
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.perf_counter() > self.deadline
+
+    def add(self, proposals: Sequence[tuple[str, str, str]]) -> None:
+        """Predict and score ``(smiles, source, move)`` proposals not in the pool yet, within
+        the budget (in order)."""
+        from nmrpeak_cli.similarity import match_spectra
+
+        fresh, seen = [], set()
+        for smiles, source, move in proposals:
+            if smiles not in self.entries and smiles not in seen:
+                seen.add(smiles)
+                fresh.append((smiles, source, move))
+        fresh = fresh[: max(self.budget - self.predictions, 0)]
+        if not fresh:
+            return
+        spectra, spent = self.cache.get([s for s, _, _ in fresh], self.query.solvent)
+        self.predictions += spent
+        for (smiles, source, move), spectrum in zip(fresh, spectra, strict=True):
+            if spectrum is None:
+                continue
+            match = match_spectra(self.query, spectrum, params=self.params)
+            per = {n: m.score for n, m in match.matches.items()}
+            self.entries[smiles] = _Entry(
+                smiles, match.score, per.get(Nucleus.C13), per.get(Nucleus.H1), source, move
+            )
+
+    def ranked(self) -> list[_Entry]:
+        return sorted(self.entries.values(), key=lambda e: (-e.similarity, e.smiles))
+
+
+def _canonical(smiles: str) -> str | None:
+    from nmrpeak_cli import chem
+
+    mol = chem.try_parse_smiles(smiles)
+    return None if mol is None else chem.canonical_smiles(mol)
+
+
+def _children(
+    parent: str, moves: Sequence[str], formula: str | None, taken: set[str]
+) -> list[tuple[str, str]]:
+    """``(child, move)`` of ``parent`` with its formula (or the query's), not in ``taken``."""
+    from nmrpeak_cli import chem
+
+    mol = chem.try_parse_smiles(parent)
+    if mol is None:
+        return []
+    target = formula or chem.formula(mol)
+    out, seen = [], set(taken)
+    for name in moves:
+        for child in MOVES[name](mol):
+            if child in seen:
+                continue
+            seen.add(child)
+            if formula_of(child) == target:
+                out.append((child, name))
+    return out
+
+
+def _repaired(
+    seeds: Sequence[str], formula: str, config: SearchConfig
+) -> list[tuple[str, str, str]]:
+    """Children of the formula made from seeds whose formula has the same heavy atoms and
+    two hydrogens more or fewer (at most a quarter of the budget, seeds taken in turn)."""
+    from nmrpeak_cli import chem
+    from nmrpeak_cli.generate.moves import hydrogen_fix
+    from nmrpeak_cli.spectra import parse_formula
+
+    target = parse_formula(formula)
+    heavy = {e: n for e, n in target.items() if e != "H"}
+    groups = []
+    for smiles in seeds:
+        mol = chem.try_parse_smiles(smiles)
+        if mol is None:
+            continue
+        counts = chem.element_counts(mol)
+        delta = target.get("H", 0) - counts.pop("H", 0)
+        if counts != heavy or delta not in (2, -2):
+            continue
+        children = dict.fromkeys(c for c in hydrogen_fix(mol, delta) if formula_of(c) == formula)
+        groups.append([(c, "repair") for c in children])
+    return [(c, "search", m) for c, m in _round_robin(groups, max(config.budget // 4, 1))]
+
+
+def _round_robin(groups: list[list[tuple[str, str]]], limit: int) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    depth = 0
+    while len(out) < limit and any(depth < len(g) for g in groups):
+        out.extend(g[depth] for g in groups if depth < len(g))
+        depth += 1
+    return out[:limit]
+
+
+def structure_search(
+    query: Spectrum,
+    seeds: Sequence[str | Seed],
+    *,
+    predictor: Predictor | PredictionCache,
+    config: SearchConfig = SearchConfig(),
+    generator: Generator | None = None,
+    similarity_params: SimilarityParams | None = None,
+) -> SearchResult:
+    """Search structures for one (canonical) query from ``seeds``; see the module docstring.
+
+    Parameters
+    ----------
+    query
+        The query spectrum (its ``formula``, when given, is kept by every candidate).
+    seeds
+        Starting structures, best first (SMILES or :class:`Seed`; unreadable ones are skipped).
+    predictor
+        Forward model (a :data:`~nmrpeak_cli.generate.rerank.Predictor`), or a
+        :class:`PredictionCache` wrapping one to share predictions across queries.
+    config
+        Budget, moves and fusion weights.
+    generator
+        Scores the final candidates by log-probability (``None``: similarity only).
+    similarity_params
+        Peak-aware similarity parameters (default: the library defaults, as the rerank).
+
+    Returns
+    -------
+    SearchResult
+        Candidates best first, with what was spent and why the search stopped.
+    """
+    from nmrpeak_cli.similarity import DEFAULT_PARAMS
+
+    start = time.perf_counter()
+    cache = predictor if isinstance(predictor, PredictionCache) else PredictionCache(predictor)
+    formula = normalize_formula(query.formula) if query.formula else None
+    pool = _Pool(
+        query, similarity_params or DEFAULT_PARAMS, cache, config.budget,
+        None if config.time_limit is None else start + config.time_limit,
+    )  # fmt: skip
+
+    def done(stopped: str, iterations: int) -> SearchResult:
+        return SearchResult(
+            _final(pool, config, generator, formula), pool.predictions, iterations, stopped,
+            time.perf_counter() - start,
+        )  # fmt: skip
+
+    if not query.nuclei:
+        return SearchResult((), 0, 0, "the query has no 13C or 1H peaks to score against")
+    ordered: list[tuple[str, str]] = []
+    for seed in seeds:
+        seed = seed if isinstance(seed, Seed) else Seed(seed)
+        smiles = _canonical(seed.smiles)
+        if smiles is not None and smiles not in {s for s, _ in ordered}:
+            ordered.append((smiles, seed.source))
+    if not ordered:
+        return SearchResult((), 0, 0, "no readable seed structure")
+    pool.add([(s, source, "seed") for s, source in ordered if formula in (None, formula_of(s))])
+    if config.repair and formula is not None:
+        pool.add(_repaired([s for s, _ in ordered if s not in pool.entries], formula, config))
+    if config.recombine and formula is not None and not pool.out_of_budget():
+        from nmrpeak_cli import chem
+        from nmrpeak_cli.generate.fragments import recombine
+
+        scored = [e.smiles for e in pool.ranked()]
+        others = [s for s, _ in ordered if s not in pool.entries]
+        mols = [chem.try_parse_smiles(s) for s in (*scored, *others)]
+        share = max(config.budget // 4, 1)
+        children = []
+        for child in recombine([m for m in mols if m is not None], formula):
+            if child not in pool.entries:
+                children.append((child, "search", "recombine"))
+            if len(children) >= share:
+                break
+        pool.add(children)
+    if not pool.entries:
+        return done("no seed of the formula and no recombination that fits it", 0)
+    rng = np.random.default_rng(config.seed)
+    expanded: set[str] = set()
+    iterations, stale, top = 0, 0, [e.smiles for e in pool.ranked()[: config.top]]
+    while True:
+        if pool.out_of_budget():
+            return done("budget", iterations)
+        if pool.out_of_time():
+            return done("time limit", iterations)
+        parents = [e.smiles for e in pool.ranked() if e.smiles not in expanded][: config.parents]
+        if not parents:
+            return done("exhausted", iterations)
+        groups = []
+        taken = set(pool.entries)
+        for parent in parents:
+            expanded.add(parent)
+            children = _children(parent, config.moves, formula, taken)
+            order = rng.permutation(len(children))
+            groups.append([children[i] for i in order])
+            taken.update(c for c, _ in children)
+        chosen = _round_robin(groups, config.per_iteration)
+        pool.add([(child, "search", move) for child, move in chosen])
+        iterations += 1
+        now = [e.smiles for e in pool.ranked()[: config.top]]
+        stale = stale + 1 if now == top else 0
+        top = now
+        if stale >= config.patience:
+            return done("converged", iterations)
+
+
+def _final(
+    pool: _Pool, config: SearchConfig, generator: Generator | None, formula: str | None
+) -> tuple[SearchCandidate, ...]:
+    """Stereoisomers of the best, then the ``rescore`` best ranked by the fused score."""
+    from nmrpeak_cli import chem
+
+    best = pool.ranked()
+    extra = []
+    for entry in best[: config.stereo]:
+        mol = chem.try_parse_smiles(entry.smiles)
+        if mol is None:
+            continue
+        for smiles in stereoisomers(mol, config.stereo_limit):
+            if smiles not in pool.entries and formula in (None, formula_of(smiles)):
+                extra.append((smiles, entry.source, "stereo"))
+    if extra:  # stereoisomers are few: they may exceed the budget slightly
+        pool.budget = max(pool.budget, pool.predictions + len(extra))
+        pool.add(extra)
+    chosen = pool.ranked()[: config.rescore]
+    if generator is not None and chosen:
+        logprobs = sequence_logprobs(generator, pool.query, [e.smiles for e in chosen])
+        for entry, logprob in zip(chosen, logprobs, strict=True):
+            entry.logprob = logprob
+    out = []
+    for entry in chosen:
+        if entry.logprob is None and generator is None:
+            score = entry.similarity
+        else:
+            lp = MISSING_LOGPROB if entry.logprob is None else entry.logprob
+            z = config.bias + config.w_similarity * entry.similarity + config.w_logprob * lp
+            score = 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+        mol = chem.try_parse_smiles(entry.smiles)
+        if mol is None:
+            continue
+        out.append(
+            SearchCandidate(
+                entry.smiles,
+                chem.inchikey(mol),
+                entry.similarity,
+                entry.c13,
+                entry.h1,
+                entry.logprob,
+                score,
+                entry.source,
+                entry.move,
+            )
+        )
+    out.sort(key=lambda c: (-c.score, -c.similarity, c.smiles))
+    return tuple(out)
+
+
+def sequence_logprobs(
+    generator: Generator, query: Spectrum, smiles: Sequence[str], batch_size: int = 64
+) -> list[float | None]:
+    """Teacher-forced log-probability per token (``<eos>`` counted) of each SMILES given the
+    query, as the beam reports it; ``None`` for SMILES with tokens outside the vocabulary or
+    longer than the model writes."""
+    import torch
+
+    from nmrpeak_cli.generate.inputs import pad_batch
+    from nmrpeak_cli.tokenizer import UNK
+
+    source = generator.spectrum_tokenizer.encode(query)
+    limit = generator.model.config.max_tgt_len
+    encoded = [generator.smiles_tokenizer.encode(s) for s in smiles]
+    usable = [i for i, ids in enumerate(encoded) if UNK not in ids and len(ids) <= limit]
+    out: list[float | None] = [None] * len(smiles)
+    device = generator.device
+    with torch.inference_mode():
+        for begin in range(0, len(usable), batch_size):
+            rows = usable[begin : begin + batch_size]
+            target = torch.as_tensor(pad_batch([encoded[i] for i in rows]), device=device)
+            src = torch.as_tensor(pad_batch([source] * len(rows)), device=device)
+            logits = generator.model(src, target[:, :-1])
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            gold = target[:, 1:]
+            picked = logp.gather(2, gold.unsqueeze(2)).squeeze(2)
+            mask = gold != 0
+            totals = (picked * mask).sum(1) / mask.sum(1)
+            for i, value in zip(rows, totals.tolist(), strict=True):
+                out[i] = float(value)
+    return out
+
+
+__all__ = [
+    "MISSING_LOGPROB",
+    "SOURCES",
+    "PredictionCache",
+    "SearchCandidate",
+    "SearchConfig",
+    "SearchResult",
+    "Seed",
+    "sequence_logprobs",
+    "structure_search",
+]

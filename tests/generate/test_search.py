@@ -1,0 +1,205 @@
+"""Structure search with a fake forward model: shifts computed from each atom's surroundings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from rdkit import Chem
+
+from nmrpeak_cli.generate.search import (
+    PredictionCache,
+    SearchConfig,
+    Seed,
+    sequence_logprobs,
+    structure_search,
+)
+from nmrpeak_cli.spectra import PeakList, Spectrum
+
+
+def fake_spectrum(smiles: str, id: str = "q", formula: str | None = None) -> Spectrum:
+    """13C/1H lists from atom environments: every ring position around a heteroatom differs."""
+    mol = Chem.MolFromSmiles(smiles)
+    c13, h1, counts = [], [], []
+    for atom in mol.GetAtoms():
+        if atom.GetSymbol() != "C":
+            continue
+        hetero = sum(n.GetSymbol() != "C" for n in atom.GetNeighbors())
+        second = sum(
+            nn.GetSymbol() != "C"
+            for n in atom.GetNeighbors()
+            for nn in n.GetNeighbors()
+            if nn.GetIdx() != atom.GetIdx()
+        )
+        shift = 12 + 6 * atom.GetDegree() + 95 * atom.GetIsAromatic() + 30 * hetero + 7 * second
+        c13.append(float(shift))
+        if atom.GetTotalNumHs():
+            h1.append(0.9 + 5.5 * atom.GetIsAromatic() + 1.1 * hetero + 0.35 * second)
+            counts.append(float(atom.GetTotalNumHs()))
+    return Spectrum(
+        id,
+        c13=PeakList.from_shifts("13C", c13),
+        h1=PeakList.from_shifts("1H", h1, counts) if h1 else None,
+        formula=formula,
+    )
+
+
+class CountingPredictor:
+    """The fake forward model, counting the molecules it was asked for."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, smiles: Sequence[str], solvent: str | None) -> list[Spectrum | None]:
+        self.calls += len(smiles)
+        return [fake_spectrum(s) if "Si" not in s else None for s in smiles]
+
+
+TRUTH = "CCCc1ccncc1"  # 4-propylpyridine, C8H11N
+
+
+def query(truth: str = TRUTH, formula: str | None = "C8H11N") -> Spectrum:
+    return fake_spectrum(truth, formula=formula)
+
+
+def key(smiles: str) -> str:
+    return Chem.MolToInchiKey(Chem.MolFromSmiles(smiles))
+
+
+def test_search_finds_the_positional_isomer_of_a_seed():
+    result = structure_search(
+        query(), ["CCCc1cccnc1"], predictor=CountingPredictor(), config=SearchConfig(budget=300)
+    )
+    best = result.candidates[0]
+    assert best.inchikey == key(TRUTH), f"top-1 {best.smiles}, stopped: {result.stopped}"
+    assert best.similarity == pytest.approx(1.0)
+    assert best.source == "search" and best.move in {"walk", "swap"}
+    assert best.similarity_c13 == pytest.approx(1.0) and best.similarity_h1 == pytest.approx(1.0)
+    assert result.predictions <= 300 + SearchConfig().stereo * SearchConfig().stereo_limit
+    scores = [c.score for c in result.candidates]
+    assert scores == sorted(scores, reverse=True), "candidates must come best first"
+
+
+def test_search_is_deterministic_and_the_cache_saves_predictions():
+    predictor = CountingPredictor()
+    cache = PredictionCache(predictor)
+    config = SearchConfig(budget=120, per_iteration=30, time_limit=None)
+    first = structure_search(query(), ["CCCc1ccccn1"], predictor=cache, config=config)
+    calls = predictor.calls
+    again = structure_search(query(), ["CCCc1ccccn1"], predictor=cache, config=config)
+    assert first.candidates == again.candidates, "same seed and settings, same answer"
+    assert predictor.calls == calls and again.predictions == 0, "second run is all cache hits"
+    fresh = structure_search(query(), ["CCCc1ccccn1"], predictor=CountingPredictor(), config=config)
+    assert fresh.candidates == first.candidates
+
+
+def test_budget_bounds_the_predictions():
+    predictor = CountingPredictor()
+    result = structure_search(
+        query(), ["CCCc1ccccn1"], predictor=predictor,
+        config=SearchConfig(budget=10, stereo=0, recombine=False),
+    )  # fmt: skip
+    assert result.predictions <= 10 and predictor.calls <= 10
+    assert result.stopped == "budget"
+
+
+def test_recombination_and_repair_reach_the_formula_from_wrong_formula_seeds():
+    # neither seed has the formula; their fragments (propyl + pyridyl) make 4-propylpyridine
+    result = structure_search(
+        query(), ["CCCc1ccccc1", "Cc1ccncc1"], predictor=CountingPredictor(),
+        config=SearchConfig(budget=200, moves=(), repair=False),
+    )  # fmt: skip
+    assert result.candidates[0].inchikey == key(TRUTH)
+    assert result.candidates[0].move == "recombine"
+    # two hydrogens too many: the 1,2,3,6-tetrahydropyridine... made aromatic again by repair
+    repaired = structure_search(
+        query("CCCC1=CC=NCC1", "C8H13N"), ["CCCC1=CCNCC1"], predictor=CountingPredictor(),
+        config=SearchConfig(budget=200, moves=(), recombine=False),
+    )  # fmt: skip
+    assert repaired.candidates[0].inchikey == key("CCCC1=CC=NCC1")
+    assert repaired.candidates[0].move == "repair"
+
+
+def test_stereoisomers_join_at_the_end():
+    result = structure_search(
+        fake_spectrum("C[C@H](N)C(=O)O", formula="C3H7NO2"), ["CC(N)C(=O)O"],
+        predictor=CountingPredictor(), config=SearchConfig(budget=50, moves=()),
+    )  # fmt: skip
+    smiles = {c.smiles for c in result.candidates}
+    assert {"C[C@H](N)C(=O)O", "C[C@@H](N)C(=O)O"} <= smiles
+    assert any(c.move == "stereo" for c in result.candidates)
+
+
+@pytest.mark.parametrize(
+    ("spectrum", "seeds", "reason"),
+    [
+        (Spectrum("empty", formula="C8H11N"), ["CCCc1ccncc1"], "no 13C or 1H peaks"),
+        (query(), [], "no readable seed"),
+        (query(), ["not a smiles"], "no readable seed"),
+        (query(), ["CCCCCCCCCCCCCCCCO"], "no seed of the formula"),
+    ],
+)
+def test_a_search_that_cannot_run_says_why(spectrum, seeds, reason):
+    result = structure_search(
+        spectrum, seeds, predictor=CountingPredictor(), config=SearchConfig(budget=50)
+    )
+    assert result.candidates == () and reason in result.stopped
+
+
+def test_failed_predictions_are_skipped_and_time_limit_stops():
+    result = structure_search(
+        query("C[Si](C)(C)CCc1ccccc1", "C11H18Si"), ["C[Si](C)(C)CCc1ccccc1"],
+        predictor=CountingPredictor(), config=SearchConfig(budget=50),
+    )  # fmt: skip
+    assert result.candidates == ()
+    slow = structure_search(
+        query(), [Seed("CCCc1ccccn1")], predictor=CountingPredictor(),
+        config=SearchConfig(budget=100_000, time_limit=1e-9, stereo=0),
+    )  # fmt: skip
+    assert slow.stopped == "time limit"
+
+
+def test_without_formula_children_keep_the_seed_formula():
+    result = structure_search(
+        query(formula=None), ["CCCc1cccnc1"], predictor=CountingPredictor(),
+        config=SearchConfig(budget=200),
+    )  # fmt: skip
+    assert result.candidates[0].inchikey == key(TRUTH)
+    assert all(c.smiles.count("n") + c.smiles.count("N") == 1 for c in result.candidates)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"moves": ("teleport",)}, "unknown moves"),
+        ({"budget": -1}, "budget"),
+        ({"time_limit": 0}, "time_limit"),
+        ({"rescore": 0}, "rescore"),
+    ],
+)
+def test_config_rejects_bad_settings(change, message):
+    with pytest.raises(ValueError, match=message):
+        SearchConfig(**change)
+
+
+def test_sequence_logprobs_equal_the_beam_scores(tiny_generator, tiny_pairs):
+    from nmrpeak_cli.generate.decode import beam_search
+
+    pair = next(p for p in tiny_pairs if p.spectrum.id == "toluene")
+    source = tiny_generator.spectrum_tokenizer.encode(pair.spectrum)
+    hyps = beam_search(tiny_generator, [source], beam=3)[0]
+    texts = [tiny_generator.smiles_tokenizer.decode(h.ids) for h in hyps]
+    scored = sequence_logprobs(tiny_generator, pair.spectrum, [*texts, "[Si]"])
+    for hyp, value in zip(hyps, scored, strict=False):
+        assert value == pytest.approx(hyp.logprob_per_token, abs=1e-3)
+    assert scored[-1] is None, "a token outside the vocabulary cannot be scored"
+
+
+def test_generator_logprob_enters_the_fused_score(tiny_generator):
+    spectrum = fake_spectrum("Cc1ccccc1", formula="C7H8")
+    result = structure_search(
+        spectrum, ["Cc1ccccc1"], predictor=CountingPredictor(),
+        config=SearchConfig(budget=20), generator=tiny_generator,
+    )  # fmt: skip
+    best = result.candidates[0]
+    assert best.logprob is not None and 0.0 <= best.score <= 1.0
