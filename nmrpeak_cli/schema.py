@@ -32,9 +32,20 @@ H1_PEAK_TYPE = pa.struct(
 )
 """One 1H peak of a query table."""
 
+C13_PEAK_TYPE = pa.struct(
+    [
+        pa.field("shift", pa.float64()),
+        # attached hydrogens as s/d/t/q (C, CH, CH2, CH3; from DEPT), null when unknown
+        pa.field("multiplicity", pa.string()),
+    ]
+)
+"""One 13C peak of a query table written by ``peaks``."""
+
 PRED_C13_PEAK_TYPE = pa.struct(
     [
         pa.field("shift", pa.float64()),
+        # calibrated standard deviation (ppm): shift ± 1.645 sd is the 90 % interval
+        pa.field("shift_sd", pa.float64()),
         pa.field("n_atoms", pa.int32()),
         pa.field("atoms", pa.list_(pa.int32())),
     ]
@@ -42,6 +53,7 @@ PRED_C13_PEAK_TYPE = pa.struct(
 PRED_H1_PEAK_TYPE = pa.struct(
     [
         pa.field("shift", pa.float64()),
+        pa.field("shift_sd", pa.float64()),
         pa.field("integration", pa.float64()),
         pa.field("multiplicity", pa.string()),
         pa.field("j_hz", pa.list_(pa.float64())),
@@ -74,6 +86,23 @@ QUERY_SCHEMA = pa.schema(
     metadata=_metadata("query"),
 )
 """Query table: input of retrieve/generate/elucidate, output of ``peaks``."""
+
+PEAKS_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("c13", pa.list_(C13_PEAK_TYPE)),
+        pa.field("h1", pa.list_(H1_PEAK_TYPE)),
+        pa.field("formula", pa.string()),
+        pa.field("solvent", pa.string()),
+        pa.field("field_mhz", pa.float64()),
+        pa.field("smiles", pa.string()),
+        pa.field("quality", pa.string()),
+        pa.field("error", pa.string()),
+    ],
+    metadata=_metadata("query"),
+)
+"""Query table written by ``peaks``: 13C peaks as structs carrying the DEPT attached-H label,
+and ``quality`` (why the peaks may be unreliable, or why labels were dropped)."""
 
 PREDICTION_SCHEMA = pa.schema(
     [
@@ -169,6 +198,12 @@ def spectrum_to_row(spectrum: Spectrum, error: str | None = None) -> dict[str, A
         "smiles": spectrum.smiles,
         "error": error,
     }
+
+
+def c13_peak_to_struct(peak: Peak) -> dict[str, Any]:
+    """A 13C peak as a ``C13_PEAK_TYPE`` struct value (attached-H count as s/d/t/q)."""
+    label = "sdtq"[peak.n_h] if peak.n_h is not None and peak.n_h < 4 else None
+    return {"shift": peak.shift, "multiplicity": label}
 
 
 def error_row(record_id: str, error: str) -> dict[str, Any]:

@@ -63,6 +63,7 @@ class _SkipLog:
 def _render_table(rows: list[dict]) -> None:
     """Rows as a terminal table: peaks in journal style (1H to 0.01 ppm, 13C to 0.1 ppm, whole
     proton counts); file outputs keep full precision."""
+    from rich.markup import escape
     from rich.table import Table
 
     from nmrpeak_cli.cli.common import stdout_console
@@ -70,19 +71,22 @@ def _render_table(rows: list[dict]) -> None:
     from nmrpeak_cli.schema import row_to_spectrum
 
     table = Table(show_lines=True)
-    for column in ("id", "solvent", "MHz", "13C", "1H"):
+    flagged = any(row.get("quality") for row in rows)
+    for column in ("id", "solvent", "MHz", "13C", "1H", *(("quality",) if flagged else ())):
         table.add_column(column, overflow="fold")
     for row in rows:
         if row["error"]:
-            table.add_row(row["id"], "", "", f"[red]{row['error']}[/red]", "")
+            table.add_row(row["id"], "", "", f"[red]{escape(row['error'])}[/red]", "")
             continue
         spectrum = row_to_spectrum(row)
+        quality = (f"[yellow]{escape(row['quality'])}[/yellow]",) if row.get("quality") else ()
         table.add_row(
             spectrum.id,
             spectrum.solvent or "",
             f"{spectrum.field_mhz:.0f}" if spectrum.field_mhz else "",
             format_peaks(spectrum.c13, journal=True) if spectrum.c13 else "",
             format_peaks(spectrum.h1, journal=True) if spectrum.h1 else "",
+            *quality,
         )
     stdout_console().print(table)
 
@@ -146,7 +150,7 @@ def peaks(
     from nmrpeak_cli.outputs import record_key
     from nmrpeak_cli.processing.peaks import PeakBatch, input_state
     from nmrpeak_cli.processing.pipeline import ProcessingOptions
-    from nmrpeak_cli.schema import QUERY_SCHEMA
+    from nmrpeak_cli.schema import PEAKS_SCHEMA
 
     options = batch_options(
         output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
@@ -167,9 +171,9 @@ def peaks(
         iter_samples(raw, on_skip=log.skip),
         PeakBatch(processing, reprocess, None if plot is None else str(plot)),
         key=lambda sample: record_key(sample.id, input_state(sample)),
-        schema=QUERY_SCHEMA,
+        schema=PEAKS_SCHEMA,
         options=options,
-        digest={"processing": asdict(processing), "reprocess": reprocess},
+        digest={"processing": asdict(processing), "reprocess": reprocess, "schema": "peaks"},
         render=_render_table,
         description="samples",
         failed=log,

@@ -25,7 +25,7 @@ from nmrpeak_cli.batch import Shard, parallel_map
 from nmrpeak_cli.io.raw import RawDataError, read_raw
 from nmrpeak_cli.io.raw.walk import Experiment, Sample, Skipped, iter_samples
 from nmrpeak_cli.processing.pipeline import ExperimentPeaks, ProcessingOptions, peaks_from_raw
-from nmrpeak_cli.schema import error_row, spectrum_to_row
+from nmrpeak_cli.schema import c13_peak_to_struct, error_row, spectrum_to_row
 from nmrpeak_cli.spectra import Spectrum
 
 #: Reasons that are deliberate skips rather than failures (matched in the error text).
@@ -132,7 +132,7 @@ class PeaksReport:
     Attributes
     ----------
     rows
-        Query-table rows (``QUERY_SCHEMA`` columns): per sample, its row then its failure rows.
+        Query-table rows (``PEAKS_SCHEMA`` columns): per sample, its row then its failure rows.
     skipped
         Every experiment or input not used in a row, with the reason.
     """
@@ -219,6 +219,7 @@ def input_state(sample: Sample) -> list[Any]:
 
 
 def _row(sample_id: str, chosen: dict[str, ExperimentPeaks]) -> dict[str, Any]:
+    """The sample's ``PEAKS_SCHEMA`` row: 13C as structs, ``quality`` from every experiment."""
     first = next(iter(chosen.values()))
     h1 = chosen.get("1H")
     spectrum = Spectrum(
@@ -228,7 +229,12 @@ def _row(sample_id: str, chosen: dict[str, ExperimentPeaks]) -> dict[str, Any]:
         solvent=next((p.solvent for p in chosen.values() if p.solvent), None),
         field_mhz=h1.field_mhz if h1 is not None else first.field_mhz,
     )
-    return spectrum_to_row(spectrum)
+    row = spectrum_to_row(spectrum)
+    if spectrum.c13 is not None:
+        row["c13"] = [c13_peak_to_struct(p) for p in spectrum.c13]
+    flags = [f"{p.nucleus}: {flag}" for p in chosen.values() for flag in p.quality]
+    row["quality"] = "; ".join(flags) or None
+    return row
 
 
 def _short(item: Skipped) -> str:

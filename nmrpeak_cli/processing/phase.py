@@ -59,6 +59,31 @@ def autophase(
     return _refine(spectrum, float(np.rad2deg(p0)), float(np.rad2deg(p1)))
 
 
+def whole_point_delay(spectrum: np.ndarray, *, max_points: int = 64, max_peaks: int = 64) -> int:
+    """Whole dwell times by which the FID of ``spectrum`` started late (negative: early).
+
+    A FID delayed by ``k`` points needs a first-order phase of ``360° · k``; ``k`` is the
+    integer in ``[-max_points, max_points]`` whose phase ramp makes the phases of the tallest
+    magnitude peaks most coherent (the zero-order phase is free), less 0.005 per point.
+    """
+    size = spectrum.shape[-1]
+    magnitude = np.abs(spectrum)
+    peaks, _ = signal.find_peaks(
+        magnitude, height=20 * np.median(magnitude), distance=max(3, size // 4096)
+    )
+    if peaks.size < 3:
+        return 0
+    peaks = peaks[np.argsort(magnitude[peaks])[::-1][:max_peaks]]
+    ks = np.arange(-max_points, max_points + 1)
+    ramp = np.exp(
+        1j * (np.angle(spectrum[peaks])[None, :] + 2 * np.pi * ks[:, None] * (peaks / size))
+    )
+    weights = magnitude[peaks]
+    coherence = np.abs((weights[None, :] * ramp).sum(axis=1)) / weights.sum()
+    # peaks in a few clusters alias: prefer the smallest delay of similar coherence
+    return int(ks[int(np.argmax(coherence - 0.005 * np.abs(ks)))])
+
+
 def _refine(spectrum: np.ndarray, p0_deg: float, p1_deg: float) -> tuple[float, float]:
     """ACME entropy minimization started from the peak-phase estimate, on a decimated copy.
 

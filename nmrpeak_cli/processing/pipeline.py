@@ -165,6 +165,9 @@ class ExperimentPeaks:
         The processed spectrum (with its recorded steps).
     signals
         Every picked signal, reported and excluded, highest shift first.
+    quality
+        Why the peaks may be unreliable (unreferenced axis, distorted line shape); empty
+        when nothing was noticed.
     """
 
     source: str
@@ -176,6 +179,7 @@ class ExperimentPeaks:
     temperature_k: float | None
     spectrum: ProcessedSpectrum
     signals: tuple[Signal, ...] = field(default_factory=tuple)
+    quality: tuple[str, ...] = ()
 
     def peak_list(self) -> PeakList:
         """The sample's peaks (excluded signals left out)."""
@@ -209,8 +213,23 @@ def process(
         fid = np.conj(raw.data) if raw.conjugate else raw.data
         delays = [raw.group_delay] if raw.group_delay else [0.0, transform.estimate_delay(fid)]
         size = transform.default_size(fid.size)
-        candidates = [_phased(fid, delay, lb, raw.sweep_hz, size) for delay in sorted(set(delays))]
-        delay, (p0, p1), real = min(candidates, key=lambda c: _negativity(c[2]))
+        candidates = [
+            (0, *_phased(fid, delay, lb, raw.sweep_hz, size)) for delay in sorted(set(delays))
+        ]
+        if not raw.group_delay:
+            # no digital filter, but a first-order phase of whole dwell times: the FID was
+            # acquired late; rebuild its first points rather than phase a rolling baseline.
+            # Two estimates of the delay: the fitted first-order phase, the peak-phase ramp.
+            estimates = {
+                round(candidates[0][2][1] / 360.0),
+                phase.whole_point_delay(_spectrum(fid, lb, raw, size)),
+            }
+            for late in sorted(k for k in estimates if k > 0):
+                rebuilt = transform.backward_predict(fid, late)
+                candidates.append((late, *_phased(rebuilt, 0.0, lb, raw.sweep_hz, size)))
+        late, delay, (p0, p1), real = min(candidates, key=lambda c: _negativity(c[3]))
+        if late:
+            steps.append(("backward_prediction", {"points": late}))
         steps += [
             ("remove_digital_filter", {"group_delay": delay, "conjugate": raw.conjugate}),
             ("exponential", {"lb_hz": lb}),
@@ -240,6 +259,12 @@ def _phased(
     spectrum = transform.fourier_transform(transform.zero_fill(data, size))
     p0, p1 = phase.autophase(spectrum)
     return delay, (p0, p1), phase.apply_phase(spectrum, p0, p1).real
+
+
+def _spectrum(fid: np.ndarray, lb_hz: float, raw: RawSpectrum, size: int) -> np.ndarray:
+    """Unphased complex spectrum of ``fid`` (apodized, zero-filled)."""
+    data = transform.exponential(fid, lb_hz, raw.sweep_hz)
+    return transform.fourier_transform(transform.zero_fill(data, size))
 
 
 def _negativity(real: np.ndarray) -> float:
@@ -297,7 +322,38 @@ def peaks_from_raw(
         temperature_k=raw.temperature_k,
         spectrum=processed,
         signals=signals,
+        quality=quality_flags(raw, processed),
     )
+
+
+#: 1H spectra whose deepest dip below the baseline exceeds this share of the tallest line are
+#: flagged (well-phased spectra, vendor-processed or FIDs, stay under 0.2 %).
+MAX_H1_DIP = 0.005
+
+
+def quality_flags(raw: RawSpectrum, processed: ProcessedSpectrum) -> tuple[str, ...]:
+    """Reasons the peaks of ``processed`` may be unreliable.
+
+    - an unreferenced FID (:attr:`RawSpectrum.referenced` false) where neither TMS nor a
+      solvent pattern was found: shifts follow the instrument's frequency;
+    - 1H: dips below the baseline deeper than :data:`MAX_H1_DIP` of the tallest line
+      (residual phase error or a distorted line shape): integrals and multiplets suffer.
+    """
+    flags = []
+    referenced = any(name == "reference" for name, _ in processed.steps)
+    if raw.domain == "time" and not raw.referenced and not referenced:
+        flags.append(
+            "not referenced: the file gives no shift reference and no TMS line (within 0.03 "
+            "ppm of 0) or solvent pattern was found; shifts may be off by 0.1 ppm or more"
+        )
+    tallest = float(processed.intensity.max())
+    dip = -float(processed.intensity.min()) / tallest if tallest > 0 else 0.0
+    if processed.nucleus == "1H" and dip > MAX_H1_DIP:
+        flags.append(
+            f"distorted line shape: dips below the baseline reach {100 * dip:.1f} % of the "
+            "tallest line (phase or shimming); integrals and multiplicities are unreliable"
+        )
+    return tuple(flags)
 
 
 def _solvent(text: str | None) -> str | None:
@@ -391,8 +447,7 @@ def _c13_signals(
     lines = _in_range(lines, "13C")
     labels = np.full(len(lines), None, dtype=object)
     for signal in reference.solvent_signals(solvent, "13C"):
-        half_span = (signal.lines - 1) / 2 * signal.j_hz / processed.observe_mhz
-        labels[np.abs(lines.ppm - signal.shift) <= half_span + 0.25] = "solvent"
+        labels[_solvent_lines(lines, signal, processed.observe_mhz)] = "solvent"
     sample = labels == None  # noqa: E711 (element-wise on an object array)
     if sample.any():
         tallest = float(lines.height[sample].max())
@@ -404,6 +459,27 @@ def _c13_signals(
         )
     )
     return processed, signals, solvent
+
+
+def _solvent_lines(lines: Lines, signal: reference.SolventSignal, observe_mhz: float) -> np.ndarray:
+    """Lines of the solvent multiplet ``signal``: the line nearest each pattern position
+    (within 1.5 Hz plus its width) around the centre found near the table shift, so sample
+    lines between or beside the solvent lines (CH2N carbons beside the CD2Cl2 quintet) stay
+    sample lines."""
+    centre = reference.find_pattern(
+        lines.ppm, lines.height, signal, observe_mhz, window_ppm=0.5, tolerance_hz=1.5
+    )
+    if centre is None:
+        centre = signal.shift
+    offsets = (np.arange(signal.lines) - (signal.lines - 1) / 2) * signal.j_hz / observe_mhz
+    mask = np.zeros(len(lines), dtype=bool)
+    if len(lines) == 0:
+        return mask
+    for position in centre + offsets:
+        distance_hz = np.abs(lines.ppm - position) * observe_mhz
+        nearest = int(np.argmin(distance_hz))
+        mask[nearest] |= bool(distance_hz[nearest] <= 1.5 + lines.width_hz[nearest])
+    return mask
 
 
 def _c13_solvent(lines: Lines, observe_mhz: float) -> str | None:

@@ -7,6 +7,8 @@ the carrier is ``exp(+2πi f t)``; spectra are stored with index 0 at the highes
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
@@ -32,6 +34,28 @@ def estimate_delay(fid: np.ndarray, search: int = 512) -> float:
     pipeline keeps it when it phases better than no delay."""
     top = int(np.argmax(np.abs(fid[:search])))
     return float(top) if top >= 3 else 0.0
+
+
+def backward_predict(fid: np.ndarray, points: int, *, order: int = 32) -> np.ndarray:
+    """Prepend ``points`` samples predicted backwards in time (linear prediction, nmrglue).
+
+    Rebuilds the start of a FID whose acquisition began late (receiver dead time, the
+    benchtop instruments' ``TDoff``): without it the spectrum needs a first-order phase of
+    ``360° × points`` and its baseline rolls. The model (``order`` coefficients) is fitted
+    on the first 512 points.
+    """
+    import nmrglue as ng
+
+    data = np.array(fid, dtype=np.complex128)
+    if points <= 0:
+        return data
+    fit = slice(0, min(data.size, max(512, 4 * order)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # nmrglue uses np.matrix
+        rebuilt = ng.proc_lp.lp(
+            data, pred=points, slice=fit, order=order, mode="b", append="before"
+        )
+    return np.asarray(rebuilt, dtype=np.complex128)
 
 
 def exponential(fid: np.ndarray, lb_hz: float, sweep_hz: float) -> np.ndarray:

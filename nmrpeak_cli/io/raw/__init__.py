@@ -77,6 +77,11 @@ class RawSpectrum:
         Pulse program / experiment name (``zgpg30``, ``dept135``...), ``""`` when unknown.
     source
         Path the experiment was read from.
+    referenced
+        Whether the file's ppm axis is referenced (Bruker ``SF`` with ``SR``, a JCAMP
+        ``.SHIFT REFERENCE``); ``False`` for FIDs that give no reference (benchtop exports),
+        whose shifts are only as good as the instrument's frequency unless TMS or the solvent
+        is found.
     """
 
     data: np.ndarray
@@ -94,6 +99,7 @@ class RawSpectrum:
     sample: str = ""
     experiment: str = ""
     source: str = ""
+    referenced: bool = True
 
     def __post_init__(self) -> None:
         data = np.asarray(self.data)

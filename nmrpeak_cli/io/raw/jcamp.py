@@ -8,7 +8,8 @@ merges it into the top level). nmrglue does not place the ppm axis, so it is com
 - XYDATA: ``FIRSTX``/``LASTX`` in Hz ÷ ``.OBSERVE FREQUENCY`` (or already in ppm);
 - NTUPLES spectrum: Bruker ``$OFFSET`` (ppm of the first point) and the Hz span ÷ ``$SF``;
 - FID: carrier = ``($SFO1 − $SF) / $SF · 10⁶``, sweep width ``$SW_h`` (or from the time axis),
-  the Bruker digital filter from ``$GRPDLY`` or ``$DSPFVS``/``$DECIM``;
+  the Bruker digital filter from ``$GRPDLY`` or ``$DSPFVS``/``$DECIM``; a FID without
+  ``.SHIFT REFERENCE`` is marked unreferenced (:attr:`RawSpectrum.referenced`);
 - peak-table-only files (``NMR PEAK TABLE``): rendered as a noiseless spectrum of their lines.
 """
 
@@ -145,6 +146,7 @@ def _fid(path: Path, dic: dict, values: np.ndarray, common: dict) -> RawSpectrum
         carrier_ppm=(sfo1 - observe) * 1e6 / observe,
         group_delay=group_delay(acqus) if acqus else 0.0,
         conjugate=_vendor(dic) in _CONJUGATE_VENDORS,
+        referenced=bool(_first(dic, ".SHIFTREFERENCE")),
         **common,
     )
 
