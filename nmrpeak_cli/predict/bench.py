@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from nmrpeak_cli.predict.dataset import ShiftRecord, read_table, records_from_rows
+from nmrpeak_cli.predict.environments import atom_environment
 from nmrpeak_cli.predict.evaluate import RecordErrors, record_errors, summarize
 
 HEAVY_ATOM_BINS: tuple[tuple[int, int], ...] = ((1, 10), (11, 20), (21, 30), (31, 200))
@@ -34,26 +35,6 @@ HEAVY_ATOM_BINS: tuple[tuple[int, int], ...] = ((1, 10), (11, 20), (21, 30), (31
 
 CSP5_LIMIT = 300
 """Molecules given to csp5 (it embeds 3D conformers and is slow on CPU)."""
-
-
-def atom_environment(atom) -> str:
-    """Coarse environment label of a heavy atom (for error breakdowns)."""
-    if atom.GetAtomicNum() != 6:
-        return f"{atom.GetSymbol()}–H"
-    if atom.GetIsAromatic():
-        return "aromatic"
-    bonds = list(atom.GetBonds())
-    if any(
-        b.GetBondTypeAsDouble() == 2.0 and b.GetOtherAtom(atom).GetAtomicNum() == 8 for b in bonds
-    ):
-        return "C=O"
-    if any(b.GetBondTypeAsDouble() == 3.0 for b in bonds):
-        return "sp (C≡X)"
-    if any(b.GetBondTypeAsDouble() == 2.0 for b in bonds):
-        return "sp2 (C=X)"
-    if any(n.GetAtomicNum() not in (1, 6) for n in atom.GetNeighbors()):
-        return "sp3 C–heteroatom"
-    return "sp3 alkyl"
 
 
 def _query_records(path: Path) -> list[ShiftRecord]:
@@ -345,6 +326,9 @@ def run_benchmark(
 
     gnn_shifts = predict_atoms(model, [r.graph for r in records])
     report["model"] = _evaluate(records, gnn_shifts, mols)
+    if getattr(model, "uncertainty", None) is not None:
+        report["model"]["uncertainty"] = interval_coverage(model, records, mols)
+        log(f"model 90 % intervals: {report['model']['uncertainty']}")
     smiles = [r.smiles for r in records][:2000]
     started, cpu_started = time.perf_counter(), time.process_time()
     for _ in predict_records(smiles, model=model, device="cpu"):
@@ -391,6 +375,22 @@ def run_benchmark(
     return report
 
 
+def interval_coverage(model, records: Sequence[ShiftRecord], mols: Sequence) -> dict[str, Any]:
+    """Coverage of the calibrated 90 % intervals on ``records`` (matched / CASCADE atoms)."""
+    from nmrpeak_cli.predict.uncertainty import coverage, ensemble_atoms, residual_table
+
+    means, spreads = ensemble_atoms(model, [r.graph for r in records])
+    table = residual_table(records, means, spreads, mols)
+    out: dict[str, Any] = {"members": len(getattr(model, "members", [model]))}
+    for kind, calibration in (("c13", model.uncertainty.c13), ("h1", model.uncertainty.h1)):
+        residuals, spread, labels = table[kind]
+        sd = calibration.sd(spread, labels) if residuals.size else np.zeros(0)
+        out[f"{kind}_coverage90"] = coverage(residuals, sd)
+        out[f"{kind}_mean_sd"] = float(np.mean(sd)) if sd.size else float("nan")
+        out[f"{kind}_n"] = int(residuals.size)
+    return out
+
+
 def _fmt(value: object, digits: int = 3) -> str:
     if isinstance(value, float):
         return "–" if np.isnan(value) else f"{value:.{digits}f}"
@@ -426,6 +426,15 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{_fmt(p['h1_similarity_mean'])} | {_fmt(p['c13_first_round_mae'])} | {_fmt(p['h1_first_round_mae'])} | "
             f"{_fmt(p['c13_peak_count_mae'])} | {_fmt(report[m].get('throughput_mol_per_s', float('nan')), 0)} |"
         )
+    if "uncertainty" in report["model"]:
+        u = report["model"]["uncertainty"]
+        lines += [
+            "",
+            f"Calibrated 90 % intervals ({u['members']} member(s)): cover "
+            f"{_fmt(u['c13_coverage90'])} of {u['c13_n']} 13C shifts (mean sd "
+            f"{_fmt(u['c13_mean_sd'])} ppm) and {_fmt(u['h1_coverage90'])} of {u['h1_n']} 1H "
+            f"shifts (mean sd {_fmt(u['h1_mean_sd'])} ppm); target 0.88–0.92.",
+        ]
     if "csp5_same_molecules" in report:
         same = report["csp5_same_molecules"]
         c = report["csp5"]["overall"]

@@ -74,6 +74,10 @@ class Prediction:
     note
         What was predicted when it is not exactly the input (the main component of a salt
         or mixture) and reliability warnings (rare elements); ``None`` otherwise.
+    shift_sd
+        Calibrated standard deviation (ppm) per ``spectrum.c13`` and per ``spectrum.h1``
+        peak (see :mod:`~nmrpeak_cli.predict.uncertainty`); empty when the model has no
+        uncertainty calibration.
     """
 
     id: str
@@ -82,6 +86,7 @@ class Prediction:
     h1_exchangeable: tuple[bool, ...] = ()
     error: str | None = None
     note: str | None = None
+    shift_sd: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())
 
 
 def resolve_device(device: str) -> str:
@@ -125,7 +130,7 @@ def predict_chunk(
 ) -> list[Prediction]:
     """Predict one batch of records (errors become :class:`Prediction` rows with ``error``)."""
     from nmrpeak_cli.chem import formula
-    from nmrpeak_cli.predict.evaluate import predict_atoms
+    from nmrpeak_cli.predict.uncertainty import ensemble_atoms
 
     results: list[Prediction | None] = [None] * len(records)
     prepared: list[tuple[int, Any, str, MolGraph, str | None, str | None]] = []
@@ -137,11 +142,17 @@ def predict_chunk(
             prepared.append((i, *_prepare(record, solvent)))
         except (ChemistryError, ValueError, TypeError) as exc:
             results[i] = Prediction(record.id, record.smiles, error=str(exc))
-    shifts = predict_atoms(model, [p[3] for p in prepared], batch_size=max(1, len(prepared)))
-    for (i, mol, smiles, _, solvent_name, note), atom_shifts in zip(prepared, shifts, strict=True):
+    shifts, spreads = ensemble_atoms(
+        model, [p[3] for p in prepared], batch_size=max(1, len(prepared))
+    )
+    uncertainty = getattr(model, "uncertainty", None)
+    for (i, mol, smiles, _, solvent_name, note), atom_shifts, spread in zip(
+        prepared, shifts, spreads, strict=True
+    ):
         record = records[i]
         try:
             peaks = peaks_from_atoms(mol, atom_shifts)
+            sds = _peak_sds(mol, peaks, spread, uncertainty) if uncertainty else ((), ())
             spectrum = Spectrum(
                 id=record.id,
                 c13=peaks.c13,
@@ -150,10 +161,26 @@ def predict_chunk(
                 solvent=solvent_name,
                 smiles=smiles,
             )
-            results[i] = Prediction(record.id, smiles, spectrum, peaks.h1_exchangeable, note=note)
+            results[i] = Prediction(
+                record.id, smiles, spectrum, peaks.h1_exchangeable, note=note, shift_sd=sds
+            )
         except ValueError as exc:  # a predicted shift outside the plausible range
             results[i] = Prediction(record.id, smiles, error=f"prediction failed: {exc}")
     return [r for r in results if r is not None]
+
+
+def _peak_sds(
+    mol: Any, peaks: Any, spread: np.ndarray, uncertainty: Any
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-peak calibrated sd: the mean of its atoms' sds."""
+    from nmrpeak_cli.predict.environments import atom_environment
+
+    labels = [atom_environment(atom) for atom in mol.GetAtoms()]
+    per_atom = (uncertainty.c13.sd(spread[:, 0], labels), uncertainty.h1.sd(spread[:, 1], labels))
+    return tuple(
+        tuple(float(np.mean(sd[list(p.atoms)])) if p.atoms else float("nan") for p in peak_list)
+        for sd, peak_list in zip(per_atom, (peaks.c13, peaks.h1), strict=True)
+    )
 
 
 def predict_records(
@@ -332,20 +359,30 @@ def prediction_row(prediction: Prediction) -> dict[str, Any]:
             "error": prediction.error,
             "note": prediction.note,
         }
+    c13_sd, h1_sd = (
+        tuple(sds) or (None,) * len(peaks)
+        for sds, peaks in zip(prediction.shift_sd, (spectrum.c13, spectrum.h1), strict=True)
+    )
     c13 = [
-        {"shift": round(p.shift, 2), "n_atoms": len(p.atoms), "atoms": list(p.atoms)}
-        for p in spectrum.c13
+        {
+            "shift": round(p.shift, 2),
+            "shift_sd": None if sd is None else round(sd, 2),
+            "n_atoms": len(p.atoms),
+            "atoms": list(p.atoms),
+        }
+        for p, sd in zip(spectrum.c13, c13_sd, strict=True)
     ]
     h1 = [
         {
             "shift": round(p.shift, 3),
+            "shift_sd": None if sd is None else round(sd, 3),
             "integration": p.integration,
             "multiplicity": p.multiplicity,
             "j_hz": list(p.j_hz),
             "atoms": list(p.atoms),
             "exchangeable": flag,
         }
-        for p, flag in zip(spectrum.h1, prediction.h1_exchangeable, strict=True)
+        for p, flag, sd in zip(spectrum.h1, prediction.h1_exchangeable, h1_sd, strict=True)
     ]
     return {
         "id": prediction.id,

@@ -203,3 +203,19 @@ def grow_model(model: ShiftModel, layers: int) -> ShiftModel:
         state[f"{last}.bias"] = torch.zeros_like(state[f"{last}.bias"])
     grown.load_state_dict(state)
     return grown
+
+
+class ShiftEnsemble(nn.Module):
+    """Several :class:`ShiftModel` members predicting together: ``forward`` gives their mean
+    (the spread is read by :func:`~nmrpeak_cli.predict.uncertainty.ensemble_atoms`)."""
+
+    def __init__(self, members: Sequence[ShiftModel]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+        self.config = members[0].config
+
+    def forward(self, batch: GraphBatch) -> torch.Tensor:
+        """Mean of the members' shifts, ``(n_atoms, 2)`` ppm."""
+        return torch.stack([member(batch) for member in self.members]).mean(dim=0)

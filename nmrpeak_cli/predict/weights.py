@@ -14,7 +14,7 @@ from typing import Any
 from nmrpeak_cli.errors import NotAvailableError
 from nmrpeak_cli.paths import file_sha256, models_dir, verify_sha256
 from nmrpeak_cli.predict.featurize import ATOM_DIMS, FEATURE_VERSION
-from nmrpeak_cli.predict.model import ModelConfig, ShiftModel
+from nmrpeak_cli.predict.model import ModelConfig, ShiftEnsemble, ShiftModel
 
 MODEL_NAME = "predictor"
 """File stem of the shipped forward model in the models folder."""
@@ -63,19 +63,43 @@ def read_card(weights: Path) -> dict[str, Any]:
         raise NotAvailableError(f"model card {path} is not valid JSON: {exc}") from None
 
 
-def load_model(weights: Path | None = None, device: str = "cpu") -> ShiftModel:
+def load_model(weights: Path | None = None, device: str = "cpu") -> ShiftModel | ShiftEnsemble:
     """Rebuild the model from its card and load ``weights`` (default: the shipped predictor).
+
+    A card may name further ensemble members (``"ensemble"``: weight files next to it, each
+    with its own card); the result is then a :class:`ShiftEnsemble`. A card's
+    ``"uncertainty"`` (see :mod:`~nmrpeak_cli.predict.uncertainty`) becomes the model's
+    ``uncertainty`` attribute (``None`` without one).
 
     Raises
     ------
     NotAvailableError
-        One-line message when the file is missing, its sha256 differs from the card, the
+        One-line message when a file is missing, its sha256 differs from the card, the
         feature version does not match this code, or the tensors do not fit the config.
     """
+    from nmrpeak_cli.predict.uncertainty import UncertaintyCalibration
+
+    weights = Path(weights) if weights is not None else default_weights()
+    model = _load_member(weights)
+    card = read_card(weights)
+    names = card.get("ensemble") or []
+    if names:
+        model = ShiftEnsemble([model, *(_load_member(weights.parent / n) for n in names)])
+    try:
+        uncertainty = (
+            UncertaintyCalibration.from_dict(card["uncertainty"]) if "uncertainty" in card else None
+        )
+    except ValueError as exc:
+        raise NotAvailableError(f"model card {card_path(weights)}: {exc}") from None
+    model.uncertainty = uncertainty
+    return model.to(device).eval()
+
+
+def _load_member(weights: Path) -> ShiftModel:
+    """One :class:`ShiftModel` from its weights and card (see :func:`load_model`)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    weights = Path(weights) if weights is not None else default_weights()
     if not weights.is_file():
         raise NotAvailableError(
             f"predictor weights {weights} not found; train them with `nmrpeak train predictor` "
@@ -101,4 +125,4 @@ def load_model(weights: Path | None = None, device: str = "cpu") -> ShiftModel:
     except (SafetensorError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise NotAvailableError(f"cannot load {weights}: {first}") from None
-    return model.to(device).eval()
+    return model
