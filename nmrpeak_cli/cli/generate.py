@@ -51,6 +51,7 @@ from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
 
 if TYPE_CHECKING:
     from nmrpeak_cli.generate.api import GenerateBatch
+    from nmrpeak_cli.generate.search import SearchConfig
     from nmrpeak_cli.retrieve.api import SearchBatch
 
 QueryArg = Annotated[
@@ -76,6 +77,25 @@ SamplesOption = Annotated[
         min=0,
         help="Sampled SMILES pooled with the beam before reranking (0: beam only); "
         "sampling reaches structures the beam prunes, at extra decoding cost.",
+    ),
+]
+SearchOption = Annotated[
+    bool,
+    typer.Option(
+        "--search",
+        help="Structure search after the rerank: the beam's structures are mutated by "
+        "formula-preserving moves and fragment recombination and re-scored by forward "
+        "prediction (see benchmarks/RESULTS.md#generate).",
+    ),
+]
+SearchBudgetOption = Annotated[
+    int,
+    typer.Option("--search-budget", min=0, help="Forward predictions per query for --search."),
+]
+TimeLimitOption = Annotated[
+    float,
+    typer.Option(
+        "--time-limit", min=0.0, help="Wall seconds per query for --search (0: no limit)."
     ),
 ]
 WeightsOption = Annotated[
@@ -184,6 +204,20 @@ def _render(rows: list[dict[str, Any]]) -> None:
         console.print(table)
     for note in notes:
         console.print(note)
+
+
+def _search_config(
+    search: bool, budget: int, time_limit: float, **settings: Any
+) -> SearchConfig | None:
+    """The structure search settings of the options (``None`` without ``--search``)."""
+    from nmrpeak_cli.generate.search import SearchConfig
+
+    if not search:
+        return None
+    try:
+        return SearchConfig(budget=budget, time_limit=time_limit or None, **settings)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
 
 
 def _load(weights: Path | None, device: str):
@@ -680,6 +714,31 @@ def register(app: typer.Typer) -> None:
                 "`generate` does).",
             ),
         ] = False,
+        search: SearchOption = False,
+        search_budget: SearchBudgetOption = 1000,
+        time_limit: TimeLimitOption = 10.0,
+        search_moves: Annotated[
+            str,
+            typer.Option(
+                "--search-moves",
+                help="Comma-separated local moves of --search (walk, swap, bond; empty for none).",
+            ),
+        ] = "walk,swap,bond",
+        no_recombine: Annotated[
+            bool, typer.Option("--no-recombine", help="--search without fragment recombination.")
+        ] = False,
+        no_repair: Annotated[
+            bool,
+            typer.Option("--no-repair", help="--search without repairing seeds two hydrogens off."),
+        ] = False,
+        off_formula_seeds: Annotated[
+            bool,
+            typer.Option(
+                "--off-formula-seeds",
+                help="Keep beam hypotheses of another hydrogen count as search seeds (they "
+                "take beam slots from candidates of the formula).",
+            ),
+        ] = False,
         device: DeviceOption = "auto",
     ) -> None:
         """Top-1/5/10 exact match, validity, formula match and time, per input configuration.
@@ -703,6 +762,12 @@ def register(app: typer.Typer) -> None:
             raise fail(str(exc)) from None
         if not any(s.smiles for s in spectra):
             raise fail(f"{path}: no query has a smiles column value (the truth) to score against")
+        search_config = _search_config(
+            search, search_budget, time_limit, recombine=not no_recombine, repair=not no_repair,
+            moves=tuple(m.strip() for m in search_moves.split(",") if m.strip()),
+        )  # fmt: skip
+        if search_config is not None and no_rerank:
+            raise fail("--search needs the forward model: drop --no-rerank")
         generator = _load(weights, device)
         predictor = similarity = None
         if simulated or not no_rerank:
@@ -730,6 +795,7 @@ def register(app: typer.Typer) -> None:
             report = benchmark(
                 generator, spectra, configurations=names, beam=beam, samples=samples,
                 limit=limit, predictor=predictor, similarity=similarity, constrain=not unconstrained,
+                search=search_config, off_formula_seeds=off_formula_seeds,
                 progress=lambda name: console.print(f"done {name}"),
             )  # fmt: skip
         except NotAvailableError as exc:

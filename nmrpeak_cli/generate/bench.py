@@ -375,9 +375,12 @@ def render_markdown(report: dict[str, Any], title: str) -> str:
     """A Markdown table of a :func:`benchmark` report."""
     configs = report["configurations"]
     has_rerank = any("rerank_top1_exact" in r for r in configs.values())
+    has_search = any("search_top1_exact" in r for r in configs.values())
     header = ["config", "n", "top1", "top5", "top10", "top1 (block1)", "top10 (block1)"]
     if has_rerank:
         header += ["rerank top1", "rerank top10", "rerank top1 (block1)"]
+    if has_search:
+        header += ["search top1", "search top10", "predictions/query", "search CPU s/query"]
     header += ["validity", "formula match", "s/spectrum (wall)", "CPU s/spectrum"]
     lines = [f"**{title}** (beam {report['beam']}, {report['n_queries']} queries)", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -397,6 +400,13 @@ def render_markdown(report: dict[str, Any], title: str) -> str:
                 pct(r.get("rerank_top1_exact", 0)),
                 pct(r.get("rerank_top10_exact", 0)),
                 pct(r.get("rerank_top1_block1", 0)),
+            ]
+        if has_search:
+            cells += [
+                pct(r.get("search_top1_exact", 0)),
+                pct(r.get("search_top10_exact", 0)),
+                f"{r.get('search_predictions_per_query', 0):.0f}",
+                f"{r.get('search_cpu_seconds_per_query', 0):.2f}",
             ]
         cells += [
             pct(r["validity"]),
