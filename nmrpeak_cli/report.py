@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -22,14 +23,19 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nmrpeak_cli.errors import NotAvailableError
+from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
 from nmrpeak_cli.spectra import Nucleus, PeakList, Spectrum
 
 if TYPE_CHECKING:
     from nmrpeak_cli.similarity import MatchResult, SpectrumMatch
 
 #: Component scores of RESULTS_SCHEMA, shown in the table when any candidate has them.
-COMPONENT_COLUMNS: tuple[str, ...] = ("ssr", "sme", "sse", "gen_logprob", "rerank")
+COMPONENT_COLUMNS: tuple[str, ...] = ("confidence", "ssr", "sme", "sse", "gen_logprob", "rerank")
+
+Predictor = Callable[[Sequence[str], "str | None"], Sequence["Spectrum | None"]]
+"""``(smiles, solvent) -> one predicted spectrum (or None) per SMILES``: the forward model."""
+
+log = logging.getLogger(__name__)
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _EXPERIMENTAL, _PREDICTED = "#1f4e9a", "#c0392b"
@@ -60,7 +66,7 @@ def write_query_report(
     out_dir: Path,
     *,
     top: int = 3,
-    predict: Callable[[list[str]], list[Spectrum | None]] | None = None,
+    predict: Callable[[list[str]], list[Spectrum | None]],
 ) -> Path:
     """Write ``out_dir/<safe query id>.html`` (atomic: temp file + rename); return its path.
 
@@ -80,8 +86,7 @@ def write_query_report(
     top
         Number of candidates shown, best rank first.
     predict
-        Predicted spectrum of each SMILES (``None`` where prediction fails), in order;
-        default: the shipped predictor (loaded once per call) in the query's solvent.
+        Predicted spectrum of each SMILES (``None`` where prediction fails), in order.
 
     Raises
     ------
@@ -105,8 +110,6 @@ def write_query_report(
     )[:top]
     errors = list(dict.fromkeys(str(r["error"]) for r in rows if r.get("error")))
     smiles = [str(r["smiles"]) for r in candidates]
-    if predict is None:
-        predict = _shipped_predict(query.solvent)
     predicted = list(predict(smiles)) if smiles else []
     if len(predicted) != len(smiles):
         raise ValueError(
@@ -138,11 +141,49 @@ def write_query_report(
     return path
 
 
-def _shipped_predict(solvent: str | None) -> Callable[[list[str]], list[Spectrum | None]]:
-    from nmrpeak_cli.generate.rerank import default_predictor
+def write_reports(
+    batch: Sequence[Any],
+    groups: Sequence[list[dict[str, Any]]],
+    out_dir: Path,
+    predictor: Predictor | None,
+    *,
+    top: int = 3,
+) -> None:
+    """One report per query spectrum of ``batch`` (:func:`write_query_report`), its candidates
+    overlaid with ``predictor``'s spectra (none without a forward model, or when it fails).
 
-    predictor = default_predictor()
-    return lambda smiles: list(predictor(smiles, solvent))
+    Items that are not spectra (records that failed to read) are skipped. A report that
+    cannot be written marks its query's rows with an ``error`` (the record failed).
+    """
+    for query, rows in zip(batch, groups, strict=True):
+        if not isinstance(query, Spectrum):
+            continue
+        try:
+            write_query_report(
+                query, rows, out_dir, top=top, predict=_overlays(predictor, query.solvent)
+            )
+        except (NmrpeakError, ValueError, OSError) as exc:
+            for row in rows:
+                notes = [f"report not written: {exc}", row.get("error")]
+                row["error"] = "; ".join(str(n) for n in notes if n)
+
+
+def _overlays(
+    predictor: Predictor | None, solvent: str | None
+) -> Callable[[list[str]], list[Spectrum | None]]:
+    """``predict`` of one report: no overlays (``None``) without a forward model or when it
+    fails."""
+
+    def predict(smiles: list[str]) -> list[Spectrum | None]:
+        if predictor is None:
+            return [None] * len(smiles)
+        try:
+            return list(predictor(smiles, solvent))
+        except NmrpeakError as exc:
+            log.warning("report overlays skipped: %s", exc)
+            return [None] * len(smiles)
+
+    return predict
 
 
 # --------------------------------------------------------------------------------------------

@@ -177,15 +177,29 @@ def test_missing_matplotlib_is_not_available(
         write_query_report(make_query(), [], tmp_path, predict=lambda s: [])
 
 
+def test_write_reports_without_a_forward_model_skips_records_and_overlays(tmp_path: Path) -> None:
+    from nmrpeak_cli.report import write_reports
+
+    rows = [row(1, "CCOC(C)=O", 0.9)]
+    write_reports(["not a spectrum", make_query()], [[], rows], tmp_path, None)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q1.html"], "one report per spectrum"
+    html = (tmp_path / "q1.html").read_text()
+    assert "No predicted spectrum" in html, "no forward model: no overlay, said so"
+
+
 def test_shipped_predictor(tmp_path: Path) -> None:
     pytest.importorskip("torch")
+    from nmrpeak_cli.generate.rerank import default_predictor
     from nmrpeak_cli.predict.weights import default_weights
+    from nmrpeak_cli.report import write_reports
 
     if not default_weights().is_file():
         pytest.skip("shipped predictor weights not found")
     rows = [row(1, "CCOC(C)=O", 0.9), row(2, "CCO", 0.3)]
 
-    html = write_query_report(make_query(), rows, tmp_path).read_text()
+    write_reports([make_query()], [rows], tmp_path, default_predictor())
+    html = (tmp_path / "q1.html").read_text()
 
     assert html.count("xmlns:rdkit") == 2, "expected two depictions"
     assert group(html, "candidate-0-c13-matched-round1").count("<path") == 4, (

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "nmrpeak_cli.cli.similarity",
     "nmrpeak_cli.cli.retrieve",
     "nmrpeak_cli.cli.generate",
+    "nmrpeak_cli.cli.elucidate",
     "nmrpeak_cli.cli.data",
     "nmrpeak_cli.cli.merge",
     "nmrpeak_cli.cli.doctor",

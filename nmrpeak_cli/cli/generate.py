@@ -1,5 +1,5 @@
-"""``nmrpeak generate``, ``nmrpeak elucidate``, ``train generator``, ``train generator-corpus``
-and ``bench generate``: thin wrappers over :mod:`nmrpeak_cli.generate`.
+"""``nmrpeak generate``, ``train generator``, ``train generator-corpus`` and ``bench generate``:
+thin wrappers over :mod:`nmrpeak_cli.generate` (``elucidate`` is :mod:`nmrpeak_cli.cli.elucidate`).
 
 torch and RDKit are imported inside the commands so ``--help`` stays instant.
 """
@@ -52,7 +52,6 @@ from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
 if TYPE_CHECKING:
     from nmrpeak_cli.generate.api import GenerateBatch
     from nmrpeak_cli.generate.search import SearchConfig
-    from nmrpeak_cli.retrieve.api import SearchBatch
 
 QueryArg = Annotated[
     str | None,
@@ -277,36 +276,6 @@ def _generation(
     return process, digest
 
 
-def _default_library() -> Path | None:
-    """The library `nmrpeak library default` built, when it exists."""
-    from nmrpeak_cli.retrieve.library import default_library_dir
-
-    path = default_library_dir()
-    return path if path.is_dir() else None
-
-
-def _library_search(
-    library: Path | None, k: int, threads: int | None, in_process: bool
-) -> tuple[SearchBatch | None, dict[str, Any] | None]:
-    """The library search of ``elucidate`` (opened and verified here once; a bad library exits
-    2) and its digest, or ``(None, None)`` without a library."""
-    lib_dir = library or _default_library()
-    if lib_dir is None:
-        stderr_console().print(
-            "no library given and no default library built: generated candidates only "
-            "(build one with `nmrpeak library default` or pass -l LIBDIR)"
-        )
-        return None, None
-    from nmrpeak_cli.retrieve.api import SearchBatch
-
-    search = SearchBatch(lib_dir.absolute(), k=k, checksums=in_process, threads=threads)
-    try:  # verified once here; worker processes compare file sizes only
-        searcher = search.verified_searcher()
-    except (NmrpeakError, OSError) as exc:
-        raise fail(str(exc)) from None
-    return search, searcher.digest()
-
-
 def _corpus_record(pretrain: Path | None) -> dict | None:
     """The card's record of the pretraining corpus: its folder and manifest."""
     from nmrpeak_cli.generate.corpus import read_manifest
@@ -326,7 +295,7 @@ def _forward_card(predictor_weights: Path | None) -> dict:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``generate``/``elucidate`` and the ``train``/``bench`` generator subcommands."""
+    """Add ``generate`` and the ``train``/``bench`` generator subcommands."""
 
     @app.command("generate")
     def generate_command(
@@ -341,6 +310,9 @@ def register(app: typer.Typer) -> None:
         solvent: SolventOption = None,
         no_rerank: NoRerankOption = False,
         formula_policy: FormulaPolicyOption = "reject",
+        search: SearchOption = False,
+        search_budget: SearchBudgetOption = 1000,
+        time_limit: TimeLimitOption = 10.0,
         weights: WeightsOption = None,
         predictor_weights: PredictorOption = None,
         device: DeviceOption = "auto",
@@ -368,82 +340,21 @@ def register(app: typer.Typer) -> None:
             output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
             scheduler=scheduler, batch_size=batch_size,
         )  # fmt: skip
+        search_config = _search_config(search, search_budget, time_limit)
+        if search_config is not None and no_rerank:
+            raise fail("--search needs the forward model: drop --no-rerank")
         records = _records(query, c13, h1, formula, solvent)
         process, digest = _generation(
             options, weights, predictor_weights, device, k=k, beam=max(beam, k),
             rerank=not no_rerank, formula_policy=formula_policy, report=report_dir(report),
+            search=search_config,
         )  # fmt: skip
+        if search_config is not None:
+            digest["search"] = repr(search_config)
         summary = run_batch(
             run_context(ctx), records, process, key=_query_key, schema=RESULTS_SCHEMA,
             options=options, digest=digest, render=_render, description="generate",
             jobs=1 if process.device.startswith("cuda") else None, failed=_failed,
-        )  # fmt: skip
-        exit_for(summary, f"queries in {query or 'the inline query'}")
-
-    @app.command("elucidate")
-    def elucidate_command(
-        ctx: typer.Context,
-        query: QueryArg = None,
-        library: Annotated[
-            Path | None,
-            typer.Option(
-                "--library",
-                "-l",
-                help="Library folder; default: the one `nmrpeak library "
-                "default` built, when present.",
-            ),
-        ] = None,
-        k: KOption = 10,
-        beam: BeamOption = 10,
-        output: OutOption = None,
-        c13: C13Option = None,
-        h1: H1Option = None,
-        formula: FormulaOption = None,
-        solvent: SolventOption = None,
-        no_rerank: NoRerankOption = False,
-        formula_policy: FormulaPolicyOption = "reject",
-        weights: WeightsOption = None,
-        predictor_weights: PredictorOption = None,
-        device: DeviceOption = "auto",
-        report: ReportOption = None,
-        batch_size: BatchSizeOption = 16,
-        jobs: JobsOption = 1,
-        shard: ShardOption = None,
-        resume: ResumeOption = False,
-        backend: BackendOption = "local",
-        scheduler: SchedulerOption = None,
-    ) -> None:
-        """Rank candidate structures from the library and from de novo generation together.
-
-        QUERY is read in streamed batches; each finished batch of a file output is saved at
-        once, so a killed run continues with [bold]--resume[/bold]. Queries that cannot be
-        answered get a row with an error (exit code 1).
-
-        [bold]Examples[/bold]: nmrpeak elucidate --c13 "170.2, 77.0" --h1 "7.26 (d, 2H)" --formula C9H10O2 ·
-        nmrpeak elucidate queries.parquet -l lib/ -o results.parquet --report reports/ ·
-        nmrpeak elucidate big.parquet -l lib/ -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --resume
-        """
-        from nmrpeak_cli.generate.api import ElucidateBatch
-        from nmrpeak_cli.schema import RESULTS_SCHEMA
-
-        options = batch_options(
-            output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
-            scheduler=scheduler, batch_size=batch_size,
-        )  # fmt: skip
-        records = _records(query, c13, h1, formula, solvent)
-        reports = report_dir(report)
-        generation, digest = _generation(
-            options, weights, predictor_weights, device, k=k, beam=max(beam, k),
-            rerank=not no_rerank, formula_policy=formula_policy,
-        )  # fmt: skip
-        gpu = generation.device.startswith("cuda")
-        in_process = (gpu or options.jobs <= 1) and options.scheduler is None
-        search, digest["library"] = _library_search(library, k, generation.threads, in_process)
-        process = ElucidateBatch(generation, search, reports)
-        summary = run_batch(
-            run_context(ctx), records, process, key=_query_key, schema=RESULTS_SCHEMA,
-            options=options, digest=digest, render=_render, description="elucidate",
-            jobs=1 if gpu else None, failed=_failed,
         )  # fmt: skip
         exit_for(summary, f"queries in {query or 'the inline query'}")
 

@@ -47,12 +47,22 @@ from nmrpeak_cli.cli.runner import (
 from nmrpeak_cli.errors import NmrpeakError
 
 LibraryOption = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--library",
         "-l",
-        help="Library directory (from `nmrpeak library build` or `library default`).",
+        help="Library directory (from `nmrpeak library build`); default: the one "
+        "`nmrpeak library default` built, as for elucidate.",
         metavar="LIBDIR",
+        show_default=False,
+    ),
+]
+FormulaPolicyOption = Annotated[
+    str,
+    typer.Option(
+        "--formula-policy",
+        help="Entries whose formula differs from the query's: reject (never returned), "
+        "penalize (nearest formulas when the exact one is absent) or ignore.",
     ),
 ]
 
@@ -162,7 +172,7 @@ def register(app: typer.Typer) -> None:
                 help="Query table/folder/`-` (c13, h1, formula columns).", show_default=False
             ),
         ] = None,
-        library: LibraryOption = Path("lib"),
+        library: LibraryOption = None,
         k: KOption = 10,
         output: OutOption = None,
         c13: C13Option = None,
@@ -177,6 +187,7 @@ def register(app: typer.Typer) -> None:
         encoders: Annotated[
             bool, typer.Option("--encoders/--ssr-only", help="Use the learned encoders (SME, SSE).")
         ] = True,
+        formula_policy: FormulaPolicyOption = "reject",
         report: ReportOption = None,
         batch_size: Annotated[
             int, typer.Option("--batch-size", min=1, help="Queries per batch.")
@@ -200,7 +211,8 @@ def register(app: typer.Typer) -> None:
 
         from nmrpeak_cli.errors import SpectrumError
         from nmrpeak_cli.retrieve.api import SearchBatch
-        from nmrpeak_cli.retrieve.search import SearchParams
+        from nmrpeak_cli.retrieve.library import default_library_dir
+        from nmrpeak_cli.retrieve.search import FORMULA_POLICIES, SearchParams
         from nmrpeak_cli.schema import RESULTS_SCHEMA
 
         inline = any(v is not None for v in (c13, h1, formula))
@@ -212,12 +224,26 @@ def register(app: typer.Typer) -> None:
             output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
             scheduler=scheduler, batch_size=batch_size,
         )  # fmt: skip
+        if formula_policy not in FORMULA_POLICIES:
+            raise fail(
+                f"--formula-policy must be one of {', '.join(FORMULA_POLICIES)}, "
+                f"got {formula_policy!r}"
+            )
+        if library is None:
+            library = default_library_dir()
+            if not library.is_dir():
+                raise fail(
+                    "no library given and no default library built: build one with "
+                    "`nmrpeak library default` (or `library build`) or pass -l LIBDIR"
+                )
         reports = report_dir(report)
         if inline:
             try:
                 queries: Iterable[Any] = [inline_query(c13, h1, formula, solvent, query_id)]
             except SpectrumError as exc:
                 raise fail(str(exc)) from None
+            if not queries[0].nuclei:
+                raise fail("--c13/--h1 give no peaks; expected at least one peak list")
         else:
             queries = _file_queries(query)
         in_process = options.jobs <= 1 and options.scheduler is None
@@ -225,7 +251,9 @@ def register(app: typer.Typer) -> None:
             library.absolute(),
             k=k,
             use_encoders=encoders,
-            params=SearchParams(candidates=candidates, batch_size=batch_size),
+            params=SearchParams(
+                candidates=candidates, batch_size=batch_size, formula_policy=formula_policy
+            ),
             report=reports,
             checksums=in_process,  # verified once below; workers compare sizes only
             threads=None if in_process else 1,

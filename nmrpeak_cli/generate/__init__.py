@@ -4,7 +4,7 @@ Submodules: :mod:`~nmrpeak_cli.generate.model` (transformer, save/load),
 :mod:`~nmrpeak_cli.generate.inputs` (canonical input, configurations, augmentation),
 :mod:`~nmrpeak_cli.generate.decode` (beam search, sampling, candidate filtering),
 :mod:`~nmrpeak_cli.generate.rerank` (forward-prediction rerank, score fusion),
-:mod:`~nmrpeak_cli.generate.api` (:func:`generate`, :func:`elucidate`),
+:mod:`~nmrpeak_cli.generate.api` (:func:`generate`; elucidation is :mod:`nmrpeak_cli.elucidate`),
 :mod:`~nmrpeak_cli.generate.train` and :mod:`~nmrpeak_cli.generate.bench`.
 Torch is imported only when a submodule that needs it is used.
 """
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["elucidate", "generate", "load_generator"]
+__all__ = ["generate", "load_generator"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in {"generate", "elucidate"}:
+    if name == "generate":
         from nmrpeak_cli.generate import api
 
         return getattr(api, name)

@@ -1,4 +1,5 @@
-"""Python API: :func:`generate` and :func:`elucidate`, one RESULTS_SCHEMA row per candidate.
+"""Python API: :func:`generate`, one RESULTS_SCHEMA row per candidate (elucidation, which
+pools these candidates with the library's, lives in :mod:`nmrpeak_cli.elucidate`).
 
 Queries are checked first (:func:`check_query`): a query the model cannot read (no peaks, an
 impossible formula, a formula contradicting the peak count, more tokens than the model
@@ -13,10 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache, partial
+from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from nmrpeak_cli.consistency import QueryCheck, check_consistency, formula_problem
 from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
 from nmrpeak_cli.generate.decode import (
     Candidate,
@@ -40,72 +42,25 @@ from nmrpeak_cli.generate.rerank import (
     rerank,
     score_by_beam,
 )
-from nmrpeak_cli.spectra import Spectrum, parse_formula
-
-if TYPE_CHECKING:
-    from nmrpeak_cli.retrieve.api import SearchBatch
+from nmrpeak_cli.generate.search import (
+    PredictionCache,
+    SearchConfig,
+    SearchResult,
+    structure_search,
+)
+from nmrpeak_cli.spectra import Spectrum
 
 log = logging.getLogger(__name__)
 
 WARNING_PREFIX = "warning: "
 """Prefix of notes in ``error`` that do not mark the record as failed."""
 
-_VALENCE = {"C": 4, "Si": 4, "N": 3, "P": 3, "B": 3, "O": 2, "S": 2, "Se": 2}
-_MONOVALENT = {"H", "D", "F", "Cl", "Br", "I"}
-
-
-@dataclass(frozen=True, slots=True)
-class QueryCheck:
-    """Outcome of :func:`check_query`."""
-
-    errors: tuple[str, ...] = ()
-    """Problems that prevent generation."""
-    warnings: tuple[str, ...] = ()
-    """Problems that make the answer less reliable."""
-
-
-def formula_problem(formula: str) -> str | None:
-    """Why a (Hill) formula cannot be a neutral closed-shell molecule, ``None`` if it can."""
-    counts = parse_formula(formula)
-    unknown = [e for e in counts if e not in _VALENCE and e not in _MONOVALENT]
-    if unknown:
-        return f"formula {formula}: elements {unknown} are outside what the model knows"
-    heavy = sum(n for e, n in counts.items() if e not in _MONOVALENT)
-    if heavy == 0:
-        return f"formula {formula} has no carbon or other backbone atom"
-    # Degree of unsaturation: (2 + sum n_i (v_i - 2)) / 2 must be a non-negative integer.
-    doubled = 2 + sum(n * (_VALENCE.get(e, 1) - 2) for e, n in counts.items())
-    if doubled < 0:
-        return f"formula {formula} has more hydrogens/halogens than its atoms can bind"
-    if doubled % 2:
-        return f"formula {formula} has an odd electron count (a radical or a typo)"
-    return None
-
 
 def check_query(spectrum: Spectrum, generator: Generator) -> QueryCheck:
-    """Errors and warnings for one (canonical) query; see the module docstring."""
-    errors: list[str] = []
-    warnings: list[str] = []
-    if not spectrum.nuclei:
-        errors.append("no 13C or 1H peaks; expected at least one peak list (c13 or h1)")
-    if spectrum.formula:
-        problem = formula_problem(spectrum.formula)
-        if problem:
-            errors.append(problem)
-        else:
-            counts = parse_formula(spectrum.formula)
-            n_c = counts.get("C", 0)
-            if spectrum.c13 and len(spectrum.c13) > n_c:
-                errors.append(
-                    f"{len(spectrum.c13)} distinct 13C signals but the formula "
-                    f"{spectrum.formula} has {n_c} carbons"
-                )
-            n_h = counts.get("H", 0)
-            if spectrum.h1 and spectrum.h1.total_count > n_h + 0.5:
-                warnings.append(
-                    f"1H integrations sum to {spectrum.h1.total_count:g} but the formula "
-                    f"{spectrum.formula} has {n_h} hydrogens"
-                )
+    """Errors and warnings for one (canonical) query: its consistency
+    (:func:`~nmrpeak_cli.consistency.check_consistency`), then what the model can read."""
+    check = check_consistency(spectrum)
+    errors, warnings = list(check.errors), list(check.warnings)
     tokenizer = generator.spectrum_tokenizer
     for peaks, bins in ((spectrum.c13, tokenizer.c13_bins), (spectrum.h1, tokenizer.h1_bins)):
         if peaks:
@@ -138,6 +93,8 @@ class QueryResult:
     """Why the query was not answered."""
     warnings: tuple[str, ...] = ()
     """Notes on a query that was answered."""
+    seeds: tuple[str, ...] = ()
+    """Every valid hypothesis in beam order, whatever its formula (structure search seeds)."""
 
 
 def propose(
@@ -177,7 +134,15 @@ def propose(
             formula=query.formula,
             formula_policy=formula_policy,
         )
-        results.append(QueryResult(query, tuple(candidates), warnings=check.warnings))
+        seeds = candidates_from_hypotheses(
+            hypotheses[i], generator.smiles_tokenizer, formula_policy="ignore"
+        )
+        results.append(
+            QueryResult(
+                query, tuple(candidates), warnings=check.warnings,
+                seeds=tuple(c.smiles for c in seeds),
+            )
+        )  # fmt: skip
     return results
 
 
@@ -261,6 +226,68 @@ def result_rows(result: QueryResult, k: int, note: str | None = None) -> list[di
     ]
 
 
+def search_rows(
+    result: QueryResult, found: SearchResult, k: int, note: str | None = None
+) -> list[dict[str, Any]]:
+    """RESULTS_SCHEMA rows of one query's structure search: ``source`` is ``generated`` for a
+    beam hypothesis, ``search`` for a structure a move made (``library`` for a library seed).
+
+    A search that found nothing keeps the reranked beam answer, with the reason as a warning.
+    """
+    if result.error or not found.candidates:
+        reason = None if result.error else f"structure search found nothing: {found.stopped}"
+        return result_rows(result, k, "; ".join(n for n in (note, reason) if n) or None)
+    notes = [*result.warnings, *([note] if note else [])]
+    warning = WARNING_PREFIX + "; ".join(notes) if notes else None
+    match = True if result.query.formula else None
+    return [
+        _row(
+            query_id=result.query.id,
+            rank=rank,
+            smiles=c.smiles,
+            inchikey=c.inchikey,
+            score=c.score,
+            gen_logprob=c.logprob,
+            rerank=c.similarity,
+            source="generated" if c.source == "beam" else c.source,
+            formula_match=match,
+            similarity_c13=c.similarity_c13,
+            similarity_h1=c.similarity_h1,
+            error=warning,
+        )
+        for rank, c in enumerate(found.candidates[:k], start=1)
+    ]
+
+
+def search_batch(
+    results: Sequence[QueryResult],
+    generator: Generator,
+    predictor: Predictor,
+    config: SearchConfig,
+) -> tuple[list[SearchResult | None], str | None]:
+    """The structure search of each answered query, seeded by its reranked candidates and
+    then the rest of its beam (one prediction cache for the batch); ``None`` for queries
+    with an error. Returns also why the search was skipped, if it failed."""
+    cache = PredictionCache(predictor)
+    found: list[SearchResult | None] = []
+    try:
+        for result in results:
+            if result.error:
+                found.append(None)
+                continue
+            seeds = dict.fromkeys([*(c.smiles for c in result.candidates), *result.seeds])
+            found.append(
+                structure_search(
+                    result.query, list(seeds), predictor=cache, config=config, generator=generator
+                )
+            )
+    except NmrpeakError as exc:
+        reason = f"structure search skipped: {exc}"
+        log.warning(reason)
+        return [None] * len(results), reason
+    return found, None
+
+
 def _batches(items: Iterable, size: int) -> Iterator[list]:
     batch: list = []
     for item in items:
@@ -282,6 +309,7 @@ def generate(
     similarity: SimilarityFn | None = None,
     rerank: bool = True,
     formula_policy: str = "reject",
+    search: SearchConfig | None = None,
     batch_size: int = 16,
     device: str = "cpu",
 ) -> Iterator[dict[str, Any]]:
@@ -306,6 +334,9 @@ def generate(
         Rerank by forward prediction; when unavailable, rows say so and keep beam order.
     formula_policy
         ``reject``, ``penalize`` or ``ignore`` candidates whose formula differs from the query's.
+    search
+        Run the structure search (:func:`~nmrpeak_cli.generate.search.structure_search`)
+        from each query's candidates with these settings (needs ``rerank``).
     batch_size
         Queries decoded together.
     device
@@ -318,6 +349,8 @@ def generate(
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
+    if search is not None and not rerank:
+        raise ValueError("the structure search needs the forward model: rerank=True")
     if generator is None:
         from nmrpeak_cli.generate.model import load_generator
 
@@ -330,7 +363,7 @@ def generate(
     for batch in _batches(spectra, batch_size):
         for rows in answer_batch(
             batch, generator, k=k, beam=beam, predictor=predictor, similarity=similarity,
-            formula_policy=formula_policy,
+            formula_policy=formula_policy, search=search,
         ):  # fmt: skip
             yield from rows
 
@@ -344,6 +377,7 @@ def answer_batch(
     predictor: Predictor | None = None,
     similarity: SimilarityFn | None = None,
     formula_policy: str = "reject",
+    search: SearchConfig | None = None,
 ) -> list[list[dict[str, Any]]]:
     """RESULTS_SCHEMA rows of each item of one batch, decoded together (see :func:`generate`).
 
@@ -352,9 +386,17 @@ def answer_batch(
     good = [s for s in batch if isinstance(s, Spectrum)]
     proposed = propose(good, generator, beam=beam, formula_policy=formula_policy)
     scored, note = score_results(proposed, generator, predictor=predictor, similarity=similarity)
-    by_position = iter(scored)
+    if search is not None and predictor is not None and note is None:
+        found, search_note = search_batch(scored, generator, predictor, search)
+        groups = [
+            result_rows(r, k, search_note) if f is None else search_rows(r, f, k)
+            for r, f in zip(scored, found, strict=True)
+        ]
+    else:
+        groups = [result_rows(r, k, note) for r in scored]
+    by_position = iter(groups)
     return [
-        result_rows(next(by_position), k, note)
+        next(by_position)
         if isinstance(item, Spectrum)
         else [_row(query_id=record_id(item), error=str(item))]
         for item in batch
@@ -364,93 +406,6 @@ def answer_batch(
 def record_id(item: Any) -> str:
     """Id of a query or of a record that failed to read (its ``record`` or ``id``)."""
     return str(getattr(item, "record", None) or getattr(item, "id", None) or "?")
-
-
-def elucidate(
-    spectra: Iterable[Spectrum | Any],
-    k: int = 10,
-    *,
-    library_rows: Iterable[dict[str, Any]] | None = None,
-    **generate_options: Any,
-) -> Iterator[dict[str, Any]]:
-    """One ranked list per query: generated candidates merged with library candidates.
-
-    Parameters
-    ----------
-    spectra
-        Query spectra (as for :func:`generate`).
-    k
-        Candidates kept per query.
-    library_rows
-        RESULTS_SCHEMA rows from retrieval for the same queries (``source="library"``), or
-        ``None`` for generation only.
-    generate_options
-        Passed to :func:`generate`.
-
-    Yields
-    ------
-    dict
-        RESULTS_SCHEMA rows; a structure found by both keeps its best score, the component
-        scores of both and ``source`` of the better one.
-    """
-    library: dict[str, list[dict[str, Any]]] = {}
-    for row in library_rows or ():
-        library.setdefault(str(row["query_id"]), []).append(dict(row))
-    current: str | None = None
-    rows: list[dict[str, Any]] = []
-    for row in generate(spectra, k=k, **generate_options):
-        if row["query_id"] != current and current is not None:
-            yield from merge_ranked(rows, library.pop(current, []), k)
-            rows = []
-        current = row["query_id"]
-        rows.append(row)
-    if current is not None:
-        yield from merge_ranked(rows, library.pop(current, []), k)
-    for extra in library.values():
-        yield from merge_ranked([], extra, k)
-
-
-def merge_ranked(
-    generated: Sequence[dict[str, Any]], retrieved: Sequence[dict[str, Any]], k: int
-) -> list[dict[str, Any]]:
-    """Merge two candidate lists of one query by InChIKey, rank by score, keep ``k``.
-
-    When one source failed and the other found candidates, the candidates carry the failure
-    as a warning; when neither found any, the first error row is returned.
-    """
-    notes = [r for r in (*generated, *retrieved) if r.get("smiles") is None]
-    failures = [
-        f"{source} failed: {row['error']}"
-        for source, rows in (("generation", generated), ("library search", retrieved))
-        for row in rows
-        if row.get("smiles") is None and is_failure(row)
-    ]
-    merged: dict[str, dict[str, Any]] = {}
-    for row in (*retrieved, *generated):
-        key = row.get("inchikey") or row.get("smiles")
-        if key is None:
-            continue
-        if key not in merged:
-            merged[key] = dict(row)
-            continue
-        old = merged[key]
-        better, other = (
-            (row, old) if (row.get("score") or 0) > (old.get("score") or 0) else (old, row)
-        )
-        combined = dict(better)
-        for column in ("ssr", "sme", "sse", "gen_logprob", "rerank", "formula_match"):
-            if combined.get(column) is None:
-                combined[column] = other.get(column)
-        merged[key] = combined
-    ranked = sorted(merged.values(), key=lambda r: -(r.get("score") or 0.0))[:k]
-    for rank, row in enumerate(ranked, start=1):
-        row["rank"] = rank
-        if failures:
-            earlier = [row["error"].removeprefix(WARNING_PREFIX)] if row.get("error") else []
-            row["error"] = WARNING_PREFIX + "; ".join([*earlier, *failures])
-    if ranked:
-        return ranked
-    return notes[:1] or []
 
 
 def is_failure(row: dict[str, Any]) -> bool:
@@ -506,7 +461,7 @@ class GenerateBatch:
         when first needed (missing weights: beam order, with a warning).
     device
         Concrete torch device (``cpu``, ``cuda``).
-    k, beam, rerank, formula_policy
+    k, beam, rerank, formula_policy, search
         See :func:`generate`.
     threads
         torch CPU threads in this process (``None``: torch's default).
@@ -524,6 +479,7 @@ class GenerateBatch:
     formula_policy: str = "reject"
     threads: int | None = None
     report: Path | None = None
+    search: SearchConfig | None = None
 
     def generator(self) -> Generator:
         """This process's generator (loaded on first use)."""
@@ -543,109 +499,34 @@ class GenerateBatch:
             predictor=self.forward() if self.rerank else None,
             similarity=default_similarity() if self.rerank else None,
             formula_policy=self.formula_policy,
+            search=self.search if self.rerank else None,
         )
 
     def __call__(self, batch: list[Spectrum | Any]) -> list[list[dict[str, Any]]]:
         """Answer one batch; failed queries give rows with ``error``."""
         groups = self.rows(batch)
         if self.report is not None:
+            from nmrpeak_cli.report import write_reports
+
             write_reports(batch, groups, self.report, self.forward())
         return groups
 
 
-@dataclass(frozen=True, slots=True)
-class ElucidateBatch:
-    """Picklable batch body of ``elucidate``: generated and library candidates of each query,
-    merged into one ranked list (:func:`merge_ranked`).
-
-    Attributes
-    ----------
-    generation
-        Generation settings (its ``report`` is not used).
-    search
-        Library search (opened once per process), or ``None`` for generation only.
-    report
-        Folder for one HTML report per query, or ``None``.
-    """
-
-    generation: GenerateBatch
-    search: SearchBatch | None = None
-    report: Path | None = None
-
-    def __call__(self, batch: list[Spectrum | Any]) -> list[list[dict[str, Any]]]:
-        """Answer one batch; failed queries give rows with ``error``."""
-        generated = self.generation.rows(batch)
-        library: list[list[dict[str, Any]]] = [[] for _ in batch]
-        spectra = [i for i, item in enumerate(batch) if isinstance(item, Spectrum)]
-        if self.search is not None and spectra:
-            found = self.search([batch[i] for i in spectra])
-            for i, rows in zip(spectra, found, strict=True):
-                library[i] = rows
-        k = self.generation.k
-        groups = [merge_ranked(g, r, k) for g, r in zip(generated, library, strict=True)]
-        if self.report is not None:
-            write_reports(batch, groups, self.report, self.generation.forward())
-        return groups
-
-
-def write_reports(
-    batch: Sequence[Spectrum | Any],
-    groups: Sequence[list[dict[str, Any]]],
-    out_dir: Path,
-    predictor: Predictor,
-    *,
-    top: int = 3,
-) -> None:
-    """One HTML report per query spectrum of ``batch`` (:func:`nmrpeak_cli.report.write_query_report`),
-    its candidates overlaid with ``predictor``'s spectra (none when the model is missing).
-
-    A report that cannot be written marks its query's rows with an ``error``.
-    """
-    from nmrpeak_cli.report import write_query_report
-
-    for query, rows in zip(batch, groups, strict=True):
-        if not isinstance(query, Spectrum):
-            continue
-        try:
-            write_query_report(
-                query, rows, out_dir, top=top,
-                predict=partial(_predict_or_none, predictor, query.solvent),
-            )  # fmt: skip
-        except (NmrpeakError, ValueError, OSError) as exc:
-            for row in rows:
-                if not is_failure(row):
-                    notes = [f"report not written: {exc}", row.get("error")]
-                    row["error"] = "; ".join(n for n in notes if n)
-
-
-def _predict_or_none(
-    predictor: Predictor, solvent: str | None, smiles: list[str]
-) -> list[Spectrum | None]:
-    """``predictor`` for a report: no overlays (``None``) when the forward model is missing."""
-    try:
-        return list(predictor(smiles, solvent))
-    except NmrpeakError as exc:
-        log.warning("report overlays skipped: %s", exc)
-        return [None] * len(smiles)
-
-
 __all__ = [
-    "ElucidateBatch",
     "GenerateBatch",
     "QueryCheck",
     "QueryResult",
     "answer_batch",
     "check_query",
-    "elucidate",
     "formula_problem",
     "forward_predictor",
     "generate",
     "is_failure",
-    "merge_ranked",
     "process_generator",
     "propose",
     "record_id",
     "result_rows",
     "score_results",
-    "write_reports",
+    "search_batch",
+    "search_rows",
 ]

@@ -351,10 +351,11 @@ def benchmark_molecules(
     data_dir: Path,
     seed: int,
     moses: bool = True,
+    simulated: bool = True,
 ) -> Iterable[tuple[str, str]]:
     """Library molecules: the queries' molecules first, then distractors in a seeded order —
     other experimental molecules, then the simulated corpus (``simulated_molecules.parquet``
-    when prepared, else the MOSES wheel when ``moses``)."""
+    when prepared and ``simulated``, else the MOSES wheel when ``moses``)."""
     seen = set()
     for n, (smiles, key) in enumerate(zip(query_smiles, query_keys, strict=True)):
         if key not in seen:
@@ -369,9 +370,9 @@ def benchmark_molecules(
             if row["inchikey"] not in seen:
                 seen.add(row["inchikey"])
                 yield f"exp:{row['id']}", row["smiles"]
-    simulated = data_dir / "simulated_molecules.parquet"
-    if simulated.is_file():
-        table = pq.read_table(simulated, columns=["id", "smiles", "inchikey"])
+    corpus = data_dir / "simulated_molecules.parquet"
+    if simulated and corpus.is_file():
+        table = pq.read_table(corpus, columns=["id", "smiles", "inchikey"])
         for mol_id, smiles, key in zip(
             *(table.column(c).to_pylist() for c in ("id", "smiles", "inchikey")), strict=True
         ):

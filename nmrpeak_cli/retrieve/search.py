@@ -2,9 +2,11 @@
 
 For each query spectrum:
 
-1. **Candidates.** With a formula: the entries of that exact formula; when there are none,
-   the nearest formulas (±1–2 H first, then one heavy-atom count ±1 with ±0–2 H); when even
-   those are absent, the whole library. Without a formula: the whole library when it holds
+1. **Candidates.** With a formula, by ``SearchParams.formula_policy``: ``reject`` (default)
+   the entries of that exact formula only (none: the query's row says so); ``penalize`` the
+   exact formula, else the nearest formulas (±1–2 H first, then one heavy-atom count ±1 with
+   ±0–2 H), else the whole library, with ``formula_match`` false on such rows; ``ignore`` as
+   without a formula. Without a formula: the whole library when it holds
    at most ``SearchParams.candidates`` entries, else the union of the top
    ``SearchParams.candidates`` entries by peak density (:mod:`~nmrpeak_cli.retrieve.binned`)
    and by every embedding index.
@@ -15,8 +17,9 @@ For each query spectrum:
 3. **Fusion**: the weighted mean of the available component scores
    (:class:`FusionWeights`, fitted on the validation split), then the top ``k``.
 
-Queries that cannot be searched (no peaks, a row that does not parse) give one result row
-with ``error`` set; the batch goes on.
+Queries that cannot be searched (no peaks, a formula contradicting the peaks
+(:func:`~nmrpeak_cli.consistency.check_consistency`), a row that does not parse) give one
+result row with ``error`` set; the batch goes on.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from nmrpeak_cli.consistency import check_consistency
 from nmrpeak_cli.errors import NmrpeakError
 from nmrpeak_cli.retrieve.library import Library, _gather_packed
 from nmrpeak_cli.retrieve.models import Encoder
@@ -43,6 +47,8 @@ from nmrpeak_cli.spectra import Spectrum, hill_formula, parse_formula
 
 COMPONENTS: tuple[str, ...] = ("ssr", "sme", "sse")
 """Component scores of retrieval, in the order of the results columns."""
+FORMULA_POLICIES: tuple[str, ...] = ("reject", "penalize", "ignore")
+"""How a query formula constrains the candidates (:attr:`SearchParams.formula_policy`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +94,10 @@ class SearchParams:
         Parameters of the peak-aware similarity (SSR).
     batch_size
         Queries embedded and searched together.
+    formula_policy
+        Entries of another formula than the query's: ``reject`` (never returned),
+        ``penalize`` (the nearest formulas when the exact one is absent) or ``ignore``
+        (searched as if the query had no formula).
     """
 
     k: int = 10
@@ -95,11 +105,21 @@ class SearchParams:
     weights: FusionWeights = field(default_factory=FusionWeights)
     similarity: SimilarityParams = DEFAULT_PARAMS
     batch_size: int = 256
+    formula_policy: str = "reject"
 
     def __post_init__(self) -> None:
         for name in ("k", "candidates", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.formula_policy not in FORMULA_POLICIES:
+            raise ValueError(
+                f"formula_policy must be one of {', '.join(FORMULA_POLICIES)}, "
+                f"got {self.formula_policy!r}"
+            )
+
+    def uses_formula(self, spectrum: Spectrum) -> bool:
+        """Whether the query's formula selects its candidates."""
+        return spectrum.formula is not None and self.formula_policy != "ignore"
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,11 +247,14 @@ class Scored:
         Component name → ``(len(rows),)`` scores in [0, 1].
     exact_formula
         Whether the candidates carry the query's formula (``None`` without a query formula).
+    empty_reason
+        Why there is no candidate (a formula absent from the library under ``reject``).
     """
 
     rows: np.ndarray
     scores: Mapping[str, np.ndarray]
     exact_formula: bool | None
+    empty_reason: str | None = None
 
 
 def score_candidates(
@@ -248,7 +271,15 @@ def score_candidates(
     """
     exact: bool | None = None
     rows: np.ndarray | None = None
-    if spectrum.formula is not None:
+    if params.uses_formula(spectrum) and params.formula_policy == "reject":
+        rows, exact = library.rows_with_formula(spectrum.formula), True
+        if not len(rows):
+            reason = (
+                f"no library entry has the formula {spectrum.formula} "
+                "(--formula-policy penalize searches the nearest formulas)"
+            )
+            return Scored(np.zeros(0, np.int64), {}, True, reason)
+    elif params.uses_formula(spectrum):
         rows, exact = formula_candidates(library, spectrum.formula)
         if not len(rows):
             rows = None
@@ -267,6 +298,8 @@ def rank(
     scored: Scored, library: Library, query: Spectrum, params: SearchParams
 ) -> list[dict[str, Any]]:
     """Top ``params.k`` result rows of one query, best first."""
+    if scored.empty_reason is not None:
+        return [error_result(query.id, scored.empty_reason)]
     fused = fuse(scored.scores, params.weights)
     if not len(fused):
         return [error_result(query.id, f"library {library.path} is empty")]
@@ -327,7 +360,7 @@ def propose_candidates(
     without encoders, a quarter as many beside them (they add recall where the embeddings
     are weak, 1H-only queries, at little scoring cost)."""
     proposals: list[np.ndarray | None] = [None] * len(queries)
-    need = [i for i, q in enumerate(queries) if q.formula is None]
+    need = [i for i, q in enumerate(queries) if not params.uses_formula(q)]
     depth = min(params.candidates, len(library))
     if not need or depth >= len(library):
         return proposals
@@ -378,12 +411,14 @@ def retrieve(
     _check_encoders(library, encoders)
     iterator = iter(spectra)
     while batch := list(islice(iterator, params.batch_size)):
-        good: list[Spectrum] = []
-        for item in batch:
-            if isinstance(item, QueryError):
-                continue
-            if item.nuclei:
-                good.append(item)
+        problems = {
+            id(item): check_consistency(item).errors
+            for item in batch
+            if not isinstance(item, QueryError)
+        }
+        good = [
+            item for item in batch if not isinstance(item, QueryError) and not problems[id(item)]
+        ]
         vectors = {
             name: np.asarray(encoder.embed_queries(good), np.float32) if good else None
             for name, encoder in encoders.items()
@@ -396,8 +431,8 @@ def retrieve(
             if isinstance(item, QueryError):
                 yield error_result(item.id, item.error)
                 continue
-            if not item.nuclei:
-                yield error_result(item.id, "query has no 13C or 1H peaks; nothing to search with")
+            if problems[id(item)]:
+                yield error_result(item.id, "; ".join(problems[id(item)]))
                 continue
             query_vectors = {name: v[position] for name, v in vectors.items()}
             scored = score_candidates(

@@ -1,15 +1,13 @@
-"""The Python API: generate/elucidate rows, query checks and bad input."""
+"""The Python API: generate rows, query checks and bad input (elucidate: tests/test_elucidate.py)."""
 
 from __future__ import annotations
 
 from nmrpeak_cli.generate.api import (
     WARNING_PREFIX,
     check_query,
-    elucidate,
     formula_problem,
     generate,
     is_failure,
-    merge_ranked,
 )
 from nmrpeak_cli.io.records import RecordError
 from nmrpeak_cli.schema import RESULTS_SCHEMA, rows_to_table
@@ -88,39 +86,6 @@ def test_out_of_distribution_shifts_give_a_warning(tiny_generator) -> None:
     assert formula_problem("C9H10O2") is None, "a real formula has no problem"
 
 
-def test_elucidate_merges_library_and_generated_candidates(tiny_generator, tiny_pairs) -> None:
-    spectrum = tiny_pairs[0].spectrum
-    library = [
-        {"query_id": spectrum.id, "rank": 1, "smiles": "CCO", "inchikey": "LFQSCWFLJHTTHZ-UHFFFAOYSA-N",
-         "score": 0.99, "ssr": 0.9, "source": "library"},
-        {"query_id": spectrum.id, "rank": 2, "smiles": "CCCO", "inchikey": "BDERNNFJNOPAEC-UHFFFAOYSA-N",
-         "score": 0.2, "ssr": 0.3, "source": "library"},
-    ]  # fmt: skip
-    rows = list(
-        elucidate([spectrum], k=5, library_rows=library, generator=tiny_generator, rerank=False)
-    )
-    keys = [r["inchikey"] for r in rows]
-    assert len(keys) == len(set(keys)), f"a structure must appear once: {keys}"
-    assert rows[0]["smiles"] == "CCO" and rows[0]["source"] == "library", "best score first"
-    assert rows[0]["gen_logprob"] is not None, "components from both sources are kept"
-    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
-    assert {r["source"] for r in rows} <= {"library", "generated"}
-
-
-def test_merge_ranked_keeps_error_row_when_nothing_found() -> None:
-    rows = merge_ranked([{"query_id": "q", "error": "no 13C or 1H peaks"}], [], 5)
-    assert rows == [{"query_id": "q", "error": "no 13C or 1H peaks"}]
-
-
-def test_merge_ranked_turns_a_failed_source_into_a_warning() -> None:
-    library = [{"query_id": "q", "rank": 1, "smiles": "CCO", "inchikey": "K", "score": 0.4,
-                "source": "library", "error": None}]  # fmt: skip
-    rows = merge_ranked([{"query_id": "q", "error": "formula C2H10 is impossible"}], library, 5)
-    assert [r["smiles"] for r in rows] == ["CCO"], rows
-    assert rows[0]["error"].startswith(WARNING_PREFIX) and "generation failed" in rows[0]["error"]
-    assert not is_failure(rows[0]), "the query is answered"
-
-
 def _batch_body(tiny_models_dir, tmp_path, **changes):
     from dataclasses import replace
 
@@ -156,18 +121,6 @@ def test_missing_forward_model_skips_rerank_with_a_warning(tiny_models_dir, tmp_
     rows = body([Spectrum("acetone", c13=[206.7, 30.8], h1=[2.17], formula="C3H6O")])[0]
     assert rows[0]["smiles"] == "CC(C)=O", rows
     assert "rerank skipped" in rows[0]["error"] and not is_failure(rows[0])
-
-
-def test_elucidate_body_without_library_and_reports(tiny_models_dir, tiny_pairs, tmp_path) -> None:
-    from nmrpeak_cli.generate.api import ElucidateBatch
-
-    reports = tmp_path / "reports"
-    body = ElucidateBatch(_batch_body(tiny_models_dir, tmp_path, rerank=False), report=reports)
-    groups = body([tiny_pairs[1].spectrum, Spectrum("empty")])
-    assert groups[0][0]["smiles"] == "CC(=O)O" and groups[0][0]["source"] == "generated"
-    assert is_failure(groups[1][0]), groups[1]
-    assert sorted(p.name for p in reports.iterdir()) == ["acetic.html", "empty.html"]
-    assert "CC(=O)O" in (reports / "acetic.html").read_text()
 
 
 def test_a_report_that_cannot_be_written_marks_the_query(tiny_models_dir, tiny_pairs, tmp_path):

@@ -67,27 +67,52 @@ def test_fused_scores_with_encoders(library_dir: Path, encoders: list[FakeEncode
     assert rows["no_formula"][0]["formula_match"] is None
 
 
-def test_formula_filter_exact_then_near(library_dir: Path) -> None:
+def test_formula_filter_exact_then_near_under_penalize(library_dir: Path) -> None:
     library = open_library(library_dir)
     propanol = predicted_spectrum("CCCO")
     queries = [
         Spectrum("exact", propanol.c13, formula="C3H8O"),
-        Spectrum("near_h", propanol.c13, formula="C3H10O"),
         Spectrum("near_heavy", propanol.c13, formula="C3H8O2"),
         Spectrum("nothing_near", propanol.c13, formula="C20H40Br2"),
     ]
-    results = _by_query(list(retrieve(queries, library, params=SearchParams(k=5))))
+    params = SearchParams(k=5, formula_policy="penalize")
+    results = _by_query(list(retrieve(queries, library, params=params)))
     exact = results["exact"]
     assert {r["smiles"] for r in exact} == {"CCCO", "CC(C)O"}, "only the two C3H8O isomers"
     assert all(r["formula_match"] for r in exact), exact
     assert exact[0]["smiles"] == "CCCO", "propanol outranks isopropanol on its own spectrum"
-    assert {r["smiles"] for r in results["near_h"]} == {"CCCO", "CC(C)O"}, "±2 H fallback"
-    assert not any(r["formula_match"] for r in results["near_h"]), "near hits are not matches"
     near_heavy = {r["smiles"] for r in results["near_heavy"]}
     expected = {"CCCO", "CC(C)O", "CC(C)=O", "CCOC(C)=O"}  # O−1 (±0–2 H), C+1
     assert near_heavy == expected, f"one heavy atom ±1: {near_heavy}"
+    assert not any(r["formula_match"] for r in results["near_heavy"]), "near hits are not matches"
     assert len(results["nothing_near"]) == 5, "no near formula: whole library searched"
     assert not any(r["formula_match"] for r in results["nothing_near"])
+
+
+def test_reject_policy_never_returns_another_formula(library_dir: Path) -> None:
+    library = open_library(library_dir)
+    propanol = predicted_spectrum("CCCO")
+    queries = [
+        Spectrum("exact", propanol.c13, formula="C3H8O"),
+        Spectrum("absent", propanol.c13, formula="C3H8O2"),
+        Spectrum("impossible", propanol.c13, formula="C3H10O"),
+    ]
+    results = _by_query(list(retrieve(queries, library, params=SearchParams(k=5))))
+    assert {r["smiles"] for r in results["exact"]} == {"CCCO", "CC(C)O"}, results["exact"]
+    (absent,) = results["absent"]
+    assert absent["smiles"] is None and "no library entry has the formula C3H8O2" in absent["error"]
+    assert "--formula-policy penalize" in absent["error"], "the row says how to widen the search"
+    (impossible,) = results["impossible"]
+    assert "more hydrogens" in impossible["error"], "a formula contradicting itself is an error"
+
+
+def test_ignore_policy_searches_as_without_formula(library_dir: Path) -> None:
+    library = open_library(library_dir)
+    propanol = predicted_spectrum("CCCO")
+    query = Spectrum("ignored", propanol.c13, formula="C3H8O2")
+    rows = list(retrieve([query], library, params=SearchParams(k=3, formula_policy="ignore")))
+    assert rows[0]["smiles"] == "CCCO", "the spectrum decides, not the formula"
+    assert rows[0]["formula_match"] is False, "the mismatch is still reported"
 
 
 def test_near_formulas_tiers() -> None:

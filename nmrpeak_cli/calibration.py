@@ -1,0 +1,106 @@
+"""Logistic fits and calibration metrics (pure numpy + scipy), for the elucidate fusion and
+confidence.
+
+:func:`fit_logistic` fits ``P(y=1 | x)`` on named features (standardized inside, a ridge
+penalty on the slopes only, weights returned on the raw features); :func:`reliability` and
+:func:`expected_calibration_error` measure how well predicted probabilities match observed
+frequencies (equal-width bins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+def fit_logistic(
+    features: Sequence[Mapping[str, float]],
+    labels: Sequence[int | bool],
+    names: Sequence[str],
+    *,
+    l2: float | None = None,
+) -> tuple[dict[str, float], float]:
+    """Fit a ridge-penalized logistic regression; return ``(weights by name, bias)``.
+
+    Parameters
+    ----------
+    features
+        One mapping per sample (a missing name counts as 0).
+    labels
+        1 for a positive sample, else 0.
+    names
+        The features used, in order.
+    l2
+        Ridge penalty on the standardized slopes in the mean log-loss (default ``1 / n``).
+
+    Raises
+    ------
+    ValueError
+        Lengths differ, or the labels are all equal.
+    """
+    from scipy.optimize import minimize
+
+    y = np.asarray(labels, float)
+    if len(features) != len(y):
+        raise ValueError(f"{len(features)} feature rows but {len(y)} labels")
+    if len(y) == 0 or y.min() == y.max():
+        raise ValueError("a logistic fit needs both positive and negative samples")
+    raw = np.array([[float(f.get(n, 0.0)) for n in names] for f in features], float)
+    center, scale = raw.mean(axis=0), raw.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    x = (raw - center) / scale
+    penalty = 1.0 / len(y) if l2 is None else l2
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        z = np.clip(w[0] + x @ w[1:], -50, 50)
+        p = 1.0 / (1.0 + np.exp(-z))
+        eps = 1e-12
+        value = -np.mean(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))
+        value += penalty * float(np.sum(w[1:] ** 2))
+        grad_z = (p - y) / len(y)
+        return value, np.concatenate([[grad_z.sum()], x.T @ grad_z + 2 * penalty * w[1:]])
+
+    w = minimize(loss, np.zeros(len(names) + 1), jac=True, method="L-BFGS-B").x
+    slopes = w[1:] / scale
+    bias = float(w[0] - slopes @ center)
+    return {n: float(s) for n, s in zip(names, slopes, strict=True)}, bias
+
+
+def reliability(
+    confidence: Sequence[float], correct: Sequence[bool], bins: int = 10
+) -> list[dict[str, float]]:
+    """Reliability table: per equal-width confidence bin, its range, size, mean confidence and
+    accuracy (empty bins omitted)."""
+    p = np.asarray(confidence, float)
+    y = np.asarray(correct, float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    table = []
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            table.append(
+                {
+                    "low": float(edges[b]),
+                    "high": float(edges[b + 1]),
+                    "n": int(mask.sum()),
+                    "confidence": float(p[mask].mean()),
+                    "accuracy": float(y[mask].mean()),
+                }
+            )
+    return table
+
+
+def expected_calibration_error(
+    confidence: Sequence[float], correct: Sequence[bool], bins: int = 10
+) -> float:
+    """Sample-weighted mean of |accuracy − confidence| over equal-width bins (0 for no samples)."""
+    table = reliability(confidence, correct, bins)
+    total = sum(row["n"] for row in table)
+    if not total:
+        return 0.0
+    return float(sum(row["n"] * abs(row["accuracy"] - row["confidence"]) for row in table) / total)
+
+
+__all__ = ["expected_calibration_error", "fit_logistic", "reliability"]

@@ -1,0 +1,402 @@
+"""``nmrpeak elucidate``: a thin command over :mod:`nmrpeak_cli.elucidate`.
+
+Parses options, builds the batch body (:func:`~nmrpeak_cli.elucidate.elucidate_batch`, the
+one the Python :func:`~nmrpeak_cli.elucidate.elucidate` runs) and renders the rows. torch
+and RDKit are imported inside the command so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nmrpeak_cli.cli.common import (
+    C13Option,
+    FormulaOption,
+    H1Option,
+    JobsOption,
+    KOption,
+    OutOption,
+    ReportOption,
+    ShardOption,
+    SolventOption,
+    fail,
+    report_dir,
+    run_context,
+    score_bar,
+    stderr_console,
+    stdout_console,
+)
+from nmrpeak_cli.cli.generate import (
+    BatchSizeOption,
+    BeamOption,
+    DeviceOption,
+    FormulaPolicyOption,
+    NoRerankOption,
+    PredictorOption,
+    QueryArg,
+    WeightsOption,
+    _failed,
+    _query_key,
+    _records,
+)
+from nmrpeak_cli.cli.groups import bench_app, train_app
+from nmrpeak_cli.cli.runner import (
+    BackendOption,
+    ResumeOption,
+    SchedulerOption,
+    batch_options,
+    exit_for,
+    run_batch,
+)
+from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
+
+LibraryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--library",
+        "-l",
+        help="Library folder; default: the one `nmrpeak library default` built, when present.",
+    ),
+]
+ModelOption = Annotated[
+    Path | None,
+    typer.Option("--model", help="Elucidate fusion + calibration card; default: shipped."),
+]
+
+
+def _render(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    columns = ("query", "#", "smiles", "score", "confidence", "13C sim.", "1H sim.", "peaks")
+    for column in (*columns, "source", "formula"):
+        table.add_column(column, overflow="fold", min_width=9 if column == "smiles" else None)
+    notes = []
+    for row in rows:
+        if row.get("smiles") is None:
+            notes.append(f"[red]{row['query_id']}: {row.get('error')}[/red]")
+            continue
+        if row.get("error") and row.get("rank") == 1:
+            notes.append(f"[yellow]{row['query_id']}: {row['error']}[/yellow]")
+        fmt = lambda v, f: "" if v is None else format(v, f)  # noqa: E731
+        table.add_row(
+            row["query_id"],
+            str(row.get("rank")),
+            row["smiles"],
+            score_bar(row.get("score")),
+            fmt(row.get("confidence"), ".2f"),
+            fmt(row.get("similarity_c13"), ".3f"),
+            fmt(row.get("similarity_h1"), ".3f"),
+            fmt(row.get("n_matched_peaks"), "d"),
+            row.get("source") or "",
+            {True: "match", False: "differs", None: ""}[row.get("formula_match")],
+        )
+    console = stdout_console()
+    if table.rows:
+        console.print(table)
+    for note in notes:
+        console.print(note)
+
+
+def _library(library: Path | None) -> Path | None:
+    """``-l`` or the default library when built; ``None`` (with a note) without either."""
+    from nmrpeak_cli.retrieve.library import default_library_dir
+
+    if library is not None:
+        return library
+    default = default_library_dir()
+    if default.is_dir():
+        return default
+    stderr_console().print(
+        "no library given and no default library built: generated candidates only "
+        "(build one with `nmrpeak library default` or pass -l LIBDIR)"
+    )
+    return None
+
+
+def _check_predictor(library: Path, forward: Path) -> str | None:
+    """The forward model's sha256, after checking the library was predicted by it (its
+    stored spectra and the generated candidates' must come from one model)."""
+    from nmrpeak_cli.predict.weights import read_card
+    from nmrpeak_cli.retrieve.library import read_manifest
+
+    try:
+        sha = read_card(forward).get("sha256")
+    except NotAvailableError:
+        return None  # generated candidates are scored without spectra; the rows say so
+    built = (read_manifest(library).get("predictor") or {}).get("sha256")
+    if built and sha and built != sha:
+        raise fail(
+            f"library {library} was predicted by predictor {built[:12]}, but elucidate scores "
+            f"candidates with {forward} ({sha[:12]}); rebuild the library "
+            "(`nmrpeak library default` or `library build`) or pass --predictor-weights"
+        )
+    return sha
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``elucidate``, ``train elucidate`` and ``bench elucidate``."""
+
+    @app.command("elucidate")
+    def elucidate_command(
+        ctx: typer.Context,
+        query: QueryArg = None,
+        library: LibraryOption = None,
+        k: KOption = 10,
+        beam: BeamOption = 10,
+        output: OutOption = None,
+        c13: C13Option = None,
+        h1: H1Option = None,
+        formula: FormulaOption = None,
+        solvent: SolventOption = None,
+        no_rerank: NoRerankOption = False,
+        formula_policy: FormulaPolicyOption = "reject",
+        weights: WeightsOption = None,
+        predictor_weights: PredictorOption = None,
+        model: ModelOption = None,
+        device: DeviceOption = "auto",
+        report: ReportOption = None,
+        batch_size: BatchSizeOption = 16,
+        jobs: JobsOption = 1,
+        shard: ShardOption = None,
+        resume: ResumeOption = False,
+        backend: BackendOption = "local",
+        scheduler: SchedulerOption = None,
+    ) -> None:
+        """Rank candidate structures from the library and from de novo generation together.
+
+        Every candidate is scored the same way (its predicted spectrum against the query,
+        plus its source's evidence) and given a calibrated confidence. With a formula, the
+        default --formula-policy reject never returns a structure of another formula.
+        Queries that cannot be answered get a row with an error (exit code 1).
+
+        [bold]Examples[/bold]: nmrpeak elucidate --c13 "170.2, 77.0" --h1 "7.26 (d, 2H)" --formula C9H10O2 ·
+        nmrpeak elucidate queries.parquet -l lib/ -o results.parquet --report reports/ ·
+        nmrpeak elucidate big.parquet -l lib/ -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --resume
+        """
+        from nmrpeak_cli.context import RunContext
+        from nmrpeak_cli.elucidate import FORMULA_POLICIES, elucidate_batch, load_model
+        from nmrpeak_cli.generate.api import GenerateBatch
+        from nmrpeak_cli.predict.weights import default_weights
+        from nmrpeak_cli.schema import RESULTS_SCHEMA
+
+        if formula_policy not in FORMULA_POLICIES:
+            raise fail(
+                f"--formula-policy must be one of {', '.join(FORMULA_POLICIES)}, got {formula_policy!r}"
+            )
+        options = batch_options(
+            output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
+            scheduler=scheduler, batch_size=batch_size,
+        )  # fmt: skip
+        records = _records(query, c13, h1, formula, solvent)
+        if query is None and not records[0].nuclei:
+            raise fail("--c13/--h1 give no peaks; expected at least one peak list")
+        try:
+            torch_device = RunContext(device=device).torch_device()
+            model_card = load_model(model)
+        except (ValueError, NmrpeakError) as exc:
+            raise fail(str(exc)) from None
+        forward = (predictor_weights or default_weights()).absolute()
+        lib_dir = _library(library)
+        predictor_sha = _check_predictor(lib_dir, forward) if lib_dir is not None else None
+        gpu = torch_device.startswith("cuda")
+        in_process = (gpu or options.jobs <= 1) and options.scheduler is None
+        body = elucidate_batch(
+            library=lib_dir, k=k, beam=beam, formula_policy=formula_policy,
+            generator_weights=weights, predictor_weights=forward, model=model,
+            device=torch_device, threads=None if in_process else 1, checksums=in_process,
+            rerank=not no_rerank, report=report_dir(report),
+        )  # fmt: skip
+        digest: dict[str, Any] = {
+            "k": k, "beam": beam, "formula_policy": formula_policy, "rerank": not no_rerank,
+            "predictor": predictor_sha, "model": model_card.to_dict(),
+        }  # fmt: skip
+        for source in body.sources:
+            generation = getattr(source, "generation", None)
+            search = getattr(source, "search", None)
+            try:  # loaded and verified once here: bad weights or a bad library exit 2
+                if isinstance(generation, GenerateBatch):
+                    digest["generator"] = (
+                        replace(generation, threads=None).generator().card.get("sha256")
+                    )
+                if search is not None:
+                    digest["library"] = search.verified_searcher().digest()
+            except (NmrpeakError, OSError) as exc:
+                raise fail(str(exc)) from None
+        summary = run_batch(
+            run_context(ctx), records, body, key=_query_key, schema=RESULTS_SCHEMA,
+            options=options, digest=digest, render=_render, description="elucidate",
+            jobs=1 if gpu else None, failed=_failed,
+        )  # fmt: skip
+        exit_for(summary, f"queries in {query or 'the inline query'}")
+
+    @train_app.command("elucidate")
+    def train_elucidate_command(
+        ctx: typer.Context,
+        split: SplitOption = "scaffold",
+        data: DataOption = Path("data"),
+        limit: LimitOption = 300,
+        size: SizeOption = 100_000,
+        encoders: EncodersOption = True,
+        beam: BeamOption = 10,
+        weights: WeightsOption = None,
+        predictor_weights: PredictorOption = None,
+        output: Annotated[
+            Path | None, typer.Option("--output", "-o", help="Card to write; default: shipped.")
+        ] = None,
+        work_dir: WorkDirOption = Path("runs/elucidate"),
+    ) -> None:
+        """Fit the elucidate fusion and confidence calibration on VALIDATION queries.
+
+        [bold]Example[/bold]: nmrpeak train elucidate --split scaffold --limit 300 --size 100000
+        """
+        import json
+        import shlex
+        import sys
+
+        from nmrpeak_cli.elucidate import load_model, model_path
+        from nmrpeak_cli.elucidate_bench import evaluate, fit_model, markdown
+
+        table = data / "queries" / f"{split}_valid.parquet"
+        pools, setup = _collect(ctx, split, data, table, limit, size, encoders, beam, weights,
+                                predictor_weights, work_dir)  # fmt: skip
+        card = {
+            "data": str(table), "split": f"{split} (validation)", **setup,
+            "command": "nmrpeak " + shlex.join(sys.argv[1:]),
+        }  # fmt: skip
+        fitted = fit_model(pools, load_model().similarity, card)
+        report = evaluate(pools, fitted)
+        target = output or model_path()
+        target.write_text(
+            json.dumps({**fitted.to_dict(), "valid_metrics": report}, indent=2) + "\n"
+        )
+        load_model.cache_clear()
+        typer.echo(markdown(report))
+        stderr_console().print(f"wrote {target}")
+
+    @bench_app.command("elucidate")
+    def bench_elucidate_command(
+        ctx: typer.Context,
+        split: SplitOption = "scaffold",
+        data: DataOption = Path("data"),
+        limit: LimitOption = None,
+        size: SizeOption = 100_000,
+        encoders: EncodersOption = True,
+        beam: BeamOption = 10,
+        weights: WeightsOption = None,
+        predictor_weights: PredictorOption = None,
+        model: ModelOption = None,
+        output: Annotated[
+            Path | None, typer.Option("--output", "-o", help="Report (.json, plus .md next to it).")
+        ] = None,
+        work_dir: WorkDirOption = Path("runs/elucidate"),
+    ) -> None:
+        """Top-1 of retrieve, generate and elucidate with the answer in and not in the library;
+        formula violations; calibration (ECE, reliability) of the confidence, on TEST queries.
+
+        [bold]Example[/bold]: nmrpeak bench elucidate --split scaffold -o benchmarks/elucidate_scaffold.json
+        """
+        import json
+        import shlex
+        import sys
+
+        from nmrpeak_cli.elucidate import load_model
+        from nmrpeak_cli.elucidate_bench import evaluate, markdown
+
+        table = (
+            data / "queries" / f"{split}_test.parquet"
+            if split in {"scaffold", "random"}
+            else Path(split)
+        )
+        pools, setup = _collect(ctx, split, data, table, limit, size, encoders, beam, weights,
+                                predictor_weights, work_dir)  # fmt: skip
+        try:
+            fitted = load_model(model)
+        except NmrpeakError as exc:
+            raise fail(str(exc)) from None
+        report = {
+            "queries": str(table), **setup, "model": fitted.card.get("command"),
+            **evaluate(pools, fitted), "command": "nmrpeak " + shlex.join(sys.argv[1:]),
+        }  # fmt: skip
+        text = markdown(report)
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(json.dumps(report, indent=2, default=str) + "\n")
+            output.with_suffix(".md").write_text(text + "\n")
+        typer.echo(text)
+
+
+SplitOption = Annotated[
+    str, typer.Option(help="scaffold or random (prepared queries), or a query table FILE.")
+]
+DataOption = Annotated[Path, typer.Option(help="Folder from `nmrpeak data prepare`.")]
+LimitOption = Annotated[
+    int | None, typer.Option(min=1, help="Queries with both nuclei used (seeded sample).")
+]
+SizeOption = Annotated[int, typer.Option(min=1, help="Benchmark library entries.")]
+EncodersOption = Annotated[
+    bool, typer.Option("--encoders/--ssr-only", help="Use the shipped retrieval encoders.")
+]
+WorkDirOption = Annotated[Path, typer.Option(help="Where the benchmark library is built.")]
+
+
+def _collect(
+    ctx: typer.Context,
+    split: str,
+    data: Path,
+    table: Path,
+    limit: int | None,
+    size: int,
+    encoders: bool,
+    beam: int,
+    weights: Path | None,
+    predictor_weights: Path | None,
+    work_dir: Path,
+) -> tuple[list, dict[str, Any]]:
+    """The candidate pools of ``table``'s queries (library built from both of the split's
+    query tables, so one build serves fitting and benchmarking) and what made them."""
+    import numpy as np
+
+    from nmrpeak_cli.elucidate_bench import bench_library, both_nuclei_queries, collect
+    from nmrpeak_cli.generate.model import load_generator
+    from nmrpeak_cli.generate.rerank import default_predictor
+    from nmrpeak_cli.retrieve.api import open_searcher
+    from nmrpeak_cli.retrieve.encoders import load_shipped_encoders
+    from nmrpeak_cli.retrieve.models import ShippedPredictor
+
+    seed = run_context(ctx).seed
+    if not table.is_file():
+        raise fail(f"query table {table} not found (run `nmrpeak data prepare`)")
+    queries, keys = both_nuclei_queries(table)
+    if limit is not None and len(queries) > limit:
+        keep = np.sort(np.random.default_rng(seed).choice(len(queries), limit, replace=False))
+        queries, keys = [queries[i] for i in keep], [keys[i] for i in keep]
+    if not queries:
+        raise fail(f"{table}: no query with 13C, 1H and a smiles truth")
+    tables = (
+        [data / "queries" / f"{split}_{part}.parquet" for part in ("valid", "test")]
+        if split in {"scaffold", "random"}
+        else [table]
+    )
+    try:
+        library_predictor = ShippedPredictor(predictor_weights, device="cpu", jobs=2)
+        chosen = load_shipped_encoders() if encoders else {}
+        library = bench_library(tables, data, size, library_predictor, chosen, work_dir,
+                                seed=seed, log=stderr_console().print)  # fmt: skip
+        searcher = open_searcher(library.path, k=15, use_encoders=encoders, checksums=False)
+        generator = load_generator(weights, device="cpu")
+    except (NmrpeakError, OSError) as exc:
+        raise fail(str(exc)) from None
+    predictor = default_predictor("cpu", predictor_weights)
+    pools = collect(queries, keys, searcher, generator, predictor, beam=beam,
+                    log=stderr_console().print)  # fmt: skip
+    setup = {
+        "n_queries": len(queries), "seed": seed, "library": str(library.path),
+        "library_entries": len(library), "encoders": sorted(chosen), "beam": beam,
+        "generator": generator.card.get("sha256"), "predictor": library_predictor.identity.sha256,
+    }  # fmt: skip
+    return pools, setup

@@ -1,0 +1,894 @@
+"""Elucidation: candidates of every source pooled per query, scored on one scale, ranked.
+
+Each source hands over one candidate group per query (:class:`SourceResult`): the library
+search (``library``: its top entries and their embedding scores), the generator
+(``generated``: its beam and log-probabilities), and any further source (a structure
+search, ``search``) through the same type. :func:`answer` pools the groups of one query by
+InChIKey and scores every candidate with one function, whatever its source:
+
+1. **Similarity**: the peak-aware similarity of its predicted spectrum (stored in the
+   library, or predicted by the forward model) to the query, per nucleus and combined with
+   the retrieval's nucleus weights (``similarity.c13_weight``), plus the number of query peaks
+   it matches.
+2. **Score**: a logistic fusion of that similarity with the source evidence (the embedding
+   score of a library hit, the log-probability of a generated one, agreement of sources),
+   fitted on validation queries (:class:`ElucidateModel`, ``models/elucidate.json``).
+3. **Confidence**: the probability that the candidate is right, a logistic calibration of
+   score, margin to the next candidate, agreement between sources and peak-count
+   consistency, fitted on validation queries.
+
+The formula is a constraint for every source: under the default policy ``reject`` no
+candidate of another formula is ever returned; ``penalize`` keeps them with a fixed
+penalty on the score and ``ignore`` ranks them as any other, and rows say which policy let
+them through. A query with nothing left gets one row saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from nmrpeak_cli.consistency import check_consistency
+from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
+from nmrpeak_cli.spectra import Nucleus, Spectrum
+
+if TYPE_CHECKING:
+    from nmrpeak_cli.generate.api import GenerateBatch, QueryResult
+    from nmrpeak_cli.retrieve.api import SearchBatch
+    from nmrpeak_cli.similarity import SimilarityParams
+
+SOURCES: tuple[str, ...] = ("library", "generated", "search")
+"""Known candidate sources, in the order ``source`` names them (``library+generated``)."""
+FORMULA_POLICIES: tuple[str, ...] = ("reject", "penalize", "ignore")
+PENALTY_LOGIT = 4.0
+"""Subtracted from a candidate's score logit under ``penalize`` when its formula differs."""
+LOW_CONFIDENCE = 0.3
+"""Below this top confidence a query's rows say the answer is probably not in the list."""
+WARNING_PREFIX = "warning: "
+"""Prefix of notes in ``error`` that do not mark the record as failed."""
+MODEL_FILE = "elucidate.json"
+
+Predictor = Callable[[Sequence[str], str | None], Sequence[Spectrum | None]]
+"""``(smiles, solvent) -> one predicted spectrum (or None) per SMILES`` (the forward model)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Values
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """One candidate structure from one source.
+
+    Attributes
+    ----------
+    smiles, inchikey
+        Canonical isomeric SMILES and standard InChIKey.
+    formula
+        Its molecular formula (Hill), ``None`` when unknown.
+    source
+        Where it came from (one of :data:`SOURCES`).
+    evidence
+        Source-specific scores: ``ssr``/``sme``/``sse`` (library), ``gen_logprob``
+        (generated, per token), anything a further source reports.
+    predicted
+        Its predicted spectrum when the source has one (library entries store theirs).
+    """
+
+    smiles: str
+    inchikey: str
+    formula: str | None
+    source: str
+    evidence: Mapping[str, float] = field(default_factory=dict)
+    predicted: Spectrum | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceResult:
+    """What one source returned for one query.
+
+    Attributes
+    ----------
+    source
+        The source's name.
+    proposals
+        Its candidates (any order).
+    note
+        Why it has none, or a warning about them.
+    failed
+        Whether the source could not answer the query (``note`` says why).
+    """
+
+    source: str
+    proposals: tuple[Proposal, ...] = ()
+    note: str | None = None
+    failed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A pooled candidate with its similarity, score and confidence.
+
+    Attributes
+    ----------
+    proposal
+        The merged proposal (``source`` joined with ``+`` when several sources found it).
+    sources
+        The sources that found it.
+    formula_match
+        Whether its formula equals the query's (``None`` without a query formula).
+    similarity
+        Combined peak-aware similarity to the query, in [0, 1] (0 without a prediction).
+    similarity_c13, similarity_h1
+        Per nucleus (``None`` when the query lacks it or there is no prediction).
+    n_matched_peaks
+        Query peaks matched by its predicted spectrum, both nuclei.
+    count_consistency
+        1 minus the relative difference of query and predicted peak counts, in [0, 1].
+    score
+        Fused score in [0, 1] (the ranking key).
+    confidence
+        Calibrated probability that it is the right structure.
+    """
+
+    proposal: Proposal
+    sources: tuple[str, ...]
+    formula_match: bool | None
+    similarity: float
+    similarity_c13: float | None
+    similarity_h1: float | None
+    n_matched_peaks: int
+    count_consistency: float
+    score: float = 0.0
+    confidence: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Logistic:
+    """``sigmoid(bias + sum(weights[f] * x[f]))`` over named features (missing features: 0).
+
+    Attributes
+    ----------
+    weights
+        Feature name → weight.
+    bias
+        Intercept.
+    """
+
+    weights: Mapping[str, float]
+    bias: float = 0.0
+
+    def logit(self, features: Mapping[str, float]) -> float:
+        """The linear part."""
+        return self.bias + sum(w * float(features.get(n, 0.0)) for n, w in self.weights.items())
+
+    def __call__(self, features: Mapping[str, float]) -> float:
+        """Probability in (0, 1)."""
+        return sigmoid(self.logit(features))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"weights": dict(self.weights), "bias": self.bias}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Logistic:
+        """Inverse of :meth:`to_dict`."""
+        return cls({str(k): float(v) for k, v in data["weights"].items()}, float(data["bias"]))
+
+
+DEFAULT_FUSION = Logistic({"similarity": 12.0, "library_embedding": 2.0, "gen_logprob": 1.0}, -9.0)
+"""Hand-set fusion used when no fitted model is shipped (similarity dominates)."""
+DEFAULT_CALIBRATION = Logistic({"score": 4.0, "margin": 4.0}, -3.0)
+"""Hand-set calibration used when no fitted model is shipped."""
+
+
+@dataclass(frozen=True, slots=True)
+class ElucidateModel:
+    """The fitted fusion and calibration, with the similarity they were fitted with.
+
+    Attributes
+    ----------
+    fusion
+        Score of a candidate from :func:`fusion_features`.
+    calibration
+        Confidence of a candidate from :func:`calibration_features`.
+    similarity
+        Peak-aware similarity parameters (the retrieval's, nucleus weights included).
+    card
+        The rest of the model card (data, split, command, metrics).
+    """
+
+    fusion: Logistic
+    calibration: Logistic
+    similarity: SimilarityParams
+    card: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (the model card)."""
+        from nmrpeak_cli.retrieve.bench import similarity_to_dict
+
+        return {
+            "model": "nmrpeak.elucidate",
+            **self.card,
+            "fusion": self.fusion.to_dict(),
+            "calibration": self.calibration.to_dict(),
+            "similarity": similarity_to_dict(self.similarity),
+        }
+
+
+def model_path(models: Path | None = None) -> Path:
+    """``models/elucidate.json``."""
+    from nmrpeak_cli.paths import models_dir
+
+    return (models or models_dir()) / MODEL_FILE
+
+
+@lru_cache(maxsize=4)
+def load_model(path: Path | None = None) -> ElucidateModel:
+    """The fitted model at ``path`` (default: shipped); the hand-set defaults with the
+    retrieval's similarity when the default file does not exist.
+
+    Raises
+    ------
+    NotAvailableError
+        ``path`` was given and cannot be read.
+    """
+    from nmrpeak_cli.retrieve.bench import similarity_from_dict
+    from nmrpeak_cli.retrieve.encoders import load_similarity_params
+
+    target = path or model_path()
+    if not target.is_file():
+        if path is not None:
+            raise NotAvailableError(f"elucidate model {path} not found")
+        return ElucidateModel(DEFAULT_FUSION, DEFAULT_CALIBRATION, load_similarity_params())
+    try:
+        data = json.loads(target.read_text())
+        card = {k: v for k, v in data.items() if k not in {"fusion", "calibration", "similarity"}}
+        return ElucidateModel(
+            Logistic.from_dict(data["fusion"]),
+            Logistic.from_dict(data["calibration"]),
+            similarity_from_dict(data["similarity"]),
+            card,
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise NotAvailableError(f"elucidate model {target} is unreadable: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Sources → proposals
+# --------------------------------------------------------------------------------------------
+
+
+def library_result(
+    rows: Sequence[Mapping[str, Any]], predicted: Sequence[Spectrum]
+) -> SourceResult:
+    """The library's group from one query's retrieval rows (``predicted``: the stored spectra
+    of its candidate rows, in order)."""
+    found = [r for r in rows if r.get("smiles")]
+    if not found:
+        error = next((str(r["error"]) for r in rows if r.get("error")), "no library entry")
+        return SourceResult("library", note=error, failed=not error.startswith("no library"))
+    proposals = tuple(
+        Proposal(
+            smiles=r["smiles"],
+            inchikey=r["inchikey"],
+            formula=r.get("formula"),
+            source="library",
+            evidence={c: float(r[c]) for c in ("ssr", "sme", "sse") if r.get(c) is not None},
+            predicted=spectrum,
+        )
+        for r, spectrum in zip(found, predicted, strict=True)
+    )
+    return SourceResult("library", proposals)
+
+
+def generated_result(result: QueryResult) -> SourceResult:
+    """The generator's group from its decoded candidates of one query."""
+    if result.error:
+        return SourceResult("generated", note=result.error, failed=True)
+    proposals = tuple(
+        Proposal(c.smiles, c.inchikey, c.formula, "generated", {"gen_logprob": float(c.logprob)})
+        for c in result.candidates
+    )
+    note = "; ".join(result.warnings) or (None if proposals else "no valid structure decoded")
+    return SourceResult("generated", proposals, note)
+
+
+# --------------------------------------------------------------------------------------------
+# Pooling and scoring
+# --------------------------------------------------------------------------------------------
+
+
+def formula_of(proposal: Proposal) -> str | None:
+    """The proposal's formula, computed from its SMILES when the source gave none."""
+    if proposal.formula is not None:
+        return proposal.formula
+    from nmrpeak_cli import chem
+
+    mol = chem.try_parse_smiles(proposal.smiles)
+    return None if mol is None else chem.formula(mol)
+
+
+def pool(
+    query: Spectrum, groups: Iterable[SourceResult], policy: str = "reject"
+) -> list[tuple[Proposal, tuple[str, ...]]]:
+    """Merge the groups' proposals by InChIKey (evidence united, a stored prediction kept),
+    dropping those of another formula under ``reject``; first-seen order."""
+    if policy not in FORMULA_POLICIES:
+        raise ValueError(f"formula policy must be one of {FORMULA_POLICIES}, got {policy!r}")
+    merged: dict[str, tuple[Proposal, list[str]]] = {}
+    for group in groups:
+        for proposal in group.proposals:
+            formula = formula_of(proposal)
+            if policy == "reject" and query.formula and formula != query.formula:
+                continue
+            proposal = replace(proposal, formula=formula)
+            if proposal.inchikey not in merged:
+                merged[proposal.inchikey] = (proposal, [proposal.source])
+                continue
+            old, sources = merged[proposal.inchikey]
+            if proposal.source not in sources:
+                sources.append(proposal.source)
+            merged[proposal.inchikey] = (
+                replace(
+                    old,
+                    evidence={**proposal.evidence, **old.evidence},
+                    predicted=old.predicted or proposal.predicted,
+                ),
+                sources,
+            )
+    order = {s: i for i, s in enumerate(SOURCES)}
+    return [
+        (p, tuple(sorted(s, key=lambda n: order.get(n, len(order))))) for p, s in merged.values()
+    ]
+
+
+def fusion_features(candidate: Scored) -> dict[str, float]:
+    """Inputs of the fused score: similarity and the evidence of each source that found it.
+
+    ``library_embedding`` is the centred embedding score of a library hit (SSE, else SME; 0
+    without encoders), ``gen_logprob`` the per-token log-probability of a generated one;
+    ``library``/``generated``/``search`` flag the sources, ``agreement`` several of them.
+    """
+    evidence = candidate.proposal.evidence
+    sources = set(candidate.sources)
+    embedding = evidence.get("sse", evidence.get("sme"))
+    return {
+        "similarity": candidate.similarity,
+        "library": float("library" in sources),
+        "library_embedding": embedding - 0.5 if embedding is not None else 0.0,
+        "generated": float("generated" in sources),
+        "gen_logprob": float(evidence.get("gen_logprob", 0.0)),
+        "search": float("search" in sources),
+        "agreement": float(len(sources) > 1),
+    }
+
+
+def calibration_features(candidate: Scored, margin: float) -> dict[str, float]:
+    """Inputs of the confidence: score, margin to the next candidate, agreement, counts."""
+    return {
+        "score": candidate.score,
+        "margin": margin,
+        "agreement": float(len(candidate.sources) > 1),
+        "count_consistency": candidate.count_consistency,
+    }
+
+
+def _peak_units(spectrum: Spectrum) -> float:
+    return float(sum(len(p) for p in (spectrum.c13, spectrum.h1) if p))
+
+
+def similarity_of(
+    query: Spectrum, predicted: Spectrum | None, params: SimilarityParams
+) -> tuple[float, float | None, float | None, int, float]:
+    """Combined, 13C and 1H similarity, matched query peaks and count consistency of one
+    predicted spectrum (zeros without a prediction)."""
+    from nmrpeak_cli.similarity import match_spectra
+
+    if predicted is None:
+        return 0.0, None, None, 0, 0.0
+    match = match_spectra(query, predicted, params=params)
+    per = {n: m.score for n, m in match.matches.items()}
+    matched = sum(len({int(i) for i in m.pairs[:, 0]}) for m in match.matches.values())
+    n_query = _peak_units(query)
+    n_predicted = float(sum(len(p) for n in query.nuclei if (p := predicted.peaks(n))))
+    consistency = 1.0 - abs(n_query - n_predicted) / max(n_query, n_predicted, 1.0)
+    return (
+        float(match.score),
+        per.get(Nucleus.C13),
+        per.get(Nucleus.H1),
+        matched,
+        consistency,
+    )
+
+
+def score_pool(
+    query: Spectrum,
+    pooled: Sequence[tuple[Proposal, tuple[str, ...]]],
+    model: ElucidateModel,
+    policy: str = "reject",
+) -> list[Scored]:
+    """Score and rank one query's pooled candidates, best first, with their confidence."""
+    scored = []
+    for proposal, sources in pooled:
+        sim, c13, h1, matched, consistency = similarity_of(
+            query, proposal.predicted, model.similarity
+        )
+        match = None if not query.formula else proposal.formula == query.formula
+        candidate = Scored(proposal, sources, match, sim, c13, h1, matched, consistency)
+        logit = model.fusion.logit(fusion_features(candidate))
+        if policy == "penalize" and match is False:
+            logit -= PENALTY_LOGIT
+        scored.append(replace(candidate, score=sigmoid(logit)))
+    scored.sort(key=lambda c: (-c.score, -c.similarity, c.proposal.inchikey))
+    out = []
+    for i, candidate in enumerate(scored):
+        best_other = scored[1].score if i == 0 and len(scored) > 1 else scored[0].score
+        margin = candidate.score - (best_other if len(scored) > 1 else 0.0)
+        confidence = model.calibration(calibration_features(candidate, margin))
+        out.append(replace(candidate, confidence=confidence))
+    return out
+
+
+def sigmoid(x: float) -> float:
+    """Logistic function, clipped against overflow."""
+    return 1.0 / (1.0 + math.exp(-max(min(x, 50.0), -50.0)))
+
+
+# --------------------------------------------------------------------------------------------
+# Rows
+# --------------------------------------------------------------------------------------------
+
+
+def _row(**values: Any) -> dict[str, Any]:
+    """A RESULTS_SCHEMA row: every column present, null unless given."""
+    from nmrpeak_cli.schema import RESULTS_SCHEMA
+
+    return {**dict.fromkeys(RESULTS_SCHEMA.names), **values}
+
+
+def is_failure(row: Mapping[str, Any]) -> bool:
+    """Whether a result row marks a failed record (warnings do not)."""
+    error = row.get("error")
+    return bool(error) and not str(error).startswith(WARNING_PREFIX)
+
+
+def empty_reason(query: Spectrum, groups: Sequence[SourceResult], policy: str) -> str:
+    """Why a query has no candidate: each source's note, and the formula under ``reject``."""
+    notes = [f"{g.source}: {g.note}" for g in groups if g.note and not g.proposals]
+    found = sum(len(g.proposals) for g in groups)
+    if query.formula and policy == "reject" and found:
+        notes.append(
+            f"all {found} candidates had another formula than {query.formula} "
+            "(--formula-policy penalize keeps them)"
+        )
+    elif not groups:
+        notes.append("no candidate source (no library, no generator)")
+    return "no candidate: " + ("; ".join(notes) or "every source came back empty")
+
+
+def answer(
+    query: Spectrum,
+    groups: Sequence[SourceResult],
+    model: ElucidateModel,
+    *,
+    k: int = 10,
+    policy: str = "reject",
+    notes: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """RESULTS_SCHEMA rows of one query from its sources' groups: the seam where any further
+    source (e.g. a structure search) joins, as one more :class:`SourceResult`.
+
+    ``notes`` are warnings about the query itself (consistency, prediction).
+    """
+    ranked = score_pool(query, pool(query, groups, policy), model, policy)[:k]
+    if not ranked:
+        return [_row(query_id=query.id, error=empty_reason(query, groups, policy))]
+    warnings = list(notes)
+    warnings += [f"{g.source} failed: {g.note}" for g in groups if g.failed]
+    warnings += [f"{g.source}: {g.note}" for g in groups if g.note and not g.failed]
+    if query.formula and policy != "reject" and any(c.formula_match is False for c in ranked):
+        warnings.append(f"candidates of other formulas kept (--formula-policy {policy})")
+    if ranked[0].confidence < LOW_CONFIDENCE:
+        warnings.append(
+            f"top confidence {ranked[0].confidence:.2f}: answer probably not in the list"
+        )
+    warning = WARNING_PREFIX + "; ".join(dict.fromkeys(warnings)) if warnings else None
+    rows = []
+    for rank, c in enumerate(ranked, start=1):
+        evidence = c.proposal.evidence
+        rows.append(
+            _row(
+                query_id=query.id,
+                rank=rank,
+                smiles=c.proposal.smiles,
+                inchikey=c.proposal.inchikey,
+                score=c.score,
+                ssr=evidence.get("ssr"),
+                sme=evidence.get("sme"),
+                sse=evidence.get("sse"),
+                gen_logprob=evidence.get("gen_logprob"),
+                rerank=c.similarity,
+                source="+".join(c.sources),
+                formula_match=c.formula_match,
+                similarity_c13=c.similarity_c13,
+                similarity_h1=c.similarity_h1,
+                n_matched_peaks=c.n_matched_peaks,
+                confidence=c.confidence,
+                error=warning,
+            )
+        )
+    return rows
+
+
+def predict_missing(
+    groups: Sequence[Sequence[SourceResult]],
+    solvents: Sequence[str | None],
+    predictor: Predictor | None,
+) -> tuple[list[list[SourceResult]], str | None]:
+    """Every proposal without a stored spectrum gets the forward model's prediction (one call
+    per solvent); returns the groups and, when prediction is unavailable, why."""
+    wanted: dict[str | None, list[str]] = {}
+    for query_groups, solvent in zip(groups, solvents, strict=True):
+        for group in query_groups:
+            wanted.setdefault(solvent, []).extend(
+                p.smiles for p in group.proposals if p.predicted is None
+            )
+    predicted: dict[str | None, dict[str, Spectrum | None]] = {}
+    problem = None
+    if predictor is None and any(wanted.values()):
+        problem = "no forward model: generated candidates are scored without their spectra"
+    elif predictor is not None:
+        try:
+            for solvent, smiles in wanted.items():
+                unique = list(dict.fromkeys(smiles))
+                spectra = list(predictor(unique, solvent)) if unique else []
+                if len(spectra) != len(unique):
+                    raise NmrpeakError(
+                        f"predictor returned {len(spectra)} spectra for {len(unique)} SMILES"
+                    )
+                predicted[solvent] = dict(zip(unique, spectra, strict=True))
+        except NmrpeakError as exc:
+            problem = f"forward prediction failed ({exc}): candidates scored without spectra"
+            predicted = {}
+    filled = [
+        [
+            replace(
+                group,
+                proposals=tuple(
+                    p
+                    if p.predicted is not None
+                    else replace(p, predicted=predicted.get(solvent, {}).get(p.smiles))
+                    for p in group.proposals
+                ),
+            )
+            for group in query_groups
+        ]
+        for query_groups, solvent in zip(groups, solvents, strict=True)
+    ]
+    return filled, problem
+
+
+# --------------------------------------------------------------------------------------------
+# The batch body (CLI and Python API)
+# --------------------------------------------------------------------------------------------
+
+
+class CandidateSource(Protocol):
+    """A picklable source: one :class:`SourceResult` per query of a batch."""
+
+    def __call__(self, queries: list[Spectrum]) -> list[SourceResult]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LibrarySource:
+    """The library search as a candidate source (the retrieval's batch body underneath).
+
+    Attributes
+    ----------
+    search
+        Opened once per process; its ``params.formula_policy`` applies.
+    """
+
+    search: SearchBatch
+
+    def __call__(self, queries: list[Spectrum]) -> list[SourceResult]:
+        """The top library entries of each query, with their stored predicted spectra."""
+        searcher = self.search.searcher()
+        groups = self.search(queries)
+        wanted = sorted({r["library_row"] for rows in groups for r in rows if r.get("smiles")})
+        stored = dict(
+            zip(wanted, searcher.library.predicted(wanted) if wanted else [], strict=True)
+        )
+        formulas = _formulas(searcher.library, wanted)
+        return [
+            library_result(
+                [{**r, "formula": formulas.get(r.get("library_row"))} for r in rows],
+                [stored[r["library_row"]] for r in rows if r.get("smiles")],
+            )
+            for rows in groups
+        ]
+
+
+def _formulas(library, rows: Sequence[int]) -> dict[int, str]:
+    if not rows:
+        return {}
+    table = library.entries.take(list(rows)).column("formula").to_pylist()
+    return dict(zip(rows, table, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorSource:
+    """The generator's beam as a candidate source.
+
+    Attributes
+    ----------
+    generation
+        Generator weights, device, beam and formula policy (its ``k`` is not used).
+    """
+
+    generation: GenerateBatch
+
+    def __call__(self, queries: list[Spectrum]) -> list[SourceResult]:
+        """The decoded candidates of each query (unscored: the pool scores them)."""
+        from nmrpeak_cli.generate.api import propose
+
+        results = propose(
+            queries,
+            self.generation.generator(),
+            beam=self.generation.beam,
+            formula_policy=self.generation.formula_policy,
+        )
+        return [generated_result(r) for r in results]
+
+
+@dataclass(frozen=True, slots=True)
+class ElucidateBatch:
+    """Picklable batch body of ``elucidate`` (CLI and :func:`elucidate`): the sources' groups
+    of each query pooled, scored and ranked (:func:`answer`).
+
+    Attributes
+    ----------
+    sources
+        Candidate sources (:class:`LibrarySource`, :class:`GeneratorSource`, or any other
+        :class:`CandidateSource`, e.g. a structure search).
+    predictor
+        Forward-model weights: spectra of candidates no source stored, report overlays.
+    device, threads
+        Where the forward model runs and torch CPU threads (``None``: torch's default).
+    model
+        Fitted fusion and calibration (``None``: shipped).
+    k, formula_policy
+        Candidates kept per query; ``reject``, ``penalize`` or ``ignore``.
+    report
+        Folder for one HTML report per query, or ``None``.
+    """
+
+    sources: tuple[CandidateSource, ...]
+    predictor: Path | None = None
+    device: str = "cpu"
+    threads: int | None = None
+    model: Path | None = None
+    k: int = 10
+    formula_policy: str = "reject"
+    report: Path | None = None
+
+    def forward(self) -> Predictor | None:
+        """This process's forward model (``None`` without weights)."""
+        if self.predictor is None:
+            return None
+        from nmrpeak_cli.generate.api import forward_predictor
+
+        return forward_predictor(self.predictor, self.device, self.threads)
+
+    def rows(self, batch: Sequence[Spectrum | Any]) -> list[list[dict[str, Any]]]:
+        """Rows of each item of ``batch``, without reports."""
+        out: list[list[dict[str, Any]] | None] = [None] * len(batch)
+        good: list[int] = []
+        warnings: dict[int, tuple[str, ...]] = {}
+        for i, item in enumerate(batch):
+            if not isinstance(item, Spectrum):
+                out[i] = [_row(query_id=record_id(item), error=str(getattr(item, "error", item)))]
+                continue
+            check = check_consistency(item)
+            if check.errors:
+                out[i] = [_row(query_id=item.id, error="; ".join(check.errors))]
+                continue
+            good.append(i)
+            warnings[i] = check.warnings
+        queries = [batch[i].without_truth() for i in good]
+        per_source = [source(queries) for source in self.sources] if queries else []
+        groups = [[found[j] for found in per_source] for j in range(len(queries))]
+        groups, problem = predict_missing(groups, [q.solvent for q in queries], self.forward())
+        model = load_model(self.model)
+        for j, i in enumerate(good):
+            notes = [*warnings[i], *([problem] if problem else [])]
+            out[i] = answer(
+                queries[j], groups[j], model, k=self.k, policy=self.formula_policy, notes=notes
+            )
+        return [rows or [] for rows in out]
+
+    def __call__(self, batch: list[Spectrum | Any]) -> list[list[dict[str, Any]]]:
+        """Answer one batch; failed queries give rows with ``error``."""
+        groups = self.rows(batch)
+        if self.report is not None:
+            from nmrpeak_cli.report import write_reports
+
+            write_reports(batch, groups, self.report, self.forward())
+        return groups
+
+
+def record_id(item: Any) -> str:
+    """Id of a query or of a record that failed to read (its ``record`` or ``id``)."""
+    return str(getattr(item, "record", None) or getattr(item, "id", None) or "?")
+
+
+def elucidate(
+    spectra: Iterable[Spectrum | Any],
+    k: int = 10,
+    *,
+    library: str | Path | None = None,
+    beam: int = 10,
+    formula_policy: str = "reject",
+    generator_weights: Path | None = None,
+    predictor_weights: Path | None = None,
+    model: Path | None = None,
+    device: str = "cpu",
+    batch_size: int = 16,
+) -> Iterator[dict[str, Any]]:
+    """One ranked list per query from the library and the generator together.
+
+    Parameters
+    ----------
+    spectra
+        Query spectra; records that failed to read pass through as error rows.
+    k
+        Candidates kept per query.
+    library
+        Library folder (``None``: generation only).
+    beam
+        Generator beam width.
+    formula_policy
+        ``reject`` (default), ``penalize`` or ``ignore`` candidates of another formula.
+    generator_weights, predictor_weights, model
+        Generator, forward model and elucidate model (default: shipped).
+    device
+        Torch device.
+    batch_size
+        Queries answered together.
+
+    Yields
+    ------
+    dict
+        RESULTS_SCHEMA rows, per query in input order, rank 1 first (the same rows as
+        ``nmrpeak elucidate``: both run :class:`ElucidateBatch`).
+    """
+    body = elucidate_batch(
+        library=Path(library) if library is not None else None,
+        k=k,
+        beam=beam,
+        formula_policy=formula_policy,
+        generator_weights=generator_weights,
+        predictor_weights=predictor_weights,
+        model=model,
+        device=device,
+    )
+    batch: list[Any] = []
+    for item in spectra:
+        batch.append(item)
+        if len(batch) == batch_size:
+            for rows in body(batch):
+                yield from rows
+            batch = []
+    if batch:
+        for rows in body(batch):
+            yield from rows
+
+
+def elucidate_batch(
+    *,
+    library: Path | None,
+    k: int = 10,
+    beam: int = 10,
+    formula_policy: str = "reject",
+    generator_weights: Path | None = None,
+    predictor_weights: Path | None = None,
+    model: Path | None = None,
+    device: str = "cpu",
+    threads: int | None = None,
+    checksums: bool = True,
+    rerank: bool = True,
+    report: Path | None = None,
+    extra_sources: Sequence[CandidateSource] = (),
+) -> ElucidateBatch:
+    """The batch body for these settings (library ``None``: generation only).
+
+    ``extra_sources`` are further candidate sources (e.g. a structure search), pooled like
+    the library and the generator. ``rerank=False`` scores generated candidates without
+    their predicted spectra.
+    """
+    from nmrpeak_cli.generate.api import GenerateBatch
+    from nmrpeak_cli.generate.model import weights_path
+    from nmrpeak_cli.predict.weights import default_weights
+
+    if formula_policy not in FORMULA_POLICIES:
+        raise ValueError(
+            f"formula policy must be one of {', '.join(FORMULA_POLICIES)}, got {formula_policy!r}"
+        )
+    forward = (predictor_weights or default_weights()).absolute()
+    generation = GenerateBatch(
+        (generator_weights or weights_path()).absolute(),
+        forward,
+        device,
+        k=k,
+        beam=max(beam, k),
+        formula_policy=formula_policy,
+        threads=threads,
+    )
+    sources: list[CandidateSource] = []
+    if library is not None:
+        sources.append(LibrarySource(library_search(library, formula_policy, threads, checksums)))
+    sources.append(GeneratorSource(generation))
+    sources.extend(extra_sources)
+    return ElucidateBatch(
+        tuple(sources),
+        predictor=forward if rerank else None,
+        device=device,
+        threads=threads,
+        model=model,
+        k=k,
+        formula_policy=formula_policy,
+        report=report,
+    )
+
+
+POOL_DEPTH = 10
+"""Library entries pooled per query (whatever ``k``)."""
+
+
+def library_search(
+    library: Path, formula_policy: str, threads: int | None = None, checksums: bool = True
+) -> SearchBatch:
+    """The retrieval batch body elucidate pools from: the top :data:`POOL_DEPTH` entries."""
+    from nmrpeak_cli.retrieve.api import SearchBatch
+    from nmrpeak_cli.retrieve.search import SearchParams
+
+    return SearchBatch(
+        Path(library).absolute(),
+        k=POOL_DEPTH,
+        params=SearchParams(formula_policy=formula_policy),
+        checksums=checksums,
+        threads=threads,
+    )
+
+
+__all__ = [
+    "FORMULA_POLICIES",
+    "SOURCES",
+    "CandidateSource",
+    "ElucidateBatch",
+    "ElucidateModel",
+    "GeneratorSource",
+    "LibrarySource",
+    "Logistic",
+    "Proposal",
+    "Scored",
+    "SourceResult",
+    "answer",
+    "calibration_features",
+    "elucidate",
+    "elucidate_batch",
+    "fusion_features",
+    "generated_result",
+    "library_result",
+    "load_model",
+    "pool",
+    "predict_missing",
+    "score_pool",
+]
