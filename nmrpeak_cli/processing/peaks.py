@@ -7,8 +7,11 @@ batch runner) and of :func:`peaks_from_folders`. Only rows travel back from work
 
 What is not used is reported, never silently dropped:
 
-- deliberate skips (DEPT/APT, 2D, nuclei other than 13C/1H, a second 13C or 1H experiment of
-  the same sample) are listed as :class:`~nmrpeak_cli.io.raw.walk.Skipped` only;
+- DEPT-135/90 experiments label the sample's 13C peaks C/CH/CH2/CH3
+  (:mod:`~nmrpeak_cli.processing.dept`); when they cannot (no 13C, another sample, inverted
+  phase) the row's ``quality`` says why and the peaks carry no labels;
+- deliberate skips (APT, DEPT without 13C, 2D, nuclei other than 13C/1H, a second 13C or 1H
+  experiment of the same sample) are listed as :class:`~nmrpeak_cli.io.raw.walk.Skipped` only;
 - failures (unreadable, truncated, missing parameter files, no signal) are listed too and
   become rows whose ``error`` column says why (id ``<sample>/<experiment>``).
 """
@@ -22,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from nmrpeak_cli.batch import Shard, parallel_map
-from nmrpeak_cli.io.raw import RawDataError, read_raw
+from nmrpeak_cli.io.raw import RawDataError, RawSpectrum, read_raw
 from nmrpeak_cli.io.raw.walk import Experiment, Sample, Skipped, iter_samples
+from nmrpeak_cli.processing.dept import DeptLines, Labelled, attached_h, dept_kind, dept_lines
 from nmrpeak_cli.processing.pipeline import ExperimentPeaks, ProcessingOptions, peaks_from_raw
 from nmrpeak_cli.schema import c13_peak_to_struct, error_row, spectrum_to_row
 from nmrpeak_cli.spectra import Spectrum
@@ -97,10 +101,15 @@ class PeakBatch:
         chosen: dict[str, ExperimentPeaks] = {}
         failures: list[dict[str, Any]] = []
         skipped: list[Skipped] = []
+        depts: list[DeptLines] = []
         for experiment in sample.experiments:
             source = str(experiment.path)
             try:
-                peaks = self._peaks(experiment)
+                raw = read_raw(experiment.path, reprocess=self.reprocess)
+                if dept_kind(raw) is not None:
+                    depts.append(dept_lines(raw, min_snr=self.options.min_snr_c13))
+                    continue
+                peaks = self._peaks(raw, experiment)
             except (RawDataError, ValueError, OSError) as exc:
                 skipped.append(Skipped(source, str(exc)))
                 if not any(word in str(exc) for word in _DELIBERATE):
@@ -112,11 +121,18 @@ class PeakBatch:
                 skipped.append(Skipped(source, reason))
                 continue
             chosen[peaks.nucleus] = peaks
-        rows = [] if not chosen else [_row(sample.id, chosen)]
+        labelled = None
+        if depts and "13C" not in chosen:
+            for dept in depts:
+                reason = f"{dept.kind} without a 13C spectrum of this sample; not used"
+                skipped.append(Skipped(dept.source, reason))
+        elif depts:
+            labelled = attached_h(chosen["13C"].peak_list(), depts)
+        rows = [] if not chosen else [_row(sample.id, chosen, labelled)]
         return SampleResult(rows + failures, skipped)
 
-    def _peaks(self, experiment: Experiment) -> ExperimentPeaks:
-        peaks = peaks_from_raw(read_raw(experiment.path, reprocess=self.reprocess), self.options)
+    def _peaks(self, raw: RawSpectrum, experiment: Experiment) -> ExperimentPeaks:
+        peaks = peaks_from_raw(raw, self.options)
         if self.plot_dir is not None:
             from nmrpeak_cli.processing.plot import plot_experiment
 
@@ -218,13 +234,17 @@ def input_state(sample: Sample) -> list[Any]:
     return state
 
 
-def _row(sample_id: str, chosen: dict[str, ExperimentPeaks]) -> dict[str, Any]:
-    """The sample's ``PEAKS_SCHEMA`` row: 13C as structs, ``quality`` from every experiment."""
+def _row(
+    sample_id: str, chosen: dict[str, ExperimentPeaks], labelled: Labelled | None = None
+) -> dict[str, Any]:
+    """The sample's ``PEAKS_SCHEMA`` row: 13C as structs (DEPT labels from ``labelled``),
+    ``quality`` from every experiment and the reason DEPT labels were not used."""
     first = next(iter(chosen.values()))
     h1 = chosen.get("1H")
+    c13 = chosen["13C"].peak_list() if "13C" in chosen else None
     spectrum = Spectrum(
         id=sample_id,
-        c13=chosen["13C"].peak_list() if "13C" in chosen else None,
+        c13=labelled.c13 if labelled is not None else c13,
         h1=h1.peak_list() if h1 is not None else None,
         solvent=next((p.solvent for p in chosen.values() if p.solvent), None),
         field_mhz=h1.field_mhz if h1 is not None else first.field_mhz,
@@ -233,6 +253,8 @@ def _row(sample_id: str, chosen: dict[str, ExperimentPeaks]) -> dict[str, Any]:
     if spectrum.c13 is not None:
         row["c13"] = [c13_peak_to_struct(p) for p in spectrum.c13]
     flags = [f"{p.nucleus}: {flag}" for p in chosen.values() for flag in p.quality]
+    if labelled is not None and labelled.message:
+        flags.append(f"DEPT: {labelled.message}")
     row["quality"] = "; ".join(flags) or None
     return row
 

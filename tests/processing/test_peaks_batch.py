@@ -113,7 +113,7 @@ def test_unreadable_folder_among_good_ones_gives_an_error_row(raw: Path, tmp_pat
     assert code == 1, output
     assert "1 failed" in output and "4 done" in output, output
     assert "missing: no such file or folder" in output, "walker skips are logged"
-    assert "c/3: dept135 is an edited 13C experiment" in output, "worker skips are logged"
+    assert "c/3" not in output, "a DEPT beside its 13C labels the peaks, it is not skipped"
     text = out.read_text()
     assert "broken/1," in text and "missing acqus" in text, text
 
@@ -129,7 +129,7 @@ def test_peak_batch_pickles_and_gives_every_sample_rows(raw: Path) -> None:
         f"another 1H experiment of this sample was used ({raw / 'a' / '1'})"
     ]
     assert len(e_rows) == 1 and e_rows[0]["id"] == "e", e_rows
-    assert e_rows[0]["error"].startswith("no usable 1D 13C/1H experiment: 1: dept135")
+    assert e_rows[0]["error"].startswith("no usable 1D 13C/1H experiment: 1: DEPT-135 without")
 
 
 def test_walk_groups_samples_and_reports_what_it_skips(raw: Path, tmp_path: Path) -> None:
