@@ -136,7 +136,9 @@ def peaks(
 
     Samples are streamed from the folder walk; each finished batch of a file output is saved
     at once, so a killed run continues with [bold]--resume[/bold] (a sample whose files changed
-    is processed again). Experiments skipped (DEPT, 2D, other nuclei, duplicates) and failures
+    is processed again). DEPT-135/90 experiments label the 13C peaks C/CH/CH2/CH3 (the
+    [bold]quality[/bold] column says when they could not). Experiments skipped (APT, 2D,
+    other nuclei, duplicates) and failures
     are listed on stderr; failures also become rows with an [bold]error[/bold] (exit code 1),
     as does a sample with no usable experiment. Exit code 2 when no sample gave peaks.
 
