@@ -50,3 +50,21 @@ def test_bench_generate_search_command(tiny_models_dir, monkeypatch, tmp_path) -
     assert bad.exit_code == 2 and "unknown moves" in bad.output
     no_model = runner.invoke(app, [*args, "--no-rerank"])
     assert no_model.exit_code == 2 and "--search needs the forward model" in no_model.output
+
+
+@pytest.mark.integration
+def test_generate_search_command_marks_sources(tiny_models_dir, monkeypatch) -> None:
+    monkeypatch.setenv("NMRPEAK_MODELS", str(tiny_models_dir))
+    shipped = Path(__file__).parents[2] / "models" / "predictor.safetensors"
+    args = ["generate", "--c13", "137.9, 129.1, 128.3, 125.4, 21.5",
+            "--h1", "7.25 (m, 2H), 7.17 (m, 3H), 2.35 (s, 3H)", "--formula", "C7H8",
+            "--predictor-weights", str(shipped), "--search", "--search-budget", "30", "-k", "5"]  # fmt: skip
+    runner = CliRunner()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert rows and all(r["source"] in {"generated", "search"} for r in rows), rows
+    assert all(r["similarity_c13"] is not None and r["formula_match"] for r in rows)
+    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+    refused = runner.invoke(app, [*args, "--no-rerank"])
+    assert refused.exit_code == 2 and "--search needs the forward model" in refused.output
