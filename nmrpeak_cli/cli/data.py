@@ -55,6 +55,15 @@ def prepare_command(
             dir_okay=False,
         ),
     ] = None,
+    literature: Annotated[
+        bool | None,
+        typer.Option(
+            "--literature/--no-literature",
+            help="Write literature.parquet and queries/literature.parquet from "
+            "SOURCE/literature-nmrbank/ [default: when that folder exists].",
+            show_default=False,
+        ),
+    ] = None,
     report: Annotated[
         Path, typer.Option("--report", help="Markdown report to (re)write.", dir_okay=False)
     ] = Path("benchmarks") / "DATA.md",
@@ -62,8 +71,9 @@ def prepare_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Clean NMRShiftDB2 + CASCADE into DATADIR/experimental.parquet with scaffold and random
-    splits, query tables for valid/test, the MOSES corpus without leaks, a manifest and the
-    report (benchmarks/DATA.md). Same inputs and seed give the same files."""
+    splits, query tables for valid/test, the curated literature records (literature.parquet,
+    queries/literature.parquet), the MOSES corpus without leaks, a manifest and the report
+    (benchmarks/DATA.md). Same inputs and seed give the same files."""
     from nmrpeak_cli.data.prepare import PrepareOptions, prepare
 
     context = run_context(ctx)
@@ -72,6 +82,8 @@ def prepare_command(
     seed = context.seed if seed is None else seed
     command = ["nmrpeak", "data", "prepare", "--source", str(source), "-o", str(out)]
     command += ["--seed", str(seed)] + (["--no-moses"] if no_moses else [])
+    if literature is not None:
+        command.append("--literature" if literature else "--no-literature")
     options = PrepareOptions(
         source=source,
         out=out,
@@ -79,6 +91,7 @@ def prepare_command(
         moses=not no_moses,
         report=report,
         moses_wheel=moses_wheel,
+        literature=literature,
         jobs=context.jobs,
         command=shlex.join(command),
     )
@@ -93,6 +106,12 @@ def prepare_command(
     table.add_row("records written", str(summary.n_records))
     table.add_row("dropped", ", ".join(f"{k} {v}" for k, v in summary.dropped.items()) or "0")
     table.add_row("CASCADE mapped", str(summary.n_cascade))
+    if summary.n_literature is not None:
+        table.add_row(
+            "literature records",
+            f"{summary.n_literature} of {summary.n_literature_source} rows "
+            f"({sum(summary.literature_dropped.values())} dropped)",
+        )
     if summary.n_simulated is not None:
         table.add_row(
             "MOSES molecules",

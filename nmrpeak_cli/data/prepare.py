@@ -1,10 +1,14 @@
 """``nmrpeak data prepare``: source data → clean dataset, splits, query tables, report.
 
-Reads ``SOURCE/nmrshiftdb2/`` and ``SOURCE/cascade-exp5k/`` and writes, deterministically
-(same inputs and seed give the same bytes):
+Reads ``SOURCE/nmrshiftdb2/``, ``SOURCE/cascade-exp5k/`` and, when present,
+``SOURCE/literature-nmrbank/`` and writes, deterministically (same inputs and seed give the
+same bytes):
 
 * ``DATADIR/experimental.parquet`` (:data:`~nmrpeak_cli.data.dataset.DATASET_SCHEMA`),
 * ``DATADIR/queries/{scaffold,random}_{valid,test}.parquet`` (query tables, DESIGN.md §4),
+* ``DATADIR/literature.parquet`` (same schema, split columns ``"literature"``) and
+  ``DATADIR/queries/literature.parquet`` (text query table), see
+  :mod:`nmrpeak_cli.data.literature`; they never change ``experimental.parquet``,
 * ``DATADIR/simulated_molecules.parquet`` (MOSES minus every valid/test connectivity block),
 * ``DATADIR/manifest.json`` (source checksums, counts, seeds, version, command),
 * the Markdown report (``benchmarks/DATA.md`` by default).
@@ -28,6 +32,13 @@ from nmrpeak_cli import __version__
 from nmrpeak_cli.data import cascade as cascade_io
 from nmrpeak_cli.data.dataset import DATASET_SCHEMA, SPLIT_SCHEMES, query_rows, record_to_row
 from nmrpeak_cli.data.files import write_parquet
+from nmrpeak_cli.data.literature import (
+    LITERATURE_DIR,
+    LITERATURE_FILE,
+    QUERY_TEXT_SCHEMA,
+    LiteratureData,
+    load_literature,
+)
 from nmrpeak_cli.data.nmrshiftdb import (
     DROP_REASONS,
     SPECTRUM_REJECTIONS,
@@ -84,6 +95,9 @@ class PrepareOptions:
         Cache folder for the MOSES wheel (``None``: ``$NMRPEAK_CACHE`` or ``~/.cache/nmrpeak``).
     moses_wheel
         Use this wheel instead of the cached/downloaded one.
+    literature
+        Also write the literature tables; ``None``: when ``SOURCE/literature-nmrbank/``
+        exists.
     jobs
         Worker processes for the MOSES InChIKeys (first run only).
     command
@@ -97,6 +111,7 @@ class PrepareOptions:
     report: Path | None = None
     cache: Path | None = None
     moses_wheel: Path | None = None
+    literature: bool | None = None
     jobs: int = 1
     command: str = "nmrpeak data prepare"
 
@@ -127,6 +142,16 @@ class PrepareSummary:
         MOSES molecules removed by the leakage filter (``None`` without MOSES).
     files
         Paths written.
+    n_literature_source
+        Rows of the literature CSV (``None`` without literature).
+    n_literature
+        Rows of ``literature.parquet`` (``None`` without literature).
+    literature_dropped
+        Dropped literature rows per reason.
+    literature_rejected
+        Rejected literature peak lists per reason.
+    n_literature_in_experimental
+        Literature records whose InChIKey first block is also in ``experimental.parquet``.
     """
 
     n_source: int
@@ -139,6 +164,11 @@ class PrepareSummary:
     n_simulated: int | None
     n_simulated_excluded: int | None
     files: tuple[Path, ...] = field(default_factory=tuple)
+    n_literature_source: int | None = None
+    n_literature: int | None = None
+    literature_dropped: dict[str, int] = field(default_factory=dict)
+    literature_rejected: dict[str, int] = field(default_factory=dict)
+    n_literature_in_experimental: int | None = None
 
 
 def _require(path: Path) -> Path:
@@ -256,6 +286,24 @@ def prepare(options: PrepareOptions, progress: Progress = _no_progress) -> Prepa
             table = rows_to_table(query_rows(chosen, fields), QUERY_SCHEMA)
             files.append(write_parquet(table, out / "queries" / f"{scheme}_{split}.parquet"))
 
+    literature: LiteratureData | None = None
+    literature_rows: list[dict[str, Any]] = []
+    if options.literature or (options.literature is None and (source / LITERATURE_DIR).is_dir()):
+        inputs.append(_require(source / LITERATURE_FILE))
+        literature = load_literature(inputs[-1])
+        literature_rows = literature.rows()
+        files.append(
+            write_parquet(
+                rows_to_table(literature_rows, DATASET_SCHEMA), out / "literature.parquet"
+            )
+        )
+        files.append(
+            write_parquet(
+                rows_to_table(literature.query_rows(), QUERY_TEXT_SCHEMA),
+                out / "queries" / "literature.parquet",
+            )
+        )
+
     n_simulated = n_excluded = None
     wheel_sha = None
     if options.moses:
@@ -280,6 +328,18 @@ def prepare(options: PrepareOptions, progress: Progress = _no_progress) -> Prepa
         n_simulated=n_simulated,
         n_simulated_excluded=n_excluded,
     )
+    if literature is not None:
+        blocks = set(connectivity)
+        summary = replace(
+            summary,
+            n_literature_source=literature.n_source,
+            n_literature=len(literature.records),
+            literature_dropped=literature.dropped,
+            literature_rejected=literature.rejected,
+            n_literature_in_experimental=sum(
+                r.record.connectivity in blocks for r in literature.records
+            ),
+        )
     manifest = {
         "nmrpeak_version": __version__,
         "command": options.command,
@@ -300,6 +360,20 @@ def prepare(options: PrepareOptions, progress: Progress = _no_progress) -> Prepa
             "splits": {
                 scheme: dict(sorted(Counter(splits[scheme]).items())) for scheme in SPLIT_SCHEMES
             },
+            "literature": None
+            if literature is None
+            else {
+                "source_rows": summary.n_literature_source,
+                "records": summary.n_literature,
+                "dropped": summary.literature_dropped,
+                "rejected_peak_lists": summary.literature_rejected,
+                "in_experimental": summary.n_literature_in_experimental,
+            },
+        },
+        "literature_sha256": {
+            str(path.relative_to(out)): file_sha256(path)
+            for path in files
+            if path.name == "literature.parquet"
         },
         "files": sorted(str(path.relative_to(out)) for path in files),
     }
@@ -308,7 +382,7 @@ def prepare(options: PrepareOptions, progress: Progress = _no_progress) -> Prepa
     files.append(manifest_path)
     if options.report is not None:
         Path(options.report).parent.mkdir(parents=True, exist_ok=True)
-        Path(options.report).write_text(render_report(rows, summary, manifest))
+        Path(options.report).write_text(render_report(rows, summary, manifest, literature_rows))
         files.append(Path(options.report))
     return replace(summary, files=tuple(files))
 
@@ -330,9 +404,13 @@ def _pct(part: int, whole: int) -> str:
 
 
 def render_report(
-    rows: Sequence[dict[str, Any]], summary: PrepareSummary, manifest: dict[str, Any]
+    rows: Sequence[dict[str, Any]],
+    summary: PrepareSummary,
+    manifest: dict[str, Any],
+    literature_rows: Sequence[dict[str, Any]] = (),
 ) -> str:
-    """The Markdown report (``benchmarks/DATA.md``) of a prepared dataset."""
+    """The Markdown report (``benchmarks/DATA.md``) of a prepared dataset (and of its
+    literature records, ``literature_rows``, when prepared)."""
     n = len(rows)
     has_c13 = [r for r in rows if r["c13_shifts"] is not None]
     has_h1 = [r for r in rows if r["h1_shifts"] is not None]
@@ -465,7 +543,34 @@ def render_report(
             "in a valid or test split of either scheme.",
             "",
         ]
+    if summary.n_literature is not None:
+        lines += _literature_section(literature_rows, summary)
     return "\n".join(lines)
+
+
+def _literature_section(rows: Sequence[dict[str, Any]], summary: PrepareSummary) -> list[str]:
+    heavy = sorted(r["n_heavy"] for r in rows)
+    median = heavy[len(heavy) // 2] if heavy else 0
+    reasons = [[f"`{k}`", v] for k, v in summary.literature_dropped.items()]
+    reasons += [[f"`{k}` (peak list)", v] for k, v in summary.literature_rejected.items()]
+    return [
+        "## Literature records (NMRBank, curated)",
+        "",
+        f"{summary.n_literature_source} rows → **{summary.n_literature} records** in "
+        "`literature.parquet` (split columns `literature`: in no scaffold/random split; "
+        "trained on only by `nmrpeak train predictor --split all`) and the text query table "
+        "`queries/literature.parquet` (peak lists as printed). Rules: "
+        "`nmrpeak_cli/data/literature.py` docstring. "
+        f"13C: {sum(r['c13'] is not None for r in rows)} records "
+        f"({sum(bool(r['c13_complete']) for r in rows)} complete), 1H: "
+        f"{sum(r['h1'] is not None for r in rows)} ({sum(bool(r['h1_complete']) for r in rows)} "
+        f"complete); median {median} heavy atoms. "
+        f"{summary.n_literature_in_experimental} share an InChIKey first block with "
+        "`experimental.parquet`.",
+        "",
+        *_table(["dropped / rejected", "count"], reasons or [["(none)", 0]]),
+        "",
+    ]
 
 
 def _mixed_blocks(rows: Sequence[dict[str, Any]]) -> int:
