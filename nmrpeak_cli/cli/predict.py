@@ -79,6 +79,15 @@ def _render_table(rows: list[dict]) -> None:
     stdout_console().print(table)
 
 
+def _split_column(split: str) -> str:
+    """``split_<name>`` for scaffold/random, ``all`` as is; anything else is a usage error."""
+    if split not in {"scaffold", "random", "all"}:
+        raise typer.BadParameter(
+            f"expected scaffold, random or all, got {split!r}", param_hint="--split"
+        )
+    return split if split == "all" else f"split_{split}"
+
+
 def register(app: typer.Typer) -> None:
     """Add ``predict`` to the app and ``predictor``/``predict`` to the ``train``/``bench`` groups."""
 
@@ -189,7 +198,12 @@ def register(app: typer.Typer) -> None:
             "runs/predictor"
         ),
         split: Annotated[
-            str | None, typer.Option(help="Split column: scaffold or random [default: scaffold].")
+            str | None,
+            typer.Option(
+                help="scaffold or random (train on that split's training part), or all: every "
+                "row of --data and literature.parquet next to it, minus a 5 % validation "
+                "carve-out by InChIKey first block (the shipped model) [default: scaffold]."
+            ),
         ] = None,
         quick: Annotated[
             bool, typer.Option("--quick", help="Tiny model on a few hundred molecules.")
@@ -244,7 +258,7 @@ def register(app: typer.Typer) -> None:
             k: v
             for k, v in {
                 "data": None if data is None else str(data),
-                "split_column": None if split is None else f"split_{split}",
+                "split_column": None if split is None else _split_column(split),
                 "epochs": epochs,
                 "hidden": hidden,
                 "layers": layers,

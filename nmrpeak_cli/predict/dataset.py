@@ -5,10 +5,15 @@ per molecule with per-atom 13C and per-H 1H shift lists, attached-H counts for 1
 atom-mapped CASCADE 13C shifts and split labels. A row whose 13C and 1H spectra were measured
 in different solvents becomes two records, one per nucleus, so each is conditioned on its own
 solvent.
+
+``split_column = "all"`` (:data:`ALL_SPLIT`, the shipped model) takes every row of the table
+plus ``literature.parquet`` next to it, minus a deterministic validation carve-out
+(:func:`in_carve_out`, by InChIKey first block so stereoisomers stay together).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +36,19 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "cascade_shifts",
 )
 """Columns of the experimental table this module reads (plus the split column)."""
+
+ALL_SPLIT = "all"
+"""``split_column`` value meaning: every row of the experimental and literature tables."""
+LITERATURE_TABLE = "literature.parquet"
+"""Literature table of ``nmrpeak data prepare``, next to ``experimental.parquet``."""
+CARVE_OUT_FRACTION = 0.05
+"""Share of molecules (by connectivity block) held out for early stopping with ``all``."""
+CARVE_OUT_RULE = (
+    "valid = InChIKey first block whose sha256, read as a 64-bit fraction, is below 0.05 "
+    "(stereoisomers share the block, so they stay together); train = every other row of "
+    "experimental.parquet (train+valid+test of both splits) and literature.parquet"
+)
+"""The carve-out, in words, for model cards."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +110,55 @@ def read_table(path: Path, split_column: str, splits: Sequence[str]) -> list[dic
     table = pq.read_table(path, columns=[*REQUIRED_COLUMNS, split_column])
     table = table.filter(pc.is_in(table[split_column], value_set=_string_array(splits)))
     return table.to_pylist()
+
+
+def literature_path(data: Path) -> Path:
+    """``literature.parquet`` next to the experimental table ``data``."""
+    return Path(data).parent / LITERATURE_TABLE
+
+
+def in_carve_out(inchikey: str, fraction: float = CARVE_OUT_FRACTION) -> bool:
+    """Whether a molecule falls in the validation carve-out of the ``all`` split.
+
+    Decided by the InChIKey first block alone (sha256 as a fraction in [0, 1)), so the
+    choice is the same on every machine and run, and stereoisomers are never split.
+    """
+    block = str(inchikey)[:14].encode()
+    return int.from_bytes(hashlib.sha256(block).digest()[:8], "big") / 2**64 < fraction
+
+
+def _read_all_rows(path: Path, what: str) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise InputFileError(
+            f"{what} {path} not found; `--split all` needs experimental.parquet and "
+            f"{LITERATURE_TABLE} from `nmrpeak data prepare` in one folder"
+        )
+    columns = [*REQUIRED_COLUMNS, "inchikey"]
+    missing = [c for c in columns if c not in pq.read_schema(path).names]
+    if missing:
+        raise InputFileError(
+            f"{path}: missing columns {missing}; expected the `data prepare` table"
+        )
+    return pq.read_table(path, columns=columns).to_pylist()
+
+
+def read_all(path: Path, fraction: float = CARVE_OUT_FRACTION) -> tuple[list[dict], list[dict]]:
+    """``(train, valid)`` rows of the ``all`` split: the experimental table at ``path`` and
+    :func:`literature_path` together, the validation part chosen by :func:`in_carve_out`.
+
+    Raises
+    ------
+    InputFileError
+        When either table is missing or lacks a required column (or ``inchikey``).
+    """
+    rows = _read_all_rows(Path(path), "experimental table")
+    rows += _read_all_rows(literature_path(path), "literature table")
+    train, valid = [], []
+    for row in rows:
+        (valid if in_carve_out(row["inchikey"], fraction) else train).append(row)
+    return train, valid
 
 
 def _string_array(values: Sequence[str]):

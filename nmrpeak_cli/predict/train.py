@@ -7,7 +7,8 @@ nucleus's target standard deviation. CASCADE rows (atom-mapped 13C) are supervis
 per atom instead of through the matching. During the first ``warmup_epochs`` the matchings
 are computed against a rule-based prior (:func:`~nmrpeak_cli.predict.hose.prior_shifts`)
 rather than the untrained model, which otherwise can lock into a permuted 1H assignment that
-is self-consistent but wrong. Training runs on the training split, is scored on
+is self-consistent but wrong. Training runs on the training split (with ``split_column
+"all"``: every experimental and literature row minus a validation carve-out), is scored on
 the validation split after every epoch (score = 13C MAE / 1.5 + 1H MAE / 0.25, the targets of
 the issue), stops early, and checkpoints every epoch to ``out_dir`` (safetensors + JSON, so
 ``resume`` continues where it stopped). Shuffling and dropout are seeded per epoch.
@@ -27,7 +28,15 @@ import numpy as np
 
 from nmrpeak_cli.errors import InputFileError
 from nmrpeak_cli.paths import file_sha256
-from nmrpeak_cli.predict.dataset import ShiftRecord, read_table, records_from_rows
+from nmrpeak_cli.predict.dataset import (
+    ALL_SPLIT,
+    CARVE_OUT_RULE,
+    ShiftRecord,
+    literature_path,
+    read_all,
+    read_table,
+    records_from_rows,
+)
 from nmrpeak_cli.predict.matching import match_c13, match_h1
 
 C13_TARGET_MAE = 1.5
@@ -45,7 +54,9 @@ class TrainConfig:
     out_dir: str = "runs/predictor"
     """Checkpoint folder."""
     split_column: str = "split_scaffold"
-    """Split column of the table (``train``/``valid``/``test`` values)."""
+    """Split column of the table (``train``/``valid``/``test`` values), or ``"all"``: every
+    row of the table and of ``literature.parquet`` next to it, minus a validation carve-out
+    (:data:`~nmrpeak_cli.predict.dataset.CARVE_OUT_RULE`); for the shipped model."""
     hidden: int = 192
     """Width of atom states."""
     layers: int = 6
@@ -355,12 +366,13 @@ def train_predictor(
     torch.set_num_threads(max(1, config.threads))
     started = time.monotonic()
 
-    train_rows = _subset(
-        read_table(Path(config.data), config.split_column, ["train"]), config.max_train, config.seed
-    )
-    valid_rows = _subset(
-        read_table(Path(config.data), config.split_column, ["valid"]), config.max_valid, config.seed
-    )
+    if config.split_column == ALL_SPLIT:
+        all_train, all_valid = read_all(Path(config.data))
+    else:
+        all_train = read_table(Path(config.data), config.split_column, ["train"])
+        all_valid = read_table(Path(config.data), config.split_column, ["valid"])
+    train_rows = _subset(all_train, config.max_train, config.seed)
+    valid_rows = _subset(all_valid, config.max_valid, config.seed)
     train, skipped = records_from_rows(train_rows)
     valid, _ = records_from_rows(valid_rows)
     if not train or not valid:
@@ -409,21 +421,26 @@ def train_predictor(
         "bad_epochs": 0,
         "history": [],
     }
-    data_sha256 = file_sha256(Path(config.data))
+    checksums = {"data_sha256": (Path(config.data), file_sha256(Path(config.data)))}
+    if config.split_column == ALL_SPLIT:
+        literature = literature_path(Path(config.data))
+        checksums["literature_sha256"] = (literature, file_sha256(literature))
+    data_sha256 = checksums["data_sha256"][1]
     if resume:
         state = _load_checkpoint(out_dir, model, optimizer, scheduler)
-        if state.get("data_sha256", data_sha256) != data_sha256:
-            raise InputFileError(
-                f"--resume: {config.data} changed since the checkpoint (sha256 "
-                f"{state['data_sha256'][:12]}… then, {data_sha256[:12]}… now); start a new run"
-            )
+        for key, (path, digest) in checksums.items():
+            if state.get(key, digest) != digest:
+                raise InputFileError(
+                    f"--resume: {path} changed since the checkpoint (sha256 "
+                    f"{state[key][:12]}… then, {digest[:12]}… now); start a new run"
+                )
         state.setdefault("step", 0)
         state.setdefault("partial_losses", [])
         log(
             f"resumed at epoch {state['epoch']}, step {state['step']} "
             f"(best {state['best_score']} at epoch {state['best_epoch']})"
         )
-    state["data_sha256"] = data_sha256
+    state |= {key: digest for key, (_, digest) in checksums.items()}
     card = {
         "train_config": asdict(config),
         "data": {
@@ -434,6 +451,12 @@ def train_predictor(
             "valid_records": len(valid),
         },
     }
+    if config.split_column == ALL_SPLIT:
+        card["data"] |= {
+            "literature_path": str(checksums["literature_sha256"][0]),
+            "literature_sha256": checksums["literature_sha256"][1],
+            "carve_out": CARVE_OUT_RULE,
+        }
 
     priors: dict[int, np.ndarray] = {}
     while state["epoch"] < config.epochs and state["bad_epochs"] < config.patience:
@@ -536,8 +559,9 @@ def export_predictor(
     """Copy the best checkpoint of ``run_dir`` to ``weights_out`` with a full model card.
 
     The card gets the run's train config, data manifest, best epoch, validation metrics, test
-    metrics (computed here on the test split of the run's split column), the exact training
-    command and :data:`ARCHITECTURE_NOTE`. Returns the card path.
+    metrics (computed here on the test split of the run's split column; ``None`` for the
+    ``all`` split, which trains on every test molecule), the exact training command and
+    :data:`ARCHITECTURE_NOTE`. Returns the card path.
     """
     from nmrpeak_cli.predict.evaluate import evaluate_model
     from nmrpeak_cli.predict.weights import load_model, read_card, save_model
@@ -546,12 +570,16 @@ def export_predictor(
     card = read_card(best)
     model = load_model(best)
     config = TrainConfig(**card["train_config"])
-    test, _ = records_from_rows(read_table(Path(config.data), config.split_column, ["test"]))
-    test_metrics = evaluate_model(model, test)
-    log(
-        f"test ({config.split_column}): 13C {test_metrics['c13_mae']:.3f} 1H {test_metrics['h1_mae']:.3f} "
-        f"cascade {test_metrics['cascade_mae']:.3f} ppm"
-    )
+    test_metrics = None
+    if config.split_column == ALL_SPLIT:
+        log("no test metrics: the 'all' split trains on every test molecule")
+    else:
+        test, _ = records_from_rows(read_table(Path(config.data), config.split_column, ["test"]))
+        test_metrics = evaluate_model(model, test)
+        log(
+            f"test ({config.split_column}): 13C {test_metrics['c13_mae']:.3f} 1H {test_metrics['h1_mae']:.3f} "
+            f"cascade {test_metrics['cascade_mae']:.3f} ppm"
+        )
     extra = {k: v for k, v in card.items() if k not in {"model", "weights", "sha256", "config"}}
     extra |= {
         "version": MODEL_VERSION,
