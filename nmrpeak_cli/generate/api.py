@@ -46,6 +46,7 @@ from nmrpeak_cli.generate.search import (
     PredictionCache,
     SearchConfig,
     SearchResult,
+    reseed,
     structure_search,
 )
 from nmrpeak_cli.spectra import Spectrum
@@ -267,15 +268,24 @@ def search_batch(
 ) -> tuple[list[SearchResult | None], str | None]:
     """The structure search of each answered query, seeded by its reranked candidates and
     then the rest of its beam (one prediction cache for the batch); ``None`` for queries
-    with an error. Returns also why the search was skipped, if it failed."""
+    with an error. Queries whose beam found nothing of their formula are re-decoded for
+    seeds first (:func:`~nmrpeak_cli.generate.search.reseed`). Returns also why the search
+    was skipped, if it failed."""
     cache = PredictionCache(predictor)
     found: list[SearchResult | None] = []
+    empty = [
+        i for i, r in enumerate(results) if not r.error and not r.candidates and r.query.formula
+    ]
     try:
-        for result in results:
+        again = reseed(generator, [results[i].query for i in empty], config.reseed_beam)
+        extra = dict(zip(empty, again, strict=True))
+        for i, result in enumerate(results):
             if result.error:
                 found.append(None)
                 continue
-            seeds = dict.fromkeys([*(c.smiles for c in result.candidates), *result.seeds])
+            seeds = dict.fromkeys(
+                [*(c.smiles for c in result.candidates), *result.seeds, *extra.get(i, ())]
+            )
             found.append(
                 structure_search(
                     result.query, list(seeds), predictor=cache, config=config, generator=generator

@@ -47,6 +47,7 @@ from nmrpeak_cli.generate.search import (
     SearchConfig,
     SearchResult,
     Seed,
+    reseed,
     structure_search,
 )
 from nmrpeak_cli.spectra import Spectrum
@@ -277,15 +278,22 @@ def run_searches(
     predictor: Predictor,
     config: SearchConfig,
 ) -> tuple[list[SearchResult], list[float]]:
-    """The search result and CPU seconds of each query (one prediction cache for all)."""
+    """The search result and CPU seconds of each query (one prediction cache for all).
+
+    A query whose beam found nothing of its formula is first re-decoded for seeds
+    (:func:`~nmrpeak_cli.generate.search.reseed`); its CPU time counts for that query."""
     cache = PredictionCache(predictor)
     results, cpu = [], []
     for d, ranked in zip(decoded, reranked, strict=True):
         begin = time.process_time()
+        seeds = search_seeds(d, ranked)
+        if not d.candidates and d.query.formula and config.reseed_beam:
+            extra = reseed(generator, [d.query], config.reseed_beam)[0]
+            seeds += [Seed(s, "beam") for s in extra if s not in d.seeds]
         results.append(
             structure_search(
                 d.query,
-                search_seeds(d, ranked),
+                seeds,
                 predictor=cache,
                 config=config,
                 generator=generator,

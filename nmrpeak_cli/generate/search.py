@@ -78,6 +78,9 @@ class SearchConfig:
     """Best structures whose stereoisomers are added at the end."""
     stereo_limit: int = 8
     """Stereoisomers per structure."""
+    reseed_beam: int = 20
+    """Beam width of a second decode, keeping hypotheses of any hydrogen count, for queries
+    whose formula-filtered beam found no structure (0: none); see :func:`reseed`."""
     rescore: int = 30
     """Best structures (by similarity) ranked by the fused score; the rest are dropped."""
     w_similarity: float = 20.0
@@ -97,6 +100,8 @@ class SearchConfig:
             raise ValueError(f"budget must be ≥ 0 predictions, got {self.budget}")
         if self.time_limit is not None and self.time_limit <= 0:
             raise ValueError(f"time_limit must be > 0 seconds, got {self.time_limit}")
+        if self.reseed_beam < 0:
+            raise ValueError(f"reseed_beam must be ≥ 0, got {self.reseed_beam}")
         for name in ("per_iteration", "parents", "patience", "top", "rescore"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -466,6 +471,36 @@ def _final(
     return tuple(out)
 
 
+def reseed(generator: Generator, queries: Sequence[Spectrum], beam: int) -> list[list[str]]:
+    """Seeds for queries whose beam found no structure of the formula: valid hypotheses of a
+    beam that writes the formula's heavy atoms but keeps any hydrogen count (repair and
+    recombination turn them into structures of the formula)."""
+    from nmrpeak_cli.generate.decode import (
+        beam_search,
+        candidates_from_hypotheses,
+        hypothesis_filter,
+        length_cap,
+    )
+
+    if not queries or beam < 1:
+        return [[] for _ in queries]
+    tokenizer = generator.smiles_tokenizer
+    limit = generator.model.config.max_tgt_len
+    formulas = [q.formula for q in queries]
+    found = beam_search(
+        generator,
+        [generator.spectrum_tokenizer.encode(q) for q in queries],
+        beam=beam,
+        max_len=max(length_cap(f, limit) for f in formulas),
+        formulas=formulas,
+        accept=hypothesis_filter(tokenizer, formulas, match_formula=False),
+    )
+    return [
+        [c.smiles for c in candidates_from_hypotheses(h, tokenizer, formula_policy="ignore")]
+        for h in found
+    ]
+
+
 def sequence_logprobs(
     generator: Generator, query: Spectrum, smiles: Sequence[str], batch_size: int = 64
 ) -> list[float | None]:
@@ -507,6 +542,7 @@ __all__ = [
     "SearchConfig",
     "SearchResult",
     "Seed",
+    "reseed",
     "sequence_logprobs",
     "structure_search",
 ]

@@ -11,6 +11,7 @@ from nmrpeak_cli.generate.search import (
     PredictionCache,
     SearchConfig,
     Seed,
+    reseed,
     sequence_logprobs,
     structure_search,
 )
@@ -175,6 +176,7 @@ def test_without_formula_children_keep_the_seed_formula():
         ({"budget": -1}, "budget"),
         ({"time_limit": 0}, "time_limit"),
         ({"rescore": 0}, "rescore"),
+        ({"reseed_beam": -1}, "reseed_beam"),
     ],
 )
 def test_config_rejects_bad_settings(change, message):
@@ -203,3 +205,12 @@ def test_generator_logprob_enters_the_fused_score(tiny_generator):
     )  # fmt: skip
     best = result.candidates[0]
     assert best.logprob is not None and 0.0 <= best.score <= 1.0
+
+
+def test_reseed_returns_valid_hypotheses_of_any_hydrogen_count(tiny_generator, tiny_pairs):
+    toluene = next(p for p in tiny_pairs if p.spectrum.id == "toluene").spectrum
+    found = reseed(tiny_generator, [toluene], beam=3)
+    assert len(found) == 1 and found[0], "one list of seeds per query"
+    assert all(Chem.MolFromSmiles(s) is not None for s in found[0])
+    assert reseed(tiny_generator, [], beam=3) == []
+    assert reseed(tiny_generator, [toluene], beam=0) == [[]]

@@ -1,0 +1,212 @@
+"""Structure search on VALIDATION queries: the ceiling of local moves, and the score fusion.
+
+``ceiling``: decode C+H+formula queries as `nmrpeak generate` does (beam, rerank), take the
+rerank misses whose candidates include one with the truth's generic ring framework, and
+enumerate the formula-preserving positional isomers of those candidates (substituent walks
+and element swaps, one and two steps). Reports whether the truth is among them and where
+the current scorer (peak-aware similarity of the predicted spectrum) ranks it: how much of
+the gap the scorer can close once a proposal reaches the truth.
+
+``fit``: run the search (default settings) on validation queries and fit the logistic fusion
+of similarity and generator log-probability on the final candidates
+(:func:`~nmrpeak_cli.generate.rerank.fit_fusion`), printing the weights for ``SearchConfig``.
+
+The test split is never read.
+
+    python benchmarks/generate_search.py ceiling random 200
+    python benchmarks/generate_search.py fit random 200 [OFFSET]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from rdkit import Chem
+from rdkit.Chem.Scaffolds import MurckoScaffold
+
+from nmrpeak_cli.generate.bench import decode_queries, run_searches
+from nmrpeak_cli.generate.inputs import CONFIGURATIONS
+from nmrpeak_cli.generate.model import load_generator
+from nmrpeak_cli.generate.moves import formula_of, swap, walk
+from nmrpeak_cli.generate.rerank import (
+    default_predictor,
+    default_similarity,
+    predict_candidates,
+    rerank,
+)
+from nmrpeak_cli.generate.search import SearchConfig
+from nmrpeak_cli.io import read_spectra
+from nmrpeak_cli.spectra import Spectrum
+
+
+def models(split: str) -> tuple[Path, Path]:
+    """Generator and predictor weights trained on ``split``'s training set."""
+    suffix = "_random" if split == "random" else ""
+    return Path(f"models/generator{suffix}.safetensors"), Path(
+        f"models/predictor{suffix}.safetensors"
+    )
+
+
+def generic_scaffold(mol: Chem.Mol) -> str:
+    """Canonical SMILES of the generic Murcko framework."""
+    return Chem.MolToSmiles(
+        MurckoScaffold.MakeScaffoldGeneric(MurckoScaffold.GetScaffoldForMol(mol))
+    )
+
+
+def decoded_and_reranked(split: str, limit: int, offset: int = 0):
+    """Decoded validation queries, their reranked candidates, the generator and predictor."""
+    import torch
+
+    torch.set_num_threads(1)
+    weights, forward = models(split)
+    generator = load_generator(weights)
+    predictor = default_predictor("cpu", forward)
+    spectra = [
+        s
+        for b in read_spectra(f"data/queries/{split}_valid.parquet")
+        for s in b
+        if isinstance(s, Spectrum) and s.smiles
+    ][offset:]
+    decoded = decode_queries(
+        generator, spectra, CONFIGURATIONS["C+H+formula"], beam=20, limit=limit
+    )
+    similarity = default_similarity()
+    reranked = []
+    for d in decoded:
+        predicted = predict_candidates(predictor, [c.smiles for c in d.candidates], d.query.solvent)
+        reranked.append(rerank(d.query, d.candidates, predicted, generator.fusion, similarity))
+    return decoded, reranked, generator, predictor
+
+
+def _isomers(smiles: str, steps: int) -> set[str]:
+    """Walk and swap children of ``smiles`` within ``steps`` moves, of its formula."""
+    target = formula_of(smiles)
+    frontier, found = {smiles}, set()
+    for _ in range(steps):
+        nxt = set()
+        for parent in frontier:
+            mol = Chem.MolFromSmiles(parent)
+            for child in (*walk(mol), *swap(mol)):
+                if child not in found and formula_of(child) == target:
+                    nxt.add(child)
+        found |= nxt
+        frontier = nxt
+    return found
+
+
+def ceiling(split: str, limit: int) -> dict:
+    """The ceiling table (see the module docstring)."""
+    decoded, reranked, _, predictor = decoded_and_reranked(split, limit)
+    similarity = default_similarity()
+    counts: Counter[str] = Counter()
+    ranks = {1: [], 2: []}
+    sizes = {1: [], 2: []}
+    for d, ranked in zip(decoded, reranked, strict=True):
+        counts["queries"] += 1
+        if ranked and ranked[0].inchikey == d.truth.inchikey:
+            counts["rerank hit"] += 1
+            continue
+        counts["rerank miss"] += 1
+        truth = Chem.MolFromSmiles(d.query.smiles or "")
+        frame = generic_scaffold(truth)
+        same = [c.smiles for c in ranked if generic_scaffold(Chem.MolFromSmiles(c.smiles)) == frame]
+        if not same:
+            continue
+        counts["miss with a same-framework candidate"] += 1
+        for steps in (1, 2):
+            pool = set(same)
+            for smiles in same:
+                pool |= _isomers(smiles, steps)
+            sizes[steps].append(len(pool))
+            keys = {Chem.MolToInchiKey(Chem.MolFromSmiles(s)): s for s in pool}
+            first_block = {k[:14] for k in keys}
+            if d.truth.connectivity not in first_block:
+                continue
+            counts[f"truth (stereo-free) within {steps} move(s)"] += 1
+            counts[f"truth (exact) within {steps} move(s)"] += d.truth.inchikey in keys
+            predicted = predict_candidates(predictor, sorted(pool), d.query.solvent)
+            scores = {
+                s: (0.0 if p is None else similarity(d.query, p)) for s, p in predicted.items()
+            }
+            truth_score = max(scores[s] for k, s in keys.items() if k[:14] == d.truth.connectivity)
+            ranks[steps].append(1 + sum(v > truth_score for v in scores.values()))
+    table = dict(counts)
+    for steps in (1, 2):
+        r = np.asarray(ranks[steps])
+        table[f"{steps} move(s): pool size (median)"] = float(np.median(sizes[steps] or [0]))
+        for k in (1, 5, 10):
+            table[f"{steps} move(s): truth ranked <= {k} by similarity"] = int((r <= k).sum())
+    return table
+
+
+def fit(split: str, limit: int, offset: int) -> dict:
+    """Search the validation queries and fit the fused score on the final candidates."""
+    from nmrpeak_cli.generate.rerank import fit_fusion
+
+    decoded, reranked, generator, predictor = decoded_and_reranked(split, limit, offset)
+    start = time.process_time()
+    results, _ = run_searches(decoded, reranked, generator, predictor, SearchConfig())
+    lp, sim, label = [], [], []
+    for d, r in zip(decoded, results, strict=True):
+        for c in r.candidates:
+            lp.append(-3.0 if c.logprob is None else c.logprob)
+            sim.append(c.similarity)
+            label.append(c.inchikey == d.truth.inchikey)
+    weights = fit_fusion(np.asarray(lp), np.asarray(sim), np.asarray(label, float))
+    by_similarity = sum(
+        bool(r.candidates)
+        and max(r.candidates, key=lambda c: c.similarity).inchikey == d.truth.inchikey
+        for d, r in zip(decoded, results, strict=True)
+    )
+    fused = 0
+    for d, r in zip(decoded, results, strict=True):
+        if not r.candidates:
+            continue
+        best = max(
+            r.candidates,
+            key=lambda c: (
+                weights.bias
+                + weights.w_similarity * c.similarity
+                + weights.w_logprob * (-3.0 if c.logprob is None else c.logprob)
+            ),
+        )
+        fused += best.inchikey == d.truth.inchikey
+    return {
+        "queries": len(decoded),
+        "offset": offset,
+        "fit": {
+            "w_similarity": weights.w_similarity,
+            "w_logprob": weights.w_logprob,
+            "bias": weights.bias,
+        },
+        "top1 by similarity": by_similarity / len(decoded),
+        "top1 fused (in-sample)": fused / len(decoded),
+        "top1 with the SearchConfig defaults": sum(
+            bool(r.candidates) and r.candidates[0].inchikey == d.truth.inchikey
+            for d, r in zip(decoded, results, strict=True)
+        )
+        / len(decoded),
+        "in pool": sum(
+            any(c.inchikey == d.truth.inchikey for c in r.candidates)
+            for d, r in zip(decoded, results, strict=True)
+        )
+        / len(decoded),
+        "search CPU s/query": (time.process_time() - start) / len(decoded),
+    }
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    if len(args) < 2 or args[0] not in {"ceiling", "fit"}:
+        sys.exit(__doc__)
+    n = int(args[2]) if len(args) > 2 else 200
+    if args[0] == "ceiling":
+        print(json.dumps(ceiling(args[1], n), indent=2))
+    else:
+        print(json.dumps(fit(args[1], n, int(args[3]) if len(args) > 3 else 0), indent=2))
