@@ -17,4 +17,4 @@ if [[ -f "$OUT/state.json" ]]; then
   exec nice -n 10 .venv/bin/nmrpeak train predictor --resume --out-dir "$OUT" --threads 1 --epochs 400
 fi
 exec nice -n 10 .venv/bin/nmrpeak train predictor --out-dir "$OUT" --split "$SPLIT" \
-  --init-weights "$INIT" --layers 8 --lr 5e-4 --warmup-epochs 0 --threads 1 --epochs 400
+  --init-weights "$INIT" --layers 8 --lr 1.5e-4 --warmup-epochs 0 --threads 1 --epochs 400
