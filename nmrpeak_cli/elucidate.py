@@ -229,24 +229,31 @@ def model_path(models: Path | None = None) -> Path:
     return (models or models_dir()) / MODEL_FILE
 
 
-@lru_cache(maxsize=4)
 def load_model(path: Path | None = None) -> ElucidateModel:
-    """The fitted model at ``path`` (default: shipped); the hand-set defaults with the
-    retrieval's similarity when the default file does not exist.
+    """The fitted model at ``path`` (default: the shipped ``models/elucidate.json``); the
+    hand-set defaults with the retrieval's similarity when the default file does not exist.
 
     Raises
     ------
     NotAvailableError
-        ``path`` was given and cannot be read.
+        ``path`` was given but does not exist, or the card cannot be read.
     """
+    target = Path(path) if path is not None else model_path()
+    if path is not None and not target.is_file():
+        raise NotAvailableError(f"elucidate model {path} not found")
+    return _read_model(target.absolute(), target.stat().st_mtime_ns if target.is_file() else 0)
+
+
+@lru_cache(maxsize=4)
+def _read_model(target: Path, mtime_ns: int) -> ElucidateModel:
+    """:func:`load_model` once per file version and process."""
     from nmrpeak_cli.retrieve.bench import similarity_from_dict
     from nmrpeak_cli.retrieve.encoders import load_similarity_params
 
-    target = path or model_path()
-    if not target.is_file():
-        if path is not None:
-            raise NotAvailableError(f"elucidate model {path} not found")
-        return ElucidateModel(DEFAULT_FUSION, DEFAULT_CALIBRATION, load_similarity_params())
+    if not mtime_ns:
+        return ElucidateModel(
+            DEFAULT_FUSION, DEFAULT_CALIBRATION, load_similarity_params(target.parent)
+        )
     try:
         data = json.loads(target.read_text())
         card = {k: v for k, v in data.items() if k not in {"fusion", "calibration", "similarity"}}

@@ -274,7 +274,6 @@ def register(app: typer.Typer) -> None:
         target.write_text(
             json.dumps({**fitted.to_dict(), "valid_metrics": report}, indent=2) + "\n"
         )
-        load_model.cache_clear()
         typer.echo(markdown(report))
         stderr_console().print(f"wrote {target}")
 
