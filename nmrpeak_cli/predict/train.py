@@ -554,6 +554,7 @@ def export_predictor(
     command: str,
     *,
     notes: str | None = None,
+    half: bool = True,
     log: Callable[[str], None] = print,
 ) -> Path:
     """Copy the best checkpoint of ``run_dir`` to ``weights_out`` with a full model card.
@@ -561,7 +562,8 @@ def export_predictor(
     The card gets the run's train config, data manifest, best epoch, validation metrics, test
     metrics (computed here on the test split of the run's split column; ``None`` for the
     ``all`` split, which trains on every test molecule), the exact training command and
-    :data:`ARCHITECTURE_NOTE`. Returns the card path.
+    :data:`ARCHITECTURE_NOTE`. Weights are stored as float16 unless ``half`` is false (test
+    metrics are computed on the float16 weights). Returns the card path.
     """
     from nmrpeak_cli.predict.evaluate import evaluate_model
     from nmrpeak_cli.predict.weights import load_model, read_card, save_model
@@ -569,6 +571,13 @@ def export_predictor(
     best = Path(run_dir) / "best.safetensors"
     card = read_card(best)
     model = load_model(best)
+    if half:  # measure what is shipped: the float16-rounded weights
+        model.load_state_dict(
+            {
+                k: v.half().float() if v.is_floating_point() else v
+                for k, v in model.state_dict().items()
+            }
+        )
     config = TrainConfig(**card["train_config"])
     test_metrics = None
     if config.split_column == ALL_SPLIT:
@@ -594,4 +603,4 @@ def export_predictor(
         "vicinal neighbours; OH/NH/SH protons flagged exchangeable (broad singlets)",
         "notes": notes,
     }
-    return save_model(model, Path(weights_out), extra)
+    return save_model(model, Path(weights_out), extra, half=half)

@@ -30,23 +30,37 @@ def card_path(weights: Path) -> Path:
     return Path(weights).with_suffix(".json")
 
 
-def save_model(model: ShiftModel, weights: Path, card: dict[str, Any] | None = None) -> Path:
-    """Write ``weights`` (safetensors) and its JSON card; return the card path."""
+def save_model(
+    model: ShiftModel, weights: Path, card: dict[str, Any] | None = None, *, half: bool = False
+) -> Path:
+    """Write ``weights`` (safetensors) and its JSON card atomically; return the card path.
+
+    ``half`` stores the tensors as float16 (half the size, for shipped weights); loading
+    casts them back to float32.
+    """
     from safetensors.torch import save_file
 
     weights = Path(weights)
     weights.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(tensors, str(weights), metadata={"format": "pt", "model": "nmrpeak.ShiftModel"})
+    tensors = {
+        k: (v.half() if half and v.is_floating_point() else v).detach().contiguous().cpu()
+        for k, v in model.state_dict().items()
+    }
+    tmp = weights.with_name(weights.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"format": "pt", "model": "nmrpeak.ShiftModel"})
     full = {
         "model": "nmrpeak.ShiftModel",
         "weights": weights.name,
-        "sha256": file_sha256(weights),
+        "sha256": file_sha256(tmp),
+        "dtype": "float16" if half else "float32",
         "config": model.config.to_dict(),
         **(card or {}),
     }
     path = card_path(weights)
-    path.write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
+    tmp_card = path.with_name(path.name + ".tmp")
+    tmp_card.write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
+    tmp.replace(weights)
+    tmp_card.replace(path)
     return path
 
 

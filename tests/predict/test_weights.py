@@ -101,3 +101,17 @@ def test_grown_model_computes_the_same_function(tiny_weights, tmp_path):
         assert torch.allclose(old(_batch()), grown(_batch()), atol=1e-5), "growing changed outputs"
     with pytest.raises(ValueError, match="cannot shrink"):
         grow_model(grown, layers=1)
+
+
+def test_float16_export_is_half_the_size_and_predicts_the_same(tiny_weights, tmp_path):
+    from nmrpeak_cli.predict.weights import save_model
+
+    model = load_model(tiny_weights)
+    full, half = tmp_path / "full.safetensors", tmp_path / "half.safetensors"
+    save_model(model, full)
+    card = json.loads(save_model(model, half, half=True).read_text())
+    assert card["dtype"] == "float16" and half.stat().st_size < 0.6 * full.stat().st_size
+    reloaded = load_model(half)
+    assert next(reloaded.parameters()).dtype == torch.float32, "loaded back as float32"
+    with torch.inference_mode():
+        assert torch.allclose(model(_batch()), reloaded(_batch()), atol=0.05)
