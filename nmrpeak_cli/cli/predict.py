@@ -137,7 +137,6 @@ def register(app: typer.Typer) -> None:
             MoleculeInput,
             PredictBatch,
             process_model,
-            resolve_device,
         )
         from nmrpeak_cli.predict.weights import default_weights, read_card
         from nmrpeak_cli.schema import PREDICTION_SCHEMA
@@ -152,7 +151,7 @@ def register(app: typer.Typer) -> None:
         )  # fmt: skip
         try:
             solvent_index(solvent)
-            torch_device = resolve_device(device)
+            torch_device = dataclasses.replace(run_context(ctx), device=device).torch_device()
             weights_path = Path(weights) if weights is not None else default_weights()
             process_model(weights_path, torch_device)  # one clear message for bad weights
             card = read_card(weights_path)

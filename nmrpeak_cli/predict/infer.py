@@ -89,17 +89,6 @@ class Prediction:
     shift_sd: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` → ``cuda`` when available, else ``cpu``; other values are returned as given."""
-    if device not in {"auto", "cpu", "cuda"} and not device.startswith("cuda:"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _prepare(
     record: MoleculeInput, default_solvent: str | None
 ) -> tuple[Any, str, MolGraph, str | None, str | None]:
@@ -236,9 +225,10 @@ def predict_records(
             yield from results
         return
     if model is None:
+        from nmrpeak_cli.context import RunContext
         from nmrpeak_cli.predict.weights import load_model
 
-        model = load_model(weights, device=resolve_device(device))
+        model = load_model(weights, device=RunContext(device=device).torch_device())
     for chunk in chunks:
         results = predict_chunk(model, chunk, solvent)
         if on_result:
