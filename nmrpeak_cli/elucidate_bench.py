@@ -78,13 +78,22 @@ def bench_library(
     return prepared_library(lib_dir, molecules, predictor, encoders, f"bench {tag}")
 
 
-def both_nuclei_queries(path: Path) -> tuple[list, list[str]]:
-    """The queries of ``path`` with 13C, 1H and a ``smiles`` truth, and their InChIKeys."""
-    from nmrpeak_cli.retrieve.bench import load_queries
+def both_nuclei_queries(path: Path) -> tuple[list[Spectrum], list[str]]:
+    """The queries of ``path`` (any query table format) with 13C, 1H and a ``smiles`` truth
+    that parses, and their InChIKeys."""
+    from nmrpeak_cli import chem
+    from nmrpeak_cli.io import read_spectra
 
-    queries, keys = load_queries(path, None, 0)
-    picked = [(q, k) for q, k in zip(queries, keys, strict=True) if q.c13 and q.h1]
-    return [q for q, _ in picked], [k for _, k in picked]
+    queries, keys = [], []
+    for batch in read_spectra(path):
+        for query in batch:
+            if not isinstance(query, Spectrum) or not (query.c13 and query.h1 and query.smiles):
+                continue
+            mol = chem.try_parse_smiles(query.smiles)
+            if mol is not None:
+                queries.append(query)
+                keys.append(chem.inchikey(mol))
+    return queries, keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,8 +259,13 @@ def evaluate(pools: Sequence[QueryPool], model: ElucidateModel) -> dict[str, Any
 
     ranked = scored_pools(pools, model)
     sets: dict[str, dict[str, Any]] = {}
+    tops_by_set: dict[str, list[tuple[float, bool]]] = {}
     for p, cands in zip(pools, ranked, strict=True):
         name = f"{p.configuration}, {'in' if p.in_library else 'not in'} library"
+        if cands:
+            tops_by_set.setdefault(name, []).append(
+                (cands[0].confidence, cands[0].proposal.inchikey == p.truth)
+            )
         entry = sets.setdefault(name, {"queries": 0, "retrieve": 0, "generate": 0, "elucidate": 0,
                                        "elucidate_top5": 0, "other_formula": 0})  # fmt: skip
         entry["queries"] += 1
@@ -261,7 +275,9 @@ def evaluate(pools: Sequence[QueryPool], model: ElucidateModel) -> dict[str, Any
         entry["elucidate_top5"] += any(c.proposal.inchikey == p.truth for c in cands[:5])
         if p.query.formula:
             entry["other_formula"] += sum(c.proposal.formula != p.query.formula for c in cands)
-    for entry in sets.values():
+    for name, entry in sets.items():
+        tops = tops_by_set.get(name, [])
+        entry["ece"] = expected_calibration_error([t[0] for t in tops], [t[1] for t in tops])
         n = max(1, entry["queries"])
         for key in ("retrieve", "generate", "elucidate", "elucidate_top5"):
             entry[f"{key}_top1" if key != "elucidate_top5" else key] = entry.pop(key) / n
@@ -288,13 +304,14 @@ def evaluate(pools: Sequence[QueryPool], model: ElucidateModel) -> dict[str, Any
 def markdown(report: Mapping[str, Any]) -> str:
     """The evaluation as Markdown tables."""
     lines = [
-        "| set | queries | retrieve top-1 | generate top-1 | elucidate top-1 | elucidate top-5 | other-formula candidates |",
-        "|---|---|---|---|---|---|---|",
+        "| set | queries | retrieve top-1 | generate top-1 | elucidate top-1 | elucidate top-5 | other-formula candidates | ECE |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, e in report["sets"].items():
         lines.append(
             f"| {name} | {e['queries']} | {e['retrieve_top1']:.3f} | {e['generate_top1']:.3f} "
-            f"| **{e['elucidate_top1']:.3f}** | {e['elucidate_top5']:.3f} | {e['other_formula']} |"
+            f"| **{e['elucidate_top1']:.3f}** | {e['elucidate_top5']:.3f} | {e['other_formula']} "
+            f"| {e['ece']:.3f} |"
         )
     cal = report["calibration"]
     precision = cal["precision_at_0.9"]
