@@ -95,3 +95,19 @@ def test_a_whole_benchmark_run_returns_no_other_formula(
     assert with_formula and all(s["queries"] == 4 for s in with_formula.values()), report["sets"]
     assert all(s["other_formula"] == 0 for s in with_formula.values()), with_formula
     assert out.with_suffix(".md").is_file()
+
+
+@pytest.mark.integration
+def test_a_library_predicted_by_another_model_is_a_usage_error(
+    models_with_predictor, monkeypatch, tmp_path
+) -> None:
+    from nmrpeak_cli.retrieve.library import build_library
+    from tests.retrieve.conftest import MOLECULES, FakePredictor
+
+    monkeypatch.setenv("NMRPEAK_MODELS", str(models_with_predictor))
+    build_library(MOLECULES, tmp_path / "lib", FakePredictor(), part_size=5)
+    result = CliRunner().invoke(
+        app, ["elucidate", "-l", str(tmp_path / "lib"), "--c13", "206.7, 30.8"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "was predicted by predictor" in result.output and "rebuild" in result.output
