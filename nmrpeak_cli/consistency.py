@@ -12,7 +12,7 @@ a multiplet may account for the excess signals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -114,4 +114,50 @@ def check_consistency(spectrum: Spectrum) -> QueryCheck:
     return QueryCheck(tuple(errors), tuple(warnings))
 
 
-__all__ = ["QueryCheck", "check_consistency", "coupling_lines", "formula_problem"]
+def attached_h_problem(spectrum: Spectrum) -> str | None:
+    """Why the query's 13C attached-H labels (DEPT, ``128.3 (CH)``) contradict its formula,
+    ``None`` when they do not (or there is no formula or no label).
+
+    A labelled peak counts its integration (equivalent carbons; 1 when not reported). The
+    labels contradict the formula when the labelled carbons outnumber its carbons, when
+    their methyls alone need more hydrogens than it has, or when their attached hydrogens
+    sum above its hydrogens (H + D).
+    """
+    if not spectrum.formula or not spectrum.c13:
+        return None
+    labelled = [p for p in spectrum.c13 if p.n_h is not None]
+    if not labelled or formula_problem(spectrum.formula):
+        return None
+    counts = parse_formula(spectrum.formula)
+    n_c, n_h = counts.get("C", 0), counts.get("H", 0) + counts.get("D", 0)
+    carbons = sum(p.count for p in labelled)
+    methyls = sum(p.count for p in labelled if p.n_h == 3)
+    hydrogens = sum(p.count * p.n_h for p in labelled)
+    if carbons > n_c:
+        reason = f"{carbons:g} labelled carbons but the formula has {n_c}"
+    elif 3 * methyls > n_h:
+        reason = f"{methyls:g} CH3 need {3 * methyls:g} hydrogens but the formula has {n_h}"
+    elif hydrogens > n_h:
+        reason = f"the labelled carbons carry {hydrogens:g} hydrogens but the formula has {n_h}"
+    else:
+        return None
+    return f"attached-H labels contradict the formula {spectrum.formula}: {reason}"
+
+
+def without_attached_h(spectrum: Spectrum) -> Spectrum:
+    """The query with its 13C attached-H labels removed (for labels that contradict its
+    formula, :func:`attached_h_problem`)."""
+    if not spectrum.c13 or all(p.n_h is None for p in spectrum.c13):
+        return spectrum
+    c13 = PeakList(spectrum.c13.nucleus, tuple(replace(p, n_h=None) for p in spectrum.c13))
+    return replace(spectrum, c13=c13)
+
+
+__all__ = [
+    "QueryCheck",
+    "attached_h_problem",
+    "check_consistency",
+    "coupling_lines",
+    "formula_problem",
+    "without_attached_h",
+]

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from nmrpeak_cli.consistency import check_consistency, coupling_lines, formula_problem
+from nmrpeak_cli.consistency import (
+    attached_h_problem,
+    check_consistency,
+    coupling_lines,
+    formula_problem,
+    without_attached_h,
+)
 from nmrpeak_cli.spectra import Nucleus, Peak, PeakList, Spectrum
 
 
@@ -74,3 +80,41 @@ def test_coupling_lines_uses_the_field() -> None:
     peaks = PeakList(Nucleus.C13, [100.0, 97.0])  # 3 ppm apart
     assert coupling_lines(peaks) == 1, "300 Hz at 100 MHz looks like a 1J(C-F)"
     assert coupling_lines(peaks, field_mhz=800.0) == 0, "600 Hz at 200 MHz 13C does not"
+
+
+def _labelled(pairs: list[tuple[float, int | None]], formula: str) -> Spectrum:
+    return Spectrum("q", c13=[Peak(s, n_h=h) for s, h in pairs], formula=formula)
+
+
+@pytest.mark.parametrize(
+    ("pairs", "formula", "expected"),
+    [
+        ([(171.1, 0), (60.5, 2), (21.0, 3), (14.2, 3)], "C4H8O2", None),
+        ([(171.1, 0), (60.5, None), (21.0, 3)], "C4H8O2", None),
+        ([(30.0, 3), (25.0, 3), (20.0, 3)], "C3H8O", "3 CH3 need 9 hydrogens"),
+        ([(130.0, 1), (60.0, 2), (40.0, 2), (30.0, 2)], "C4H6", "carry 7 hydrogens"),
+        ([(130.0, 0), (120.0, 0), (110.0, 0)], "C2H2O", "3 labelled carbons"),
+    ],
+)
+def test_attached_h_problem(pairs, formula: str, expected: str | None) -> None:
+    problem = attached_h_problem(_labelled(pairs, formula))
+    if expected is None:
+        assert problem is None, f"{pairs} fit {formula}: {problem}"
+    else:
+        assert problem is not None and expected in problem and formula in problem, problem
+
+
+def test_attached_h_counts_equivalent_carbons_and_ignores_queries_without_formula() -> None:
+    tert_butyl = [Peak(80.0, n_h=0), Peak(28.0, integration=3, n_h=3)]
+    assert attached_h_problem(Spectrum("q", c13=tert_butyl, formula="C4H10O")) is None
+    problem = attached_h_problem(Spectrum("q", c13=tert_butyl, formula="C4H8O"))
+    assert problem is not None and "9 hydrogens" in problem, problem
+    assert attached_h_problem(Spectrum("q", c13=tert_butyl)) is None, "no formula, no check"
+
+
+def test_without_attached_h_drops_only_the_labels() -> None:
+    query = _labelled([(30.0, 3), (25.0, 3), (20.0, 3)], "C3H8O")
+    plain = without_attached_h(query)
+    assert [p.n_h for p in plain.c13] == [None] * 3, plain.c13
+    assert list(plain.c13.shifts) == list(query.c13.shifts) and plain.formula == query.formula
+    assert check_consistency(plain) == check_consistency(query), "other checks unchanged"
