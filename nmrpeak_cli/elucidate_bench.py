@@ -154,8 +154,7 @@ def collect(
         for start in range(0, len(picked), batch_size):
             chunk = picked[start : start + batch_size]
             batch = [q for q, _ in chunk]
-            rows = list(searcher(batch))
-            per_query = _split_rows(rows, len(batch))
+            per_query = searcher.groups(batch)
             generated = propose(batch, generator, beam=beam, formula_policy="reject")
             gen_groups = [generated_result(r) for r in generated]
             wanted = sorted(
@@ -196,17 +195,6 @@ def collect(
                     )
             log(f"  {name}: {min(start + batch_size, len(picked))}/{len(picked)} queries")
     return pools
-
-
-def _split_rows(rows: Sequence[dict[str, Any]], count: int) -> list[list[dict[str, Any]]]:
-    groups: list[list[dict[str, Any]]] = []
-    for row in rows:
-        if row["rank"] is None or row["rank"] == 1 or not groups:
-            groups.append([])
-        groups[-1].append(row)
-    if len(groups) != count:
-        raise RuntimeError(f"retrieval gave rows for {len(groups)} of {count} queries")
-    return groups
 
 
 def scored_pools(pools: Sequence[QueryPool], model: ElucidateModel) -> list[list[Scored]]:

@@ -13,7 +13,7 @@ from nmrpeak_cli.errors import NmrpeakError
 from nmrpeak_cli.paths import models_dir
 from nmrpeak_cli.retrieve.library import Library, open_library, read_manifest
 from nmrpeak_cli.retrieve.models import Encoder
-from nmrpeak_cli.retrieve.search import QueryError, SearchParams, retrieve
+from nmrpeak_cli.retrieve.search import QueryError, SearchParams, retrieve, retrieve_groups
 from nmrpeak_cli.spectra import Spectrum
 
 
@@ -38,6 +38,12 @@ class Searcher:
     def __call__(self, spectra: Iterable[Spectrum | QueryError]) -> Iterator[dict[str, Any]]:
         """Ranked RESULTS_SCHEMA rows for ``spectra`` (see :func:`~nmrpeak_cli.retrieve.search.retrieve`)."""
         return retrieve(spectra, self.library, encoders=self.encoders, params=self.params)
+
+    def groups(self, spectra: Iterable[Spectrum | QueryError]) -> list[list[dict[str, Any]]]:
+        """The rows of each query, one list per query in input order."""
+        return list(
+            retrieve_groups(spectra, self.library, encoders=self.encoders, params=self.params)
+        )
 
     def digest(self) -> dict[str, Any]:
         """What shapes the result rows (library files, encoder versions, ``k``, candidate
@@ -128,19 +134,6 @@ def process_searcher(
     return searcher
 
 
-def _per_query(rows: Iterable[dict[str, Any]], count: int) -> list[list[dict[str, Any]]]:
-    """Split :func:`retrieve` rows into one list per query: a query's rows are ranks 1..k, or
-    one error row without a rank."""
-    groups: list[list[dict[str, Any]]] = []
-    for row in rows:
-        if row["rank"] is None or row["rank"] == 1 or not groups:
-            groups.append([])
-        groups[-1].append(row)
-    if len(groups) != count:
-        raise RuntimeError(f"retrieval gave rows for {len(groups)} of {count} queries")
-    return groups
-
-
 @dataclass(frozen=True, slots=True)
 class SearchBatch:
     """Picklable batch body for :func:`nmrpeak_cli.batch.run_records`: the ranked result rows
@@ -197,7 +190,7 @@ class SearchBatch:
     def __call__(self, batch: list[Spectrum | QueryError]) -> list[list[dict[str, Any]]]:
         """Search one batch of queries; unsearchable ones give a row with ``error``."""
         searcher = self.searcher()
-        groups = _per_query(searcher(batch), len(batch))
+        groups = searcher.groups(batch)
         if self.report is not None:
             self._write_reports(searcher.library, batch, groups)
         return groups

@@ -407,6 +407,19 @@ def retrieve(
         RESULTS_SCHEMA rows (plus ``library_row``, the entry's row in the library): ``k``
         per query, best first, or one row with ``error`` for a query that cannot be searched.
     """
+    for rows in retrieve_groups(spectra, library, encoders=encoders, params=params):
+        yield from rows
+
+
+def retrieve_groups(
+    spectra: Iterable[Spectrum | QueryError],
+    library: Library,
+    *,
+    encoders: Mapping[str, Encoder] | None = None,
+    params: SearchParams = SearchParams(),
+) -> Iterator[list[dict[str, Any]]]:
+    """:func:`retrieve`, one list of rows per query (in input order): the candidate group
+    elucidate pools, with no flatten-then-regroup."""
     encoders = dict(encoders or {})
     _check_encoders(library, encoders)
     iterator = iter(spectra)
@@ -429,17 +442,17 @@ def retrieve(
         position = 0
         for item in batch:
             if isinstance(item, QueryError):
-                yield error_result(item.id, item.error)
+                yield [error_result(item.id, item.error)]
                 continue
             if problems[id(item)]:
-                yield error_result(item.id, "; ".join(problems[id(item)]))
+                yield [error_result(item.id, "; ".join(problems[id(item)]))]
                 continue
             query_vectors = {name: v[position] for name, v in vectors.items()}
             scored = score_candidates(
                 item.without_truth(), library, query_vectors, params, index_rows[position]
             )
             position += 1
-            yield from rank(scored, library, item, params)
+            yield rank(scored, library, item, params)
 
 
 def read_queries(rows: Iterable[Mapping[str, Any]]) -> Iterator[Spectrum | QueryError]:
@@ -464,4 +477,5 @@ __all__ = [
     "near_formulas",
     "read_queries",
     "retrieve",
+    "retrieve_groups",
 ]
