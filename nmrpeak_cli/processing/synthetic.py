@@ -2,13 +2,16 @@
 
 A signal is a first-order multiplet (binomial stick pattern of its couplings) of Lorentzian
 lines; the FID is their sum with complex Gaussian noise, optional phase errors, a baseline
-roll (very broad components) and a Bruker-style digital-filter delay. Writers put a FID into
-a Bruker experiment folder or an NMRPipe file with nmrglue, for end-to-end reader tests.
+roll (very broad components) and a Bruker-style digital-filter delay. :func:`dept_signals`
+turns 13C signals with known attached-H counts into the signed signals of a DEPT-135 or
+DEPT-90 spectrum. Writers put a FID into a Bruker experiment folder or an NMRPipe file with
+nmrglue, for end-to-end reader tests.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +55,31 @@ class SyntheticSignal:
             else:
                 groups.append(1)
         return "".join(letters[g] for g in groups)
+
+
+DEPT_SIGN: dict[str, tuple[float, float, float, float]] = {
+    "DEPT-135": (0.0, 1.0, -1.0, 1.0),
+    "DEPT-90": (0.0, 1.0, 0.0, 0.0),
+}
+"""Relative signed intensity of C, CH, CH2 and CH3 carbons in ideal DEPT spectra."""
+
+
+def dept_signals(
+    carbons: Sequence[tuple[SyntheticSignal, int]], kind: str
+) -> tuple[SyntheticSignal, ...]:
+    """Signed signals of an ideal ``kind`` (``"DEPT-135"`` or ``"DEPT-90"``) spectrum of 13C
+    ``carbons`` given as ``(signal, attached H count)``: DEPT-135 shows CH and CH3 positive
+    and CH2 negative, DEPT-90 only CH; quaternary carbons are absent from both."""
+    if kind not in DEPT_SIGN:
+        raise ValueError(f"unknown DEPT kind {kind!r}; expected one of {', '.join(DEPT_SIGN)}")
+    signed = []
+    for signal, n_h in carbons:
+        if not 0 <= n_h <= 3:
+            raise ValueError(f"attached-H count must be 0–3, got {n_h!r} at {signal.shift} ppm")
+        sign = DEPT_SIGN[kind][n_h]
+        if sign:
+            signed.append(replace(signal, n_nuclei=sign * signal.n_nuclei))
+    return tuple(signed)
 
 
 def stick_pattern(couplings_hz: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
