@@ -44,6 +44,13 @@ greedy kernel that scores one query against many packed candidates; it equals th
 ``"greedy"`` pair version (up to exact distance ties) and stays close to the optimal one
 (see ``benchmarks/RESULTS.md``).
 
+**Attached-H classes.** With ``SimilarityParams.attached_h`` and 13C peaks labelled with
+their attached-H count (``Peak.n_h``: DEPT, ``128.3 (CH)``; predicted peaks always carry it),
+matching runs in two stages: each labelled query peak may only match candidate peaks of the
+same label (C, CH, CH2, CH3), then the unlabelled query peaks match the candidate peaks left.
+A candidate list without any label is matched as without the option; so is every candidate
+when the query has no label, which keeps the scores of unlabelled queries unchanged.
+
 **Properties.** Identical lists score 1; scores lie in [0, 1]; input order never matters
 (peak lists are sorted when built); against a uniformly drifted copy the score falls as the
 drift grows (while each peak's nearest partner stays its twin); removing peaks from a list,
@@ -148,6 +155,9 @@ class SimilarityParams:
     matching
         ``"optimal"`` (assignment problem per round) or ``"greedy"`` (closest pairs first),
         used by :func:`match_peaks` and :func:`similarity`. :func:`score_many` is always greedy.
+    attached_h
+        Match 13C peaks within their attached-H class where both lists carry ``n_h`` labels
+        (see the module docstring); off by default.
     """
 
     c13: NucleusParams = C13_DEFAULTS
@@ -156,6 +166,7 @@ class SimilarityParams:
     c13_weight: float = 0.5
     h1_weight: float = 0.5
     matching: Matching = "optimal"
+    attached_h: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.extra_weight <= 1:
@@ -210,6 +221,19 @@ class _Units:
     peak_index: np.ndarray  # first peak (in PeakList order) at each unit's shift
     total: float  # total count of nuclei: Σ integrations, 1 per peak without one
     counted: bool  # whether the list says how many nuclei it holds
+    n_h: np.ndarray  # 13C attached-H label of each unit, -1 when unknown or conflicting
+
+    def take(self, index: np.ndarray, weights: np.ndarray | None = None) -> _Units:
+        """The units ``index`` (with ``weights`` as their capacities when given)."""
+        chosen = self.weights[index] if weights is None else weights
+        return _Units(
+            self.shifts[index],
+            chosen,
+            self.peak_index[index],
+            self.total,
+            self.counted,
+            self.n_h[index],
+        )
 
 
 def _units(peaks: PeakList) -> _Units:
@@ -223,7 +247,20 @@ def _units(peaks: PeakList) -> _Units:
     else:
         weights = np.ones(len(distinct))
         counted = has_integration or len(distinct) < len(shifts)
-    return _Units(-distinct, weights, first, peaks.total_count, counted)
+    n_h = np.full(len(distinct), -1, np.int8)
+    if peaks.nucleus is Nucleus.C13 and len(shifts):
+        labels = np.array([-1 if p.n_h is None else p.n_h for p in peaks], np.int8)
+        low, high = n_h.copy(), n_h.copy()
+        low[:], high[:] = 127, -128
+        np.minimum.at(low, inverse.ravel(), labels)
+        np.maximum.at(high, inverse.ravel(), labels)
+        n_h = np.where(low == high, low, -1).astype(np.int8)
+    return _Units(-distinct, weights, first, peaks.total_count, counted, n_h)
+
+
+def _labelled(query: _Units, candidate: _Units, params: SimilarityParams) -> bool:
+    """Whether the two lists are matched within attached-H classes."""
+    return params.attached_h and bool((query.n_h >= 0).any() and (candidate.n_h >= 0).any())
 
 
 def _count_factor(query: _Units, candidate: _Units, params: NucleusParams) -> float:
@@ -341,6 +378,29 @@ def _unit_pairs(
     return [(i, j, n) for (i, j), n in sorted(amounts.items())]
 
 
+def _class_unit_pairs(
+    query: _Units, candidate: _Units, params: NucleusParams, matching: Matching
+) -> list[tuple[int, int, float]]:
+    """Labelled query units within their attached-H class, then unlabelled query units
+    against the candidate capacity left (module docstring)."""
+    pairs: list[tuple[int, int, float]] = []
+    left = candidate.weights.copy()
+    for label in np.unique(query.n_h[query.n_h >= 0]):
+        q_index = np.flatnonzero(query.n_h == label)
+        c_index = np.flatnonzero(candidate.n_h == label)
+        for i, j, amount in _unit_pairs(
+            query.take(q_index), candidate.take(c_index), params, matching
+        ):
+            pairs.append((int(q_index[i]), int(c_index[j]), amount))
+            left[c_index[j]] -= amount
+    q_index, c_index = np.flatnonzero(query.n_h < 0), np.flatnonzero(left > 0)
+    rest = _unit_pairs(
+        query.take(q_index), candidate.take(c_index, left[c_index]), params, matching
+    )
+    pairs += [(int(q_index[i]), int(c_index[j]), amount) for i, j, amount in rest]
+    return sorted(pairs)
+
+
 def _check_same_nucleus(a: PeakList, b: PeakList) -> None:
     if a.nucleus is not b.nucleus:
         raise SpectrumError(
@@ -376,7 +436,8 @@ def match_peaks(
     _check_same_nucleus(a, b)
     nucleus_params = params.for_nucleus(a.nucleus)
     query, candidate = _units(a), _units(b)
-    unit_pairs = _unit_pairs(query, candidate, nucleus_params, params.matching)
+    pair_units = _class_unit_pairs if _labelled(query, candidate, params) else _unit_pairs
+    unit_pairs = pair_units(query, candidate, nucleus_params, params.matching)
     i = np.array([p[0] for p in unit_pairs], dtype=int)
     j = np.array([p[1] for p in unit_pairs], dtype=int)
     amount = np.array([p[2] for p in unit_pairs], dtype=float)
@@ -510,6 +571,8 @@ class PackedPeakLists:
         ``(n,)`` float64 total nucleus count of each list (Σ integrations, 1 per bare peak).
     counted
         ``(n,)`` bool: whether each list says how many nuclei it holds (see module docstring).
+    n_h
+        ``(U,)`` int8 attached-H label of each 13C unit (-1 unknown), or ``None`` (no labels).
     """
 
     nucleus: Nucleus
@@ -518,6 +581,7 @@ class PackedPeakLists:
     offsets: np.ndarray
     totals: np.ndarray
     counted: np.ndarray
+    n_h: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nucleus", Nucleus.parse(self.nucleus))
@@ -528,7 +592,10 @@ class PackedPeakLists:
                 f"got {len(self.offsets)} offsets",
                 "offsets",
             )
-        for name, size in (("weights", len(self.shifts)), ("totals", n), ("counted", n)):
+        sized = [("weights", len(self.shifts)), ("totals", n), ("counted", n)]
+        if self.n_h is not None:
+            sized.append(("n_h", len(self.shifts)))
+        for name, size in sized:
             if len(getattr(self, name)) != size:
                 raise SpectrumError(f"expected {size} values, got {len(getattr(self, name))}", name)
 
@@ -561,6 +628,7 @@ class PackedPeakLists:
             offsets=_readonly(offsets),
             totals=_readonly(np.array([u.total for u in units], dtype=float)),
             counted=_readonly(np.array([u.counted for u in units], dtype=bool)),
+            n_h=_readonly(flat("n_h").astype(np.int8)) if nucleus is Nucleus.C13 else None,
         )
 
     def __len__(self) -> int:
@@ -604,17 +672,19 @@ def score_many(
     nucleus_params = params.for_nucleus(query.nucleus)
     units = _units(query)
     sizes, offsets = candidates.sizes, candidates.offsets
+    labelled = params.attached_h and candidates.n_h is not None and bool((units.n_h >= 0).any())
     matched = np.zeros(len(candidates))
     for start in range(0, len(candidates), _CHUNK_ROWS):
         stop = min(start + _CHUNK_ROWS, len(candidates))
         flat = slice(offsets[start], offsets[stop])
-        matched[start:stop] = _greedy_credit_chunk(
-            units,
-            candidates.shifts[flat],
-            candidates.weights[flat],
-            sizes[start:stop],
-            nucleus_params,
-        )
+        chunk = (candidates.shifts[flat], candidates.weights[flat], sizes[start:stop])
+        matched[start:stop] = _greedy_credit_chunk(units, *chunk, nucleus_params)[0]
+        if labelled:
+            n_h = np.asarray(candidates.n_h[flat])
+            row = np.repeat(np.arange(stop - start), sizes[start:stop])
+            has_labels = np.bincount(row[n_h >= 0], minlength=stop - start) > 0
+            by_class = _class_credit_chunk(units, *chunk, n_h, nucleus_params)
+            matched[start:stop] = np.where(has_labels, by_class, matched[start:stop])
     n_query = float(units.weights.sum())
     owner = np.repeat(np.arange(len(candidates)), sizes)
     n_candidate = np.bincount(owner, weights=candidates.weights, minlength=len(candidates))
@@ -643,6 +713,56 @@ def _count_factor_many(
     return np.where(candidates.counted & (most > 0), factor, 1.0)
 
 
+_BAND_PPM = 1000.0
+"""Offset per attached-H class that puts each class in its own shift band (wider than any
+shift range plus tolerance), so that greedy matching never pairs two classes."""
+
+
+def _class_credit_chunk(
+    query: _Units,
+    c_shift: np.ndarray,
+    weights: np.ndarray,
+    sizes: np.ndarray,
+    n_h: np.ndarray,
+    params: NucleusParams,
+) -> np.ndarray:
+    """:func:`_greedy_credit_chunk` within attached-H classes: labelled query units against
+    candidate units of their label (one band per class), then unlabelled query units against
+    the candidate capacity left."""
+    row = np.repeat(np.arange(len(sizes)), sizes)
+    labelled = query.n_h >= 0
+    q_band = query.shifts[labelled] + _BAND_PPM * query.n_h[labelled]
+    q_order = np.argsort(-q_band, kind="stable")
+    banded_query = query.take(np.flatnonzero(labelled)[q_order])
+    banded_query = _Units(
+        q_band[q_order],
+        banded_query.weights,
+        banded_query.peak_index,
+        query.total,
+        query.counted,
+        banded_query.n_h,
+    )
+    # unlabelled candidate units go to a band no query unit is in
+    c_band = np.asarray(c_shift, float) + _BAND_PPM * np.where(n_h >= 0, n_h, 6)
+    order = np.lexsort((-c_band, row))
+    total, left_sorted = _greedy_credit_chunk(
+        banded_query, c_band[order], np.asarray(weights, float)[order], sizes, params
+    )
+    if labelled.all():
+        return total
+    left = np.empty_like(left_sorted)
+    left[order] = left_sorted
+    keep = left > 0
+    rest, _ = _greedy_credit_chunk(
+        query.take(np.flatnonzero(~labelled)),
+        np.asarray(c_shift, float)[keep],
+        left[keep],
+        np.bincount(row[keep], minlength=len(sizes)),
+        params,
+    )
+    return total + rest
+
+
 def _padded(
     row: np.ndarray, n_rows: int, pad: float, *columns: np.ndarray
 ) -> tuple[np.ndarray, ...]:
@@ -666,8 +786,9 @@ def _greedy_credit_chunk(
     weights: np.ndarray,
     sizes: np.ndarray,
     params: NucleusParams,
-) -> np.ndarray:
-    """Greedy matched credit Σ amount·credit of consecutive candidate lists.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy matched credit Σ amount·credit of consecutive candidate lists, and the
+    capacity each candidate unit has left.
 
     ``c_shift`` and ``weights`` are the lists' units back to back, ``sizes`` their lengths.
 
@@ -681,12 +802,12 @@ def _greedy_credit_chunk(
     """
     n_rows, n_q = len(sizes), len(query.shifts)
     total = np.zeros(n_rows)
+    c_left = np.array(weights, dtype=float)
     if n_q == 0 or n_rows == 0 or sizes.max() == 0:
-        return total
+        return total, c_left
     wide = params.wide_tolerance_ppm
     starts = np.cumsum(sizes) - sizes
     c_row = np.repeat(np.arange(n_rows), sizes)
-    c_left = weights.copy()
     q, q_left = query.shifts, np.tile(query.weights, (n_rows, 1))
 
     # Pass 1. Both sides are sorted by decreasing shift; `above` counts query units above
@@ -712,7 +833,7 @@ def _greedy_credit_chunk(
     mutual[mutual] = nearest_q[nearest_c[mutual]] == np.nonzero(mutual)[1]
     r, i = np.nonzero(mutual)
     if r.size == 0:
-        return total
+        return total, c_left
     u = nearest_c[r, i]
     amount = np.minimum(q_left[r, i], c_left[u])
     total += np.bincount(r, weights=amount * credit(distance[r, i], params), minlength=n_rows)
@@ -725,7 +846,7 @@ def _greedy_credit_chunk(
     c_alive = (c_left > 0) & (np.minimum(d_up, d_down) <= wide)
     live = np.flatnonzero(q_alive.any(axis=1) & (np.bincount(c_row[c_alive], minlength=n_rows) > 0))
     if live.size == 0:
-        return total
+        return total, c_left
     in_live = np.zeros(n_rows, dtype=bool)
     in_live[live] = True
     q_mask = q_alive[live]
@@ -738,7 +859,14 @@ def _greedy_credit_chunk(
         q_left[live][q_mask],
     )
     rank = np.cumsum(in_live) - 1
-    cs, cl = _padded(rank[c_row[c_mask]], live.size, -np.inf, c_shift[c_mask], c_left[c_mask])
+    cs, cl, ci = _padded(
+        rank[c_row[c_mask]],
+        live.size,
+        -np.inf,
+        c_shift[c_mask],
+        c_left[c_mask],
+        np.flatnonzero(c_mask).astype(float),
+    )
     wide32 = np.float32(wide)
     while True:
         pair_distance = qs.astype(np.float32)[:, :, None] - cs.astype(np.float32)[:, None, :]
@@ -762,6 +890,7 @@ def _greedy_credit_chunk(
         total += np.bincount(live[r], weights=gained, minlength=n_rows)
         ql[r, i] -= amount
         cl[r, j] -= amount
+        c_left[ci[r, j].astype(np.int64)] -= amount
         # Exhausted units and units with nothing in reach leave, then rows left one-sided.
         q_mask = (ql > 0) & (nearest <= wide32)
         c_mask = (cl > 0) & (column_min <= wide32)
@@ -773,10 +902,15 @@ def _greedy_credit_chunk(
         qs, ql = _padded(
             np.nonzero(q_mask)[0], keep.size, np.inf, qs[keep][q_mask], ql[keep][q_mask]
         )
-        cs, cl = _padded(
-            np.nonzero(c_mask)[0], keep.size, -np.inf, cs[keep][c_mask], cl[keep][c_mask]
+        cs, cl, ci = _padded(
+            np.nonzero(c_mask)[0],
+            keep.size,
+            -np.inf,
+            cs[keep][c_mask],
+            cl[keep][c_mask],
+            ci[keep][c_mask],
         )
-    return total
+    return total, c_left
 
 
 def spectrum_score_many(
