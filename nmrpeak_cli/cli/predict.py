@@ -220,6 +220,12 @@ def register(app: typer.Typer) -> None:
         layers: Annotated[int | None, typer.Option(min=1)] = None,
         batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
         lr: Annotated[float | None, typer.Option(min=0.0)] = None,
+        dropout: Annotated[
+            float | None, typer.Option(min=0.0, max=0.9, help="Dropout in the layer MLPs.")
+        ] = None,
+        weight_decay: Annotated[
+            float | None, typer.Option("--weight-decay", min=0.0, help="AdamW weight decay.")
+        ] = None,
         threads: Annotated[int, typer.Option(min=1, help="torch CPU threads.")] = 1,
         warmup_epochs: Annotated[
             int | None,
@@ -263,6 +269,8 @@ def register(app: typer.Typer) -> None:
                 "layers": layers,
                 "batch_size": batch_size,
                 "lr": lr,
+                "dropout": dropout,
+                "weight_decay": weight_decay,
                 "warmup_epochs": warmup_epochs,
                 "init_weights": None if init_weights is None else str(init_weights),
             }.items()
