@@ -11,10 +11,14 @@ the gap the scorer can close once a proposal reaches the truth.
 of similarity and generator log-probability on the final candidates
 (:func:`~nmrpeak_cli.generate.rerank.fit_fusion`), printing the weights for ``SearchConfig``.
 
+``ablation``: decode once, then run the search with one move family added at a time
+(top-1/top-10, predictions and CPU seconds per query for each row).
+
 The test split is never read.
 
     python benchmarks/generate_search.py ceiling random 200
     python benchmarks/generate_search.py fit random 200 [OFFSET]
+    python benchmarks/generate_search.py ablation random 100
 """
 
 from __future__ import annotations
@@ -103,6 +107,12 @@ def _isomers(smiles: str, steps: int) -> set[str]:
 def ceiling(split: str, limit: int) -> dict:
     """The ceiling table (see the module docstring)."""
     decoded, reranked, _, predictor = decoded_and_reranked(split, limit)
+    truth_mols = {}  # the queries the models read carry no smiles: the truth by InChIKey
+    for batch in read_spectra(f"data/queries/{split}_valid.parquet"):
+        for spectrum in batch:
+            mol = Chem.MolFromSmiles(getattr(spectrum, "smiles", None) or "")
+            if mol is not None:
+                truth_mols[Chem.MolToInchiKey(mol)] = mol
     similarity = default_similarity()
     counts: Counter[str] = Counter()
     ranks = {1: [], 2: []}
@@ -113,7 +123,7 @@ def ceiling(split: str, limit: int) -> dict:
             counts["rerank hit"] += 1
             continue
         counts["rerank miss"] += 1
-        truth = Chem.MolFromSmiles(d.query.smiles or "")
+        truth = truth_mols[d.truth.inchikey]
         frame = generic_scaffold(truth)
         same = [c.smiles for c in ranked if generic_scaffold(Chem.MolFromSmiles(c.smiles)) == frame]
         if not same:
@@ -201,12 +211,61 @@ def fit(split: str, limit: int, offset: int) -> dict:
     }
 
 
+ABLATION = {
+    "walk": {"moves": ("walk",), "recombine": False, "repair": False, "reseed_beam": 0},
+    "+ swap": {"moves": ("walk", "swap"), "recombine": False, "repair": False, "reseed_beam": 0},
+    "+ bond": {"recombine": False, "repair": False, "reseed_beam": 0},
+    "+ recombine": {"repair": False, "reseed_beam": 0},
+    "+ repair + reseed (default)": {},
+    "default, similarity only (no log-probability)": {"w_logprob": 0.0},
+    "default, budget 3000": {"budget": 3000, "patience": 3},
+}
+"""Search settings of each ablation row (changes from :class:`SearchConfig`; no time limit)."""
+
+
+def ablation(split: str, limit: int) -> dict:
+    """Search metrics for each row of :data:`ABLATION` on the same decoded queries."""
+    from dataclasses import replace
+
+    decoded, reranked, generator, predictor = decoded_and_reranked(split, limit)
+    n = len(decoded)
+    table = {
+        "queries": n,
+        "rerank": {
+            "top1": sum(bool(r) and r[0].inchikey == d.truth.inchikey
+                        for d, r in zip(decoded, reranked, strict=True)) / n,
+            "top10": sum(any(c.inchikey == d.truth.inchikey for c in r[:10])
+                         for d, r in zip(decoded, reranked, strict=True)) / n,
+        },
+    }  # fmt: skip
+    for name, change in ABLATION.items():
+        config = replace(SearchConfig(time_limit=None), **change)
+        if change.get("w_logprob") == 0.0:
+            config = replace(config, w_similarity=1.0, bias=0.0)
+        results, cpu = run_searches(decoded, reranked, generator, predictor, config)
+        hits = [
+            [c.inchikey == d.truth.inchikey for c in r.candidates]
+            for d, r in zip(decoded, results, strict=True)
+        ]
+        table[name] = {
+            "top1": sum(bool(h) and h[0] for h in hits) / n,
+            "top10": sum(any(h[:10]) for h in hits) / n,
+            "in pool": sum(any(h) for h in hits) / n,
+            "predictions/query": float(np.mean([r.predictions for r in results])),
+            "CPU s/query": float(np.mean(cpu)),
+        }
+        print(name, json.dumps(table[name]), file=sys.stderr, flush=True)
+    return table
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
-    if len(args) < 2 or args[0] not in {"ceiling", "fit"}:
+    if len(args) < 2 or args[0] not in {"ceiling", "fit", "ablation"}:
         sys.exit(__doc__)
     n = int(args[2]) if len(args) > 2 else 200
     if args[0] == "ceiling":
         print(json.dumps(ceiling(args[1], n), indent=2))
+    elif args[0] == "ablation":
+        print(json.dumps(ablation(args[1], n), indent=2))
     else:
         print(json.dumps(fit(args[1], n, int(args[3]) if len(args) > 3 else 0), indent=2))

@@ -51,8 +51,9 @@ MISSING_LOGPROB = -3.0
 class SearchConfig:
     """Settings of :func:`structure_search`.
 
-    The fusion weights were fitted on validation search pools
-    (``benchmarks/generate_search.py fit``; see benchmarks/RESULTS.md#generate).
+    The fusion weights were fitted on the final candidates of 150 random-split validation
+    queries (C+H+formula, ``python benchmarks/generate_search.py fit random 150 100``, logistic
+    fit of :func:`~nmrpeak_cli.generate.rerank.fit_fusion`; see benchmarks/RESULTS.md#generate).
     """
 
     budget: int = 1000
@@ -83,11 +84,11 @@ class SearchConfig:
     whose formula-filtered beam found no structure (0: none); see :func:`reseed`."""
     rescore: int = 30
     """Best structures (by similarity) ranked by the fused score; the rest are dropped."""
-    w_similarity: float = 20.0
+    w_similarity: float = 12.68
     """Weight of the similarity in the fused score."""
-    w_logprob: float = 2.0
+    w_logprob: float = 4.09
     """Weight of the generator's log-probability per token in the fused score."""
-    bias: float = -18.0
+    bias: float = -10.43
     """Intercept of the fused score."""
     seed: int = 0
     """Seed of the random choice among children when there are more than fit an iteration."""
