@@ -68,3 +68,25 @@ def test_generate_search_command_marks_sources(tiny_models_dir, monkeypatch) -> 
     assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
     refused = runner.invoke(app, [*args, "--no-rerank"])
     assert refused.exit_code == 2 and "--search needs the forward model" in refused.output
+
+
+def test_search_rows_keep_the_beam_answer_when_the_search_finds_nothing() -> None:
+    from nmrpeak_cli.generate.api import QueryResult, search_rows
+    from nmrpeak_cli.generate.decode import Candidate
+    from nmrpeak_cli.generate.search import SearchCandidate, SearchResult
+    from nmrpeak_cli.spectra import Spectrum
+
+    query = Spectrum("q", c13=[128.4], formula="C6H6")
+    beam = Candidate("c1ccccc1", "UHOVQNZJYSORNB-UHFFFAOYSA-N", -0.1, "C6H6", True, 0.9, 0.8)
+    result = QueryResult(query, (beam,))
+    empty = search_rows(result, SearchResult((), 0, 0, "no readable seed structure"), k=5)
+    assert [r["smiles"] for r in empty] == ["c1ccccc1"] and empty[0]["source"] == "generated"
+    assert "structure search found nothing: no readable seed structure" in empty[0]["error"]
+    found = SearchCandidate(
+        "C1=CC2=CC=C12", "XXXXXXXXXXXXXX-UHFFFAOYSA-N", 0.7, 0.7, None, -0.5, 0.6, "search", "bond"
+    )
+    rows = search_rows(result, SearchResult((found,), 10, 1, "converged"), k=5)
+    assert rows[0]["source"] == "search" and rows[0]["similarity_h1"] is None
+    assert rows[0]["formula_match"] is True and rows[0]["error"] is None
+    failed = search_rows(QueryResult(query, error="bad formula"), SearchResult((), 0, 0, "x"), 5)
+    assert failed[0]["error"] == "bad formula"
