@@ -549,6 +549,20 @@ def register(app: typer.Typer) -> None:
         work_dir: Annotated[Path, typer.Option(help="Benchmark library folder.")] = Path(
             "runs/retriever/bench"
         ),
+        attached_h: Annotated[
+            bool,
+            typer.Option(
+                "--attached-h/--no-attached-h",
+                help="Label the queries' 13C peaks C/CH/CH2/CH3 as a DEPT would (per-carbon "
+                "counts of the prepared experimental table) and match within those classes.",
+            ),
+        ] = False,
+        configurations: Annotated[
+            str | None,
+            typer.Option(
+                help="Configurations to evaluate, comma-separated (e.g. C+H,C); default all."
+            ),
+        ] = None,
         jobs: JobsOption = 1,
     ) -> None:
         """Top-1/5/10 per library size and input configuration, ablation and latency.
@@ -576,6 +590,14 @@ def register(app: typer.Typer) -> None:
         if not queries.is_file():
             raise fail(f"query table {queries} not found (run `nmrpeak data prepare`)")
         chosen = _encoders(encoders)
+        from nmrpeak_cli.retrieve.bench import CONFIGURATIONS, configuration_name
+
+        known = [configuration_name(n, f) for n, f in CONFIGURATIONS]
+        picked = None if configurations is None else tuple(configurations.split(","))
+        if picked is not None and not set(picked) <= set(known):
+            raise fail(
+                f"--configurations expects some of {', '.join(known)}; got {configurations!r}"
+            )
         options = BenchOptions(
             queries=queries,
             data_dir=data,
@@ -584,6 +606,8 @@ def register(app: typer.Typer) -> None:
             latency_queries=latency_queries,
             work_dir=work_dir,
             seed=context.seed,
+            attached_h=attached_h,
+            configurations=picked,
         )
         params = SearchParams(
             weights=load_fusion_weights(chosen), similarity=load_similarity_params()

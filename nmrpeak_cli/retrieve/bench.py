@@ -81,6 +81,7 @@ def library_head(library: Library, n: int) -> Library:
             offsets=lists.offsets[: n + 1],
             totals=lists.totals[:n],
             counted=lists.counted[:n],
+            n_h=None if lists.n_h is None else lists.n_h[:end],
         )
     embeddings = {name: vectors[:n] for name, vectors in library.embeddings.items()}
     indexes = {}
@@ -300,6 +301,41 @@ def load_queries(path: Path, limit: int | None, seed: int) -> tuple[list[Spectru
     return spectra, keys
 
 
+def dept_labels(
+    queries: Sequence[Spectrum], experimental: Path, tolerance_ppm: float = 0.05
+) -> tuple[list[Spectrum], int]:
+    """Queries with the attached-H labels a DEPT would give their 13C peaks: the
+    experimental table's per-carbon ``c13_n_h`` of the record with the query's id, for the
+    carbons within ``tolerance_ppm`` of each peak (unlabelled when they disagree, as
+    overlapping CH and CH3 lines would). Never the predicted shifts.
+
+    Returns
+    -------
+    queries, labelled
+        The queries (unchanged when their record is not in the table) and how many got at
+        least one label.
+    """
+    table = pq.read_table(experimental, columns=["id", "c13_shifts", "c13_n_h"]).to_pylist()
+    carbons = {r["id"]: r for r in table if r["c13_shifts"] and r["c13_n_h"]}
+    out, labelled = [], 0
+    for query in queries:
+        record = carbons.get(query.id)
+        if record is None or not query.c13:
+            out.append(query)
+            continue
+        shifts = np.asarray(record["c13_shifts"], float)
+        n_h = np.asarray([-1 if h is None else h for h in record["c13_n_h"]])
+        peaks = []
+        for peak in query.c13:
+            found = set(n_h[np.abs(shifts - peak.shift) <= tolerance_ppm].tolist())
+            peaks.append(
+                replace(peak, n_h=found.pop() if len(found) == 1 and -1 not in found else None)
+            )
+        out.append(replace(query, c13=replace(query.c13, peaks=tuple(peaks))))
+        labelled += any(p.n_h is not None for p in peaks)
+    return out, labelled
+
+
 def evaluate(
     queries: Sequence[Spectrum],
     keys: Sequence[str],
@@ -309,9 +345,11 @@ def evaluate(
     *,
     params: SearchParams | None = None,
     full_scan_max: int = 10_000,
+    configurations: Sequence[str] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Accuracy of every configuration × ablation setting on one library size.
+    """Accuracy of every configuration (or those named in ``configurations``) × ablation
+    setting on one library size.
 
     Without formula, libraries up to ``full_scan_max`` entries are scored in full; larger
     ones score the candidates of the peak-density and embedding indexes, as a search does.
@@ -321,6 +359,8 @@ def evaluate(
     settings = ablation_settings(weights, encoders)
     results: dict[str, Any] = {}
     for nuclei, formula in CONFIGURATIONS:
+        if configurations is not None and configuration_name(nuclei, formula) not in configurations:
+            continue
         picked = [(configure(q, nuclei, formula), t) for q, t in zip(queries, truth, strict=True)]
         picked = [(q, t) for q, t in picked if q is not None]
         name = configuration_name(nuclei, formula)
@@ -475,6 +515,11 @@ class BenchOptions:
     moses
         Fall back on the MOSES wheel for distractors when the data folder has no
         ``simulated_molecules.parquet``.
+    attached_h
+        Label the queries' 13C peaks with DEPT-like attached-H counts (:func:`dept_labels`)
+        and match within attached-H classes.
+    configurations
+        Configurations evaluated (names as :func:`configuration_name`), default all.
     """
 
     queries: Path
@@ -485,6 +530,8 @@ class BenchOptions:
     work_dir: Path = Path("runs/retriever/bench")
     seed: int = 0
     moses: bool = True
+    attached_h: bool = False
+    configurations: tuple[str, ...] | None = None
 
 
 def run_benchmark(
@@ -515,6 +562,12 @@ def run_benchmark(
     )
     log(f"benchmark library {lib_dir} (up to {largest} molecules)")
     full = prepared_library(lib_dir, molecules, predictor, encoders, f"bench {tag}")
+    labelled = 0
+    if options.attached_h:
+        queries, labelled = dept_labels(queries, options.data_dir / "experimental.parquet")
+        log(f"attached-H labels on {labelled} of {len(queries)} queries")
+        full = full.with_attached_h()
+        params = replace(params, similarity=replace(params.similarity, attached_h=True))
     report: dict[str, Any] = {
         "queries_file": str(options.queries),
         "queries": len(queries),
@@ -524,7 +577,9 @@ def run_benchmark(
         "similarity": {
             "c13_tolerance_ppm": params.similarity.c13.tolerance_ppm,
             "h1_tolerance_ppm": params.similarity.h1.tolerance_ppm,
+            "attached_h": params.similarity.attached_h,
         },
+        "queries_with_attached_h": labelled,
         "sizes": {},
         "library_entries": {},
         "latency": {},
@@ -534,10 +589,22 @@ def run_benchmark(
         log(f"library size {size}: {len(library)} entries")
         report["library_entries"][size] = len(library)
         report["sizes"][size] = evaluate(
-            queries, keys, library, encoders, params.weights, params=params, log=log
+            queries,
+            keys,
+            library,
+            encoders,
+            params.weights,
+            params=params,
+            configurations=options.configurations,
+            log=log,
         )
         timed = {}
         for nuclei, formula in (("C+H", True), ("C+H", False), ("C", True), ("C", False)):
+            if (
+                options.configurations
+                and configuration_name(nuclei, formula) not in options.configurations
+            ):
+                continue
             picked = [c for q in queries if (c := configure(q, nuclei, formula)) is not None]
             picked = picked[: options.latency_queries]
             if picked:

@@ -24,6 +24,7 @@ result row with ``error`` set; the batch goes on.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from nmrpeak_cli.consistency import check_consistency
+from nmrpeak_cli.consistency import attached_h_problem, check_consistency, without_attached_h
 from nmrpeak_cli.errors import NmrpeakError
 from nmrpeak_cli.retrieve.library import Library, _gather_packed
 from nmrpeak_cli.retrieve.models import Encoder
@@ -44,6 +45,8 @@ from nmrpeak_cli.similarity import (
     spectrum_score_many,
 )
 from nmrpeak_cli.spectra import Spectrum, hill_formula, parse_formula
+
+log = logging.getLogger(__name__)
 
 COMPONENTS: tuple[str, ...] = ("ssr", "sme", "sse")
 """Component scores of retrieval, in the order of the results columns."""
@@ -208,6 +211,7 @@ def _subset(packed: PackedPeakLists, rows: np.ndarray | None) -> PackedPeakLists
         "offsets": packed.offsets,
         "totals": packed.totals,
         "counted": packed.counted,
+        "n_h": packed.n_h,
     }
     return PackedPeakLists(nucleus=packed.nucleus, **_gather_packed(arrays, rows))
 
@@ -432,6 +436,8 @@ def retrieve_groups(
         good = [
             item for item in batch if not isinstance(item, QueryError) and not problems[id(item)]
         ]
+        if params.similarity.attached_h:
+            good = [_usable_labels(item) for item in good]
         vectors = {
             name: np.asarray(encoder.embed_queries(good), np.float32) if good else None
             for name, encoder in encoders.items()
@@ -440,6 +446,7 @@ def retrieve_groups(
             library, good, {n: v for n, v in vectors.items() if v is not None}, params
         )
         position = 0
+        labelled = iter(good)
         for item in batch:
             if isinstance(item, QueryError):
                 yield [error_result(item.id, item.error)]
@@ -449,10 +456,19 @@ def retrieve_groups(
                 continue
             query_vectors = {name: v[position] for name, v in vectors.items()}
             scored = score_candidates(
-                item.without_truth(), library, query_vectors, params, index_rows[position]
+                next(labelled).without_truth(), library, query_vectors, params, index_rows[position]
             )
             position += 1
             yield rank(scored, library, item, params)
+
+
+def _usable_labels(spectrum: Spectrum) -> Spectrum:
+    """The query without its attached-H labels when they contradict its formula (logged)."""
+    problem = attached_h_problem(spectrum)
+    if problem is None:
+        return spectrum
+    log.warning("%s: %s; searched without the labels", spectrum.id, problem)
+    return without_attached_h(spectrum)
 
 
 def read_queries(rows: Iterable[Mapping[str, Any]]) -> Iterator[Spectrum | QueryError]:
