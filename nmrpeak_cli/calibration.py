@@ -103,4 +103,61 @@ def expected_calibration_error(
     return float(sum(row["n"] * abs(row["accuracy"] - row["confidence"]) for row in table) / total)
 
 
-__all__ = ["expected_calibration_error", "fit_logistic", "reliability"]
+def fit_conditional_logit(
+    groups: Sequence[Sequence[Mapping[str, float]]],
+    right: Sequence[int],
+    names: Sequence[str],
+    *,
+    l2: float | None = None,
+) -> dict[str, float]:
+    """Fit a conditional logit (softmax over each group): which member of a group is right.
+
+    Parameters
+    ----------
+    groups
+        The candidates of each query, as feature mappings (a missing name counts as 0).
+    right
+        Index of the right candidate in each group (groups without one are left out by the
+        caller).
+    names
+        The features used.
+    l2
+        Ridge penalty on the standardized weights (default ``1 / n_groups``).
+
+    Returns
+    -------
+    dict
+        Weight per feature on the raw features (a constant cancels in a softmax: no bias).
+    """
+    from scipy.optimize import minimize
+
+    if len(groups) != len(right) or not groups:
+        raise ValueError(f"{len(groups)} groups but {len(right)} right answers (need ≥ 1 of each)")
+    raw = [np.array([[float(f.get(n, 0.0)) for n in names] for f in g], float) for g in groups]
+    stacked = np.concatenate(raw)
+    center, scale = stacked.mean(axis=0), stacked.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    xs = [(x - center) / scale for x in raw]
+    penalty = 1.0 / len(groups) if l2 is None else l2
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = 0.0, np.zeros_like(w)
+        for x, i in zip(xs, right, strict=True):
+            u = x @ w
+            u = u - u.max()
+            p = np.exp(u) / np.exp(u).sum()
+            value -= np.log(p[i] + 1e-12)
+            grad -= x[i] - p @ x
+        value = value / len(xs) + penalty * float(w @ w)
+        return value, grad / len(xs) + 2 * penalty * w
+
+    w = minimize(loss, np.zeros(len(names)), jac=True, method="L-BFGS-B").x
+    return {n: float(v) for n, v in zip(names, w / scale, strict=True)}
+
+
+__all__ = [
+    "expected_calibration_error",
+    "fit_conditional_logit",
+    "fit_logistic",
+    "reliability",
+]

@@ -133,6 +133,10 @@ class Scored:
         1 minus the relative difference of query and predicted peak counts, in [0, 1].
     score
         Fused score in [0, 1] (the ranking key).
+    margin
+        Score minus the best other candidate's.
+    share
+        Its share of the pool: softmax of the score logits.
     confidence
         Calibrated probability that it is the right structure.
     """
@@ -146,6 +150,8 @@ class Scored:
     n_matched_peaks: int
     count_consistency: float
     score: float = 0.0
+    margin: float = 0.0
+    share: float = 0.0
     confidence: float = 0.0
 
 
@@ -377,11 +383,13 @@ def fusion_features(candidate: Scored) -> dict[str, float]:
     }
 
 
-def calibration_features(candidate: Scored, margin: float) -> dict[str, float]:
-    """Inputs of the confidence: score, margin to the next candidate, agreement, counts."""
+def calibration_features(candidate: Scored) -> dict[str, float]:
+    """Inputs of the confidence: score, margin to the best other candidate, its share of the
+    pool (softmax of the score logits), agreement of sources, peak-count consistency."""
     return {
         "score": candidate.score,
-        "margin": margin,
+        "margin": candidate.margin,
+        "share": candidate.share,
         "agreement": float(len(candidate.sources) > 1),
         "count_consistency": candidate.count_consistency,
     }
@@ -422,7 +430,7 @@ def score_pool(
     policy: str = "reject",
 ) -> list[Scored]:
     """Score and rank one query's pooled candidates, best first, with their confidence."""
-    scored = []
+    scored: list[tuple[Scored, float]] = []
     for proposal, sources in pooled:
         sim, c13, h1, matched, consistency = similarity_of(
             query, proposal.predicted, model.similarity
@@ -432,13 +440,17 @@ def score_pool(
         logit = model.fusion.logit(fusion_features(candidate))
         if policy == "penalize" and match is False:
             logit -= PENALTY_LOGIT
-        scored.append(replace(candidate, score=sigmoid(logit)))
-    scored.sort(key=lambda c: (-c.score, -c.similarity, c.proposal.inchikey))
+        scored.append((replace(candidate, score=sigmoid(logit)), logit))
+    scored.sort(key=lambda c: (-c[1], -c[0].similarity, c[0].proposal.inchikey))
+    logits = [logit for _, logit in scored]
+    top = max(logits, default=0.0)
+    total = sum(math.exp(u - top) for u in logits)
     out = []
-    for i, candidate in enumerate(scored):
-        best_other = scored[1].score if i == 0 and len(scored) > 1 else scored[0].score
-        margin = candidate.score - (best_other if len(scored) > 1 else 0.0)
-        confidence = model.calibration(calibration_features(candidate, margin))
+    for i, (candidate, logit) in enumerate(scored):
+        others = [s.score for j, (s, _) in enumerate(scored) if j != i]
+        margin = candidate.score - max(others, default=0.0)
+        candidate = replace(candidate, margin=margin, share=math.exp(logit - top) / total)
+        confidence = model.calibration(calibration_features(candidate))
         out.append(replace(candidate, confidence=confidence))
     return out
 

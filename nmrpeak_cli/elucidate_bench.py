@@ -197,47 +197,84 @@ def collect(
     return pools
 
 
+def cached_pools(
+    work_dir: Path, setup: Mapping[str, Any], build: Callable[[], list[QueryPool]]
+) -> list[QueryPool]:
+    """``build()``, kept in ``work_dir`` under a digest of ``setup`` (queries, library,
+    models, beam) so refitting or re-evaluating does not decode again. The cache is a local
+    pickle of this run's own objects, never shipped."""
+    import hashlib
+    import json
+    import pickle
+
+    digest = hashlib.sha256(json.dumps(setup, sort_keys=True, default=str).encode()).hexdigest()
+    path = work_dir / f"pools-{digest[:16]}.pkl"
+    if path.is_file():
+        return pickle.loads(path.read_bytes())
+    pools = build()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(pools))
+    tmp.replace(path)
+    return pools
+
+
 def scored_pools(pools: Sequence[QueryPool], model: ElucidateModel) -> list[list[Scored]]:
     """Every pool ranked by ``model`` (default formula policy)."""
     return [score_pool(p.query, pool(p.query, p.groups), model) for p in pools]
 
 
+FUSION_FEATURES: tuple[str, ...] = (
+    "similarity", "library", "library_embedding", "generated", "gen_logprob", "agreement",
+)  # fmt: skip
+CALIBRATION_FEATURES: tuple[str, ...] = (
+    "score",
+    "margin",
+    "share",
+    "agreement",
+    "count_consistency",
+)
+
+
 def fit_model(
     pools: Sequence[QueryPool], similarity: SimilarityParams, card: Mapping[str, Any]
 ) -> ElucidateModel:
-    """Fit the fusion on every pooled candidate (right or not), then the calibration on the
-    candidates ranked by that fusion (validation pools only)."""
-    from nmrpeak_cli.calibration import fit_logistic
+    """Fit the fusion and the calibration on validation pools.
+
+    1. Ranking: a conditional logit (softmax over each pool holding the right answer) of
+       :data:`FUSION_FEATURES`, so the weights are those that rank the right candidate first.
+    2. Scale: a one-feature logistic of that utility on every candidate, so the score reads as
+       a per-candidate probability (same order).
+    3. Confidence: a logistic of :data:`CALIBRATION_FEATURES` on each pool's top candidate
+       (right or not), the answer the confidence is read for.
+    """
+    from nmrpeak_cli.calibration import fit_conditional_logit, fit_logistic
 
     start = ElucidateModel(DEFAULT_FUSION, DEFAULT_CALIBRATION, similarity)
     ranked = scored_pools(pools, start)
-    fusion_names = (
-        "similarity", "library", "library_embedding", "generated", "gen_logprob", "agreement",
-    )  # fmt: skip
-    rows = [fusion_features(c) for cands in ranked for c in cands]
+    groups, right = [], []
+    for p, cands in zip(pools, ranked, strict=True):
+        hits = [i for i, c in enumerate(cands) if c.proposal.inchikey == p.truth]
+        if hits and len(cands) > 1:
+            groups.append([fusion_features(c) for c in cands])
+            right.append(hits[0])
+    weights = fit_conditional_logit(groups, right, FUSION_FEATURES)
+    utility = Logistic(weights)
+    rows = [{"u": utility.logit(fusion_features(c))} for cands in ranked for c in cands]
     labels = [
         c.proposal.inchikey == p.truth
         for p, cands in zip(pools, ranked, strict=True)
         for c in cands
     ]
-    weights, bias = fit_logistic(rows, labels, fusion_names)
-    fused = ElucidateModel(Logistic(weights, bias), DEFAULT_CALIBRATION, similarity)
-    ranked = scored_pools(pools, fused)
-    cal_rows, cal_labels = [], []
-    for p, cands in zip(pools, ranked, strict=True):
-        for i, c in enumerate(cands):
-            cal_rows.append(calibration_features(c, _margin(cands, i)))
-            cal_labels.append(c.proposal.inchikey == p.truth)
-    names = ("score", "margin", "agreement", "count_consistency")
-    weights, bias = fit_logistic(cal_rows, cal_labels, names)
-    return ElucidateModel(fused.fusion, Logistic(weights, bias), similarity, card)
-
-
-def _margin(ranked: Sequence[Scored], i: int) -> float:
-    if len(ranked) < 2:
-        return ranked[i].score
-    other = ranked[1].score if i == 0 else ranked[0].score
-    return ranked[i].score - other
+    slope, bias = fit_logistic(rows, labels, ["u"])
+    fusion = Logistic({n: w * slope["u"] for n, w in weights.items()}, bias)
+    ranked = scored_pools(pools, ElucidateModel(fusion, DEFAULT_CALIBRATION, similarity))
+    tops = [(cands[0], p.truth) for p, cands in zip(pools, ranked, strict=True) if cands]
+    features = [calibration_features(c) for c, _ in tops]
+    cal_weights, cal_bias = fit_logistic(
+        features, [c.proposal.inchikey == t for c, t in tops], CALIBRATION_FEATURES
+    )
+    return ElucidateModel(fusion, Logistic(cal_weights, cal_bias), similarity, card)
 
 
 def evaluate(pools: Sequence[QueryPool], model: ElucidateModel) -> dict[str, Any]:

@@ -37,3 +37,21 @@ def test_overconfidence_shows_in_the_ece() -> None:
     ece = expected_calibration_error([0.95] * 10, [True] * 5 + [False] * 5)
     assert ece == pytest.approx(0.45), ece
     assert expected_calibration_error([], []) == 0.0, "no samples: no error"
+
+
+def test_conditional_logit_learns_which_feature_marks_the_right_member() -> None:
+    from nmrpeak_cli.calibration import fit_conditional_logit
+
+    rng = np.random.default_rng(1)
+    groups, right = [], []
+    for _ in range(200):
+        x = rng.normal(size=4)
+        noise = rng.normal(size=4)
+        groups.append(
+            [{"signal": float(a), "noise": float(b)} for a, b in zip(x, noise, strict=True)]
+        )
+        right.append(int(np.argmax(x + 0.3 * rng.normal(size=4))))
+    weights = fit_conditional_logit(groups, right, ["signal", "noise"])
+    assert weights["signal"] > 2.0 > abs(weights["noise"]) * 4, weights
+    with pytest.raises(ValueError, match="1 groups but 2 right answers"):
+        fit_conditional_logit(groups[:1], [0, 1], ["signal"])

@@ -360,7 +360,12 @@ def _collect(
     query tables, so one build serves fitting and benchmarking) and what made them."""
     import numpy as np
 
-    from nmrpeak_cli.elucidate_bench import bench_library, both_nuclei_queries, collect
+    from nmrpeak_cli.elucidate_bench import (
+        bench_library,
+        both_nuclei_queries,
+        cached_pools,
+        collect,
+    )
     from nmrpeak_cli.generate.model import load_generator
     from nmrpeak_cli.generate.rerank import default_predictor
     from nmrpeak_cli.retrieve.api import open_searcher
@@ -390,12 +395,15 @@ def _collect(
         generator = load_generator(weights, device="cpu")
     except (NmrpeakError, OSError) as exc:
         raise fail(str(exc)) from None
-    predictor = default_predictor("cpu", predictor_weights)
-    pools = collect(queries, keys, searcher, generator, predictor, beam=beam,
-                    log=stderr_console().print)  # fmt: skip
     setup = {
         "n_queries": len(queries), "seed": seed, "library": str(library.path),
         "library_entries": len(library), "encoders": sorted(chosen), "beam": beam,
         "generator": generator.card.get("sha256"), "predictor": library_predictor.identity.sha256,
     }  # fmt: skip
+    predictor = default_predictor("cpu", predictor_weights)
+    pools = cached_pools(
+        work_dir, {**setup, "queries": str(table), "keys": keys},
+        lambda: collect(queries, keys, searcher, generator, predictor, beam=beam,
+                        log=stderr_console().print),
+    )  # fmt: skip
     return pools, setup
