@@ -131,6 +131,9 @@ class Scored:
         Query peaks matched by its predicted spectrum, both nuclei.
     count_consistency
         1 minus the relative difference of query and predicted peak counts, in [0, 1].
+    similarity_tight
+        The same similarity at the library default (narrower) tolerances, as the generator's
+        rerank computes it.
     score
         Fused score in [0, 1] (the ranking key).
     margin
@@ -149,6 +152,7 @@ class Scored:
     similarity_h1: float | None
     n_matched_peaks: int
     count_consistency: float
+    similarity_tight: float = 0.0
     score: float = 0.0
     margin: float = 0.0
     share: float = 0.0
@@ -365,7 +369,8 @@ def pool(
 def fusion_features(candidate: Scored) -> dict[str, float]:
     """Inputs of the fused score: similarity and the evidence of each source that found it.
 
-    ``library_embedding`` is the centred embedding score of a library hit (SSE, else SME; 0
+    ``similarity`` (fitted tolerances) and ``similarity_tight`` (library defaults) score the
+    predicted spectrum, the same for every source; ``library_embedding`` is the centred embedding score of a library hit (SSE, else SME; 0
     without encoders), ``gen_logprob`` the per-token log-probability of a generated one;
     ``library``/``generated``/``search`` flag the sources, ``agreement`` several of them.
     """
@@ -374,6 +379,7 @@ def fusion_features(candidate: Scored) -> dict[str, float]:
     embedding = evidence.get("sse", evidence.get("sme"))
     return {
         "similarity": candidate.similarity,
+        "similarity_tight": candidate.similarity_tight,
         "library": float("library" in sources),
         "library_embedding": embedding - 0.5 if embedding is not None else 0.0,
         "generated": float("generated" in sources),
@@ -400,15 +406,15 @@ def _peak_units(spectrum: Spectrum) -> float:
 
 
 def similarity_of(
-    query: Spectrum, predicted: Spectrum | None, params: SimilarityParams
+    query: Spectrum, predicted: Spectrum | None, params: SimilarityParams | None = None
 ) -> tuple[float, float | None, float | None, int, float]:
     """Combined, 13C and 1H similarity, matched query peaks and count consistency of one
-    predicted spectrum (zeros without a prediction)."""
-    from nmrpeak_cli.similarity import match_spectra
+    predicted spectrum (zeros without a prediction; ``params`` default: the library's)."""
+    from nmrpeak_cli.similarity import DEFAULT_PARAMS, match_spectra
 
     if predicted is None:
         return 0.0, None, None, 0, 0.0
-    match = match_spectra(query, predicted, params=params)
+    match = match_spectra(query, predicted, params=params or DEFAULT_PARAMS)
     per = {n: m.score for n, m in match.matches.items()}
     matched = sum(len({int(i) for i in m.pairs[:, 0]}) for m in match.matches.values())
     n_query = _peak_units(query)
@@ -436,7 +442,8 @@ def score_pool(
             query, proposal.predicted, model.similarity
         )
         match = None if not query.formula else proposal.formula == query.formula
-        candidate = Scored(proposal, sources, match, sim, c13, h1, matched, consistency)
+        tight = 0.0 if proposal.predicted is None else similarity_of(query, proposal.predicted)[0]
+        candidate = Scored(proposal, sources, match, sim, c13, h1, matched, consistency, tight)
         logit = model.fusion.logit(fusion_features(candidate))
         if policy == "penalize" and match is False:
             logit -= PENALTY_LOGIT

@@ -225,7 +225,8 @@ def scored_pools(pools: Sequence[QueryPool], model: ElucidateModel) -> list[list
 
 
 FUSION_FEATURES: tuple[str, ...] = (
-    "similarity", "library", "library_embedding", "generated", "gen_logprob", "agreement",
+    "similarity", "similarity_tight", "library", "library_embedding", "generated",
+    "gen_logprob", "agreement",
 )  # fmt: skip
 CALIBRATION_FEATURES: tuple[str, ...] = (
     "score",
