@@ -193,8 +193,6 @@ def register(app: typer.Typer) -> None:
             scheduler=scheduler, batch_size=batch_size,
         )  # fmt: skip
         records = _records(query, c13, h1, formula, solvent)
-        if query is None and not records[0].nuclei:
-            raise fail("--c13/--h1 give no peaks; expected at least one peak list")
         try:
             torch_device = RunContext(device=device).torch_device()
             model_card = load_model(model)

@@ -143,9 +143,12 @@ def _records(
     if c13 is None and h1 is None and formula is None:
         raise fail("give QUERY or an inline query (--c13/--h1/--formula)")
     try:
-        return [inline_query(c13, h1, formula, solvent)]
+        spectrum = inline_query(c13, h1, formula, solvent)
     except NmrpeakError as exc:
         raise fail(f"inline query: {exc}") from None
+    if not spectrum.nuclei:
+        raise fail("--c13/--h1 give no peaks; expected at least one peak list")
+    return [spectrum]
 
 
 def _file_queries(query: str) -> Iterator[Any]:

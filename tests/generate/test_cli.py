@@ -166,3 +166,9 @@ def test_inline_elucidate_on_a_terminal_loads_the_generator_once(runner, monkeyp
     assert "CC(C)=O" in result.stdout and "generated" in result.stdout, "a rich table"
     assert not _jsonl(result.stdout), "no JSONL on a terminal"
     assert len(loads) == 1, f"the generator must be loaded once, got {len(loads)}"
+
+
+def test_inline_query_without_peaks_is_a_usage_error(runner) -> None:
+    for command in ("generate", "elucidate"):
+        result = runner.invoke(app, [command, "--c13", "  ", "--h1", "", "--formula", "C2H6O"])
+        assert result.exit_code == 2 and "no peaks" in result.output, f"{command}: {result.output}"
