@@ -335,17 +335,19 @@ def formula_of(proposal: Proposal) -> str | None:
 def pool(
     query: Spectrum, groups: Iterable[SourceResult], policy: str = "reject"
 ) -> list[tuple[Proposal, tuple[str, ...]]]:
-    """Merge the groups' proposals by InChIKey (evidence united, a stored prediction kept),
-    dropping those of another formula under ``reject``; first-seen order."""
+    """Merge the groups' proposals by InChIKey (evidence united, with each source's rank as
+    ``<source>_rank``; a stored prediction kept), dropping those of another formula under
+    ``reject``; first-seen order. Each group lists its proposals best first."""
     if policy not in FORMULA_POLICIES:
         raise ValueError(f"formula policy must be one of {FORMULA_POLICIES}, got {policy!r}")
     merged: dict[str, tuple[Proposal, list[str]]] = {}
     for group in groups:
-        for proposal in group.proposals:
+        for rank, proposal in enumerate(group.proposals, start=1):
             formula = formula_of(proposal)
             if policy == "reject" and query.formula and formula != query.formula:
                 continue
-            proposal = replace(proposal, formula=formula)
+            evidence = {**proposal.evidence, f"{proposal.source}_rank": float(rank)}
+            proposal = replace(proposal, formula=formula, evidence=evidence)
             if proposal.inchikey not in merged:
                 merged[proposal.inchikey] = (proposal, [proposal.source])
                 continue
@@ -372,7 +374,8 @@ def fusion_features(candidate: Scored) -> dict[str, float]:
     ``similarity`` (fitted tolerances) and ``similarity_tight`` (library defaults) score the
     predicted spectrum, the same for every source; ``library_embedding`` is the centred embedding score of a library hit (SSE, else SME; 0
     without encoders), ``gen_logprob`` the per-token log-probability of a generated one;
-    ``library``/``generated``/``search`` flag the sources, ``agreement`` several of them.
+    ``library``/``generated``/``search`` flag the sources, ``agreement`` several of them,
+    ``library_top``/``generated_top`` a source's own first choice.
     """
     evidence = candidate.proposal.evidence
     sources = set(candidate.sources)
@@ -386,6 +389,8 @@ def fusion_features(candidate: Scored) -> dict[str, float]:
         "gen_logprob": float(evidence.get("gen_logprob", 0.0)),
         "search": float("search" in sources),
         "agreement": float(len(sources) > 1),
+        "library_top": float(evidence.get("library_rank") == 1),
+        "generated_top": float(evidence.get("generated_rank") == 1),
     }
 
 

@@ -226,7 +226,7 @@ def scored_pools(pools: Sequence[QueryPool], model: ElucidateModel) -> list[list
 
 FUSION_FEATURES: tuple[str, ...] = (
     "similarity", "similarity_tight", "library", "library_embedding", "generated",
-    "gen_logprob", "agreement",
+    "gen_logprob", "agreement", "library_top", "generated_top",
 )  # fmt: skip
 CALIBRATION_FEATURES: tuple[str, ...] = (
     "score",

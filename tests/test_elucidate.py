@@ -49,7 +49,8 @@ def test_pool_merges_sources_by_inchikey_and_keeps_the_stored_spectrum() -> None
     found, sources = merged
     assert sources == ("library", "generated"), sources
     assert found.predicted is RIGHT, "the library's stored prediction is kept"
-    assert found.evidence == {"sse": 0.9, "gen_logprob": -0.2}, found.evidence
+    expected = {"sse": 0.9, "library_rank": 1.0, "gen_logprob": -0.2, "generated_rank": 1.0}
+    assert found.evidence == expected, found.evidence
 
 
 def test_every_source_is_scored_by_its_spectrum_on_one_scale() -> None:
