@@ -139,7 +139,9 @@ class Scored:
     margin
         Score minus the best other candidate's.
     share
-        Its share of the pool: softmax of the score logits.
+        Its share of the pool with a "none of these" option of logit 0:
+        ``exp(u) / (1 + sum(exp(u_j)))`` over the score logits ``u`` (small when every
+        candidate scores low, however few they are).
     confidence
         Calibrated probability that it is the right structure.
     """
@@ -395,8 +397,8 @@ def fusion_features(candidate: Scored) -> dict[str, float]:
 
 
 def calibration_features(candidate: Scored) -> dict[str, float]:
-    """Inputs of the confidence: score, margin to the best other candidate, its share of the
-    pool (softmax of the score logits), agreement of sources, peak-count consistency."""
+    """Inputs of the confidence: score, margin to the best other candidate, share of the pool,
+    agreement of sources, peak-count consistency."""
     return {
         "score": candidate.score,
         "margin": candidate.margin,
@@ -454,14 +456,16 @@ def score_pool(
             logit -= PENALTY_LOGIT
         scored.append((replace(candidate, score=sigmoid(logit)), logit))
     scored.sort(key=lambda c: (-c[1], -c[0].similarity, c[0].proposal.inchikey))
-    logits = [logit for _, logit in scored]
-    top = max(logits, default=0.0)
-    total = sum(math.exp(u - top) for u in logits)
+    top = max([0.0, *(logit for _, logit in scored)])
+    total = math.exp(-top) + sum(math.exp(logit - top) for _, logit in scored)
     out = []
     for i, (candidate, logit) in enumerate(scored):
         others = [s.score for j, (s, _) in enumerate(scored) if j != i]
-        margin = candidate.score - max(others, default=0.0)
-        candidate = replace(candidate, margin=margin, share=math.exp(logit - top) / total)
+        candidate = replace(
+            candidate,
+            margin=candidate.score - max(others, default=0.0),
+            share=math.exp(logit - top) / total,
+        )
         confidence = model.calibration(calibration_features(candidate))
         out.append(replace(candidate, confidence=confidence))
     return out

@@ -121,6 +121,7 @@ def test_retrieve_without_library_uses_the_default_one(
 
     from nmrpeak_cli.retrieve.library import default_library_dir
 
+    monkeypatch.setenv("NMRPEAK_CACHE", str(tmp_path / "cache"))  # not the session's cache
     runner = CliRunner()
     missing = runner.invoke(app, ["retrieve", "--c13", "171.1, 60.5, 21.0, 14.2"])
     assert missing.exit_code == 2 and "nmrpeak library default" in missing.output, missing.output
