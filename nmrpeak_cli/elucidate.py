@@ -442,7 +442,8 @@ def score_pool(
     model: ElucidateModel,
     policy: str = "reject",
 ) -> list[Scored]:
-    """Score and rank one query's pooled candidates, best first, with their confidence."""
+    """Score and rank one query's pooled candidates, best first, with their confidence
+    (calibrated for the top answer; never above the confidence of a higher rank)."""
     scored: list[tuple[Scored, float]] = []
     for proposal, sources in pooled:
         sim, c13, h1, matched, consistency = similarity_of(
@@ -467,6 +468,8 @@ def score_pool(
             share=math.exp(logit - top) / total,
         )
         confidence = model.calibration(calibration_features(candidate))
+        if out:  # a lower-ranked candidate is never more likely right than a higher one
+            confidence = min(confidence, out[-1].confidence)
         out.append(replace(candidate, confidence=confidence))
     return out
 

@@ -148,3 +148,16 @@ def test_predict_missing_fills_only_unpredicted_proposals() -> None:
     assert filled[0][1].proposals[0].predicted is RIGHT
     _, problem = predict_missing(groups, [None], None)
     assert "no forward model" in problem
+
+
+def test_confidence_never_rises_down_the_list() -> None:
+    generated = SourceResult(
+        "generated",
+        tuple(
+            proposal(s, "generated", WRONG, gen_logprob=-0.1 * i)
+            for i, s in enumerate(["CCC(=O)OC", "CCOC(C)=O", "COC(=O)CC", "CC(=O)OCC"])
+        ),
+    )
+    ranked = score_pool(QUERY, pool(QUERY, [generated]), MODEL)
+    confidences = [c.confidence for c in ranked]
+    assert confidences == sorted(confidences, reverse=True), confidences
