@@ -311,12 +311,16 @@ def peak_lists(draw, nucleus: Nucleus) -> PeakList:
             kwargs = {"shift": centre, "shift_lo": a, "shift_hi": b}
         else:
             kwargs = {"shift": draw(shifts)}
+        multiplicity = draw(st.sampled_from(_MULTIPLICITIES))
+        j_hz = tuple(draw(st.lists(st.floats(0, 500, allow_nan=False), max_size=3)))
+        if nucleus is Nucleus.C13 and multiplicity in {"s", "d", "t", "q"} and not j_hz:
+            multiplicity = None  # bare 13C s/d/t/q letters are read as attached-H labels
         peaks.append(
             Peak(
                 **kwargs,
                 integration=draw(st.none() | st.floats(0, 100, allow_nan=False)),
-                multiplicity=draw(st.sampled_from(_MULTIPLICITIES)),
-                j_hz=tuple(draw(st.lists(st.floats(0, 500, allow_nan=False), max_size=3))),
+                multiplicity=multiplicity,
+                j_hz=j_hz,
                 n_h=draw(st.none() | st.integers(0, 4)) if nucleus is Nucleus.C13 else None,
             )
         )
