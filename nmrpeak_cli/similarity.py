@@ -157,7 +157,8 @@ class SimilarityParams:
         used by :func:`match_peaks` and :func:`similarity`. :func:`score_many` is always greedy.
     attached_h
         Match 13C peaks within their attached-H class where both lists carry ``n_h`` labels
-        (see the module docstring); off by default.
+        (see the module docstring). On by default: a query without labels (or a candidate
+        without them) scores exactly as with it off.
     """
 
     c13: NucleusParams = C13_DEFAULTS
@@ -166,7 +167,7 @@ class SimilarityParams:
     c13_weight: float = 0.5
     h1_weight: float = 0.5
     matching: Matching = "optimal"
-    attached_h: bool = False
+    attached_h: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.extra_weight <= 1:

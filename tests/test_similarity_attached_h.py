@@ -32,8 +32,14 @@ SWAPPED = c13((170.5, 0), (61.0, 1), (21.5, 2), (14.0, 2))
 
 def test_labels_change_nothing_without_the_option() -> None:
     plain = c13(*((p.shift, None) for p in QUERY))
+    off = replace(DEFAULT_PARAMS, attached_h=False)
     for candidate in (SAME, SWAPPED):
-        assert similarity(QUERY, candidate) == similarity(plain, candidate), "option off"
+        assert similarity(QUERY, candidate, params=off) == similarity(plain, candidate), "off"
+
+
+def test_labels_are_used_by_default() -> None:
+    assert DEFAULT_PARAMS.attached_h, "a user's DEPT labels constrain every score"
+    assert similarity(QUERY, SWAPPED) < similarity(QUERY, SAME) - 0.4
 
 
 @pytest.mark.parametrize("params", [LABELS, GREEDY_LABELS])
@@ -42,7 +48,8 @@ def test_peaks_of_another_class_do_not_match(params) -> None:
         similarity(QUERY, SAME, params=params),
         similarity(QUERY, SWAPPED, params=params),
     )
-    assert same == pytest.approx(similarity(QUERY, SAME)), "same classes: unchanged score"
+    off = replace(DEFAULT_PARAMS, attached_h=False)
+    assert same == pytest.approx(similarity(QUERY, SAME, params=off)), "same classes: unchanged"
     assert swapped < same - 0.4, f"3 of 4 peaks in other classes: {swapped:.3f} vs {same:.3f}"
     match = match_peaks(QUERY, SWAPPED, params=params)
     assert match.pairs.tolist() == [[0, 0]], "only the carbonyl keeps its partner"
@@ -98,7 +105,12 @@ def test_packed_lists_without_labels_score_as_before() -> None:
     packed = PackedPeakLists.from_peaklists(candidates, Nucleus.C13)
     bare = replace(packed, n_h=None)
     query = _random_lists(rng, 1, 0.0)[0]
+    off = replace(DEFAULT_PARAMS, attached_h=False)
     np.testing.assert_array_equal(
-        score_many(query, bare, params=LABELS), score_many(query, packed), "no labels: as before"
+        score_many(query, bare, params=LABELS),
+        score_many(query, packed, params=off),
+        "no labels: as before",
     )
-    assert not np.array_equal(score_many(query, packed, params=LABELS), score_many(query, packed))
+    assert not np.array_equal(
+        score_many(query, packed, params=LABELS), score_many(query, packed, params=off)
+    )

@@ -50,7 +50,7 @@ def test_labels_rank_the_right_classes_first(library_dir: Path) -> None:
         rows = list(retrieve([query], library, params=replace(params, k=len(MOLECULES))))
         return next(r["ssr"] for r in rows if r["smiles"] == "CCOC(C)=O")
 
-    plain = SearchParams(k=3)
+    plain = SearchParams(k=3, similarity=replace(DEFAULT_PARAMS, attached_h=False))
     assert ssr_of_truth(right, LABELS) == ssr_of_truth(right, plain), "right labels: same"
     assert ssr_of_truth(wrong, LABELS) < ssr_of_truth(wrong, plain) - 0.3, "wrong labels cost"
     top = list(retrieve([right], library, params=LABELS))
