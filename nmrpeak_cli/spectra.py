@@ -375,8 +375,10 @@ def normalize_formula(formula: str | None) -> str | None:
         raise SpectrumError(f"{formula!r} is not a molecular formula like 'C9H10O2'", "formula")
     counts = parse_formula(match["body"])
     charge = formula_charge(text)
-    suffix = "" if charge == 0 else ("+" if charge > 0 else "-") + (
-        str(abs(charge)) if abs(charge) > 1 else ""
+    suffix = (
+        ""
+        if charge == 0
+        else ("+" if charge > 0 else "-") + (str(abs(charge)) if abs(charge) > 1 else "")
     )
     return hill_formula(counts) + suffix
 
