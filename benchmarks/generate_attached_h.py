@@ -9,8 +9,10 @@ query's ``smiles`` among the ranked candidates.
 
 Usage (scaffold test, C+H+formula queries in file order)::
 
-    python benchmarks/generate_attached_h.py data/queries/scaffold_test.parquet 200 \
-        -o runs/generate_attached_h.json
+    python benchmarks/generate_attached_h.py data/queries/scaffold_test.parquet 469 \
+        -o benchmarks/generate_attached_h.json
+    python benchmarks/generate_attached_h.py data/queries/scaffold_test.parquet 100 --beam 20 \
+        --search -o benchmarks/generate_attached_h_search.json
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 def main() -> None:
     from nmrpeak_cli.chem import inchikey, parse_smiles
     from nmrpeak_cli.generate.api import generate
+    from nmrpeak_cli.generate.search import SearchConfig
     from nmrpeak_cli.io import read_spectra
     from nmrpeak_cli.retrieve.bench import dept_labels
 
@@ -32,6 +35,7 @@ def main() -> None:
     parser.add_argument("limit", type=int)
     parser.add_argument("--data", type=Path, default=Path("data/experimental.parquet"))
     parser.add_argument("--beam", type=int, default=10)
+    parser.add_argument("--search", action="store_true", help="run the structure search too")
     parser.add_argument("-o", "--output", type=Path)
     args = parser.parse_args()
 
@@ -47,12 +51,15 @@ def main() -> None:
         "labelled": n_labelled,
         "source": str(args.queries),
         "beam": args.beam,
+        "search": args.search,
     }
     for name, batch in (("without labels", queries), ("with labels", labelled)):
         truth = {q.id: inchikey(parse_smiles(q.smiles)) for q in batch}
         started = time.process_time()
         ranked: dict[str, list[str]] = {}
-        for row in generate([q.without_truth() for q in batch], k=10, beam=args.beam):
+        search = SearchConfig(time_limit=None) if args.search else None
+        rows = generate([q.without_truth() for q in batch], k=10, beam=args.beam, search=search)
+        for row in rows:
             if row.get("inchikey"):
                 ranked.setdefault(row["query_id"], []).append(row["inchikey"])
         hits = [ranked.get(q.id, []) for q in batch]
