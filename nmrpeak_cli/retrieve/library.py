@@ -799,6 +799,12 @@ class Library:
         about a second per 100k entries)."""
         return BinnedIndex(self.packed)
 
+    @cached_property
+    def labelled(self) -> Library:
+        """:meth:`with_attached_h`, computed once per opened library (retrieval switches to
+        it when a query carries attached-H labels)."""
+        return self.with_attached_h()
+
     def with_attached_h(self) -> Library:
         """This library with attached-H labels on its packed 13C peaks (``n_h`` of each
         predicted peak's carbons, from the entry's SMILES), for

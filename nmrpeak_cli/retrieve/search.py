@@ -438,6 +438,8 @@ def retrieve_groups(
         ]
         if params.similarity.attached_h:
             good = [_usable_labels(item) for item in good]
+            if any(q.c13 and any(p.n_h is not None for p in q.c13) for q in good):
+                library = library.labelled  # label the predicted peaks once, on first need
         vectors = {
             name: np.asarray(encoder.embed_queries(good), np.float32) if good else None
             for name, encoder in encoders.items()

@@ -126,3 +126,19 @@ def test_run_benchmark_with_labels_and_one_configuration(tmp_path: Path) -> None
     assert report["sizes"][6]["C+H"]["settings"]["ssr"]["top1"] == 1.0
     assert list(report["latency"][6]) == ["C+H"], report["latency"]
     assert np.isfinite(report["latency"][6]["C+H"]["p50_ms"])
+
+
+def test_a_labelled_query_labels_the_library_on_first_need(library_dir: Path) -> None:
+    """`retrieve` with the default parameters uses a query's labels without any switch."""
+    library = open_library(library_dir)
+    truth = predicted_spectrum("CCOC(C)=O", "ea")
+    wrong = _labelled(truth, [0, 1, 2, 2])
+
+    def ssr_of_truth(query: Spectrum) -> float:
+        rows = retrieve([query], library, params=SearchParams(k=len(MOLECULES)))
+        return next(r["ssr"] for r in rows if r["smiles"] == "CCOC(C)=O")
+
+    plain = replace(truth, h1=None)
+    assert ssr_of_truth(wrong) < ssr_of_truth(plain) - 0.3, "wrong labels cost by default"
+    assert library.labelled.packed[Nucleus.C13].n_h is not None
+    assert library.packed[Nucleus.C13].n_h is None, "the opened library itself is unchanged"
