@@ -255,13 +255,13 @@ def calibrate_predictor(
     from nmrpeak_cli.predict.dataset import read_table, records_from_rows
     from nmrpeak_cli.predict.featurize import parse_molecule
     from nmrpeak_cli.predict.model import ShiftEnsemble
-    from nmrpeak_cli.predict.weights import _load_member, card_path, read_card
+    from nmrpeak_cli.predict.weights import card_path, load_member, read_card
 
     weights = Path(weights)
     for member in members:
         if Path(member).resolve().parent != weights.resolve().parent:
             raise InputFileError(f"ensemble member {member} must sit next to {weights}")
-    loaded = [_load_member(weights), *(_load_member(Path(m)) for m in members)]
+    loaded = [load_member(weights), *(load_member(Path(m)) for m in members)]
     model = ShiftEnsemble(loaded) if len(loaded) > 1 else loaded[0]
     records, _ = records_from_rows(read_table(Path(data), split_column, ["valid"]))
     if limit is not None:

@@ -94,11 +94,11 @@ def load_model(weights: Path | None = None, device: str = "cpu") -> ShiftModel |
     from nmrpeak_cli.predict.uncertainty import UncertaintyCalibration
 
     weights = Path(weights) if weights is not None else default_weights()
-    model = _load_member(weights)
+    model = load_member(weights)
     card = read_card(weights)
     names = card.get("ensemble") or []
     if names:
-        model = ShiftEnsemble([model, *(_load_member(weights.parent / n) for n in names)])
+        model = ShiftEnsemble([model, *(load_member(weights.parent / n) for n in names)])
     try:
         uncertainty = (
             UncertaintyCalibration.from_dict(card["uncertainty"]) if "uncertainty" in card else None
@@ -109,7 +109,7 @@ def load_model(weights: Path | None = None, device: str = "cpu") -> ShiftModel |
     return model.to(device).eval()
 
 
-def _load_member(weights: Path) -> ShiftModel:
+def load_member(weights: Path) -> ShiftModel:
     """One :class:`ShiftModel` from its weights and card (see :func:`load_model`)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
