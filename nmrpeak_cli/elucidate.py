@@ -817,14 +817,9 @@ def elucidate(
         model=model,
         device=device,
     )
-    batch: list[Any] = []
-    for item in spectra:
-        batch.append(item)
-        if len(batch) == batch_size:
-            for rows in body(batch):
-                yield from rows
-            batch = []
-    if batch:
+    from nmrpeak_cli.io.records import batched
+
+    for batch in batched(spectra, batch_size):
         for rows in body(batch):
             yield from rows
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -200,3 +200,40 @@ def score_bar(value: float | None, width: int = 5) -> str:
     whole = int(filled)
     half = "▌" if filled - whole >= 0.5 and whole < width else ""
     return f"{'█' * whole}{half}".ljust(width) + f" {value:.3f}"
+
+
+def render_ranked(rows: list[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> None:
+    """Ranked candidates (generate, elucidate) as a terminal table.
+
+    Every table shows query, rank, smiles and a score bar, then ``columns`` — ``(header,
+    row key, format spec)`` each, blank where the value is missing — then source and formula
+    agreement. Rows without a structure, and the error of a query's first row, are printed
+    as notes below the table.
+    """
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    headers = ("query", "#", "smiles", "score", *(c[0] for c in columns), "source", "formula")
+    for header in headers:
+        table.add_column(header, overflow="fold", min_width=9 if header == "smiles" else None)
+    notes = []
+    for row in rows:
+        if row.get("smiles") is None:
+            notes.append(f"[red]{row['query_id']}: {row.get('error')}[/red]")
+            continue
+        if row.get("error") and row.get("rank") == 1:
+            notes.append(f"[yellow]{row['query_id']}: {row['error']}[/yellow]")
+        table.add_row(
+            row["query_id"],
+            str(row.get("rank")),
+            row["smiles"],
+            score_bar(row.get("score")),
+            *("" if row.get(key) is None else format(row[key], spec) for _, key, spec in columns),
+            row.get("source") or "",
+            {True: "match", False: "differs", None: ""}[row.get("formula_match")],
+        )
+    console = stdout_console()
+    if table.rows:
+        console.print(table)
+    for note in notes:
+        console.print(note)

@@ -24,11 +24,10 @@ from nmrpeak_cli.cli.common import (
     ShardOption,
     SolventOption,
     fail,
+    render_ranked,
     report_dir,
     run_context,
-    score_bar,
     stderr_console,
-    stdout_console,
 )
 from nmrpeak_cli.cli.generate import (
     BatchSizeOption,
@@ -68,38 +67,17 @@ ModelOption = Annotated[
 ]
 
 
-def _render(rows: list[dict[str, Any]]) -> None:
-    from rich.table import Table
+_COLUMNS = (
+    ("confidence", "confidence", ".2f"),
+    ("13C sim.", "similarity_c13", ".3f"),
+    ("1H sim.", "similarity_h1", ".3f"),
+    ("peaks", "n_matched_peaks", "d"),
+)
+"""Columns of the terminal table beside query, rank, smiles, score, source and formula."""
 
-    table = Table(show_lines=False)
-    columns = ("query", "#", "smiles", "score", "confidence", "13C sim.", "1H sim.", "peaks")
-    for column in (*columns, "source", "formula"):
-        table.add_column(column, overflow="fold", min_width=9 if column == "smiles" else None)
-    notes = []
-    for row in rows:
-        if row.get("smiles") is None:
-            notes.append(f"[red]{row['query_id']}: {row.get('error')}[/red]")
-            continue
-        if row.get("error") and row.get("rank") == 1:
-            notes.append(f"[yellow]{row['query_id']}: {row['error']}[/yellow]")
-        fmt = lambda v, f: "" if v is None else format(v, f)  # noqa: E731
-        table.add_row(
-            row["query_id"],
-            str(row.get("rank")),
-            row["smiles"],
-            score_bar(row.get("score")),
-            fmt(row.get("confidence"), ".2f"),
-            fmt(row.get("similarity_c13"), ".3f"),
-            fmt(row.get("similarity_h1"), ".3f"),
-            fmt(row.get("n_matched_peaks"), "d"),
-            row.get("source") or "",
-            {True: "match", False: "differs", None: ""}[row.get("formula_match")],
-        )
-    console = stdout_console()
-    if table.rows:
-        console.print(table)
-    for note in notes:
-        console.print(note)
+
+def _render(rows: list[dict[str, Any]]) -> None:
+    render_ranked(rows, _COLUMNS)
 
 
 def _library(library: Path | None) -> Path | None:

@@ -30,11 +30,10 @@ from nmrpeak_cli.cli.common import (
     fail,
     inline_query,
     progress_bar,
+    render_ranked,
     report_dir,
     run_context,
-    score_bar,
     stderr_console,
-    stdout_console,
     warn_split_leaks,
 )
 from nmrpeak_cli.cli.groups import bench_app, train_app
@@ -177,35 +176,12 @@ def _failed(rows: list[dict[str, Any]]) -> bool:
     return any(is_failure(row) for row in rows)
 
 
-def _render(rows: list[dict[str, Any]]) -> None:
-    from rich.table import Table
+_COLUMNS = (("log p", "gen_logprob", ".3f"), ("sim.", "rerank", ".3f"))
+"""Columns of the terminal table beside query, rank, smiles, score, source and formula."""
 
-    table = Table(show_lines=False)
-    for column in ("query", "#", "smiles", "score", "log p", "sim.", "source", "formula"):
-        table.add_column(column, overflow="fold", min_width=9 if column == "smiles" else None)
-    notes = []
-    for row in rows:
-        if row.get("smiles") is None:
-            notes.append(f"[red]{row['query_id']}: {row.get('error')}[/red]")
-            continue
-        if row.get("error") and row.get("rank") == 1:
-            notes.append(f"[yellow]{row['query_id']}: {row['error']}[/yellow]")
-        fmt = lambda v, f: "" if v is None else format(v, f)  # noqa: E731
-        table.add_row(
-            row["query_id"],
-            str(row.get("rank")),
-            row["smiles"],
-            score_bar(row.get("score")),
-            fmt(row.get("gen_logprob"), ".3f"),
-            fmt(row.get("rerank"), ".3f"),
-            row.get("source") or "",
-            {True: "match", False: "differs", None: ""}[row.get("formula_match")],
-        )
-    console = stdout_console()
-    if table.rows:
-        console.print(table)
-    for note in notes:
-        console.print(note)
+
+def _render(rows: list[dict[str, Any]]) -> None:
+    render_ranked(rows, _COLUMNS)
 
 
 def _search_config(

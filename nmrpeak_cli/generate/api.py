@@ -49,6 +49,7 @@ from nmrpeak_cli.generate.search import (
     reseed,
     structure_search,
 )
+from nmrpeak_cli.io.records import batched
 from nmrpeak_cli.spectra import Spectrum
 
 log = logging.getLogger(__name__)
@@ -298,17 +299,6 @@ def search_batch(
     return found, None
 
 
-def _batches(items: Iterable, size: int) -> Iterator[list]:
-    batch: list = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def generate(
     spectra: Iterable[Spectrum | Any],
     k: int = 10,
@@ -370,7 +360,7 @@ def generate(
         similarity = similarity or default_similarity()
     else:
         predictor = similarity = None
-    for batch in _batches(spectra, batch_size):
+    for batch in batched(spectra, batch_size):
         for rows in answer_batch(
             batch, generator, k=k, beam=beam, predictor=predictor, similarity=similarity,
             formula_policy=formula_policy, search=search,
