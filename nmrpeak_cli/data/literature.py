@@ -39,6 +39,7 @@ from nmrpeak_cli.data.dataset import record_to_row
 from nmrpeak_cli.data.nmrshiftdb import (
     C13_RANGE,
     H1_RANGE,
+    MOLECULE_REASONS,
     C13Data,
     ExperimentalRecord,
     H1Data,
@@ -70,12 +71,7 @@ COLUMNS = {
 LITERATURE_DROP_REASONS: tuple[str, ...] = (
     "missing_smiles",
     "unparseable_smiles",
-    "multiple_fragments",
-    "unsupported_element",
-    "radical",
-    "isotope_label",
-    "net_charge",
-    "too_many_heavy_atoms",
+    *MOLECULE_REASONS,
     "no_inchikey",
     "no_usable_spectrum",
     "duplicate_inchikey",

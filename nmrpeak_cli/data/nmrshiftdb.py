@@ -60,17 +60,22 @@ C13_RANGE = (-40.0, 240.0)
 #: Accepted 1H shifts, ppm (porphyrin inner NH reach -9).
 H1_RANGE = (-10.0, 20.0)
 
-#: Record drop reasons, in the order they are checked.
-DROP_REASONS: tuple[str, ...] = (
-    "missing_id",
-    "unparseable_smiles",
-    "no_c13_or_h1",
+#: Reasons :func:`check_molecule` rejects a molecule for, in the order it checks them.
+MOLECULE_REASONS: tuple[str, ...] = (
     "multiple_fragments",
     "unsupported_element",
     "radical",
     "isotope_label",
     "net_charge",
     "too_many_heavy_atoms",
+)
+
+#: Record drop reasons, in the order they are checked.
+DROP_REASONS: tuple[str, ...] = (
+    "missing_id",
+    "unparseable_smiles",
+    "no_c13_or_h1",
+    *MOLECULE_REASONS,
     "inchikey_mismatch",
     "no_usable_spectrum",
     "duplicate_inchikey",
