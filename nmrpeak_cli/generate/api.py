@@ -441,7 +441,8 @@ def forward_predictor(weights: Path, device: str, threads: int | None = None) ->
         except ImportError as exc:
             raise NotAvailableError(f"forward prediction is not available: {exc}") from None
         model = process_model(weights, device, threads)
-        return [p.spectrum for p in predict_records(list(smiles), solvent=solvent, model=model)]
+        predictions = predict_records(list(smiles), solvent=solvent, model=model, uncertainty=False)
+        return [p.spectrum for p in predictions]
 
     return predictor
 

@@ -46,7 +46,9 @@ def default_predictor(device: str = "cpu", weights: Path | None = None) -> Predi
             loaded.append(load_model(weights, device=device))
         return [
             p.spectrum
-            for p in predict_records(list(smiles), solvent=solvent, model=loaded[0], device=device)
+            for p in predict_records(
+                list(smiles), solvent=solvent, model=loaded[0], device=device, uncertainty=False
+            )
         ]
 
     return predictor

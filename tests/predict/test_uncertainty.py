@@ -114,3 +114,16 @@ def test_members_must_sit_next_to_the_primary(ensemble_dir, tiny_table, tmp_path
             split_column="split_scaffold",
             members=[elsewhere],
         )
+
+
+def test_uncertainty_can_be_skipped_for_scoring_only_callers(ensemble_dir, tiny_table):
+    from nmrpeak_cli.predict.infer import predict_records
+    from nmrpeak_cli.predict.weights import load_model
+
+    weights = ensemble_dir / "predictor.safetensors"
+    calibrate_predictor(weights, data=tiny_table, split_column="split_random")
+    model = load_model(weights)
+    (with_sd,) = predict_records([("x", "CCO")], model=model, device="cpu")
+    (without,) = predict_records([("x", "CCO")], model=model, device="cpu", uncertainty=False)
+    assert min(with_sd.shift_sd[0]) > 0 and without.shift_sd == ((), ())
+    assert without.spectrum == with_sd.spectrum, "the same spectrum either way"
