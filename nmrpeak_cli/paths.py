@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -54,3 +56,32 @@ def publish(temporary: str | os.PathLike[str], target: str | os.PathLike[str]) -
     os.umask(mask)
     os.chmod(temporary, 0o666 & ~mask)
     os.replace(temporary, target)
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """A unique temporary path next to ``target`` to write to; renamed onto ``target`` (with
+    :func:`publish`) when the block ends without an error, removed otherwise.
+
+    The one atomic-write helper: a concurrent reader never sees a partial file, and an
+    interrupted write leaves the old ``target`` in place.
+    """
+    import tempfile
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(descriptor)
+    temporary = Path(name)
+    try:
+        yield temporary
+        publish(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_text_atomic(target: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``target`` atomically (see :func:`atomic_path`); return the path."""
+    with atomic_path(target) as temporary:
+        temporary.write_text(text)
+    return Path(target)

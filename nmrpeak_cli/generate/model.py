@@ -13,27 +13,31 @@ and refuses weights whose sha256 or tensor shapes disagree with the card.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nmrpeak_cli.artifacts import DictConfig, card_path, load_artifact, save_artifact
 from nmrpeak_cli.errors import NotAvailableError
-from nmrpeak_cli.paths import file_sha256, models_dir, verify_sha256
+from nmrpeak_cli.paths import models_dir
 from nmrpeak_cli.tokenizer import PAD, SmilesTokenizer, SpectrumTokenizer
 
 MODEL_NAME = "generator"
 """File stem of the shipped generator in the models folder."""
 MODEL_KIND = "nmrpeak.SpectrumToSmiles"
+TOKENIZER_SIDECAR = "tokenizer"
+"""Sidecar of both tokenizers: ``generator.tokenizer.json``."""
 
 
 @dataclass(frozen=True, slots=True)
-class GeneratorConfig:
+class GeneratorConfig(DictConfig):
     """Architecture of :class:`SpectrumToSmiles`; stored in the model card."""
+
+    config_name: ClassVar[str] = "generator config"
 
     src_vocab: int
     """Spectrum tokenizer vocabulary size."""
@@ -64,18 +68,6 @@ class GeneratorConfig:
         for name in ("src_vocab", "tgt_vocab", "d_model", "max_src_len", "max_tgt_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown generator config keys {sorted(unknown)}")
-        return cls(**data)
 
 
 class SpectrumToSmiles(nn.Module):
@@ -320,14 +312,6 @@ def weights_path(directory: str | Path | None = None) -> Path:
     return Path(directory if directory is not None else models_dir()) / f"{MODEL_NAME}.safetensors"
 
 
-def _card_path(weights: Path) -> Path:
-    return weights.with_suffix(".json")
-
-
-def _tokenizer_path(weights: Path) -> Path:
-    return weights.with_name(f"{weights.stem}.tokenizer.json")
-
-
 def save_generator(
     generator: Generator,
     weights: str | Path,
@@ -341,39 +325,20 @@ def save_generator(
     stores floating-point tensors as float16 (half the size, for shipped weights; loading
     casts them back to the model's float32).
     """
-    from safetensors.torch import save_file
-
-    weights = Path(weights)
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {}
-    for name, value in generator.model.state_dict().items():
-        value = value.detach().cpu()
-        if half and value.is_floating_point():
-            value = value.half()
-        tensors[name] = value.contiguous()
-    tmp = weights.with_name(weights.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": "pt", "model": MODEL_KIND})
-    tmp.replace(weights)
     tokenizers = {
         "spectrum": generator.spectrum_tokenizer.to_dict(),
         "smiles": list(generator.smiles_tokenizer.vocab),
     }
-    _tokenizer_path(weights).write_text(json.dumps(tokenizers) + "\n")
-    full = {
-        **generator.card,
-        **(card or {}),
-        "model": MODEL_KIND,
-        "weights": weights.name,
-        "tokenizer": _tokenizer_path(weights).name,
-        "sha256": file_sha256(weights),
-        "tokenizer_sha256": file_sha256(_tokenizer_path(weights)),
-        "config": generator.model.config.to_dict(),
-        "fusion": generator.fusion.to_dict(),
-        "dtype": "float16" if half else "float32",
-    }
-    path = _card_path(weights)
-    path.write_text(json.dumps(full, indent=2) + "\n")
-    return path
+    save_artifact(
+        weights,
+        generator.model.state_dict(),
+        generator.model.config,
+        {**generator.card, **(card or {}), "fusion": generator.fusion.to_dict()},
+        model=MODEL_KIND,
+        half=half,
+        sidecars={TOKENIZER_SIDECAR: tokenizers},
+    )
+    return card_path(weights)
 
 
 def load_generator(weights: str | Path | None = None, device: str = "cpu") -> Generator:
@@ -385,44 +350,34 @@ def load_generator(weights: str | Path | None = None, device: str = "cpu") -> Ge
         One-line message when a file is missing, a sha256 differs from the card, or the
         tensors do not fit the config.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     weights = Path(weights) if weights is not None else weights_path()
     if weights.is_dir():
         weights = weights_path(weights)
-    if not weights.is_file():
-        raise NotAvailableError(
-            f"generator weights {weights} not found; train them with `nmrpeak train generator` "
-            "or set NMRPEAK_MODELS to the folder holding generator.safetensors"
-        )
-    card_file, tokenizer_file = _card_path(weights), _tokenizer_path(weights)
-    for path in (card_file, tokenizer_file):
-        if not path.is_file():
-            raise NotAvailableError(f"{path} not found (it must sit next to {weights.name})")
+    missing = (
+        f"generator weights {weights} not found; train them with `nmrpeak train generator` "
+        "or set NMRPEAK_MODELS to the folder holding generator.safetensors"
+    )
+    artifact = load_artifact(
+        weights, GeneratorConfig, _build_network, missing=missing, sidecars=(TOKENIZER_SIDECAR,)
+    )
+    config, card = artifact.config, artifact.card
     try:
-        card = json.loads(card_file.read_text())
-        tokenizers = json.loads(tokenizer_file.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise NotAvailableError(f"generator card or tokenizer is not valid JSON: {exc}") from None
-    for path, key in ((weights, "sha256"), (tokenizer_file, "tokenizer_sha256")):
-        verify_sha256(path, card.get(key))
-    try:
-        config = GeneratorConfig.from_dict(card["config"])
+        tokenizers = artifact.sidecars[TOKENIZER_SIDECAR]
         spectrum_tokenizer = SpectrumTokenizer.from_dict(tokenizers["spectrum"])
         smiles_tokenizer = SmilesTokenizer(tuple(tokenizers["smiles"]))
         fusion = FusionWeights.from_dict(card.get("fusion"))
     except (KeyError, TypeError, ValueError) as exc:
-        raise NotAvailableError(f"generator card {card_file} is invalid: {exc}") from None
+        raise NotAvailableError(f"generator card {card_path(weights)} is invalid: {exc}") from None
     if (config.src_vocab, config.tgt_vocab) != (len(spectrum_tokenizer), len(smiles_tokenizer)):
         raise NotAvailableError(
             f"generator config vocabularies ({config.src_vocab}, {config.tgt_vocab}) do not match "
             f"its tokenizers ({len(spectrum_tokenizer)}, {len(smiles_tokenizer)})"
         )
+    model = artifact.model.to(device).eval()
+    return Generator(model, spectrum_tokenizer, smiles_tokenizer, fusion, card)
+
+
+def _build_network(config: GeneratorConfig, tensors: dict[str, torch.Tensor]) -> SpectrumToSmiles:
     model = SpectrumToSmiles(config)
-    try:
-        model.load_state_dict(load_file(str(weights), device="cpu"))
-    except (SafetensorError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise NotAvailableError(f"cannot load {weights}: {first}") from None
-    return Generator(model.to(device).eval(), spectrum_tokenizer, smiles_tokenizer, fusion, card)
+    model.load_state_dict(tensors)
+    return model

@@ -13,12 +13,14 @@ its molecule and the solvent embedding, and gives a normalized 13C and 1H shift 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
+from nmrpeak_cli.artifacts import DictConfig
 from nmrpeak_cli.predict.featurize import (
     ATOM_DIM,
     BOND_DIM,
@@ -29,8 +31,10 @@ from nmrpeak_cli.predict.featurize import (
 
 
 @dataclass(frozen=True, slots=True)
-class ModelConfig:
+class ModelConfig(DictConfig):
     """Architecture and target normalization; stored next to the weights as JSON."""
+
+    config_name: ClassVar[str] = "model config"
 
     hidden: int = 192
     """Width of atom states."""
@@ -54,18 +58,6 @@ class ModelConfig:
     """Solvent categories."""
     feature_version: str = FEATURE_VERSION
     """Featurizer version the weights were trained with."""
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain-JSON form."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> ModelConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"model config: unknown keys {sorted(unknown)}")
-        return cls(**data)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

@@ -249,13 +249,13 @@ def calibrate_predictor(
 
     Members must sit in the folder of ``weights`` (the card names them relative to it).
     """
-    import json
 
+    from nmrpeak_cli.artifacts import read_card, write_card
     from nmrpeak_cli.errors import InputFileError
     from nmrpeak_cli.predict.dataset import read_table, records_from_rows
     from nmrpeak_cli.predict.featurize import parse_molecule
     from nmrpeak_cli.predict.model import ShiftEnsemble
-    from nmrpeak_cli.predict.weights import card_path, load_member, read_card
+    from nmrpeak_cli.predict.weights import load_member
 
     weights = Path(weights)
     for member in members:
@@ -279,8 +279,5 @@ def calibrate_predictor(
         card["ensemble"] = [Path(m).name for m in members]
     else:
         card.pop("ensemble", None)
-    path = card_path(weights)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(card, indent=2) + "\n")
-    tmp.replace(path)
+    write_card(weights, card)
     return calibration

@@ -25,14 +25,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from nmrpeak_cli.artifacts import DictConfig, card_path, load_artifact, save_artifact
 from nmrpeak_cli.errors import NotAvailableError
-from nmrpeak_cli.paths import file_sha256, verify_sha256
 from nmrpeak_cli.retrieve.models import ModelIdentity
 from nmrpeak_cli.retrieve.search import FusionWeights
 from nmrpeak_cli.similarity import DEFAULT_PARAMS, SimilarityParams
@@ -56,7 +56,7 @@ MAX_PEAKS = 96
 
 
 @dataclass(frozen=True, slots=True)
-class EncoderConfig:
+class EncoderConfig(DictConfig):
     """Architecture of one retriever encoder (travels with the weights in the card).
 
     Attributes
@@ -85,21 +85,14 @@ class EncoderConfig:
     fp_radius: int = 2
     feature_version: str = FEATURE_VERSION
 
+    config_name: ClassVar[str] = "encoder config"
+
     def __post_init__(self) -> None:
         if self.kind not in ENCODER_NAMES:
             raise ValueError(f"encoder kind must be one of {ENCODER_NAMES}, got {self.kind!r}")
         for name in ("dim", "hidden", "n_freq", "fp_bits", "fp_radius"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EncoderConfig:
-        """Inverse of :meth:`to_dict` (unknown keys are an error)."""
-        return cls(**dict(data))
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,27 +374,13 @@ def save_encoder(
     config: EncoderConfig, modules: Mapping[str, Any], weights: Path, card: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Write ``weights`` (safetensors) and its JSON card (config, version, sha256 + ``card``)."""
-    from safetensors.torch import save_file
-
-    weights = Path(weights)
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    save_file(
+    return save_artifact(
+        weights,
         state_dict(config, modules),
-        str(weights),
-        metadata={"model": f"nmrpeak.retriever.{config.kind}"},
+        config,
+        lambda digest: {"name": config.kind, "version": f"{config.kind}-{digest[:12]}", **card},
+        model=f"nmrpeak.retriever.{config.kind}",
     )
-    digest = file_sha256(weights)
-    full = {
-        "model": f"nmrpeak.retriever.{config.kind}",
-        "name": config.kind,
-        "version": f"{config.kind}-{digest[:12]}",
-        "weights": weights.name,
-        "sha256": digest,
-        "config": config.to_dict(),
-        **card,
-    }
-    weights.with_suffix(".json").write_text(json.dumps(full, indent=2) + "\n")
-    return full
 
 
 def load_encoder(weights: Path, batch_size: int = 512) -> TorchEncoder:
@@ -410,27 +389,33 @@ def load_encoder(weights: Path, batch_size: int = 512) -> TorchEncoder:
     Raises
     ------
     NotAvailableError
-        Weights or card missing, sha256 mismatch, or another feature version.
+        Weights or card missing or unreadable, sha256 mismatch, another feature version.
     """
-    from safetensors.torch import load_file
-
     weights = Path(weights)
-    card_file = weights.with_suffix(".json")
-    if not weights.is_file() or not card_file.is_file():
-        raise NotAvailableError(
-            f"retriever encoder {weights} or its card {card_file.name} not found"
-        )
-    card = json.loads(card_file.read_text())
-    digest = verify_sha256(weights, card.get("sha256"))
-    config = EncoderConfig.from_dict(card["config"])
-    if config.feature_version != FEATURE_VERSION:
-        raise NotAvailableError(
-            f"{weights} uses feature version {config.feature_version}, this code {FEATURE_VERSION}"
-        )
-    modules = build_modules(config)
-    load_state(config, modules, load_file(str(weights)))
-    identity = ModelIdentity(config.kind, str(card["version"]), digest)
-    return TorchEncoder(config, modules, identity, batch_size=batch_size)
+
+    def check(config: EncoderConfig) -> None:
+        if config.feature_version != FEATURE_VERSION:
+            raise NotAvailableError(
+                f"{weights} uses feature version {config.feature_version}, "
+                f"this code {FEATURE_VERSION}"
+            )
+
+    def build(config: EncoderConfig, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+        modules = build_modules(config)
+        load_state(config, modules, tensors)
+        return modules
+
+    artifact = load_artifact(
+        weights,
+        EncoderConfig,
+        build,
+        missing=f"retriever encoder {weights} not found",
+        check=check,
+    )
+    if artifact.card.get("version") is None:
+        raise NotAvailableError(f"model card {card_path(weights)} has no 'version'")
+    identity = ModelIdentity(artifact.config.kind, str(artifact.card["version"]), artifact.sha256)
+    return TorchEncoder(artifact.config, artifact.model, identity, batch_size=batch_size)
 
 
 def shipped_encoder_path(name: str, models: Path | None = None) -> Path:

@@ -70,6 +70,43 @@ def test_corrupt_weights_refused(tmp_path: Path) -> None:
         load_encoder(path)
 
 
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda card: "{not json", "not valid JSON"),
+        (lambda card: "[1, 2]", "not a JSON object"),
+        (lambda card: json.dumps({k: v for k, v in card.items() if k != "config"}), "'config'"),
+        (lambda card: json.dumps(card | {"config": {"kind": "sse", "depth": 3}}), "depth"),
+        (lambda card: json.dumps(card | {"config": {**card["config"], "dim": 0}}), "dim"),
+        (lambda card: json.dumps(card | {"config": card["config"] | {"feature_version": "0"}}),
+         "feature version 0"),
+        (lambda card: json.dumps({k: v for k, v in card.items() if k != "version"}), "version"),
+        (lambda card: json.dumps({k: v for k, v in card.items() if k != "sha256"}), "sha256"),
+    ],
+    ids=["json", "not-object", "no-config", "unknown-key", "bad-value", "features", "version",
+         "no-sha"],
+)  # fmt: skip
+def test_corrupt_card_refused_with_one_line(tmp_path: Path, damage, message: str) -> None:
+    config = _tiny("sse")
+    path = tmp_path / "retriever_sse.safetensors"
+    card = save_encoder(config, build_modules(config), path, {})
+    path.with_suffix(".json").write_text(damage(card))
+    with pytest.raises(NotAvailableError, match=message) as caught:
+        load_encoder(path)
+    assert "\n" not in str(caught.value), "a one-line message"
+
+
+def test_missing_card_or_weights_refused(tmp_path: Path) -> None:
+    config = _tiny("sme")
+    path = tmp_path / "retriever_sme.safetensors"
+    save_encoder(config, build_modules(config), path, {})
+    path.with_suffix(".json").unlink()
+    with pytest.raises(NotAvailableError, match=r"model card .* not found"):
+        load_encoder(path)
+    with pytest.raises(NotAvailableError, match="not found"):
+        load_encoder(tmp_path / "retriever_sse.safetensors")
+
+
 def test_fusion_weights_card(tmp_path: Path) -> None:
     assert load_fusion_weights({}, tmp_path) == FusionWeights(), "no encoders: SSR alone"
     card = {"weights": {"ssr": 0.5, "sme": 0.2, "sse": 0.3}}
