@@ -50,6 +50,17 @@ def run_context(ctx: typer.Context) -> RunContext:
     return obj if isinstance(obj, RunContext) else RunContext()
 
 
+def command_context(
+    ctx: typer.Context, *, device: str | None = None, jobs: int | None = None
+) -> RunContext:
+    """The run context with this command's ``--device``/``--jobs`` resolved once (a concrete
+    torch device, ``--jobs 0`` = every core); an unknown device is a usage error."""
+    try:
+        return run_context(ctx).with_options(device=device, jobs=jobs)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
 def fail(message: str, code: ExitCode = ExitCode.USAGE) -> typer.Exit:
     """Print a one-line error on stderr and return the :class:`typer.Exit` to raise."""
     stderr_console().print(f"[bold red]error:[/] {message}", soft_wrap=True)

@@ -27,12 +27,12 @@ from nmrpeak_cli.cli.common import (
     ReportOption,
     ShardOption,
     SolventOption,
+    command_context,
     fail,
     inline_query,
     progress_bar,
     render_ranked,
     report_dir,
-    run_context,
     stderr_console,
     warn_split_leaks,
 )
@@ -199,11 +199,11 @@ def _search_config(
 
 
 def _load(weights: Path | None, device: str):
-    from nmrpeak_cli.context import RunContext
+    """The generator on the (already resolved) ``device``; bad weights exit 2."""
     from nmrpeak_cli.generate.model import load_generator
 
     try:
-        return load_generator(weights, device=RunContext(device=device).torch_device())
+        return load_generator(weights, device=device)
     except NotAvailableError as exc:
         raise fail(str(exc)) from None
 
@@ -220,7 +220,6 @@ def _generation(
     The generator is loaded here (bad weights exit 2), in this process's cache.
     ``settings`` are :class:`~nmrpeak_cli.generate.api.GenerateBatch` fields (``k``, ...).
     """
-    from nmrpeak_cli.context import RunContext
     from nmrpeak_cli.generate.api import GenerateBatch
     from nmrpeak_cli.generate.decode import FORMULA_POLICIES
     from nmrpeak_cli.generate.model import weights_path
@@ -229,15 +228,11 @@ def _generation(
     policy = settings.get("formula_policy", "reject")
     if policy not in FORMULA_POLICIES:
         raise fail(f"--formula-policy must be one of {', '.join(FORMULA_POLICIES)}, got {policy!r}")
-    try:
-        torch_device = RunContext(device=device).torch_device()
-    except ValueError as exc:
-        raise fail(str(exc)) from None
     path = weights_path(weights) if weights is None or weights.is_dir() else weights
     forward = (predictor_weights or default_weights()).absolute()
-    cpu_workers = options.jobs > 1 and not torch_device.startswith("cuda")
+    cpu_workers = options.jobs > 1 and not device.startswith("cuda")
     process = GenerateBatch(
-        path.absolute(), forward, torch_device, threads=1 if cpu_workers else None, **settings
+        path.absolute(), forward, device, threads=1 if cpu_workers else None, **settings
     )
     try:  # loaded once here; the in-process run reuses it
         generator = replace(process, threads=None).generator()
@@ -322,16 +317,17 @@ def register(app: typer.Typer) -> None:
         search_config = _search_config(search, search_budget, time_limit)
         if search_config is not None and no_rerank:
             raise fail("--search needs the forward model: drop --no-rerank")
+        context = command_context(ctx, device=device)
         records = _records(query, c13, h1, formula, solvent)
         process, digest = _generation(
-            options, weights, predictor_weights, device, k=k, beam=max(beam, k),
+            options, weights, predictor_weights, context.device, k=k, beam=max(beam, k),
             rerank=not no_rerank, formula_policy=formula_policy, report=report_dir(report),
             search=search_config,
         )  # fmt: skip
         if search_config is not None:
             digest["search"] = repr(search_config)
         summary = run_batch(
-            run_context(ctx), records, process, key=_query_key, schema=RESULTS_SCHEMA,
+            context, records, process, key=_query_key, schema=RESULTS_SCHEMA,
             options=options, digest=digest, render=_render, description="generate",
             jobs=1 if process.device.startswith("cuda") else None, failed=_failed,
         )  # fmt: skip
@@ -339,6 +335,7 @@ def register(app: typer.Typer) -> None:
 
     @train_app.command("generator")
     def train_generator_command(
+        ctx: typer.Context,
         data: Annotated[Path, typer.Option(help="Folder from `nmrpeak data prepare`.")] = Path(
             "data"
         ),
@@ -398,11 +395,11 @@ def register(app: typer.Typer) -> None:
 
         import numpy as np
 
-        from nmrpeak_cli.context import RunContext
         from nmrpeak_cli.generate.train import STAGES, TrainConfig, load_pairs, train_generator
 
         if stage not in {"all", *STAGES}:
             raise fail(f"--stage must be all, pretrain or finetune, got {stage!r}")
+        context = command_context(ctx, device=device, jobs=jobs)
 
         table = data / "experimental.parquet"
         column = f"split_{split}"
@@ -418,7 +415,7 @@ def register(app: typer.Typer) -> None:
         }  # fmt: skip
         config = replace(config, seed=seed, **{k: v for k, v in overrides.items() if v is not None})
         try:
-            workers = RunContext(jobs=jobs).jobs
+            workers = context.jobs
             train = load_pairs(table, split_column=column, splits=["train"], limit=limit)
             valid_all = load_pairs(table, split_column=column, splits=["valid"])
             test = load_pairs(table, split_column=column, splits=["test"])
@@ -439,7 +436,7 @@ def register(app: typer.Typer) -> None:
             result = train_generator(
                 train, valid, [p.smiles for p in (*valid_all, *test)], config, run_dir, output,
                 pretrain_pairs=corpus, resume=resume, stages=stages, jobs=workers,
-                device=RunContext(device=device).torch_device(),
+                device=context.device,
                 card={"data": str(table), "split": split,
                       "pretrain": _corpus_record(pretrain),
                       "command": "nmrpeak " + shlex.join(sys.argv[1:])},
@@ -483,7 +480,6 @@ def register(app: typer.Typer) -> None:
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        from nmrpeak_cli.context import RunContext
         from nmrpeak_cli.generate.corpus import read_smiles, simulate_corpus, write_manifest
         from nmrpeak_cli.generate.rerank import default_predictor
         from nmrpeak_cli.predict.weights import default_weights
@@ -501,12 +497,13 @@ def register(app: typer.Typer) -> None:
         smiles = smiles[:limit] if limit is not None else smiles
         forward = predictor_weights or default_weights()
         warn_split_leaks(split, {"forward model": _forward_card(forward)})
-        predictor = default_predictor(RunContext(device=device).torch_device(), forward)
-        with progress_bar(run_context(ctx), "simulate", total=len(set(smiles))) as advance:
+        context = command_context(ctx, device=device, jobs=jobs)
+        predictor = default_predictor(context.device, forward)
+        with progress_bar(context, "simulate", total=len(set(smiles))) as advance:
             try:
                 parts = simulate_corpus(
                     smiles, output, predictor, held_out_keys={k[:14] for k in held},
-                    jobs=RunContext(jobs=jobs).jobs, progress=advance,
+                    jobs=context.jobs, progress=advance,
                 )  # fmt: skip
             except NmrpeakError as exc:
                 raise fail(str(exc)) from None
@@ -518,6 +515,7 @@ def register(app: typer.Typer) -> None:
 
     @train_app.command("generator-fusion")
     def generator_fusion_command(
+        ctx: typer.Context,
         data: Annotated[Path, typer.Option(help="Folder from `nmrpeak data prepare`.")] = Path(
             "data"
         ),
@@ -543,7 +541,7 @@ def register(app: typer.Typer) -> None:
             spectra = [s for b in read_spectra(path) for s in b if isinstance(s, Spectrum)]
         except NmrpeakError as exc:
             raise fail(str(exc)) from None
-        generator = _load(weights, device)
+        generator = _load(weights, command_context(ctx, device=device).device)
         warn_split_leaks(
             split, {"generator": generator.card, "forward model": _forward_card(predictor_weights)}
         )
@@ -561,6 +559,7 @@ def register(app: typer.Typer) -> None:
 
     @bench_app.command("generate")
     def bench_generate_command(
+        ctx: typer.Context,
         split: Annotated[
             str,
             typer.Option(
@@ -658,7 +657,7 @@ def register(app: typer.Typer) -> None:
         )  # fmt: skip
         if search_config is not None and no_rerank:
             raise fail("--search needs the forward model: drop --no-rerank")
-        generator = _load(weights, device)
+        generator = _load(weights, command_context(ctx, device=device).device)
         predictor = similarity = None
         if simulated or not no_rerank:
             from nmrpeak_cli.generate.rerank import default_predictor, default_similarity

@@ -20,6 +20,7 @@ from nmrpeak_cli.cli.common import (
     JobsOption,
     OutOption,
     ShardOption,
+    command_context,
     fail,
     run_context,
     stderr_console,
@@ -149,9 +150,10 @@ def register(app: typer.Typer) -> None:
             output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
             scheduler=scheduler, batch_size=batch_size,
         )  # fmt: skip
+        context = command_context(ctx, device=device)
+        torch_device = context.device
         try:
             solvent_index(solvent)
-            torch_device = dataclasses.replace(run_context(ctx), device=device).torch_device()
             weights_path = Path(weights) if weights is not None else default_weights()
             process_model(weights_path, torch_device)  # one clear message for bad weights
             card = read_card(weights_path)
@@ -170,7 +172,7 @@ def register(app: typer.Typer) -> None:
             else _read_molecules(input)
         )
         summary = run_batch(
-            run_context(ctx),
+            context,
             records,
             process,
             key=lambda r: record_key(r.id, [r.smiles, r.solvent or solvent]),

@@ -25,6 +25,7 @@ from nmrpeak_cli.cli.common import (
     ReportOption,
     ShardOption,
     SolventOption,
+    command_context,
     fail,
     inline_query,
     progress_bar,
@@ -306,13 +307,13 @@ def register(app: typer.Typer) -> None:
         from nmrpeak_cli.retrieve.library import build_library
         from nmrpeak_cli.retrieve.models import ShippedPredictor
 
-        context = run_context(ctx)
+        context = command_context(ctx, device=device, jobs=jobs)
         try:
             selected = resolve_shard(shard)
         except ValueError as exc:
             raise fail(str(exc)) from None
         predictor = ShippedPredictor(
-            device=device, batch_size=batch_size, jobs=jobs or context.jobs
+            device=context.device, batch_size=batch_size, jobs=context.jobs
         )
         with progress_bar(context, "library build") as advance:
             manifest = build_library(
@@ -385,6 +386,7 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--output", "-o", help="Default: <cache>/default_library.")
         ] = None,
         device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+        jobs: JobsOption = 1,
     ) -> None:
         """Build the default library used by elucidate (MOSES slice + your molecules).
 
@@ -400,9 +402,9 @@ def register(app: typer.Typer) -> None:
         from nmrpeak_cli.retrieve.models import ShippedPredictor
         from nmrpeak_cli.retrieve.sources import default_molecules
 
-        context = run_context(ctx)
+        context = command_context(ctx, device=device, jobs=jobs)
         out = output or default_library_dir()
-        predictor = ShippedPredictor(device=device, jobs=context.jobs)
+        predictor = ShippedPredictor(device=context.device, jobs=context.jobs)
         encoders = list(_encoders(True).values())
         source = f"moses:{moses}; data:{data}; {_source_description(inputs or [])}"
 
@@ -571,13 +573,12 @@ def register(app: typer.Typer) -> None:
         """
         import json
 
-        from nmrpeak_cli.context import RunContext
         from nmrpeak_cli.retrieve.bench import BenchOptions, markdown_report, run_benchmark
         from nmrpeak_cli.retrieve.encoders import load_fusion_weights, load_similarity_params
         from nmrpeak_cli.retrieve.models import ShippedPredictor
         from nmrpeak_cli.retrieve.search import SearchParams
 
-        context = run_context(ctx)
+        context = command_context(ctx, jobs=jobs)
         queries = (
             Path(split)
             if split not in {"scaffold", "random"}
@@ -620,7 +621,7 @@ def register(app: typer.Typer) -> None:
         leaks = warn_split_leaks(split, cards)
         report = run_benchmark(
             options,
-            ShippedPredictor(device="cpu", jobs=RunContext(jobs=jobs).jobs),
+            ShippedPredictor(device="cpu", jobs=context.jobs),
             chosen,
             params,
             log=stderr_console().print,

@@ -161,16 +161,14 @@ class ShippedPredictor:
         batch_size: int = 256,
         jobs: int = 1,
     ) -> None:
-        from nmrpeak_cli.context import RunContext
+        from nmrpeak_cli.context import resolve_device
         from nmrpeak_cli.predict.weights import default_weights, load_model, read_card
 
         path = Path(weights) if weights is not None else default_weights()
         self._weights = path
         self._jobs = jobs
         # jobs > 1: each worker process loads the weights itself.
-        self._model = (
-            load_model(path, device=RunContext(device=device).torch_device()) if jobs <= 1 else None
-        )
+        self._model = load_model(path, device=resolve_device(device)) if jobs <= 1 else None
         card = read_card(path)
         self._identity = ModelIdentity(
             "predictor", str(card.get("version") or card["sha256"][:12]), str(card["sha256"])
