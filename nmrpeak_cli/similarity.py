@@ -64,8 +64,8 @@ non-empty one 0. NaN cannot occur: the data model rejects non-finite shifts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 import numpy as np
 
@@ -194,6 +194,20 @@ class SimilarityParams:
 
 DEFAULT_PARAMS = SimilarityParams()
 """The documented defaults."""
+
+
+def similarity_to_dict(params: SimilarityParams) -> dict[str, Any]:
+    """The similarity parameters as JSON (absolute values, so a model card does not depend on
+    the library defaults of the day)."""
+    return asdict(params)
+
+
+def similarity_from_dict(data: Mapping[str, Any]) -> SimilarityParams:
+    """Inverse of :func:`similarity_to_dict`."""
+    fields = {k: v for k, v in data.items() if k not in {"c13", "h1"}}
+    return SimilarityParams(
+        c13=NucleusParams(**data["c13"]), h1=NucleusParams(**data["h1"]), **fields
+    )
 
 
 def credit(distance_ppm: np.ndarray | float, params: NucleusParams) -> np.ndarray:

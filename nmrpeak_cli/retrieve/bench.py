@@ -36,7 +36,12 @@ from nmrpeak_cli.retrieve.search import (
     retrieve,
     score_candidates,
 )
-from nmrpeak_cli.similarity import DEFAULT_PARAMS, PackedPeakLists, SimilarityParams
+from nmrpeak_cli.similarity import (
+    DEFAULT_PARAMS,
+    PackedPeakLists,
+    SimilarityParams,
+    similarity_to_dict,
+)
 from nmrpeak_cli.spectra import Spectrum
 
 CONFIGURATIONS: tuple[tuple[str, bool], ...] = tuple(
@@ -212,24 +217,6 @@ def scaled_similarity(scale: float, base: SimilarityParams = DEFAULT_PARAMS) -> 
         )
 
     return replace(base, c13=scaled(base.c13), h1=scaled(base.h1))
-
-
-def similarity_to_dict(params: SimilarityParams) -> dict[str, Any]:
-    """The similarity parameters as JSON (absolute values, so a card does not depend on the
-    library defaults of the day)."""
-    from dataclasses import asdict
-
-    return asdict(params)
-
-
-def similarity_from_dict(data: Mapping[str, Any]) -> SimilarityParams:
-    """Inverse of :func:`similarity_to_dict`."""
-    from nmrpeak_cli.similarity import NucleusParams
-
-    fields = {k: v for k, v in data.items() if k not in {"c13", "h1"}}
-    return SimilarityParams(
-        c13=NucleusParams(**data["c13"]), h1=NucleusParams(**data["h1"]), **fields
-    )
 
 
 def fit_fusion(

@@ -35,7 +35,7 @@ from nmrpeak_cli.artifacts import DictConfig, card_path, load_artifact, save_art
 from nmrpeak_cli.errors import NotAvailableError
 from nmrpeak_cli.retrieve.models import ModelIdentity
 from nmrpeak_cli.retrieve.search import FusionWeights
-from nmrpeak_cli.similarity import DEFAULT_PARAMS, SimilarityParams
+from nmrpeak_cli.similarity import DEFAULT_PARAMS, SimilarityParams, similarity_from_dict
 from nmrpeak_cli.spectra import Nucleus, Spectrum
 
 if TYPE_CHECKING:
@@ -457,8 +457,6 @@ def load_fusion_weights(encoders: Mapping[str, Any], models: Path | None = None)
 def load_similarity_params(models: Path | None = None) -> SimilarityParams:
     """Similarity parameters fitted on the validation split with the fusion weights (the
     library defaults when no fusion card exists)."""
-    from nmrpeak_cli.retrieve.bench import similarity_from_dict
-
     path = fusion_card_path(models)
     if not path.is_file():
         return DEFAULT_PARAMS
