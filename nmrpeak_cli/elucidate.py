@@ -223,7 +223,7 @@ class ElucidateModel:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the model card)."""
-        from nmrpeak_cli.retrieve.bench import similarity_to_dict
+        from nmrpeak_cli.similarity import similarity_to_dict
 
         return {
             "model": "nmrpeak.elucidate",
@@ -259,8 +259,8 @@ def load_model(path: Path | None = None) -> ElucidateModel:
 @lru_cache(maxsize=4)
 def _read_model(target: Path, mtime_ns: int) -> ElucidateModel:
     """:func:`load_model` once per file version and process."""
-    from nmrpeak_cli.retrieve.bench import similarity_from_dict
     from nmrpeak_cli.retrieve.encoders import load_similarity_params
+    from nmrpeak_cli.similarity import similarity_from_dict
 
     if not mtime_ns:
         return ElucidateModel(
