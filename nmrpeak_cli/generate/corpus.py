@@ -20,7 +20,7 @@ from pathlib import Path
 from nmrpeak_cli import chem
 from nmrpeak_cli.errors import InputFileError
 from nmrpeak_cli.generate.rerank import Predictor
-from nmrpeak_cli.paths import publish
+from nmrpeak_cli.paths import atomic_path, write_text_atomic
 from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table, spectrum_to_row
 from nmrpeak_cli.spectra import Nucleus, PeakList, Spectrum
 
@@ -145,9 +145,8 @@ def _write_part(chunk: Sequence[str], path: Path, predictor: Predictor, offset: 
     ids = [f"sim:{offset + i}" for i in range(len(chunk))]
     spectra = simulate_queries(chunk, predictor, ids)
     rows = [spectrum_to_row(s) for s in spectra if s is not None]
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(rows_to_table(rows, QUERY_SCHEMA), tmp)
-    publish(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(rows_to_table(rows, QUERY_SCHEMA), tmp)
     log.info("%s: %d of %d molecules", path, len(rows), len(chunk))
 
 
@@ -181,11 +180,7 @@ def write_manifest(
         "spectra": sum(pq.ParquetFile(p).metadata.num_rows for p in parts),
         "command": command,
     }
-    path = Path(out_dir) / MANIFEST
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    publish(tmp, path)
-    return path
+    return write_text_atomic(Path(out_dir) / MANIFEST, json.dumps(manifest, indent=1) + "\n")
 
 
 def read_manifest(out_dir: str | Path) -> dict | None:

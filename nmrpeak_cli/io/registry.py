@@ -44,13 +44,15 @@ from nmrpeak_cli.paths import publish
 
 Capability = Literal["spectra", "molecules"]
 
-#: Modules that register the built-in formats; imported lazily on the first lookup.
+#: Modules that register the built-in formats; imported lazily on the first lookup. Raw
+#: instrument data registers from :mod:`nmrpeak_cli.processing.rawformat` (processing sits
+#: above io: io names it here but never imports it statically).
 BUILTIN_FORMAT_MODULES: tuple[str, ...] = (
     "nmrpeak_cli.io.table",
     "nmrpeak_cli.io.sdf",
     "nmrpeak_cli.io.smiles",
     "nmrpeak_cli.io.textfile",
-    "nmrpeak_cli.io.rawformat",
+    "nmrpeak_cli.processing.rawformat",
 )
 
 _GZIP_MAGIC = b"\x1f\x8b"

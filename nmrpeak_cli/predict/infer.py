@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nmrpeak_cli.errors import ChemistryError
+from nmrpeak_cli.io.records import batched
 from nmrpeak_cli.predict.featurize import MolGraph, featurize, prepare_molecule, solvent_index
 from nmrpeak_cli.predict.peaks import peaks_from_atoms
 from nmrpeak_cli.spectra import Spectrum
@@ -218,7 +218,7 @@ def predict_records(
     if solvent is not None:
         solvent_index(solvent)  # an unknown default solvent is a usage error, not a record error
     iterator = (_as_input(item, i) for i, item in enumerate(records))
-    chunks = iter(lambda: list(islice(iterator, batch_size)), [])
+    chunks = batched(iterator, batch_size)
     if jobs > 1:
         if model is not None:
             raise ValueError("jobs > 1 loads the weights in each worker: pass weights, not model")

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from nmrpeak_cli.errors import InputFileError
-from nmrpeak_cli.paths import file_sha256
+from nmrpeak_cli.paths import atomic_path, file_sha256, write_text_atomic
 from nmrpeak_cli.predict.dataset import (
     ALL_SPLIT,
     CARVE_OUT_RULE,
@@ -297,12 +297,11 @@ def _save_checkpoint(out_dir: Path, model, optimizer, scheduler, state: dict[str
     }
     # Weights first, then the state that names them: a kill between the two renames leaves
     # new weights with the previous state, whose step count is then replayed (never skipped).
-    tmp = out_dir / "last.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    tmp.replace(out_dir / "last.safetensors")
-    tmp_state = out_dir / "state.json.tmp"
-    tmp_state.write_text(json.dumps(state | {"code": code_versions()}, indent=2) + "\n")
-    tmp_state.replace(out_dir / "state.json")
+    with atomic_path(out_dir / "last.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    write_text_atomic(
+        out_dir / "state.json", json.dumps(state | {"code": code_versions()}, indent=2) + "\n"
+    )
 
 
 def _load_checkpoint(out_dir: Path, model, optimizer, scheduler) -> dict[str, Any]:

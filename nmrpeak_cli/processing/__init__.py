@@ -10,6 +10,7 @@ Modules, in the order data flows through them:
 - :mod:`.multiplets`: 1H multiplet grouping, first-order multiplicity and J;
 - :mod:`.pipeline`: one experiment end to end (:func:`peaks_from_raw`);
 - :mod:`.peaks`: folders of experiments → query-table rows (:func:`peaks_from_folders`);
+- :mod:`.rawformat`: raw instrument data as a format of the :mod:`nmrpeak_cli.io` registry;
 - :mod:`.synthetic`: FIDs with known answers and nmrglue writers (tests, benchmarks);
 - :mod:`.plot`: optional PNG of an experiment (matplotlib).
 """

@@ -31,11 +31,10 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,8 @@ import pyarrow.parquet as pq
 from nmrpeak_cli import __version__
 from nmrpeak_cli.batch import Shard
 from nmrpeak_cli.errors import ChemistryError, InputFileError, NmrpeakError
-from nmrpeak_cli.paths import file_sha256
+from nmrpeak_cli.io.records import batched
+from nmrpeak_cli.paths import atomic_path, file_sha256, write_text_atomic
 from nmrpeak_cli.retrieve.binned import BinnedIndex
 from nmrpeak_cli.retrieve.models import Encoder, ModelIdentity, Predictor, prediction_to_spectrum
 from nmrpeak_cli.schema import PRED_C13_PEAK_TYPE, PRED_H1_PEAK_TYPE
@@ -110,9 +110,7 @@ def _file_records(directory: Path, names: Iterable[str]) -> dict[str, dict[str, 
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:
@@ -201,9 +199,12 @@ def verify_files(
 
 
 @dataclass(frozen=True, slots=True)
-class MoleculeRecord:
-    """One input molecule: its position in the full input, id, SMILES, and the reader's
-    error when the record could not be read (it is then recorded as a failure)."""
+class LibraryInput:
+    """One molecule to add to a library: its position in the full input, id, SMILES, and the
+    reader's error when the record could not be read (it is then recorded as a failure).
+
+    Not :class:`nmrpeak_cli.io.records.MoleculeRecord` (what a reader yields): this one
+    carries the ordinal that keeps library order and resumable parts stable."""
 
     ordinal: int
     id: str
@@ -211,7 +212,7 @@ class MoleculeRecord:
     error: str | None = None
 
 
-def _canonical(record: MoleculeRecord) -> tuple[str, str, str]:
+def _canonical(record: LibraryInput) -> tuple[str, str, str]:
     """Canonical isomeric SMILES, InChIKey and formula (raises ChemistryError)."""
     from nmrpeak_cli import chem
 
@@ -220,16 +221,13 @@ def _canonical(record: MoleculeRecord) -> tuple[str, str, str]:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.save(handle, np.ascontiguousarray(array))
-    os.replace(tmp, path)
 
 
 def _write_table(path: Path, table: pa.Table) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def _pack_arrays(spectra: Sequence[Spectrum], nucleus: Nucleus) -> dict[str, np.ndarray]:
@@ -243,12 +241,12 @@ def _pack_arrays(spectra: Sequence[Spectrum], nucleus: Nucleus) -> dict[str, np.
     }
 
 
-def _failure(record: MoleculeRecord, error: str) -> dict[str, Any]:
+def _failure(record: LibraryInput, error: str) -> dict[str, Any]:
     return {"ordinal": record.ordinal, "id": record.id, "smiles": record.smiles, "error": error}
 
 
 def _build_part(
-    records: Sequence[MoleculeRecord],
+    records: Sequence[LibraryInput],
     directory: Path,
     predictor: Predictor,
     encoders: Sequence[Encoder],
@@ -256,7 +254,7 @@ def _build_part(
     """Predict, pack and embed one part into ``directory``; return its manifest entry."""
     directory.mkdir(parents=True, exist_ok=True)
     failures: list[dict[str, Any]] = []
-    valid: list[tuple[MoleculeRecord, str, str, str]] = []
+    valid: list[tuple[LibraryInput, str, str, str]] = []
     for record in records:
         if record.error is not None:
             failures.append(_failure(record, record.error))
@@ -342,14 +340,12 @@ def _concat_npy(paths: Sequence[Path], out: Path, offsets: bool) -> None:
 
 
 def _concat_tables(paths: Sequence[Path], out: Path, schema: pa.Schema) -> None:
-    tmp = out.with_name(out.name + ".tmp")
-    with pq.ParquetWriter(tmp, schema) as writer:
+    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema) as writer:
         for path in paths:
             writer.write_table(pq.read_table(path, schema=schema))
-    os.replace(tmp, out)
 
 
-def _gather_packed(arrays: Mapping[str, np.ndarray], order: np.ndarray) -> dict[str, np.ndarray]:
+def gather_packed(arrays: Mapping[str, np.ndarray], order: np.ndarray) -> dict[str, np.ndarray]:
     """Reorder packed lists: list ``k`` of the result is list ``order[k]`` of the input."""
     offsets = arrays["offsets"]
     sizes = np.diff(offsets)[order]
@@ -379,7 +375,7 @@ def _sort_by_ordinal(directory: Path, encoder_names: Sequence[str]) -> None:
         arrays = {
             name: np.load(directory / f"{nucleus.column}.{name}.npy") for name in PACKED_FIELDS
         }
-        for name, array in _gather_packed(arrays, order).items():
+        for name, array in gather_packed(arrays, order).items():
             _save_npy(directory / f"{nucleus.column}.{name}.npy", array)
     for name in encoder_names:
         path = directory / f"emb.{name}.npy"
@@ -443,9 +439,8 @@ def _write_indexes(
     for name in encoder_names:
         vectors = np.load(directory / f"emb.{name}.npy", mmap_mode="r")
         index = build_index(vectors, exact_max=exact_max)
-        tmp = directory / f"index.{name}.faiss.tmp"
-        faiss.write_index(index, str(tmp))
-        os.replace(tmp, directory / f"index.{name}.faiss")
+        with atomic_path(directory / f"index.{name}.faiss") as tmp:
+            faiss.write_index(index, str(tmp))
         names.append(f"index.{name}.faiss")
         kinds[name] = "flat" if isinstance(index, faiss.IndexFlatIP) else "ivf"
     return names, kinds
@@ -475,12 +470,6 @@ def _finalize(
 # --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
-
-
-def _batched(items: Iterable[MoleculeRecord], size: int) -> Iterator[list[MoleculeRecord]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 def _new_manifest(
@@ -586,12 +575,12 @@ def build_library(
         _write_json(out / MANIFEST, manifest)
     parts_dir = out / "parts"
     records = (
-        MoleculeRecord(ordinal, str(item[0]), str(item[1] or ""), *item[2:])
+        LibraryInput(ordinal, str(item[0]), str(item[1] or ""), *item[2:])
         for ordinal, item in enumerate(molecules)
         if ordinal % shard.count == shard.index
     )
     part_dirs = []
-    for number, chunk in enumerate(_batched(records, part_size)):
+    for number, chunk in enumerate(batched(records, part_size)):
         key = f"part-{number:05d}"
         part_dir = parts_dir / key
         part_dirs.append(part_dir)

@@ -28,14 +28,14 @@ import logging
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 import numpy as np
 
 from nmrpeak_cli.consistency import attached_h_problem, check_consistency, without_attached_h
 from nmrpeak_cli.errors import NmrpeakError
-from nmrpeak_cli.retrieve.library import Library, _gather_packed
+from nmrpeak_cli.io.records import batched
+from nmrpeak_cli.retrieve.library import Library, gather_packed
 from nmrpeak_cli.retrieve.models import Encoder
 from nmrpeak_cli.schema import RESULTS_SCHEMA, row_to_spectrum
 from nmrpeak_cli.similarity import (
@@ -213,7 +213,7 @@ def _subset(packed: PackedPeakLists, rows: np.ndarray | None) -> PackedPeakLists
         "counted": packed.counted,
         "n_h": packed.n_h,
     }
-    return PackedPeakLists(nucleus=packed.nucleus, **_gather_packed(arrays, rows))
+    return PackedPeakLists(nucleus=packed.nucleus, **gather_packed(arrays, rows))
 
 
 def _cosine01(query_vector: np.ndarray, vectors: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
@@ -426,8 +426,7 @@ def retrieve_groups(
     elucidate pools, with no flatten-then-regroup."""
     encoders = dict(encoders or {})
     _check_encoders(library, encoders)
-    iterator = iter(spectra)
-    while batch := list(islice(iterator, params.batch_size)):
+    for batch in batched(spectra, params.batch_size):
         problems = {
             id(item): check_consistency(item).errors
             for item in batch

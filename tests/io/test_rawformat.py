@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nmrpeak_cli.io import iter_input_files
-from nmrpeak_cli.io.rawformat import claims_directory
+from nmrpeak_cli.processing.rawformat import claims_directory
 
 
 @pytest.mark.integration

@@ -1,7 +1,8 @@
 """Raw instrument data in the registry: experiment folders and raw files become query spectra.
 
-Reading and processing belong to :mod:`nmrpeak_cli.io.raw` and :mod:`nmrpeak_cli.processing`;
-this module only plugs them into :func:`~nmrpeak_cli.io.read_spectra`. A folder is claimed
+Reading belongs to :mod:`nmrpeak_cli.io.raw` and processing to this package; this module
+only plugs them into :func:`~nmrpeak_cli.io.read_spectra` (it lives here, not in ``io``, so
+that ``io`` never imports ``processing``). A folder is claimed
 when it is a raw experiment itself (a Bruker ``<expno>``, a Varian ``.fid``) or directly
 holds experiments (a Bruker sample folder with ``1/``, ``2/``…, a folder of JCAMP-DX
 files), so the 13C and 1H experiments of one sample end up in one spectrum (other files in
