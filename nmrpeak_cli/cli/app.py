@@ -10,7 +10,9 @@ import importlib
 import sys
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from nmrpeak_cli import __version__
 from nmrpeak_cli.cli.common import ExitCode, stderr_console
@@ -42,7 +44,39 @@ HELP = """Turn 1D NMR data (13C and 1H peak lists, or raw instrument data) into 
 Data goes to stdout, progress and messages to stderr. Exit codes: 0 all good, 1 some records failed (their rows carry an error), 2 usage error or unreadable input.
 """
 
+#: Global flags (the root callback's) that may also follow the subcommand.
+GLOBAL_FLAGS: frozenset[str] = frozenset({"-q", "--quiet", "-v", "--verbose"})
+GLOBAL_VALUED: frozenset[str] = frozenset({"--seed"})
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move the global ``-q/--quiet``, ``-v/--verbose`` and ``--seed N`` to the front, so
+    ``nmrpeak predict x.smi -q`` means ``nmrpeak -q predict x.smi``. Nothing after ``--`` moves."""
+    front: list[str] = []
+    rest: list[str] = []
+    items = iter(args)
+    for item in items:
+        if item == "--":
+            rest += [item, *items]
+            break
+        if item in GLOBAL_FLAGS or any(item.startswith(f"{o}=") for o in GLOBAL_VALUED):
+            front.append(item)
+        elif item in GLOBAL_VALUED:
+            front += [item, *([value] if (value := next(items, None)) is not None else [])]
+        else:
+            rest.append(item)
+    return front + rest
+
+
+class _GlobalOptionsGroup(TyperGroup):
+    """The root group: global options are accepted before or after the subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(list(args)))
+
+
 app = typer.Typer(
+    cls=_GlobalOptionsGroup,
     name="nmrpeak",
     help=HELP,
     no_args_is_help=True,

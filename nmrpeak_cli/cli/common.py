@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -119,52 +119,6 @@ def progress_bar(context: RunContext, description: str, total: int | None = None
     with progress:
         task = progress.add_task(description, total=total)
         yield lambda n=1: progress.advance(task, n)
-
-
-ShardOption = Annotated[
-    str | None,
-    typer.Option(
-        "--shard",
-        help="Process only shard I of N (0-based, e.g. 3/16). Default: SLURM_ARRAY_TASK_ID/"
-        "SLURM_ARRAY_TASK_COUNT when set.",
-        metavar="I/N",
-    ),
-]
-JobsOption = Annotated[
-    int, typer.Option("--jobs", "-j", help="Worker processes (0 = all cores).", min=0)
-]
-OutOption = Annotated[
-    str | None,
-    typer.Option(
-        "--output",
-        "-o",
-        help="Output file; format from the extension (.parquet .csv .jsonl .sdf). "
-        "Default: a table on a terminal, JSONL on a pipe.",
-        metavar="OUT",
-    ),
-]
-
-
-C13Option = Annotated[
-    str | None, typer.Option("--c13", help='Inline 13C peaks, e.g. "170.2, 128.4, 77.0".')
-]
-H1Option = Annotated[
-    str | None, typer.Option("--h1", help='Inline 1H peaks, e.g. "7.26 (d, J = 8.4 Hz, 2H)".')
-]
-FormulaOption = Annotated[
-    str | None, typer.Option("--formula", help="Molecular formula of the inline query.")
-]
-SolventOption = Annotated[str | None, typer.Option(help="NMR solvent of the inline query.")]
-KOption = Annotated[int, typer.Option("-k", "--top-k", min=1, help="Candidates per query.")]
-ReportOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--report",
-        help="Write one HTML report per query here: top candidates with depictions and "
-        "predicted-vs-query spectrum overlays (needs matplotlib).",
-        metavar="DIR",
-    ),
-]
 
 
 def inline_query(

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from nmrpeak_cli.cli.common import JobsOption, fail, progress_bar, run_context, stderr_console
+from nmrpeak_cli.cli.common import command_context, fail, progress_bar, stderr_console
+from nmrpeak_cli.cli.options import JobsOption
 from nmrpeak_cli.errors import InputFileError
 
 data_app = typer.Typer(
@@ -40,10 +40,6 @@ def prepare_command(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output folder (DATADIR).", file_okay=False)
     ] = Path("data"),
-    seed: Annotated[
-        int | None,
-        typer.Option(help="Split seed (random split uses seed+1). Default: the global --seed."),
-    ] = None,
     no_moses: Annotated[
         bool, typer.Option("--no-moses", help="Skip simulated_molecules.parquet (MOSES).")
     ] = False,
@@ -68,18 +64,19 @@ def prepare_command(
         Path, typer.Option("--report", help="Markdown report to (re)write.", dir_okay=False)
     ] = Path("benchmarks") / "DATA.md",
     jobs: JobsOption = 1,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Clean NMRShiftDB2 + CASCADE into DATADIR/experimental.parquet with scaffold and random
     splits, query tables for valid/test, the curated literature records (literature.parquet,
     queries/literature.parquet), the MOSES corpus without leaks, a manifest and the report
-    (benchmarks/DATA.md). Same inputs and seed give the same files."""
+    (benchmarks/DATA.md). Same inputs and seed give the same files.
+
+    The split seed is the global --seed (the random split uses seed+1); it and -q/--quiet
+    may follow the subcommand: nmrpeak data prepare -o data/ --seed 3 -q."""
     from nmrpeak_cli.data.prepare import PrepareOptions, prepare
 
-    context = run_context(ctx)
-    context = replace(context, quiet=context.quiet or quiet, jobs=jobs)
+    context = command_context(ctx, jobs=jobs)
     source = source if source is not None else _default_source()
-    seed = context.seed if seed is None else seed
+    seed = context.seed
     command = ["nmrpeak", "data", "prepare", "--source", str(source), "-o", str(out)]
     command += ["--seed", str(seed)] + (["--no-moses"] if no_moses else [])
     if literature is not None:

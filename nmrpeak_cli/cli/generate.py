@@ -10,7 +10,6 @@ import contextlib
 import json
 import shlex
 import sys
-from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,18 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nmrpeak_cli.cli.common import (
-    C13Option,
-    FormulaOption,
-    H1Option,
-    JobsOption,
-    KOption,
-    OutOption,
-    ReportOption,
-    ShardOption,
-    SolventOption,
     command_context,
     fail,
-    inline_query,
     progress_bar,
     render_ranked,
     report_dir,
@@ -37,143 +26,41 @@ from nmrpeak_cli.cli.common import (
     warn_split_leaks,
 )
 from nmrpeak_cli.cli.groups import bench_app, train_app
-from nmrpeak_cli.cli.runner import (
+from nmrpeak_cli.cli.options import (
     BackendOption,
-    BatchOptions,
+    BatchSizeOption,
+    BeamOption,
+    C13Option,
+    DataOption,
+    DeviceOption,
+    FormulaOption,
+    FormulaPolicyOption,
+    H1Option,
+    JobsOption,
+    KOption,
+    NoRerankOption,
+    OutOption,
+    PredictorOption,
+    QueryArg,
+    ReportOption,
     ResumeOption,
+    SamplesOption,
     SchedulerOption,
-    batch_options,
-    exit_for,
-    run_batch,
+    SchemeOption,
+    SearchBudgetOption,
+    SearchOption,
+    ShardOption,
+    SolventOption,
+    TimeLimitOption,
+    WeightsOption,
 )
+from nmrpeak_cli.cli.queries import query_failed, query_inputs, query_key
+from nmrpeak_cli.cli.runner import BatchOptions, batch_options, exit_for, run_batch
 from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
 
 if TYPE_CHECKING:
     from nmrpeak_cli.generate.api import GenerateBatch
     from nmrpeak_cli.generate.search import SearchConfig
-
-QueryArg = Annotated[
-    str | None,
-    typer.Argument(
-        help="Query spectra: a file (.csv .tsv .parquet .jsonl .sdf, gz allowed), a folder, or - "
-        "for stdin. Omit to give one query inline with --c13/--h1/--formula."
-    ),
-]
-BeamOption = Annotated[
-    int,
-    typer.Option(
-        "--beam",
-        min=1,
-        help="Beam width; wider finds more at proportional cost (20 instead of 10 raised "
-        "validation top-1 by about 5 points, see benchmarks/RESULTS.md).",
-    ),
-]
-SamplesOption = Annotated[
-    int,
-    typer.Option(
-        "--samples",
-        min=0,
-        help="Sampled SMILES pooled with the beam before reranking (0: beam only); "
-        "sampling reaches structures the beam prunes, at extra decoding cost.",
-    ),
-]
-SearchOption = Annotated[
-    bool,
-    typer.Option(
-        "--search",
-        help="Structure search after the rerank: the beam's structures are mutated by "
-        "formula-preserving moves and fragment recombination and re-scored by forward "
-        "prediction (see benchmarks/RESULTS.md#generate).",
-    ),
-]
-SearchBudgetOption = Annotated[
-    int,
-    typer.Option("--search-budget", min=0, help="Forward predictions per query for --search."),
-]
-TimeLimitOption = Annotated[
-    float,
-    typer.Option(
-        "--time-limit", min=0.0, help="Wall seconds per query for --search (0: no limit)."
-    ),
-]
-WeightsOption = Annotated[
-    Path | None,
-    typer.Option(
-        help="Generator weights (.safetensors with card and tokenizer); default: shipped."
-    ),
-]
-DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
-PredictorOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--predictor-weights", help="Forward-model weights for reranking; default: shipped."
-    ),
-]
-NoRerankOption = Annotated[
-    bool, typer.Option("--no-rerank", help="Keep beam order (no forward-prediction rerank).")
-]
-BatchSizeOption = Annotated[
-    int,
-    typer.Option(
-        "--batch-size", min=1, help="Queries decoded together (one saved output part each)."
-    ),
-]
-FormulaPolicyOption = Annotated[
-    str,
-    typer.Option(
-        "--formula-policy",
-        help="Candidates whose formula differs from the query's: reject, penalize or ignore.",
-    ),
-]
-
-
-def _records(
-    query: str | None,
-    c13: str | None,
-    h1: str | None,
-    formula: str | None,
-    solvent: str | None,
-) -> Iterable[Any]:
-    """The queries: a (lazy) Spectrum-or-RecordError stream of QUERY, or the inline query."""
-    if query is not None:
-        if any(v is not None for v in (c13, h1, formula)):
-            raise fail("give either QUERY or an inline query (--c13/--h1/--formula), not both")
-        return _file_queries(query)
-    if c13 is None and h1 is None and formula is None:
-        raise fail("give QUERY or an inline query (--c13/--h1/--formula)")
-    try:
-        spectrum = inline_query(c13, h1, formula, solvent)
-    except NmrpeakError as exc:
-        raise fail(f"inline query: {exc}") from None
-    if not spectrum.nuclei:
-        raise fail("--c13/--h1 give no peaks; expected at least one peak list")
-    return [spectrum]
-
-
-def _file_queries(query: str) -> Iterator[Any]:
-    from nmrpeak_cli.io import read_spectra
-
-    for batch in read_spectra(query, batch_size=64):
-        yield from batch
-
-
-def _query_key(item: Any) -> str:
-    """Record key of a query: its id and everything the rows depend on."""
-    from nmrpeak_cli.generate.api import record_id
-    from nmrpeak_cli.outputs import record_key
-    from nmrpeak_cli.schema import spectrum_to_row
-    from nmrpeak_cli.spectra import Spectrum
-
-    if isinstance(item, Spectrum):
-        return record_key(item.id, spectrum_to_row(item))
-    return record_key(record_id(item), str(item))
-
-
-def _failed(rows: list[dict[str, Any]]) -> bool:
-    """Whether a query failed: a warning in ``error`` (e.g. rerank skipped) is not a failure."""
-    from nmrpeak_cli.generate.api import is_failure
-
-    return any(is_failure(row) for row in rows)
 
 
 _COLUMNS = (("log p", "gen_logprob", ".3f"), ("sim.", "rerank", ".3f"))
@@ -318,7 +205,7 @@ def register(app: typer.Typer) -> None:
         if search_config is not None and no_rerank:
             raise fail("--search needs the forward model: drop --no-rerank")
         context = command_context(ctx, device=device)
-        records = _records(query, c13, h1, formula, solvent)
+        records = query_inputs(query, c13, h1, formula, solvent)
         process, digest = _generation(
             options, weights, predictor_weights, context.device, k=k, beam=max(beam, k),
             rerank=not no_rerank, formula_policy=formula_policy, report=report_dir(report),
@@ -327,19 +214,17 @@ def register(app: typer.Typer) -> None:
         if search_config is not None:
             digest["search"] = repr(search_config)
         summary = run_batch(
-            context, records, process, key=_query_key, schema=RESULTS_SCHEMA,
+            context, records, process, key=query_key, schema=RESULTS_SCHEMA,
             options=options, digest=digest, render=_render, description="generate",
-            jobs=1 if process.device.startswith("cuda") else None, failed=_failed,
+            jobs=1 if process.device.startswith("cuda") else None, failed=query_failed,
         )  # fmt: skip
         exit_for(summary, f"queries in {query or 'the inline query'}")
 
     @train_app.command("generator")
     def train_generator_command(
         ctx: typer.Context,
-        data: Annotated[Path, typer.Option(help="Folder from `nmrpeak data prepare`.")] = Path(
-            "data"
-        ),
-        split: Annotated[str, typer.Option(help="Split scheme: scaffold or random.")] = "scaffold",
+        data: DataOption = Path("data"),
+        split: SchemeOption = "scaffold",
         pretrain: Annotated[
             Path | None,
             typer.Option(help="Simulated corpus folder (`train generator-corpus`) to pretrain on."),
@@ -385,7 +270,6 @@ def register(app: typer.Typer) -> None:
             int, typer.Option("--valid-size", min=1, help="Validation pairs for early stopping.")
         ] = 500,
         device: DeviceOption = "auto",
-        seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     ) -> None:
         """Train the generator: optional simulated pretraining, then experimental fine-tuning.
 
@@ -400,6 +284,7 @@ def register(app: typer.Typer) -> None:
         if stage not in {"all", *STAGES}:
             raise fail(f"--stage must be all, pretrain or finetune, got {stage!r}")
         context = command_context(ctx, device=device, jobs=jobs)
+        seed = context.seed  # the global --seed (also accepted after the subcommand)
 
         table = data / "experimental.parquet"
         column = f"split_{split}"
@@ -452,10 +337,8 @@ def register(app: typer.Typer) -> None:
     @train_app.command("generator-corpus")
     def generator_corpus_command(
         ctx: typer.Context,
-        data: Annotated[Path, typer.Option(help="Folder from `nmrpeak data prepare`.")] = Path(
-            "data"
-        ),
-        split: Annotated[str, typer.Option(help="Split scheme: scaffold or random.")] = "scaffold",
+        data: DataOption = Path("data"),
+        split: SchemeOption = "scaffold",
         output: Annotated[
             Path, typer.Option("--output", "-o", help="Corpus folder (resumable).")
         ] = Path("data/generator_corpus"),
@@ -516,10 +399,8 @@ def register(app: typer.Typer) -> None:
     @train_app.command("generator-fusion")
     def generator_fusion_command(
         ctx: typer.Context,
-        data: Annotated[Path, typer.Option(help="Folder from `nmrpeak data prepare`.")] = Path(
-            "data"
-        ),
-        split: Annotated[str, typer.Option(help="Split scheme: scaffold or random.")] = "scaffold",
+        data: DataOption = Path("data"),
+        split: SchemeOption = "scaffold",
         limit: Annotated[int, typer.Option(min=10, help="Validation queries to use.")] = 300,
         beam: BeamOption = 10,
         weights: WeightsOption = None,
@@ -567,9 +448,7 @@ def register(app: typer.Typer) -> None:
                 "with a smiles column."
             ),
         ] = "scaffold",
-        data: Annotated[Path, typer.Option(help="Folder from `nmrpeak data prepare`.")] = Path(
-            "data"
-        ),
+        data: DataOption = Path("data"),
         output: Annotated[
             Path | None, typer.Option("--output", "-o", help="Report: .json or .md.")
         ] = None,

@@ -12,15 +12,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nmrpeak_cli.cli.common import JobsOption, OutOption, ShardOption, fail, run_context
-from nmrpeak_cli.cli.runner import (
+from nmrpeak_cli.cli.common import fail, run_context
+from nmrpeak_cli.cli.options import (
     BackendOption,
+    JobsOption,
+    OutOption,
     ResumeOption,
     SchedulerOption,
-    batch_options,
-    exit_for,
-    run_batch,
+    ShardOption,
 )
+from nmrpeak_cli.cli.runner import batch_options, exit_for, run_batch
 
 if TYPE_CHECKING:
     from nmrpeak_cli.io.raw.walk import Skipped

@@ -17,9 +17,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from nmrpeak_cli.cli.common import (
-    JobsOption,
-    OutOption,
-    ShardOption,
     command_context,
     fail,
     run_context,
@@ -28,14 +25,16 @@ from nmrpeak_cli.cli.common import (
     warn_split_leaks,
 )
 from nmrpeak_cli.cli.groups import bench_app, train_app
-from nmrpeak_cli.cli.runner import (
+from nmrpeak_cli.cli.options import (
     BackendOption,
+    DeviceOption,
+    JobsOption,
+    OutOption,
     ResumeOption,
     SchedulerOption,
-    batch_options,
-    exit_for,
-    run_batch,
+    ShardOption,
 )
+from nmrpeak_cli.cli.runner import batch_options, exit_for, run_batch
 from nmrpeak_cli.errors import NotAvailableError
 
 if TYPE_CHECKING:
@@ -111,7 +110,7 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[
             int, typer.Option("--batch-size", min=1, help="Molecules per batch.")
         ] = 256,
-        device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+        device: DeviceOption = "auto",
         jobs: JobsOption = 1,
         shard: ShardOption = None,
         resume: ResumeOption = False,

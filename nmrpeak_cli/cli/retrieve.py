@@ -15,19 +15,9 @@ from typing import Annotated, Any
 import typer
 
 from nmrpeak_cli.cli.common import (
-    C13Option,
     ExitCode,
-    FormulaOption,
-    H1Option,
-    JobsOption,
-    KOption,
-    OutOption,
-    ReportOption,
-    ShardOption,
-    SolventOption,
     command_context,
     fail,
-    inline_query,
     progress_bar,
     report_dir,
     run_context,
@@ -37,14 +27,24 @@ from nmrpeak_cli.cli.common import (
     warn_split_leaks,
 )
 from nmrpeak_cli.cli.groups import bench_app, library_app, train_app
-from nmrpeak_cli.cli.runner import (
+from nmrpeak_cli.cli.options import (
     BackendOption,
+    C13Option,
+    DeviceOption,
+    FormulaOption,
+    H1Option,
+    JobsOption,
+    KOption,
+    OutOption,
+    ReportOption,
     ResumeOption,
     SchedulerOption,
-    batch_options,
-    exit_for,
-    run_batch,
+    SchemeOption,
+    ShardOption,
+    SolventOption,
 )
+from nmrpeak_cli.cli.queries import query_inputs, query_key
+from nmrpeak_cli.cli.runner import batch_options, exit_for, run_batch
 from nmrpeak_cli.errors import NmrpeakError
 
 LibraryOption = Annotated[
@@ -110,25 +110,13 @@ def _report_build(manifest: dict[str, Any], out: Path, quiet: bool = False) -> N
         raise typer.Exit(int(ExitCode.PARTIAL))
 
 
-def _file_queries(source: str) -> Iterator[Any]:
-    from nmrpeak_cli.io import read_spectra
+def _search_inputs(queries: Iterable[Any]) -> Iterator[Any]:
+    """The search's inputs: records that could not be read become :class:`QueryError` rows."""
     from nmrpeak_cli.io.records import RecordError
     from nmrpeak_cli.retrieve.search import QueryError
 
-    for batch in read_spectra(source):
-        for item in batch:
-            yield QueryError(item.record, str(item)) if isinstance(item, RecordError) else item
-
-
-def _query_key(query: Any) -> str:
-    """Record key of a query: its id and everything that shapes its rows (not its truth)."""
-    from nmrpeak_cli.outputs import record_key
-    from nmrpeak_cli.retrieve.search import QueryError
-    from nmrpeak_cli.schema import spectrum_to_row
-
-    if isinstance(query, QueryError):
-        return record_key(query.id, {"error": query.error})
-    return record_key(query.id, {**spectrum_to_row(query), "smiles": None})
+    for item in queries:
+        yield QueryError(item.record, str(item)) if isinstance(item, RecordError) else item
 
 
 def _render(rows: list[dict[str, Any]]) -> None:
@@ -210,17 +198,12 @@ def register(app: typer.Typer) -> None:
         nmrpeak retrieve big.parquet -l lib/ -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --jobs 0 --resume
         """
 
-        from nmrpeak_cli.errors import SpectrumError
         from nmrpeak_cli.retrieve.api import SearchBatch
         from nmrpeak_cli.retrieve.library import default_library_dir
         from nmrpeak_cli.retrieve.search import FORMULA_POLICIES, SearchParams
         from nmrpeak_cli.schema import RESULTS_SCHEMA
 
-        inline = any(v is not None for v in (c13, h1, formula))
-        if inline == (query is not None):
-            raise fail(
-                "give either QUERY or inline --c13/--h1 (with --formula), not both or neither"
-            )
+        queries = _search_inputs(query_inputs(query, c13, h1, formula, solvent, query_id))
         options = batch_options(
             output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
             scheduler=scheduler, batch_size=batch_size,
@@ -238,15 +221,6 @@ def register(app: typer.Typer) -> None:
                     "`nmrpeak library default` (or `library build`) or pass -l LIBDIR"
                 )
         reports = report_dir(report)
-        if inline:
-            try:
-                queries: Iterable[Any] = [inline_query(c13, h1, formula, solvent, query_id)]
-            except SpectrumError as exc:
-                raise fail(str(exc)) from None
-            if not queries[0].nuclei:
-                raise fail("--c13/--h1 give no peaks; expected at least one peak list")
-        else:
-            queries = _file_queries(query)
         in_process = options.jobs <= 1 and options.scheduler is None
         process = SearchBatch(
             library.absolute(),
@@ -267,7 +241,7 @@ def register(app: typer.Typer) -> None:
             run_context(ctx),
             queries,
             process,
-            key=_query_key,
+            key=query_key,
             schema=RESULTS_SCHEMA,
             options=options,
             digest=searcher.digest(),
@@ -294,7 +268,7 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[
             int, typer.Option("--batch-size", min=1, help="Prediction batch.")
         ] = 256,
-        device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+        device: DeviceOption = "auto",
         encoders: Annotated[
             bool, typer.Option("--encoders/--no-encoders", help="Embed with the shipped encoders.")
         ] = True,
@@ -385,7 +359,7 @@ def register(app: typer.Typer) -> None:
         output: Annotated[
             Path | None, typer.Option("--output", "-o", help="Default: <cache>/default_library.")
         ] = None,
-        device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+        device: DeviceOption = "auto",
         jobs: JobsOption = 1,
     ) -> None:
         """Build the default library used by elucidate (MOSES slice + your molecules).
@@ -437,7 +411,7 @@ def register(app: typer.Typer) -> None:
         out_dir: Annotated[Path, typer.Option("--out-dir", help="Run folder.")] = Path(
             "runs/retriever"
         ),
-        split: Annotated[str, typer.Option(help="Split scheme: scaffold or random.")] = "scaffold",
+        split: SchemeOption = "scaffold",
         kinds: Annotated[
             str,
             typer.Option(

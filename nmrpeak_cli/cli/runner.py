@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sized
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
@@ -36,32 +36,6 @@ if TYPE_CHECKING:
     from nmrpeak_cli.outputs import BatchSummary
 
 T = TypeVar("T")
-
-ResumeOption = Annotated[
-    bool,
-    typer.Option(
-        "--resume",
-        help="Skip records whose results are already in OUT (or in its unfinished parts after "
-        "a killed run); needs -o FILE.",
-    ),
-]
-BackendOption = Annotated[
-    str,
-    typer.Option(
-        "--backend",
-        help="local (worker processes on this machine) or dask (a Dask cluster, see --scheduler).",
-        metavar="local|dask",
-    ),
-]
-SchedulerOption = Annotated[
-    str | None,
-    typer.Option(
-        "--scheduler",
-        help="Dask scheduler address (tcp://host:8786) for --backend dask; default: "
-        "DASK_SCHEDULER_ADDRESS.",
-        metavar="ADDRESS",
-    ),
-]
 
 
 @dataclass(frozen=True, slots=True)
