@@ -14,43 +14,39 @@ from typing import Annotated, Any
 import typer
 
 from nmrpeak_cli.cli.common import (
-    C13Option,
-    FormulaOption,
-    H1Option,
-    JobsOption,
-    KOption,
-    OutOption,
-    ReportOption,
-    ShardOption,
-    SolventOption,
     fail,
     render_ranked,
     report_dir,
     run_context,
     stderr_console,
 )
-from nmrpeak_cli.cli.generate import (
+from nmrpeak_cli.cli.groups import bench_app, train_app
+from nmrpeak_cli.cli.options import (
+    BackendOption,
     BatchSizeOption,
     BeamOption,
+    C13Option,
     DeviceOption,
+    FormulaOption,
     FormulaPolicyOption,
+    H1Option,
+    JobsOption,
+    KOption,
     NoRerankOption,
+    OutOption,
     PredictorOption,
     QueryArg,
-    WeightsOption,
-    _failed,
-    _query_key,
-    _records,
-)
-from nmrpeak_cli.cli.groups import bench_app, train_app
-from nmrpeak_cli.cli.runner import (
-    BackendOption,
+    ReportOption,
     ResumeOption,
     SchedulerOption,
-    batch_options,
-    exit_for,
-    run_batch,
+    ShardOption,
+    SolventOption,
+    WeightsOption,
 )
+from nmrpeak_cli.cli.queries import query_failed as _failed
+from nmrpeak_cli.cli.queries import query_inputs as _records
+from nmrpeak_cli.cli.queries import query_key as _query_key
+from nmrpeak_cli.cli.runner import batch_options, exit_for, run_batch
 from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
 
 LibraryOption = Annotated[
