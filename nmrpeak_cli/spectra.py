@@ -87,7 +87,6 @@ _SIMPLE_WORDS: dict[str, str] = {
     "ax": "m",
 }
 _COMPOUND = re.compile(r"^(?:d|t|q|p|h|hept)+$")
-_NAMED = {"s": "s", "m": "m"}
 
 
 @lru_cache(maxsize=4096)

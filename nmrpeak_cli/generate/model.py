@@ -233,8 +233,10 @@ def _merge(x: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True, slots=True)
-class FusionWeights:
-    """Logistic fusion of candidate evidence into a calibrated score in [0, 1].
+class RerankCalibration:
+    """The generator's rerank calibration: logistic fusion of a candidate's evidence into a
+    calibrated score in [0, 1] (stored in the card under ``fusion``; the retriever's
+    :class:`~nmrpeak_cli.retrieve.search.FusionWeights` is another thing).
 
     ``score = sigmoid(bias + w_logprob * logprob_per_token + w_similarity * similarity)``;
     the beam-only score uses ``beam_bias + beam_w_logprob * logprob_per_token``.
@@ -258,7 +260,7 @@ class FusionWeights:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> FusionWeights:
+    def from_dict(cls, data: dict[str, Any] | None) -> RerankCalibration:
         """Inverse of :meth:`to_dict` (``None`` gives the defaults)."""
         return cls(**(data or {}))
 
@@ -282,7 +284,7 @@ class Generator:
     model: SpectrumToSmiles
     spectrum_tokenizer: SpectrumTokenizer
     smiles_tokenizer: SmilesTokenizer
-    fusion: FusionWeights = field(default_factory=FusionWeights)
+    fusion: RerankCalibration = field(default_factory=RerankCalibration)
     card: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -365,7 +367,7 @@ def load_generator(weights: str | Path | None = None, device: str = "cpu") -> Ge
         tokenizers = artifact.sidecars[TOKENIZER_SIDECAR]
         spectrum_tokenizer = SpectrumTokenizer.from_dict(tokenizers["spectrum"])
         smiles_tokenizer = SmilesTokenizer(tuple(tokenizers["smiles"]))
-        fusion = FusionWeights.from_dict(card.get("fusion"))
+        fusion = RerankCalibration.from_dict(card.get("fusion"))
     except (KeyError, TypeError, ValueError) as exc:
         raise NotAvailableError(f"generator card {card_path(weights)} is invalid: {exc}") from None
     if (config.src_vocab, config.tgt_vocab) != (len(spectrum_tokenizer), len(smiles_tokenizer)):

@@ -3,7 +3,7 @@
 Each candidate's spectrum is predicted (any callable with the :data:`Predictor` signature:
 the shipped forward model in use, a fake in tests) and compared with the query by the
 peak-aware similarity over the nuclei the query has. The final score is a logistic fusion of
-the length-normalized log-probability and that similarity (:class:`FusionWeights`), fitted on
+the length-normalized log-probability and that similarity (:class:`RerankCalibration`), fitted on
 the validation split by :func:`fit_fusion` so that it reads as the probability that the
 candidate is the right structure.
 """
@@ -19,7 +19,7 @@ import numpy as np
 
 from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
 from nmrpeak_cli.generate.decode import Candidate
-from nmrpeak_cli.generate.model import FusionWeights
+from nmrpeak_cli.generate.model import RerankCalibration
 from nmrpeak_cli.spectra import Spectrum
 
 Predictor = Callable[[Sequence[str], str | None], Sequence[Spectrum | None]]
@@ -80,19 +80,19 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(min(x, 50.0), -50.0)))
 
 
-def beam_score(candidate: Candidate, fusion: FusionWeights) -> float:
+def beam_score(candidate: Candidate, fusion: RerankCalibration) -> float:
     """Calibrated score from the log-probability alone."""
     return _sigmoid(fusion.beam_bias + fusion.beam_w_logprob * candidate.logprob)
 
 
-def fused_score(candidate: Candidate, similarity: float, fusion: FusionWeights) -> float:
+def fused_score(candidate: Candidate, similarity: float, fusion: RerankCalibration) -> float:
     """Calibrated score from log-probability and similarity."""
     return _sigmoid(
         fusion.bias + fusion.w_logprob * candidate.logprob + fusion.w_similarity * similarity
     )
 
 
-def score_by_beam(candidates: Sequence[Candidate], fusion: FusionWeights) -> list[Candidate]:
+def score_by_beam(candidates: Sequence[Candidate], fusion: RerankCalibration) -> list[Candidate]:
     """Candidates with beam-only scores, in beam (log-probability) order."""
     scored = [replace(c, score=beam_score(c, fusion)) for c in candidates]
     return sorted(scored, key=lambda c: -c.logprob)
@@ -102,7 +102,7 @@ def rerank(
     query: Spectrum,
     candidates: Sequence[Candidate],
     predicted: Mapping[str, Spectrum | None],
-    fusion: FusionWeights,
+    fusion: RerankCalibration,
     similarity: SimilarityFn,
 ) -> list[Candidate]:
     """Score candidates by fused log-probability and predicted-spectrum similarity, best first.
@@ -125,7 +125,7 @@ def fit_fusion(
     *,
     l2: float | None = None,
     fitted_on: str = "validation",
-) -> FusionWeights:
+) -> RerankCalibration:
     """Fit both logistic fusions (with and without similarity) on labelled candidates.
 
     Parameters
@@ -178,7 +178,7 @@ def fit_fusion(
 
     full = fit(np.column_stack([x_lp, x_sim]))
     beam = fit(x_lp[:, None])
-    return FusionWeights(
+    return RerankCalibration(
         w_logprob=float(full[1]),
         w_similarity=float(full[2]),
         bias=float(full[0]),

@@ -518,7 +518,7 @@ class NmrText:
     solvent: str | None
     peaks: PeakList
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Plain dict with keys ``nucleus``, ``field_mhz``, ``solvent``, ``peaks``."""
         return {
             "nucleus": self.nucleus,

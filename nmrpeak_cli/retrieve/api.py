@@ -50,10 +50,10 @@ class Searcher:
         depth, fusion weights, similarity parameters), for ``--resume`` checks."""
         return {
             "library": {name: f["sha256"] for name, f in self.library.manifest["files"].items()},
-            "encoders": {name: e.identity.as_dict() for name, e in self.encoders.items()},
+            "encoders": {name: e.identity.to_dict() for name, e in self.encoders.items()},
             "k": self.params.k,
             "candidates": self.params.candidates,
-            "weights": self.params.weights.as_dict(),
+            "weights": self.params.weights.to_dict(),
             "similarity": repr(self.params.similarity),
         }
 

@@ -558,9 +558,9 @@ def run_benchmark(
     report: dict[str, Any] = {
         "queries_file": str(options.queries),
         "queries": len(queries),
-        "predictor": predictor.identity.as_dict(),
-        "encoders": {n: e.identity.as_dict() for n, e in encoders.items()},
-        "fusion": params.weights.as_dict(),
+        "predictor": predictor.identity.to_dict(),
+        "encoders": {n: e.identity.to_dict() for n, e in encoders.items()},
+        "fusion": params.weights.to_dict(),
         "similarity": {
             "c13_tolerance_ppm": params.similarity.c13.tolerance_ppm,
             "h1_tolerance_ppm": params.similarity.h1.tolerance_ppm,
@@ -662,7 +662,7 @@ def fit_fusion_on_split(
     weights, top1 = fit_fusion(scored_sets(params, encoders, None), encoders)
     card = {
         "model": "nmrpeak.retriever.fusion",
-        "weights": weights.as_dict(),
+        "weights": weights.to_dict(),
         "similarity_tolerance_scale": scale,
         "similarity": similarity_to_dict(params.similarity),
         "valid_mean_top1": top1,
@@ -672,11 +672,11 @@ def fit_fusion_on_split(
             "n_queries": len(queries),
             "library_size": len(library),
         },
-        "encoders": {n: e.identity.as_dict() for n, e in encoders.items()},
-        "predictor": predictor.identity.as_dict(),
+        "encoders": {n: e.identity.to_dict() for n, e in encoders.items()},
+        "predictor": predictor.identity.to_dict(),
         "seed": options.seed,
         "command": command,
     }
     out.write_text(json.dumps(card, indent=2) + "\n")
-    log(f"fusion weights {weights.as_dict()} (valid mean top-1 {top1:.3f}) → {out}")
+    log(f"fusion weights {weights.to_dict()} (valid mean top-1 {top1:.3f}) → {out}")
     return card

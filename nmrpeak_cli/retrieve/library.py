@@ -484,8 +484,8 @@ def _new_manifest(
         "format_version": FORMAT_VERSION,
         "status": "building",
         "nmrpeak_version": __version__,
-        "predictor": predictor.identity.as_dict(),
-        "encoders": {e.identity.name: {**e.identity.as_dict(), "dim": e.dim} for e in encoders},
+        "predictor": predictor.identity.to_dict(),
+        "encoders": {e.identity.name: {**e.identity.to_dict(), "dim": e.dim} for e in encoders},
         "shard": {"index": shard.index, "count": shard.count},
         "part_size": part_size,
         "source": source,
@@ -713,7 +713,7 @@ def embed_library(
         target.flush()
         del target
         os.replace(path / f"emb.{name}.npy.tmp", path / f"emb.{name}.npy")
-        manifest["encoders"][name] = {**encoder.identity.as_dict(), "dim": encoder.dim}
+        manifest["encoders"][name] = {**encoder.identity.to_dict(), "dim": encoder.dim}
         names.append(f"emb.{name}.npy")
     index_names, kinds = _write_indexes(path, [e.identity.name for e in encoders], exact_index_max)
     manifest["index"] = {**manifest.get("index", {}), **kinds}

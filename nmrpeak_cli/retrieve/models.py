@@ -42,13 +42,13 @@ class ModelIdentity:
         digest = f" (sha256 {self.sha256[:12]})" if self.sha256 else ""
         return f"{self.name} {self.version}{digest}"
 
-    def as_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, str]:
         """JSON form stored in manifests."""
         return {"name": self.name, "version": self.version, "sha256": self.sha256}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelIdentity:
-        """Inverse of :meth:`as_dict`."""
+        """Inverse of :meth:`to_dict`."""
         return cls(str(data["name"]), str(data["version"]), str(data.get("sha256", "")))
 
 

@@ -76,7 +76,7 @@ class FusionWeights:
         if self.ssr + self.sme + self.sse <= 0:
             raise ValueError("at least one fusion weight must be positive")
 
-    def as_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float]:
         """JSON form (model card)."""
         return {name: getattr(self, name) for name in COMPONENTS}
 

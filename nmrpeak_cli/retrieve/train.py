@@ -453,7 +453,7 @@ def train_encoder(
         card = {
             "training": {
                 **{k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
-                "predictor": predictor.identity.as_dict(),
+                "predictor": predictor.identity.to_dict(),
                 "best_epoch": best["epoch"],
                 "train_pairs": len(train),
                 "command": command,

@@ -7,7 +7,7 @@ import pytest
 
 from nmrpeak_cli.errors import NmrpeakError
 from nmrpeak_cli.generate.decode import Candidate
-from nmrpeak_cli.generate.model import FusionWeights
+from nmrpeak_cli.generate.model import RerankCalibration
 from nmrpeak_cli.generate.rerank import fit_fusion, predict_candidates, rerank, score_by_beam
 from nmrpeak_cli.similarity import spectrum_similarity
 from nmrpeak_cli.spectra import Spectrum
@@ -30,10 +30,10 @@ def fake_predictor(smiles, solvent):
 
 def test_rerank_orders_by_similarity_over_logprob() -> None:
     candidates = [_candidate("CCO", -0.1), _candidate("CCOC=O", -0.3), _candidate("C", -0.2)]
-    beam = score_by_beam(candidates, FusionWeights())
+    beam = score_by_beam(candidates, RerankCalibration())
     assert [c.smiles for c in beam] == ["CCO", "C", "CCOC=O"], "beam order follows log p"
     predicted = predict_candidates(fake_predictor, [c.smiles for c in candidates])
-    ranked = rerank(QUERY, candidates, predicted, FusionWeights(), spectrum_similarity)
+    ranked = rerank(QUERY, candidates, predicted, RerankCalibration(), spectrum_similarity)
     assert ranked[0].smiles == "CCOC=O", "the candidate whose prediction matches must win"
     assert ranked[0].similarity > 0.8 > ranked[1].similarity, "similarity must be recorded"
     failed = next(c for c in ranked if c.smiles == "C")
