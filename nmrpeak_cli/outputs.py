@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nmrpeak_cli.errors import InputFileError
-from nmrpeak_cli.paths import publish
+from nmrpeak_cli.paths import atomic_path, write_text_atomic
 
 KEY_COLUMN = "_record_key"
 
@@ -187,7 +186,7 @@ class ResumableOutput:
                 else:
                     keys.extend(row_keys)
                 writer.write(table)
-        _atomic_text(self.done_file, self._header + "\n" + "\n".join(keys))
+        write_text_atomic(self.done_file, self._header + "\n" + "\n".join(keys))
         shutil.rmtree(self.parts_dir, ignore_errors=True)
 
     def abort(self) -> None:
@@ -208,17 +207,6 @@ class ResumableOutput:
                 "per row (written by an older nmrpeak?); rerun without --resume"
             )
         return source.iter_batches()
-
-
-def _atomic_text(target: Path, text: str) -> None:
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(text)
-        publish(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class StreamOutput:
@@ -335,7 +323,7 @@ def merge_outputs(paths: Sequence[str | os.PathLike[str]], out: str | os.PathLik
     else:
         _concatenate_text([sources[i] for i in order], target, header=suffixes <= {"csv", "tsv"})
     keys = [k for i in order for k in headers[i]["keys"]]
-    _atomic_text(
+    write_text_atomic(
         target.with_name(f".{target.name}.done"),
         json.dumps({"digest": digests.pop(), "shard": None}) + "\n" + "\n".join(keys),
     )
@@ -350,17 +338,10 @@ def _concatenate_text(sources: Sequence[Path], target: Path, *, header: bool) ->
         with opener(path, "rb") as handle:
             yield from handle
 
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        opener = gzip.open if target.name.lower().endswith(".gz") else open
-        os.close(descriptor)
-        with opener(temporary, "wb") as handle:
-            for n, path in enumerate(sources):
-                for i, line in enumerate(lines(path)):
-                    if header and i == 0 and n > 0:
-                        continue
-                    handle.write(line)
-        publish(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    opener = gzip.open if target.name.lower().endswith(".gz") else open
+    with atomic_path(target) as temporary, opener(temporary, "wb") as handle:
+        for n, path in enumerate(sources):
+            for i, line in enumerate(lines(path)):
+                if header and i == 0 and n > 0:
+                    continue
+                handle.write(line)

@@ -101,7 +101,7 @@ def write_query_report(
         import matplotlib  # noqa: F401
     except ImportError as exc:
         raise NotAvailableError("reports need matplotlib: pip install 'nmrpeak-cli[plot]'") from exc
-    from nmrpeak_cli.outputs import _atomic_text
+    from nmrpeak_cli.paths import write_text_atomic
     from nmrpeak_cli.similarity import match_spectra
 
     candidates = sorted(
@@ -137,7 +137,7 @@ def write_query_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / _file_name(query.id)
     # Character references keep the file ASCII whatever the locale's encoding.
-    _atomic_text(path, document.encode("ascii", "xmlcharrefreplace").decode("ascii"))
+    write_text_atomic(path, document.encode("ascii", "xmlcharrefreplace").decode("ascii"))
     return path
 
 

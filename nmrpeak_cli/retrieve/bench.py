@@ -95,7 +95,7 @@ def library_head(library: Library, n: int) -> Library:
         index.add(np.asarray(vectors, np.float32))
         indexes[name] = index
     entries = library.entries.slice(0, n)
-    from nmrpeak_cli.retrieve.library import _formula_groups
+    from nmrpeak_cli.retrieve.library import formula_groups
 
     return Library(
         path=library.path,
@@ -103,7 +103,7 @@ def library_head(library: Library, n: int) -> Library:
         entries=entries,
         packed=packed,
         embeddings=embeddings,
-        _formula_rows=_formula_groups(entries.column("formula")),
+        _formula_rows=formula_groups(entries.column("formula")),
         _indexes=indexes,
     )
 

@@ -840,7 +840,7 @@ def c13_attached_h(entries: pa.Table) -> PackedPeakLists:
     return PackedPeakLists.from_peaklists(lists, Nucleus.C13)
 
 
-def _formula_groups(formulas: pa.ChunkedArray) -> dict[str, np.ndarray]:
+def formula_groups(formulas: pa.ChunkedArray) -> dict[str, np.ndarray]:
     encoded = formulas.combine_chunks().dictionary_encode()
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     order = np.argsort(codes, kind="stable")
@@ -927,5 +927,5 @@ def open_library(
         entries=entries,
         packed=packed,
         embeddings=embeddings,
-        _formula_rows=_formula_groups(entries.column("formula")),
+        _formula_rows=formula_groups(entries.column("formula")),
     )
