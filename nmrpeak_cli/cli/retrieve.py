@@ -278,7 +278,7 @@ def register(app: typer.Typer) -> None:
         [bold]Example[/bold]: nmrpeak library build part_*.smi -o lib/ --shard $SLURM_ARRAY_TASK_ID/$N
         """
         from nmrpeak_cli.batch import resolve_shard
-        from nmrpeak_cli.retrieve.library import build_library
+        from nmrpeak_cli.retrieve.build import build_library
         from nmrpeak_cli.retrieve.models import ShippedPredictor
 
         context = command_context(ctx, device=device, jobs=jobs)
@@ -313,7 +313,7 @@ def register(app: typer.Typer) -> None:
 
         [bold]Example[/bold]: nmrpeak library merge lib_shard_*/ -o lib/
         """
-        from nmrpeak_cli.retrieve.library import merge_libraries
+        from nmrpeak_cli.retrieve.build import merge_libraries
 
         try:
             manifest = merge_libraries(shards, output)
@@ -329,7 +329,7 @@ def register(app: typer.Typer) -> None:
 
         [bold]Example[/bold]: nmrpeak library embed lib/
         """
-        from nmrpeak_cli.retrieve.library import embed_library
+        from nmrpeak_cli.retrieve.build import embed_library
 
         chosen = _encoders(True)
         if not chosen:
@@ -372,7 +372,8 @@ def register(app: typer.Typer) -> None:
         """
         import shutil
 
-        from nmrpeak_cli.retrieve.library import LibraryError, build_library, default_library_dir
+        from nmrpeak_cli.retrieve.build import build_library
+        from nmrpeak_cli.retrieve.library import LibraryError, default_library_dir
         from nmrpeak_cli.retrieve.models import ShippedPredictor
         from nmrpeak_cli.retrieve.sources import default_molecules
 

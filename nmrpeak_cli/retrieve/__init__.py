@@ -1,6 +1,7 @@
 """Spectrum → molecule retrieval: libraries of predicted spectra, SSR/SME/SSE scoring, fusion.
 
-The parts: :mod:`~nmrpeak_cli.retrieve.library` (build, merge, open library directories),
+The parts: :mod:`~nmrpeak_cli.retrieve.build` (build, merge, embed library directories),
+:mod:`~nmrpeak_cli.retrieve.library` (the layout; open and verify a library),
 :mod:`~nmrpeak_cli.retrieve.search` (candidates, scores, fusion, ranking) and
 :mod:`~nmrpeak_cli.retrieve.models` (the predictor and encoder interfaces),
 :mod:`~nmrpeak_cli.retrieve.encoders` and :mod:`~nmrpeak_cli.retrieve.train` (SME/SSE),
@@ -11,13 +12,8 @@ The parts: :mod:`~nmrpeak_cli.retrieve.library` (build, merge, open library dire
 from __future__ import annotations
 
 from nmrpeak_cli.retrieve.api import Searcher, open_searcher
-from nmrpeak_cli.retrieve.library import (
-    Library,
-    LibraryError,
-    build_library,
-    merge_libraries,
-    open_library,
-)
+from nmrpeak_cli.retrieve.build import build_library, merge_libraries
+from nmrpeak_cli.retrieve.library import Library, LibraryError, open_library
 from nmrpeak_cli.retrieve.models import Encoder, ModelIdentity, Predictor
 from nmrpeak_cli.retrieve.search import FusionWeights, QueryError, SearchParams, retrieve
 

@@ -424,12 +424,8 @@ def prepared_library(
 ) -> Library:
     """Build the benchmark library once per predictor (resuming an interrupted build), then
     (re)embed it with whichever ``encoders`` it does not hold yet."""
-    from nmrpeak_cli.retrieve.library import (
-        build_library,
-        embed_library,
-        open_library,
-        read_manifest,
-    )
+    from nmrpeak_cli.retrieve.build import build_library, embed_library
+    from nmrpeak_cli.retrieve.library import open_library, read_manifest
 
     done = (lib_dir / "manifest.json").is_file() and read_manifest(lib_dir)["status"] == "complete"
     if not done:

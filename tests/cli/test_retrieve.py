@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from nmrpeak_cli.batch import Shard
 from nmrpeak_cli.cli import retrieve as retrieve_cli
 from nmrpeak_cli.cli.groups import library_app
-from nmrpeak_cli.retrieve.library import build_library
+from nmrpeak_cli.retrieve.build import build_library
 from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table
 from tests.retrieve.conftest import MOLECULES, FakePredictor, predicted_spectrum
 

@@ -26,7 +26,7 @@ QUERIES = [
 
 @pytest.fixture(scope="module")
 def library_dir(tmp_path_factory) -> Path:
-    from nmrpeak_cli.retrieve.library import build_library
+    from nmrpeak_cli.retrieve.build import build_library
     from tests.retrieve.conftest import MOLECULES, FakePredictor
 
     out = tmp_path_factory.mktemp("lib") / "lib"

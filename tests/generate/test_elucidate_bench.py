@@ -101,7 +101,7 @@ def test_a_whole_benchmark_run_returns_no_other_formula(
 def test_a_library_predicted_by_another_model_is_a_usage_error(
     models_with_predictor, monkeypatch, tmp_path
 ) -> None:
-    from nmrpeak_cli.retrieve.library import build_library
+    from nmrpeak_cli.retrieve.build import build_library
     from tests.retrieve.conftest import MOLECULES, FakePredictor
 
     monkeypatch.setenv("NMRPEAK_MODELS", str(models_with_predictor))

@@ -69,7 +69,7 @@ def models_with_predictor(tmp_path_factory, tiny_models_dir) -> Path:
 @pytest.fixture(scope="module")
 def library_dir(tmp_path_factory) -> Path:
     """A small SSR-only library built with the retrieve tests' fake predictor."""
-    from nmrpeak_cli.retrieve.library import build_library
+    from nmrpeak_cli.retrieve.build import build_library
     from tests.retrieve.conftest import MOLECULES, FakePredictor
 
     out = tmp_path_factory.mktemp("lib") / "lib"

@@ -10,13 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from nmrpeak_cli.batch import Shard
-from nmrpeak_cli.retrieve.library import (
-    LibraryError,
-    build_index,
-    build_library,
-    merge_libraries,
-    open_library,
-)
+from nmrpeak_cli.retrieve.build import build_index, build_library, merge_libraries
+from nmrpeak_cli.retrieve.library import LibraryError, open_library
 from tests.retrieve.conftest import MOLECULES, FakeEncoder, FakePredictor
 
 
@@ -154,7 +149,7 @@ def test_exact_and_approximate_index_agree() -> None:
 
 
 def test_embed_library_adds_encoders(tmp_path: Path, predictor, encoders) -> None:
-    from nmrpeak_cli.retrieve.library import embed_library
+    from nmrpeak_cli.retrieve.build import embed_library
 
     plain, direct = tmp_path / "plain", tmp_path / "direct"
     build_library(MOLECULES, plain, predictor)

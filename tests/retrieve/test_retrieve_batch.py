@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from nmrpeak_cli.cli import merge as merge_cli
 from nmrpeak_cli.cli import retrieve as retrieve_cli
 from nmrpeak_cli.retrieve.api import SearchBatch, process_searcher
-from nmrpeak_cli.retrieve.library import build_library
+from nmrpeak_cli.retrieve.build import build_library
 from nmrpeak_cli.retrieve.search import QueryError, SearchParams
 from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table
 from tests.retrieve.conftest import MOLECULES, FakeEncoder, FakePredictor, predicted_spectrum
