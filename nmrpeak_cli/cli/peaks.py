@@ -152,7 +152,7 @@ def peaks(
     from nmrpeak_cli.io.raw.walk import iter_samples
     from nmrpeak_cli.outputs import record_key
     from nmrpeak_cli.processing.peaks import PeakBatch, input_state
-    from nmrpeak_cli.processing.pipeline import ProcessingOptions
+    from nmrpeak_cli.processing.types import ProcessingOptions
     from nmrpeak_cli.schema import PEAKS_SCHEMA
 
     options = batch_options(

@@ -2,12 +2,14 @@
 
 Modules, in the order data flows through them:
 
+- :mod:`.types`: the value types (options, processed spectrum, signals, experiment peaks);
 - :mod:`.transform`: digital-filter removal, apodization, zero-filling, Fourier transform;
 - :mod:`.phase`: automatic zero/first-order phase correction;
 - :mod:`.baseline`: noise estimation and baseline correction;
 - :mod:`.reference`: solvent/TMS table and chemical-shift referencing;
 - :mod:`.picking`: line picking above a signal-to-noise threshold;
 - :mod:`.multiplets`: 1H multiplet grouping, first-order multiplicity and J;
+- :mod:`.h1`: 1H multiplets, integrals and exclusion labels from picked lines;
 - :mod:`.pipeline`: one experiment end to end (:func:`peaks_from_raw`);
 - :mod:`.peaks`: folders of experiments → query-table rows (:func:`peaks_from_folders`);
 - :mod:`.rawformat`: raw instrument data as a format of the :mod:`nmrpeak_cli.io` registry;
@@ -16,13 +18,12 @@ Modules, in the order data flows through them:
 """
 
 from nmrpeak_cli.processing.peaks import PeaksReport, peaks_from_folders
-from nmrpeak_cli.processing.pipeline import (
+from nmrpeak_cli.processing.pipeline import peaks_from_raw, process
+from nmrpeak_cli.processing.types import (
     ExperimentPeaks,
     ProcessedSpectrum,
     ProcessingOptions,
     Signal,
-    peaks_from_raw,
-    process,
 )
 
 __all__ = [

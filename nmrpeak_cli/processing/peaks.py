@@ -28,7 +28,8 @@ from nmrpeak_cli.batch import Shard, parallel_map
 from nmrpeak_cli.io.raw import RawDataError, RawSpectrum, read_raw
 from nmrpeak_cli.io.raw.walk import Experiment, Sample, Skipped, iter_samples
 from nmrpeak_cli.processing.dept import DeptLines, Labelled, attached_h, dept_kind, dept_lines
-from nmrpeak_cli.processing.pipeline import ExperimentPeaks, ProcessingOptions, peaks_from_raw
+from nmrpeak_cli.processing.pipeline import peaks_from_raw
+from nmrpeak_cli.processing.types import ExperimentPeaks, ProcessingOptions
 from nmrpeak_cli.schema import c13_peak_to_struct, error_row, spectrum_to_row
 from nmrpeak_cli.spectra import Spectrum
 

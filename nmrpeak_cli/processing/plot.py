@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nmrpeak_cli.errors import NotAvailableError
-from nmrpeak_cli.processing.pipeline import ExperimentPeaks
+from nmrpeak_cli.processing.types import ExperimentPeaks
 
 
 def plot_experiment(peaks: ExperimentPeaks, path: str | Path) -> Path:
