@@ -1,5 +1,9 @@
 """Peak-aware, assignment-free similarity between two peak lists of one nucleus.
 
+(Why one long file: the pair kernels (:func:`match_peaks`) and their vectorized twins
+(:func:`score_many`) implement the same scoring rules and must change together; they are
+kept side by side, and :mod:`tests.test_similarity` checks that they agree.)
+
 The similarity compares a predicted peak list with an experimental one without knowing which
 atom gave which peak (DESIGN.md §5). Peaks are matched one to one in two rounds:
 

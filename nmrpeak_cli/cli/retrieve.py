@@ -3,6 +3,7 @@
 
 Thin wrappers over :mod:`nmrpeak_cli.retrieve`: parse options, call one library function,
 render. faiss, torch and RDKit are imported inside the commands so ``--help`` stays instant.
+(Why one long file: the command group of one subpackage, each command a thin wrapper.)
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Journal-style NMR text: ``13C NMR (101 MHz, CDCl3) δ 170.2, 77.0`` ↔ :class:`PeakList`.
 
+(Why one long file: the reader and the writer of one text format, tested by round trip;
+the grammar below is shared by both.)
+
 Reading policy
 --------------
 * Peaks are separated by commas, semicolons, ``and``, ``&`` or plain whitespace; ``δ``,

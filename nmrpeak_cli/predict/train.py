@@ -1,5 +1,8 @@
 """Assignment-free training of the shift model (``nmrpeak train predictor``).
 
+(Why one long file: the training loop, its resumable checkpoints and the export of the
+best checkpoint with its model card belong to one run folder format.)
+
 Each step predicts per-atom shifts for a batch, pairs them with the observed lists by the
 optimal constrained matching (:mod:`nmrpeak_cli.predict.matching`) computed on detached
 predictions, and back-propagates the L1 error of the matched pairs, in units of each

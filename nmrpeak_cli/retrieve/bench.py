@@ -1,5 +1,9 @@
 """Retrieval benchmark and fusion fitting (DESIGN.md §7).
 
+(Why one long file: the benchmark and the validation-split fusion fit share the query
+configurations, the seeded library order and the scoring loop; splitting them would
+duplicate that recipe.)
+
 Queries are experimental spectra with a ``smiles`` truth column (a prepared split or any
 query table). The library holds the query molecules plus distractors (other experimental
 molecules, then the simulated corpus), in a fixed seeded order, so the library of size
