@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -236,6 +236,47 @@ def load_pairs(
     return pairs
 
 
+def write_pairs(pairs: Sequence[Pair], path: str | Path) -> Path:
+    """Write training pairs to a Parquet query table (atomically); :func:`read_pairs` reads it.
+
+    Each row is the pair's canonical input spectrum with its target SMILES in ``smiles``, so
+    a machine without RDKit (a lent GPU) can train on pairs prepared here.
+    """
+    import pyarrow.parquet as pq
+
+    from nmrpeak_cli.paths import publish
+    from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table, spectrum_to_row
+
+    path = Path(path)
+    rows = [spectrum_to_row(replace(p.spectrum, smiles=p.smiles)) for p in pairs]
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(rows_to_table(rows, QUERY_SCHEMA), tmp, compression="zstd", compression_level=19)
+    publish(tmp, path)
+    return path
+
+
+def read_pairs(path: str | Path) -> list[Pair]:
+    """Pairs written by :func:`write_pairs`, without RDKit (the SMILES are taken as stored)."""
+    import pyarrow.parquet as pq
+
+    from nmrpeak_cli.schema import cell_to_peaklist
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"pairs table {path} not found")
+    pairs = []
+    for row in pq.read_table(path).to_pylist():
+        spectrum = Spectrum(
+            row["id"],
+            c13=cell_to_peaklist(row["c13"], Nucleus.C13),
+            h1=cell_to_peaklist(row["h1"], Nucleus.H1),
+            formula=row["formula"],
+            solvent=row["solvent"],
+        )
+        pairs.append(Pair(spectrum, row["smiles"]))
+    return pairs
+
+
 def _try_pair(row: dict[str, Any]) -> Pair | None:
     try:
         return row_to_pair(row)
@@ -352,6 +393,31 @@ def _lr_factor(step: int, warmup: int) -> float:
     return min(step / max(warmup, 1), math.sqrt(max(warmup, 1) / step))
 
 
+@dataclass(frozen=True, slots=True)
+class _Encoder:
+    """What turns pairs into token arrays: the generator's tokenizers and source length."""
+
+    spectra: SpectrumTokenizer
+    smiles: SmilesTokenizer
+    max_src_len: int
+
+    @classmethod
+    def of(cls, generator: Generator) -> _Encoder:
+        return cls(
+            generator.spectrum_tokenizer,
+            generator.smiles_tokenizer,
+            generator.model.config.max_src_len,
+        )
+
+    def __call__(
+        self, pairs: Sequence[Pair], rng: np.random.Generator | None, aug: Augmentation
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Padded source and target arrays of ``pairs`` (augmented when ``rng`` is given)."""
+        spectra = [augment(p.spectrum, rng, aug) if rng is not None else p.spectrum for p in pairs]
+        src = [self.spectra.encode(s)[: self.max_src_len] for s in spectra]
+        return pad_batch(src), pad_batch([self.smiles.encode(p.smiles) for p in pairs])
+
+
 def _batch_tensors(
     generator: Generator,
     pairs: Sequence[Pair],
@@ -361,14 +427,62 @@ def _batch_tensors(
 ):
     import torch
 
-    spectra = [augment(p.spectrum, rng, aug) if rng is not None else p.spectrum for p in pairs]
-    max_src = generator.model.config.max_src_len
-    src = [generator.spectrum_tokenizer.encode(s)[:max_src] for s in spectra]
-    tgt = [generator.smiles_tokenizer.encode(p.smiles) for p in pairs]
-    return (
-        torch.as_tensor(pad_batch(src), device=device),
-        torch.as_tensor(pad_batch(tgt), device=device),
-    )
+    src, tgt = _Encoder.of(generator)(pairs, rng, aug)
+    return torch.as_tensor(src, device=device), torch.as_tensor(tgt, device=device)
+
+
+class _EpochBatches:
+    """One epoch of augmented, encoded batches, indexable (a map-style torch dataset).
+
+    Batch ``i`` is augmented with its own generator seeded by ``(seed, first_step + i)``,
+    so the stream is the same whether it is made here or by any number of workers.
+    """
+
+    def __init__(self, encoder, pairs, batches, aug, seed: int, first_step: int) -> None:
+        self.encoder, self.pairs, self.batches = encoder, pairs, batches
+        self.aug, self.seed, self.first_step = aug, seed, first_step
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng((self.seed, self.first_step + i))
+        batch = [self.pairs[j] for j in self.batches[i]]
+        return self.encoder(batch, rng, self.aug)
+
+
+def _batch_stream(
+    generator: Generator,
+    pairs: Sequence[Pair],
+    config: TrainConfig,
+    step: int,
+    workers: int,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Endless training batches from ``step`` on: length-bucketed epochs, augmented.
+
+    ``workers`` > 0 encodes batches in that many worker processes (forked: the pairs are
+    shared, not copied; they never touch the model), which keeps a GPU busy; 0 encodes
+    them here.
+    """
+    encoder = _Encoder.of(generator)
+    lengths = np.array([len(smiles_tokens(p.smiles)) for p in pairs])
+    while True:
+        rng = np.random.default_rng((config.seed, step))
+        epoch = _EpochBatches(
+            encoder, pairs, length_batches(lengths, config.batch_size, rng),
+            config.augmentation, config.seed, step,
+        )  # fmt: skip
+        if workers > 0:
+            import torch.utils.data
+
+            yield from torch.utils.data.DataLoader(
+                epoch, batch_size=None, shuffle=False, num_workers=workers,
+                prefetch_factor=4, multiprocessing_context="fork",
+                collate_fn=lambda b: b,
+            )  # fmt: skip
+        else:
+            yield from (epoch[i] for i in range(len(epoch)))
+        step += len(epoch)
 
 
 def _loss(generator: Generator, src, tgt, label_smoothing: float):
@@ -470,6 +584,7 @@ def train_phase(
     init: Generator | None = None,
     resume: bool = False,
     device: str = "cpu",
+    workers: int = 0,
     progress: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train (or continue) one phase; the best model is kept in ``run_dir/best.safetensors``.
@@ -490,6 +605,9 @@ def train_phase(
         Continue from ``run_dir`` when it holds a checkpoint.
     device
         Torch device.
+    workers
+        Processes that augment and encode batches (0: this one). Batch ``i`` of a run is the
+        same for any number of workers.
     progress
         Called with each validation record.
     """
@@ -518,10 +636,8 @@ def train_phase(
     train_pairs = [p for p in train_pairs if usable(p, config)]
     if not train_pairs:
         raise ValueError("no usable training pairs (all too large or unreadable)")
-    rng = np.random.default_rng(config.seed + state["step"])
-    lengths = np.array([len(smiles_tokens(p.smiles)) for p in train_pairs])
-    batches: list[np.ndarray] = []
     step = state["step"]
+    stream = _batch_stream(generator, train_pairs, config, step, workers)
     while step < config.max_steps and state["bad_evals"] < config.patience:
         if (
             config.max_minutes is not None
@@ -529,10 +645,7 @@ def train_phase(
         ):
             break
         generator.model.train()
-        if not batches:
-            batches = length_batches(lengths, config.batch_size, rng)
-        batch = [train_pairs[i] for i in batches.pop()]
-        src, tgt = _batch_tensors(generator, batch, rng, config.augmentation, generator.device)
+        src, tgt = (torch.as_tensor(a, device=generator.device) for a in next(stream))
         for group in optimizer.param_groups:
             group["lr"] = config.lr * _lr_factor(step + 1, config.warmup_steps)
         loss, _ = _loss(generator, src, tgt, config.label_smoothing)
@@ -557,6 +670,7 @@ def train_phase(
             _save_checkpoint(run_dir, generator, optimizer, state)
             if progress is not None:
                 progress(record)
+    stream.close()
     state["step"] = step
     if not (run_dir / "best.safetensors").is_file():
         state["history"].append({"step": step, **evaluate_loss(generator, valid_pairs)})
@@ -590,6 +704,7 @@ def train_generator(
     resume: bool = False,
     device: str = "cpu",
     jobs: int = 1,
+    workers: int = 0,
     card: dict[str, Any] | None = None,
     progress: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
@@ -603,7 +718,8 @@ def train_generator(
         call left one (else from scratch: the experimental-only model). Stages split this
         way fit separate time-limited jobs.
 
-    Tokenizers are fitted on the union of pretraining and fine-tuning pairs (training data
+    ``workers`` processes augment and encode the batches of each phase (see
+    :func:`train_phase`). Tokenizers are fitted on the union of pretraining and fine-tuning pairs (training data
     only). Writes ``out`` (``generator.safetensors`` + card + tokenizer) and returns the
     result of the last stage run.
     """
@@ -611,7 +727,8 @@ def train_generator(
     if unknown or not stages:
         raise ValueError(f"stages must be a non-empty subset of {STAGES}, got {tuple(stages)}")
     held_out = list(held_out_smiles)
-    check_no_leakage([p.smiles for p in (*train_pairs, *pretrain_pairs)], held_out, jobs)
+    if held_out:  # empty: the caller checked already (pairs packed for an RDKit-less machine)
+        check_no_leakage([p.smiles for p in (*train_pairs, *pretrain_pairs)], held_out, jobs)
     run_dir = Path(run_dir)
     init = None
     phases: dict[str, Any] = {}
@@ -630,6 +747,7 @@ def train_generator(
             init=start,
             resume=resume,
             device=device,
+            workers=workers,
             progress=progress,
         )
         init = result.generator
@@ -652,6 +770,7 @@ def train_generator(
             init=init,
             resume=resume,
             device=device,
+            workers=workers,
             progress=progress,
         )
         phases["finetune"] = _phase_card(result, config, len(train_pairs))

@@ -7,15 +7,18 @@ import json
 import numpy as np
 import pytest
 
+from nmrpeak_cli.errors import InputFileError
 from nmrpeak_cli.generate.model import load_generator
 from nmrpeak_cli.generate.train import (
     LeakageError,
     TrainConfig,
     check_no_leakage,
     length_batches,
+    read_pairs,
     row_to_pair,
     train_generator,
     train_phase,
+    write_pairs,
 )
 
 
@@ -59,6 +62,36 @@ def test_length_batches_cover_an_epoch_with_little_padding() -> None:
     assert padded < 0.7 * random_padded, (padded, random_padded)
     other = length_batches(lengths, 64, np.random.default_rng(1))
     assert any((a != b).any() for a, b in zip(batches, other, strict=False)), "order is random"
+
+
+def test_packed_pairs_round_trip_without_rdkit(tmp_path, tiny_pairs, monkeypatch) -> None:
+    import sys
+
+    path = write_pairs(tiny_pairs, tmp_path / "pairs.parquet")
+    monkeypatch.setitem(sys.modules, "rdkit", None)  # the lent GPU machine has no RDKit
+    assert read_pairs(path) == tiny_pairs, (
+        "spectra (1H structs too) and SMILES come back as written"
+    )
+    with pytest.raises(InputFileError, match="not found"):
+        read_pairs(tmp_path / "missing.parquet")
+
+
+def test_batches_are_the_same_with_and_without_workers(tiny_generator, tiny_pairs) -> None:
+    from dataclasses import replace
+
+    from nmrpeak_cli.generate.train import _batch_stream
+
+    config = replace(TrainConfig.quick(), batch_size=2)
+    for first_step in (0, 7):
+        here = _batch_stream(tiny_generator, tiny_pairs, config, first_step, workers=0)
+        forked = _batch_stream(tiny_generator, tiny_pairs, config, first_step, workers=2)
+        for _ in range(5):  # crosses an epoch boundary (3 batches per epoch)
+            (src_a, tgt_a), (src_b, tgt_b) = next(here), next(forked)
+            assert np.array_equal(src_a, src_b) and np.array_equal(tgt_a, tgt_b)
+        forked.close()
+    later = next(_batch_stream(tiny_generator, tiny_pairs, config, 1, workers=0))
+    first = next(_batch_stream(tiny_generator, tiny_pairs, config, 0, workers=0))
+    assert not np.array_equal(later[0], first[0]), "a resumed run draws new batches"
 
 
 def test_leakage_is_refused_even_across_stereoisomers() -> None:
