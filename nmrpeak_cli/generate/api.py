@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nmrpeak_cli.consistency import QueryCheck, check_consistency, formula_problem
-from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
+from nmrpeak_cli.errors import NmrpeakError
 from nmrpeak_cli.generate.decode import (
     Candidate,
     beam_search,
@@ -422,29 +422,19 @@ def process_generator(weights: Path, device: str, threads: int | None = None) ->
     oversubscribe the cores). Raises :class:`NotAvailableError` for missing or bad weights.
     """
     from nmrpeak_cli.generate.model import load_generator
+    from nmrpeak_cli.predict.infer import set_torch_threads
 
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_torch_threads(threads)
     return load_generator(weights, device=device)
 
 
 def forward_predictor(weights: Path, device: str, threads: int | None = None) -> Predictor:
-    """The forward model of ``weights`` as a :data:`Predictor`, loaded on first call once per
-    process (:func:`~nmrpeak_cli.predict.infer.process_model`); molecules it cannot handle get
-    ``None``. Raises :class:`NotAvailableError` at call time when the model is missing."""
+    """The forward model of ``weights`` as a :data:`Predictor`
+    (:func:`nmrpeak_cli.predict.infer.forward_predictor`: loaded on the first call, once per
+    process; molecules it cannot handle get ``None``)."""
+    from nmrpeak_cli.predict.infer import forward_predictor as predict_forward
 
-    def predictor(smiles: Sequence[str], solvent: str | None) -> list[Spectrum | None]:
-        try:
-            from nmrpeak_cli.predict.infer import predict_records, process_model
-        except ImportError as exc:
-            raise NotAvailableError(f"forward prediction is not available: {exc}") from None
-        model = process_model(weights, device, threads)
-        predictions = predict_records(list(smiles), solvent=solvent, model=model, uncertainty=False)
-        return [p.spectrum for p in predictions]
-
-    return predictor
+    return predict_forward(weights, device, threads)
 
 
 @dataclass(frozen=True, slots=True)

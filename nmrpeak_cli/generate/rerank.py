@@ -29,29 +29,22 @@ SimilarityFn = Callable[[Spectrum, Spectrum], float]
 
 
 def default_predictor(device: str = "cpu", weights: Path | None = None) -> Predictor:
-    """The shipped forward model as a :data:`Predictor` (loaded on first call, then kept).
+    """The forward model (default: the shipped one) as a :data:`Predictor`, loaded on the first
+    call once per process (:func:`~nmrpeak_cli.predict.infer.forward_predictor`).
 
     Molecules the model cannot handle get ``None``. Raises :class:`NotAvailableError` at
     call time when the predict module or its weights are missing.
     """
-    loaded: list = []
+    try:
+        from nmrpeak_cli.predict.infer import forward_predictor
+    except ImportError as exc:  # pragma: no cover - torch/RDKit missing
+        message = f"forward prediction is not available: {exc}"
 
-    def predictor(smiles: Sequence[str], solvent: str | None) -> list[Spectrum | None]:
-        try:
-            from nmrpeak_cli.predict.infer import predict_records
-            from nmrpeak_cli.predict.weights import load_model
-        except ImportError as exc:
-            raise NotAvailableError(f"forward prediction is not available: {exc}") from None
-        if not loaded:
-            loaded.append(load_model(weights, device=device))
-        return [
-            p.spectrum
-            for p in predict_records(
-                list(smiles), solvent=solvent, model=loaded[0], device=device, uncertainty=False
-            )
-        ]
+        def unavailable(smiles: Sequence[str], solvent: str | None) -> list[Spectrum | None]:
+            raise NotAvailableError(message)
 
-    return predictor
+        return unavailable
+    return forward_predictor(weights, device)
 
 
 def default_similarity() -> SimilarityFn:

@@ -127,9 +127,10 @@ def process_searcher(
     )
     if threads is not None and searcher.encoders:
         import faiss
-        import torch
 
-        torch.set_num_threads(threads)
+        from nmrpeak_cli.predict.infer import set_torch_threads
+
+        set_torch_threads(threads)
         faiss.omp_set_num_threads(threads)
     return searcher
 

@@ -162,13 +162,14 @@ class ShippedPredictor:
         jobs: int = 1,
     ) -> None:
         from nmrpeak_cli.context import resolve_device
-        from nmrpeak_cli.predict.weights import default_weights, load_model, read_card
+        from nmrpeak_cli.predict.infer import process_model
+        from nmrpeak_cli.predict.weights import default_weights, read_card
 
         path = Path(weights) if weights is not None else default_weights()
         self._weights = path
         self._jobs = jobs
         # jobs > 1: each worker process loads the weights itself.
-        self._model = load_model(path, device=resolve_device(device)) if jobs <= 1 else None
+        self._model = process_model(path, resolve_device(device)) if jobs <= 1 else None
         card = read_card(path)
         self._identity = ModelIdentity(
             "predictor", str(card.get("version") or card["sha256"][:12]), str(card["sha256"])
