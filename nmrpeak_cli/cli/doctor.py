@@ -116,33 +116,34 @@ def doctor_report(models: Path) -> dict[str, object]:
     }
 
 
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Report versions, installed models, GPU/faiss availability.
+
+    [bold]Example[/bold]: nmrpeak doctor --json | jq .accelerators
+    """
+    report = doctor_report(models_dir())
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    console = stdout_console()
+    table = Table(title=f"nmrpeak {__version__} (Python {report['python']})", show_header=False)
+    for name, version in report["packages"].items():  # type: ignore[union-attr]
+        table.add_row(name, version or "[dim]not installed[/dim]")
+    for key, value in report["accelerators"].items():  # type: ignore[union-attr]
+        table.add_row(key, str(value))
+    models = report["models"] or [
+        {"model": "(none)", "status": f"no models in {report['models_dir']}"}
+    ]
+    for row in models:  # type: ignore[union-attr]
+        table.add_row(f"model {row['model']}", str(row["status"]))
+    library = report["default_library"]
+    entries = f", {library['entries']} entries" if library.get("entries") else ""  # type: ignore[union-attr]
+    table.add_row("default library", f"{library['status']}{entries}: {library['path']}")  # type: ignore[index]
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``doctor`` to the app."""
-
-    @app.command("doctor")
-    def doctor(
-        as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    ) -> None:
-        """Report versions, installed models, GPU/faiss availability.
-
-        [bold]Example[/bold]: nmrpeak doctor --json | jq .accelerators
-        """
-        report = doctor_report(models_dir())
-        if as_json:
-            typer.echo(json.dumps(report, indent=2))
-            return
-        console = stdout_console()
-        table = Table(title=f"nmrpeak {__version__} (Python {report['python']})", show_header=False)
-        for name, version in report["packages"].items():  # type: ignore[union-attr]
-            table.add_row(name, version or "[dim]not installed[/dim]")
-        for key, value in report["accelerators"].items():  # type: ignore[union-attr]
-            table.add_row(key, str(value))
-        models = report["models"] or [
-            {"model": "(none)", "status": f"no models in {report['models_dir']}"}
-        ]
-        for row in models:  # type: ignore[union-attr]
-            table.add_row(f"model {row['model']}", str(row["status"]))
-        library = report["default_library"]
-        entries = f", {library['entries']} entries" if library.get("entries") else ""  # type: ignore[union-attr]
-        table.add_row("default library", f"{library['status']}{entries}: {library['path']}")  # type: ignore[index]
-        console.print(table)
+    app.command("doctor")(doctor)

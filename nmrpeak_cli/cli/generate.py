@@ -155,429 +155,432 @@ def _forward_card(predictor_weights: Path | None) -> dict:
     return {}
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``generate`` and the ``train``/``bench`` generator subcommands."""
+def generate_command(
+    ctx: typer.Context,
+    query: QueryArg = None,
+    k: KOption = 10,
+    beam: BeamOption = 10,
+    output: OutOption = None,
+    c13: C13Option = None,
+    h1: H1Option = None,
+    formula: FormulaOption = None,
+    solvent: SolventOption = None,
+    no_rerank: NoRerankOption = False,
+    formula_policy: FormulaPolicyOption = "reject",
+    search: SearchOption = False,
+    search_budget: SearchBudgetOption = 1000,
+    time_limit: TimeLimitOption = 10.0,
+    weights: WeightsOption = None,
+    predictor_weights: PredictorOption = None,
+    device: DeviceOption = "auto",
+    report: ReportOption = None,
+    batch_size: BatchSizeOption = 16,
+    jobs: JobsOption = 1,
+    shard: ShardOption = None,
+    resume: ResumeOption = False,
+    backend: BackendOption = "local",
+    scheduler: SchedulerOption = None,
+) -> None:
+    """Generate candidate structures de novo from 13C/1H peaks (+ formula).
 
-    @app.command("generate")
-    def generate_command(
-        ctx: typer.Context,
-        query: QueryArg = None,
-        k: KOption = 10,
-        beam: BeamOption = 10,
-        output: OutOption = None,
-        c13: C13Option = None,
-        h1: H1Option = None,
-        formula: FormulaOption = None,
-        solvent: SolventOption = None,
-        no_rerank: NoRerankOption = False,
-        formula_policy: FormulaPolicyOption = "reject",
-        search: SearchOption = False,
-        search_budget: SearchBudgetOption = 1000,
-        time_limit: TimeLimitOption = 10.0,
-        weights: WeightsOption = None,
-        predictor_weights: PredictorOption = None,
-        device: DeviceOption = "auto",
-        report: ReportOption = None,
-        batch_size: BatchSizeOption = 16,
-        jobs: JobsOption = 1,
-        shard: ShardOption = None,
-        resume: ResumeOption = False,
-        backend: BackendOption = "local",
-        scheduler: SchedulerOption = None,
-    ) -> None:
-        """Generate candidate structures de novo from 13C/1H peaks (+ formula).
+    QUERY is read in streamed batches; each finished batch of a file output is saved at
+    once, so a killed run continues with [bold]--resume[/bold]. Queries that cannot be
+    answered get a row with an error (exit code 1).
 
-        QUERY is read in streamed batches; each finished batch of a file output is saved at
-        once, so a killed run continues with [bold]--resume[/bold]. Queries that cannot be
-        answered get a row with an error (exit code 1).
+    [bold]Examples[/bold]: nmrpeak generate --c13 "170.9, 60.4, 21.0, 14.2" --formula C4H8O2 ·
+    nmrpeak generate queries.parquet -k 10 --beam 10 -o generated.parquet --report reports/ ·
+    nmrpeak generate big.parquet -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --resume
+    """
+    from nmrpeak_cli.schema import RESULTS_SCHEMA
 
-        [bold]Examples[/bold]: nmrpeak generate --c13 "170.9, 60.4, 21.0, 14.2" --formula C4H8O2 ·
-        nmrpeak generate queries.parquet -k 10 --beam 10 -o generated.parquet --report reports/ ·
-        nmrpeak generate big.parquet -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --resume
-        """
-        from nmrpeak_cli.schema import RESULTS_SCHEMA
+    options = batch_options(
+        output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
+        scheduler=scheduler, batch_size=batch_size,
+    )  # fmt: skip
+    search_config = _search_config(search, search_budget, time_limit)
+    if search_config is not None and no_rerank:
+        raise fail("--search needs the forward model: drop --no-rerank")
+    context = command_context(ctx, device=device)
+    records = query_inputs(query, c13, h1, formula, solvent)
+    process, digest = _generation(
+        options, weights, predictor_weights, context.device, k=k, beam=max(beam, k),
+        rerank=not no_rerank, formula_policy=formula_policy, report=report_dir(report),
+        search=search_config,
+    )  # fmt: skip
+    if search_config is not None:
+        digest["search"] = repr(search_config)
+    summary = run_batch(
+        context, records, process, key=query_key, schema=RESULTS_SCHEMA,
+        options=options, digest=digest, render=_render, description="generate",
+        jobs=1 if process.device.startswith("cuda") else None, failed=query_failed,
+    )  # fmt: skip
+    exit_for(summary, f"queries in {query or 'the inline query'}")
 
-        options = batch_options(
-            output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
-            scheduler=scheduler, batch_size=batch_size,
-        )  # fmt: skip
-        search_config = _search_config(search, search_budget, time_limit)
-        if search_config is not None and no_rerank:
-            raise fail("--search needs the forward model: drop --no-rerank")
-        context = command_context(ctx, device=device)
-        records = query_inputs(query, c13, h1, formula, solvent)
-        process, digest = _generation(
-            options, weights, predictor_weights, context.device, k=k, beam=max(beam, k),
-            rerank=not no_rerank, formula_policy=formula_policy, report=report_dir(report),
-            search=search_config,
-        )  # fmt: skip
-        if search_config is not None:
-            digest["search"] = repr(search_config)
-        summary = run_batch(
-            context, records, process, key=query_key, schema=RESULTS_SCHEMA,
-            options=options, digest=digest, render=_render, description="generate",
-            jobs=1 if process.device.startswith("cuda") else None, failed=query_failed,
-        )  # fmt: skip
-        exit_for(summary, f"queries in {query or 'the inline query'}")
 
-    @train_app.command("generator")
-    def train_generator_command(
-        ctx: typer.Context,
-        data: DataOption = Path("data"),
-        split: SchemeOption = "scaffold",
-        pretrain: Annotated[
-            Path | None,
-            typer.Option(help="Simulated corpus folder (`train generator-corpus`) to pretrain on."),
-        ] = None,
-        run_dir: Annotated[Path, typer.Option("--run-dir", help="Checkpoint folder.")] = Path(
-            "runs/generator"
+def train_generator_command(
+    ctx: typer.Context,
+    data: DataOption = Path("data"),
+    split: SchemeOption = "scaffold",
+    pretrain: Annotated[
+        Path | None,
+        typer.Option(help="Simulated corpus folder (`train generator-corpus`) to pretrain on."),
+    ] = None,
+    run_dir: Annotated[Path, typer.Option("--run-dir", help="Checkpoint folder.")] = Path(
+        "runs/generator"
+    ),
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Weights to write (card and tokenizer beside)."),
+    ] = Path("models/generator.safetensors"),
+    quick: Annotated[bool, typer.Option("--quick", help="Tiny model, few steps.")] = False,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="JSON object of training hyper-parameters (TrainConfig fields, e.g. "
+            '{"d_ff": 512, "lr": 0.001}); options given on the command line win.',
         ),
-        output: Annotated[
-            Path,
-            typer.Option("--output", "-o", help="Weights to write (card and tokenizer beside)."),
-        ] = Path("models/generator.safetensors"),
-        quick: Annotated[bool, typer.Option("--quick", help="Tiny model, few steps.")] = False,
-        config_file: Annotated[
-            Path | None,
-            typer.Option(
-                "--config",
-                help="JSON object of training hyper-parameters (TrainConfig fields, e.g. "
-                '{"d_ff": 512, "lr": 0.001}); options given on the command line win.',
-            ),
-        ] = None,
-        resume: Annotated[
-            bool, typer.Option("--resume", help="Continue from checkpoints.")
-        ] = False,
-        stage: Annotated[
-            str,
-            typer.Option(
-                help="all, pretrain (simulated-only model) or finetune (from the run's "
-                "pretrained model when there is one, else experimental-only)."
-            ),
-        ] = "all",
-        max_minutes: Annotated[
-            float | None, typer.Option("--max-minutes", help="Wall-time limit per phase.")
-        ] = None,
-        max_steps: Annotated[int | None, typer.Option("--max-steps", min=1)] = None,
-        d_model: Annotated[int | None, typer.Option("--d-model", min=8)] = None,
-        layers: Annotated[int | None, typer.Option(min=1)] = None,
-        batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
-        limit: Annotated[
-            int | None, typer.Option(help="Use at most this many training rows (smoke runs).")
-        ] = None,
-        jobs: JobsOption = 1,
-        valid_size: Annotated[
-            int, typer.Option("--valid-size", min=1, help="Validation pairs for early stopping.")
-        ] = 500,
-        device: DeviceOption = "auto",
-    ) -> None:
-        """Train the generator: optional simulated pretraining, then experimental fine-tuning.
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from checkpoints.")] = False,
+    stage: Annotated[
+        str,
+        typer.Option(
+            help="all, pretrain (simulated-only model) or finetune (from the run's "
+            "pretrained model when there is one, else experimental-only)."
+        ),
+    ] = "all",
+    max_minutes: Annotated[
+        float | None, typer.Option("--max-minutes", help="Wall-time limit per phase.")
+    ] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1)] = None,
+    d_model: Annotated[int | None, typer.Option("--d-model", min=8)] = None,
+    layers: Annotated[int | None, typer.Option(min=1)] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Use at most this many training rows (smoke runs).")
+    ] = None,
+    jobs: JobsOption = 1,
+    valid_size: Annotated[
+        int, typer.Option("--valid-size", min=1, help="Validation pairs for early stopping.")
+    ] = 500,
+    device: DeviceOption = "auto",
+) -> None:
+    """Train the generator: optional simulated pretraining, then experimental fine-tuning.
 
-        [bold]Example[/bold]: nmrpeak train generator --data data/ --pretrain data/generator_corpus/
-        """
-        from dataclasses import replace
+    [bold]Example[/bold]: nmrpeak train generator --data data/ --pretrain data/generator_corpus/
+    """
+    from dataclasses import replace
 
-        import numpy as np
+    import numpy as np
 
-        from nmrpeak_cli.generate.train import STAGES, TrainConfig, load_pairs, train_generator
+    from nmrpeak_cli.generate.train import STAGES, TrainConfig, load_pairs, train_generator
 
-        if stage not in {"all", *STAGES}:
-            raise fail(f"--stage must be all, pretrain or finetune, got {stage!r}")
-        context = command_context(ctx, device=device, jobs=jobs)
-        seed = context.seed  # the global --seed (also accepted after the subcommand)
+    if stage not in {"all", *STAGES}:
+        raise fail(f"--stage must be all, pretrain or finetune, got {stage!r}")
+    context = command_context(ctx, device=device, jobs=jobs)
+    seed = context.seed  # the global --seed (also accepted after the subcommand)
 
-        table = data / "experimental.parquet"
-        column = f"split_{split}"
-        config = TrainConfig.quick() if quick else TrainConfig()
-        if config_file is not None:
-            try:
-                config = config.updated(json.loads(config_file.read_text()))
-            except (OSError, ValueError) as exc:
-                raise fail(f"--config {config_file}: {exc}") from None
-        overrides = {
-            "max_minutes": max_minutes, "max_steps": max_steps, "d_model": d_model,
-            "n_layers": layers, "batch_size": batch_size,
-        }  # fmt: skip
-        config = replace(config, seed=seed, **{k: v for k, v in overrides.items() if v is not None})
+    table = data / "experimental.parquet"
+    column = f"split_{split}"
+    config = TrainConfig.quick() if quick else TrainConfig()
+    if config_file is not None:
         try:
-            workers = context.jobs
-            train = load_pairs(table, split_column=column, splits=["train"], limit=limit)
-            valid_all = load_pairs(table, split_column=column, splits=["valid"])
-            test = load_pairs(table, split_column=column, splits=["test"])
-            corpus = load_pairs(pretrain, limit=limit, jobs=workers) if pretrain is not None else []
-            if stage == "finetune":
-                corpus = []  # the pretrained model is read from the run folder
-        except (NmrpeakError, OSError) as exc:
-            raise fail(str(exc)) from None
-        rng = np.random.default_rng(seed)
-        chosen = rng.choice(len(valid_all), min(valid_size, len(valid_all)), replace=False)
-        valid = [valid_all[i] for i in sorted(chosen)]
-        console = stderr_console()
-        console.print(
-            f"{len(train)} training pairs, {len(corpus)} simulated pairs, {len(valid)} validation pairs"
-        )
-        stages = (stage,) if stage != "all" else (STAGES if corpus else ("finetune",))
-        try:
-            result = train_generator(
-                train, valid, [p.smiles for p in (*valid_all, *test)], config, run_dir, output,
-                pretrain_pairs=corpus, resume=resume, stages=stages, jobs=workers,
-                device=context.device,
-                card={"data": str(table), "split": split,
-                      "pretrain": _corpus_record(pretrain),
-                      "command": "nmrpeak " + shlex.join(sys.argv[1:])},
-                progress=lambda r: console.print(json.dumps(r)),
-            )  # fmt: skip
-        except (NmrpeakError, ValueError) as exc:
-            raise fail(str(exc)) from None
-        console.print(
-            f"best validation loss {result.best_valid_loss:.4f} after {result.steps} steps; "
-            f"wrote {output}"
-        )
-
-    @train_app.command("generator-corpus")
-    def generator_corpus_command(
-        ctx: typer.Context,
-        data: DataOption = Path("data"),
-        split: SchemeOption = "scaffold",
-        output: Annotated[
-            Path, typer.Option("--output", "-o", help="Corpus folder (resumable).")
-        ] = Path("data/generator_corpus"),
-        limit: Annotated[int | None, typer.Option(help="At most this many molecules.")] = None,
-        predictor_weights: Annotated[
-            Path | None,
-            typer.Option(
-                "--predictor-weights",
-                help="Forward model that simulates the spectra (train it on the same split); "
-                "default: shipped.",
-            ),
-        ] = None,
-        jobs: JobsOption = 1,
-        device: DeviceOption = "auto",
-    ) -> None:
-        """Predict spectra for MOSES + training-split molecules: the simulated pretraining corpus.
-
-        Resumable: finished parts are kept; corpus.json records the split and the forward model.
-        [bold]Example[/bold]: nmrpeak train generator-corpus --data data/ --split random
-        --predictor-weights models/predictor_random.safetensors
-        """
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-
-        from nmrpeak_cli.generate.corpus import read_smiles, simulate_corpus, write_manifest
-        from nmrpeak_cli.generate.rerank import default_predictor
-        from nmrpeak_cli.predict.weights import default_weights
-
-        column = f"split_{split}"
-        try:
-            smiles = read_smiles(data / "experimental.parquet", split_column=column)
-            moses = data / "simulated_molecules.parquet"
-            if moses.is_file():
-                smiles += read_smiles(moses)
-            table = pq.read_table(data / "experimental.parquet", columns=["inchikey", column])
-            held = table.filter(pc.not_equal(table[column], "train")).column("inchikey").to_pylist()
-        except (NmrpeakError, OSError) as exc:
-            raise fail(str(exc)) from None
-        smiles = smiles[:limit] if limit is not None else smiles
-        forward = predictor_weights or default_weights()
-        warn_split_leaks(split, {"forward model": _forward_card(forward)})
-        context = command_context(ctx, device=device, jobs=jobs)
-        predictor = default_predictor(context.device, forward)
-        with progress_bar(context, "simulate", total=len(set(smiles))) as advance:
-            try:
-                parts = simulate_corpus(
-                    smiles, output, predictor, held_out_keys={k[:14] for k in held},
-                    jobs=context.jobs, progress=advance,
-                )  # fmt: skip
-            except NmrpeakError as exc:
-                raise fail(str(exc)) from None
-        write_manifest(
-            output, split=split, data=data, predictor_weights=forward, parts=parts,
-            command="nmrpeak " + shlex.join(sys.argv[1:]),
+            config = config.updated(json.loads(config_file.read_text()))
+        except (OSError, ValueError) as exc:
+            raise fail(f"--config {config_file}: {exc}") from None
+    overrides = {
+        "max_minutes": max_minutes, "max_steps": max_steps, "d_model": d_model,
+        "n_layers": layers, "batch_size": batch_size,
+    }  # fmt: skip
+    config = replace(config, seed=seed, **{k: v for k, v in overrides.items() if v is not None})
+    try:
+        workers = context.jobs
+        train = load_pairs(table, split_column=column, splits=["train"], limit=limit)
+        valid_all = load_pairs(table, split_column=column, splits=["valid"])
+        test = load_pairs(table, split_column=column, splits=["test"])
+        corpus = load_pairs(pretrain, limit=limit, jobs=workers) if pretrain is not None else []
+        if stage == "finetune":
+            corpus = []  # the pretrained model is read from the run folder
+    except (NmrpeakError, OSError) as exc:
+        raise fail(str(exc)) from None
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(valid_all), min(valid_size, len(valid_all)), replace=False)
+    valid = [valid_all[i] for i in sorted(chosen)]
+    console = stderr_console()
+    console.print(
+        f"{len(train)} training pairs, {len(corpus)} simulated pairs, {len(valid)} validation pairs"
+    )
+    stages = (stage,) if stage != "all" else (STAGES if corpus else ("finetune",))
+    try:
+        result = train_generator(
+            train, valid, [p.smiles for p in (*valid_all, *test)], config, run_dir, output,
+            pretrain_pairs=corpus, resume=resume, stages=stages, jobs=workers,
+            device=context.device,
+            card={"data": str(table), "split": split,
+                  "pretrain": _corpus_record(pretrain),
+                  "command": "nmrpeak " + shlex.join(sys.argv[1:])},
+            progress=lambda r: console.print(json.dumps(r)),
         )  # fmt: skip
-        stderr_console().print(f"{len(parts)} parts in {output}")
+    except (NmrpeakError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"best validation loss {result.best_valid_loss:.4f} after {result.steps} steps; "
+        f"wrote {output}"
+    )
 
-    @train_app.command("generator-fusion")
-    def generator_fusion_command(
-        ctx: typer.Context,
-        data: DataOption = Path("data"),
-        split: SchemeOption = "scaffold",
-        limit: Annotated[int, typer.Option(min=10, help="Validation queries to use.")] = 300,
-        beam: BeamOption = 10,
-        weights: WeightsOption = None,
-        predictor_weights: PredictorOption = None,
-        device: DeviceOption = "auto",
-    ) -> None:
-        """Fit the rerank score fusion on the VALIDATION queries and store it in the model card.
 
-        [bold]Example[/bold]: nmrpeak train generator-fusion --data data/ --split scaffold
-        """
-        from nmrpeak_cli.generate.bench import calibrate
-        from nmrpeak_cli.generate.model import save_generator, weights_path
-        from nmrpeak_cli.generate.rerank import default_predictor, default_similarity
-        from nmrpeak_cli.io import read_spectra
-        from nmrpeak_cli.spectra import Spectrum
+def generator_corpus_command(
+    ctx: typer.Context,
+    data: DataOption = Path("data"),
+    split: SchemeOption = "scaffold",
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Corpus folder (resumable).")
+    ] = Path("data/generator_corpus"),
+    limit: Annotated[int | None, typer.Option(help="At most this many molecules.")] = None,
+    predictor_weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--predictor-weights",
+            help="Forward model that simulates the spectra (train it on the same split); "
+            "default: shipped.",
+        ),
+    ] = None,
+    jobs: JobsOption = 1,
+    device: DeviceOption = "auto",
+) -> None:
+    """Predict spectra for MOSES + training-split molecules: the simulated pretraining corpus.
 
-        path = data / "queries" / f"{split}_valid.parquet"
+    Resumable: finished parts are kept; corpus.json records the split and the forward model.
+    [bold]Example[/bold]: nmrpeak train generator-corpus --data data/ --split random
+    --predictor-weights models/predictor_random.safetensors
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from nmrpeak_cli.generate.corpus import read_smiles, simulate_corpus, write_manifest
+    from nmrpeak_cli.generate.rerank import default_predictor
+    from nmrpeak_cli.predict.weights import default_weights
+
+    column = f"split_{split}"
+    try:
+        smiles = read_smiles(data / "experimental.parquet", split_column=column)
+        moses = data / "simulated_molecules.parquet"
+        if moses.is_file():
+            smiles += read_smiles(moses)
+        table = pq.read_table(data / "experimental.parquet", columns=["inchikey", column])
+        held = table.filter(pc.not_equal(table[column], "train")).column("inchikey").to_pylist()
+    except (NmrpeakError, OSError) as exc:
+        raise fail(str(exc)) from None
+    smiles = smiles[:limit] if limit is not None else smiles
+    forward = predictor_weights or default_weights()
+    warn_split_leaks(split, {"forward model": _forward_card(forward)})
+    context = command_context(ctx, device=device, jobs=jobs)
+    predictor = default_predictor(context.device, forward)
+    with progress_bar(context, "simulate", total=len(set(smiles))) as advance:
         try:
-            spectra = [s for b in read_spectra(path) for s in b if isinstance(s, Spectrum)]
+            parts = simulate_corpus(
+                smiles, output, predictor, held_out_keys={k[:14] for k in held},
+                jobs=context.jobs, progress=advance,
+            )  # fmt: skip
         except NmrpeakError as exc:
             raise fail(str(exc)) from None
-        generator = _load(weights, command_context(ctx, device=device).device)
-        warn_split_leaks(
-            split, {"generator": generator.card, "forward model": _forward_card(predictor_weights)}
-        )
-        try:
-            calibrated = calibrate(
-                generator, spectra[:limit],
-                default_predictor(generator.device.type, predictor_weights),
-                default_similarity(), beam=beam, fitted_on=f"{path} (first {limit})",
-            )  # fmt: skip
-        except (NmrpeakError, ValueError) as exc:
-            raise fail(str(exc)) from None
-        target = weights or weights_path()
-        save_generator(calibrated, target, half=calibrated.card.get("dtype") == "float16")
-        stderr_console().print(f"fusion {calibrated.fusion.to_dict()} written to {target}")
+    write_manifest(
+        output, split=split, data=data, predictor_weights=forward, parts=parts,
+        command="nmrpeak " + shlex.join(sys.argv[1:]),
+    )  # fmt: skip
+    stderr_console().print(f"{len(parts)} parts in {output}")
 
-    @bench_app.command("generate")
-    def bench_generate_command(
-        ctx: typer.Context,
-        split: Annotated[
-            str,
-            typer.Option(
-                help="scaffold or random (data/queries/<split>_test.parquet), or a query table "
-                "with a smiles column."
-            ),
-        ] = "scaffold",
-        data: DataOption = Path("data"),
-        output: Annotated[
-            Path | None, typer.Option("--output", "-o", help="Report: .json or .md.")
-        ] = None,
-        configs: Annotated[
-            str, typer.Option(help="Comma-separated configurations (default: all six).")
-        ] = "C,H,C+H,C+formula,H+formula,C+H+formula",
-        limit: Annotated[
-            int | None,
-            typer.Option(help="Score the first N usable queries of each configuration only."),
-        ] = None,
-        beam: BeamOption = 10,
-        samples: SamplesOption = 0,
-        no_rerank: NoRerankOption = False,
-        weights: WeightsOption = None,
-        predictor_weights: PredictorOption = None,
-        simulated: Annotated[
-            bool,
-            typer.Option(
-                "--simulated",
-                help="Query with spectra the forward model predicts for the test molecules "
-                "instead of their experimental ones (the simulation side of the "
-                "simulation-to-experiment gap).",
-            ),
-        ] = False,
-        unconstrained: Annotated[
-            bool,
-            typer.Option(
-                "--unconstrained",
-                help="Decode formula configurations freely and only filter by formula "
-                "afterwards (default: decode under the formula's heavy-atom counts, as "
-                "`generate` does).",
-            ),
-        ] = False,
-        search: SearchOption = False,
-        search_budget: SearchBudgetOption = 1000,
-        time_limit: TimeLimitOption = 10.0,
-        search_moves: Annotated[
-            str,
-            typer.Option(
-                "--search-moves",
-                help="Comma-separated local moves of --search (walk, swap, bond; empty for none).",
-            ),
-        ] = "walk,swap,bond",
-        no_recombine: Annotated[
-            bool, typer.Option("--no-recombine", help="--search without fragment recombination.")
-        ] = False,
-        no_repair: Annotated[
-            bool,
-            typer.Option("--no-repair", help="--search without repairing seeds two hydrogens off."),
-        ] = False,
-        off_formula_seeds: Annotated[
-            bool,
-            typer.Option(
-                "--off-formula-seeds",
-                help="Keep beam hypotheses of another hydrogen count as search seeds (they "
-                "take beam slots from candidates of the formula).",
-            ),
-        ] = False,
-        device: DeviceOption = "auto",
-    ) -> None:
-        """Top-1/5/10 exact match, validity, formula match and time, per input configuration.
 
-        [bold]Example[/bold]: nmrpeak bench generate --split scaffold -o benchmarks/generate_scaffold.json
-        """
-        from nmrpeak_cli.generate.bench import benchmark, render_markdown
-        from nmrpeak_cli.generate.inputs import configuration
-        from nmrpeak_cli.io import read_spectra
-        from nmrpeak_cli.spectra import Spectrum
+def generator_fusion_command(
+    ctx: typer.Context,
+    data: DataOption = Path("data"),
+    split: SchemeOption = "scaffold",
+    limit: Annotated[int, typer.Option(min=10, help="Validation queries to use.")] = 300,
+    beam: BeamOption = 10,
+    weights: WeightsOption = None,
+    predictor_weights: PredictorOption = None,
+    device: DeviceOption = "auto",
+) -> None:
+    """Fit the rerank score fusion on the VALIDATION queries and store it in the model card.
 
-        path = (
-            data / "queries" / f"{split}_test.parquet"
-            if split in {"scaffold", "random"}
-            else Path(split)
-        )
-        try:
-            names = [configuration(c.strip()).name for c in configs.split(",") if c.strip()]
-            spectra = [s for batch in read_spectra(path) for s in batch if isinstance(s, Spectrum)]
-        except (ValueError, NmrpeakError) as exc:
-            raise fail(str(exc)) from None
-        if not any(s.smiles for s in spectra):
-            raise fail(f"{path}: no query has a smiles column value (the truth) to score against")
-        search_config = _search_config(
-            search, search_budget, time_limit, recombine=not no_recombine, repair=not no_repair,
-            moves=tuple(m.strip() for m in search_moves.split(",") if m.strip()),
+    [bold]Example[/bold]: nmrpeak train generator-fusion --data data/ --split scaffold
+    """
+    from nmrpeak_cli.generate.bench import calibrate
+    from nmrpeak_cli.generate.model import save_generator, weights_path
+    from nmrpeak_cli.generate.rerank import default_predictor, default_similarity
+    from nmrpeak_cli.io import read_spectra
+    from nmrpeak_cli.spectra import Spectrum
+
+    path = data / "queries" / f"{split}_valid.parquet"
+    try:
+        spectra = [s for b in read_spectra(path) for s in b if isinstance(s, Spectrum)]
+    except NmrpeakError as exc:
+        raise fail(str(exc)) from None
+    generator = _load(weights, command_context(ctx, device=device).device)
+    warn_split_leaks(
+        split, {"generator": generator.card, "forward model": _forward_card(predictor_weights)}
+    )
+    try:
+        calibrated = calibrate(
+            generator, spectra[:limit],
+            default_predictor(generator.device.type, predictor_weights),
+            default_similarity(), beam=beam, fitted_on=f"{path} (first {limit})",
         )  # fmt: skip
-        if search_config is not None and no_rerank:
-            raise fail("--search needs the forward model: drop --no-rerank")
-        generator = _load(weights, command_context(ctx, device=device).device)
-        predictor = similarity = None
-        if simulated or not no_rerank:
-            from nmrpeak_cli.generate.rerank import default_predictor, default_similarity
+    except (NmrpeakError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    target = weights or weights_path()
+    save_generator(calibrated, target, half=calibrated.card.get("dtype") == "float16")
+    stderr_console().print(f"fusion {calibrated.fusion.to_dict()} written to {target}")
 
-            predictor = default_predictor(generator.device.type, predictor_weights)
-            similarity = default_similarity()
-        if simulated:
-            from nmrpeak_cli.generate.corpus import simulate_queries
 
-            truth = [s for s in spectra if s.smiles]
-            try:
-                made = simulate_queries([s.smiles for s in truth], predictor, [s.id for s in truth])
-            except NotAvailableError as exc:
-                raise fail(str(exc)) from None
-            spectra = [s for s in made if s is not None]
-            if no_rerank:
-                predictor = similarity = None
-        console = stderr_console()
-        cards = {"generator": generator.card}
-        if predictor is not None:
-            cards["forward model"] = _forward_card(predictor_weights)
-        warnings = warn_split_leaks(split, cards)
+def bench_generate_command(
+    ctx: typer.Context,
+    split: Annotated[
+        str,
+        typer.Option(
+            help="scaffold or random (data/queries/<split>_test.parquet), or a query table "
+            "with a smiles column."
+        ),
+    ] = "scaffold",
+    data: DataOption = Path("data"),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Report: .json or .md.")
+    ] = None,
+    configs: Annotated[
+        str, typer.Option(help="Comma-separated configurations (default: all six).")
+    ] = "C,H,C+H,C+formula,H+formula,C+H+formula",
+    limit: Annotated[
+        int | None,
+        typer.Option(help="Score the first N usable queries of each configuration only."),
+    ] = None,
+    beam: BeamOption = 10,
+    samples: SamplesOption = 0,
+    no_rerank: NoRerankOption = False,
+    weights: WeightsOption = None,
+    predictor_weights: PredictorOption = None,
+    simulated: Annotated[
+        bool,
+        typer.Option(
+            "--simulated",
+            help="Query with spectra the forward model predicts for the test molecules "
+            "instead of their experimental ones (the simulation side of the "
+            "simulation-to-experiment gap).",
+        ),
+    ] = False,
+    unconstrained: Annotated[
+        bool,
+        typer.Option(
+            "--unconstrained",
+            help="Decode formula configurations freely and only filter by formula "
+            "afterwards (default: decode under the formula's heavy-atom counts, as "
+            "`generate` does).",
+        ),
+    ] = False,
+    search: SearchOption = False,
+    search_budget: SearchBudgetOption = 1000,
+    time_limit: TimeLimitOption = 10.0,
+    search_moves: Annotated[
+        str,
+        typer.Option(
+            "--search-moves",
+            help="Comma-separated local moves of --search (walk, swap, bond; empty for none).",
+        ),
+    ] = "walk,swap,bond",
+    no_recombine: Annotated[
+        bool, typer.Option("--no-recombine", help="--search without fragment recombination.")
+    ] = False,
+    no_repair: Annotated[
+        bool,
+        typer.Option("--no-repair", help="--search without repairing seeds two hydrogens off."),
+    ] = False,
+    off_formula_seeds: Annotated[
+        bool,
+        typer.Option(
+            "--off-formula-seeds",
+            help="Keep beam hypotheses of another hydrogen count as search seeds (they "
+            "take beam slots from candidates of the formula).",
+        ),
+    ] = False,
+    device: DeviceOption = "auto",
+) -> None:
+    """Top-1/5/10 exact match, validity, formula match and time, per input configuration.
+
+    [bold]Example[/bold]: nmrpeak bench generate --split scaffold -o benchmarks/generate_scaffold.json
+    """
+    from nmrpeak_cli.generate.bench import benchmark, render_markdown
+    from nmrpeak_cli.generate.inputs import configuration
+    from nmrpeak_cli.io import read_spectra
+    from nmrpeak_cli.spectra import Spectrum
+
+    path = (
+        data / "queries" / f"{split}_test.parquet"
+        if split in {"scaffold", "random"}
+        else Path(split)
+    )
+    try:
+        names = [configuration(c.strip()).name for c in configs.split(",") if c.strip()]
+        spectra = [s for batch in read_spectra(path) for s in batch if isinstance(s, Spectrum)]
+    except (ValueError, NmrpeakError) as exc:
+        raise fail(str(exc)) from None
+    if not any(s.smiles for s in spectra):
+        raise fail(f"{path}: no query has a smiles column value (the truth) to score against")
+    search_config = _search_config(
+        search, search_budget, time_limit, recombine=not no_recombine, repair=not no_repair,
+        moves=tuple(m.strip() for m in search_moves.split(",") if m.strip()),
+    )  # fmt: skip
+    if search_config is not None and no_rerank:
+        raise fail("--search needs the forward model: drop --no-rerank")
+    generator = _load(weights, command_context(ctx, device=device).device)
+    predictor = similarity = None
+    if simulated or not no_rerank:
+        from nmrpeak_cli.generate.rerank import default_predictor, default_similarity
+
+        predictor = default_predictor(generator.device.type, predictor_weights)
+        similarity = default_similarity()
+    if simulated:
+        from nmrpeak_cli.generate.corpus import simulate_queries
+
+        truth = [s for s in spectra if s.smiles]
         try:
-            report = benchmark(
-                generator, spectra, configurations=names, beam=beam, samples=samples,
-                limit=limit, predictor=predictor, similarity=similarity, constrain=not unconstrained,
-                search=search_config, off_formula_seeds=off_formula_seeds,
-                progress=lambda name: console.print(f"done {name}"),
-            )  # fmt: skip
+            made = simulate_queries([s.smiles for s in truth], predictor, [s.id for s in truth])
         except NotAvailableError as exc:
-            raise fail(f"{exc} (use --no-rerank to benchmark beam order only)") from None
-        report.update(
-            queries=str(path) + (" (simulated by the forward model)" if simulated else ""),
-            weights=str(weights or "shipped"),
-            predictor_weights=str(predictor_weights or "shipped") if predictor else None,
-            warnings=warnings,
-            command="nmrpeak " + shlex.join(sys.argv[1:]),
+            raise fail(str(exc)) from None
+        spectra = [s for s in made if s is not None]
+        if no_rerank:
+            predictor = similarity = None
+    console = stderr_console()
+    cards = {"generator": generator.card}
+    if predictor is not None:
+        cards["forward model"] = _forward_card(predictor_weights)
+    warnings = warn_split_leaks(split, cards)
+    try:
+        report = benchmark(
+            generator, spectra, configurations=names, beam=beam, samples=samples,
+            limit=limit, predictor=predictor, similarity=similarity, constrain=not unconstrained,
+            search=search_config, off_formula_seeds=off_formula_seeds,
+            progress=lambda name: console.print(f"done {name}"),
         )  # fmt: skip
-        markdown = render_markdown(report, f"generate on {path}")
-        if output is not None and output.suffix == ".md":
-            output.write_text(markdown)
-        elif output is not None:
-            output.write_text(json.dumps(report, indent=2) + "\n")
-        typer.echo(markdown)
+    except NotAvailableError as exc:
+        raise fail(f"{exc} (use --no-rerank to benchmark beam order only)") from None
+    report.update(
+        queries=str(path) + (" (simulated by the forward model)" if simulated else ""),
+        weights=str(weights or "shipped"),
+        predictor_weights=str(predictor_weights or "shipped") if predictor else None,
+        warnings=warnings,
+        command="nmrpeak " + shlex.join(sys.argv[1:]),
+    )  # fmt: skip
+    markdown = render_markdown(report, f"generate on {path}")
+    if output is not None and output.suffix == ".md":
+        output.write_text(markdown)
+    elif output is not None:
+        output.write_text(json.dumps(report, indent=2) + "\n")
+    typer.echo(markdown)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``generate`` and the ``train``/``bench`` generator subcommands."""
+    app.command("generate")(generate_command)
+    train_app.command("generator")(train_generator_command)
+    train_app.command("generator-corpus")(generator_corpus_command)
+    train_app.command("generator-fusion")(generator_fusion_command)
+    bench_app.command("generate")(bench_generate_command)

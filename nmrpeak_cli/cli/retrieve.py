@@ -150,462 +150,446 @@ def _render(rows: list[dict[str, Any]]) -> None:
     stdout_console().print(table)
 
 
+def retrieve_command(
+    ctx: typer.Context,
+    query: Annotated[
+        str | None,
+        typer.Argument(
+            help="Query table/folder/`-` (c13, h1, formula columns).", show_default=False
+        ),
+    ] = None,
+    library: LibraryOption = None,
+    k: KOption = 10,
+    output: OutOption = None,
+    c13: C13Option = None,
+    h1: H1Option = None,
+    formula: FormulaOption = None,
+    solvent: SolventOption = None,
+    query_id: Annotated[str, typer.Option("--id", help="Id of the inline query.")] = "query",
+    candidates: Annotated[
+        int,
+        typer.Option(min=1, help="Candidates taken from each embedding index (no formula)."),
+    ] = 2000,
+    encoders: Annotated[
+        bool, typer.Option("--encoders/--ssr-only", help="Use the learned encoders (SME, SSE).")
+    ] = True,
+    formula_policy: FormulaPolicyOption = "reject",
+    report: ReportOption = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Queries per batch.")
+    ] = 256,
+    jobs: JobsOption = 1,
+    shard: ShardOption = None,
+    resume: ResumeOption = False,
+    backend: BackendOption = "local",
+    scheduler: SchedulerOption = None,
+) -> None:
+    """Rank library molecules for each query spectrum (SSR + SME + SSE fusion).
+
+    QUERY is read in streamed batches; each finished batch of a file output is saved at
+    once, so a killed run continues with [bold]--resume[/bold]. Queries that cannot be
+    searched get a row with an error (exit code 1).
+
+    [bold]Examples[/bold]: nmrpeak retrieve --c13 "128.5, 137.9, 21.4" --formula C7H8 -l lib/ ·
+    nmrpeak retrieve queries.parquet -l lib/ -k 10 -o results.parquet --report reports/ ·
+    nmrpeak retrieve big.parquet -l lib/ -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --jobs 0 --resume
+    """
+
+    from nmrpeak_cli.retrieve.api import SearchBatch
+    from nmrpeak_cli.retrieve.library import default_library_dir
+    from nmrpeak_cli.retrieve.search import FORMULA_POLICIES, SearchParams
+    from nmrpeak_cli.schema import RESULTS_SCHEMA
+
+    queries = _search_inputs(query_inputs(query, c13, h1, formula, solvent, query_id))
+    options = batch_options(
+        output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
+        scheduler=scheduler, batch_size=batch_size,
+    )  # fmt: skip
+    if formula_policy not in FORMULA_POLICIES:
+        raise fail(
+            f"--formula-policy must be one of {', '.join(FORMULA_POLICIES)}, got {formula_policy!r}"
+        )
+    if library is None:
+        library = default_library_dir()
+        if not library.is_dir():
+            raise fail(
+                "no library given and no default library built: build one with "
+                "`nmrpeak library default` (or `library build`) or pass -l LIBDIR"
+            )
+    reports = report_dir(report)
+    in_process = options.jobs <= 1 and options.scheduler is None
+    process = SearchBatch(
+        library.absolute(),
+        k=k,
+        use_encoders=encoders,
+        params=SearchParams(
+            candidates=candidates, batch_size=batch_size, formula_policy=formula_policy
+        ),
+        report=reports,
+        checksums=in_process,  # verified once below; workers compare sizes only
+        threads=None if in_process else 1,
+    )
+    try:
+        searcher = process.verified_searcher()
+    except NmrpeakError as exc:
+        raise fail(str(exc)) from None
+    summary = run_batch(
+        run_context(ctx),
+        queries,
+        process,
+        key=query_key,
+        schema=RESULTS_SCHEMA,
+        options=options,
+        digest=searcher.digest(),
+        render=_render,
+        description="retrieve",
+    )
+    exit_for(summary, f"queries in {query or 'the inline query'}")
+
+
+def build_command(
+    ctx: typer.Context,
+    inputs: Annotated[
+        list[str], typer.Argument(help="Molecule files/folders (SMILES, tables, SDF) or `-`.")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Library directory to create.")],
+    shard: ShardOption = None,
+    jobs: JobsOption = 1,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted build.")
+    ] = False,
+    part_size: Annotated[int, typer.Option(min=1, help="Molecules per resumable part.")] = 4096,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Prediction batch.")] = 256,
+    device: DeviceOption = "auto",
+    encoders: Annotated[
+        bool, typer.Option("--encoders/--no-encoders", help="Embed with the shipped encoders.")
+    ] = True,
+) -> None:
+    """Predict spectra for molecules and index them into a library directory.
+
+    [bold]Example[/bold]: nmrpeak library build part_*.smi -o lib/ --shard $SLURM_ARRAY_TASK_ID/$N
+    """
+    from nmrpeak_cli.batch import resolve_shard
+    from nmrpeak_cli.retrieve.build import build_library
+    from nmrpeak_cli.retrieve.models import ShippedPredictor
+
+    context = command_context(ctx, device=device, jobs=jobs)
+    try:
+        selected = resolve_shard(shard)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    predictor = ShippedPredictor(device=context.device, batch_size=batch_size, jobs=context.jobs)
+    with progress_bar(context, "library build") as advance:
+        manifest = build_library(
+            _molecules(inputs),
+            output,
+            predictor,
+            list(_encoders(encoders).values()),
+            shard=selected,
+            part_size=part_size,
+            resume=resume,
+            source=_source_description(inputs),
+            on_progress=advance,
+        )
+    _report_build(manifest, output, context.quiet)
+
+
+def merge_command(
+    ctx: typer.Context,
+    shards: Annotated[list[Path], typer.Argument(help="Shard library directories.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Merged library directory.")],
+) -> None:
+    """Merge library shards built by a job array (all shards must be present).
+
+    [bold]Example[/bold]: nmrpeak library merge lib_shard_*/ -o lib/
+    """
+    from nmrpeak_cli.retrieve.build import merge_libraries
+
+    try:
+        manifest = merge_libraries(shards, output)
+    except NmrpeakError as exc:
+        raise fail(str(exc)) from None
+    _report_build(manifest, output, run_context(ctx).quiet)
+
+
+def embed_command(
+    library: Annotated[Path, typer.Argument(help="Finished library directory.")],
+) -> None:
+    """(Re)compute a library's embeddings and indexes with the shipped encoders.
+
+    [bold]Example[/bold]: nmrpeak library embed lib/
+    """
+    from nmrpeak_cli.retrieve.build import embed_library
+
+    chosen = _encoders(True)
+    if not chosen:
+        raise fail("no shipped retriever encoders (models/retriever_*.safetensors)")
+    try:
+        embed_library(library, list(chosen.values()))
+    except NmrpeakError as exc:
+        raise fail(str(exc)) from None
+    stderr_console().print(f"library {library}: embedded with {', '.join(chosen)}")
+
+
+def default_command(
+    ctx: typer.Context,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Extra molecule files to include.", show_default=False),
+    ] = None,
+    moses: Annotated[
+        int, typer.Option(min=0, help="Molecules taken from the MOSES corpus.")
+    ] = 20000,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Prepared experimental table to include (data/experimental.parquet)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Default: <cache>/default_library.")
+    ] = None,
+    device: DeviceOption = "auto",
+    jobs: JobsOption = 1,
+) -> None:
+    """Build the default library used by elucidate (MOSES slice + your molecules).
+
+    An interrupted build continues where it stopped; a finished one built with the same
+    models and inputs is kept as it is. In the default location a library built with
+    other models or inputs is replaced; an -o folder holding one is an error.
+
+    [bold]Example[/bold]: nmrpeak library default my_compounds.smi --moses 50000
+    """
+    import shutil
+
+    from nmrpeak_cli.retrieve.build import build_library
+    from nmrpeak_cli.retrieve.library import LibraryError, default_library_dir
+    from nmrpeak_cli.retrieve.models import ShippedPredictor
+    from nmrpeak_cli.retrieve.sources import default_molecules
+
+    context = command_context(ctx, device=device, jobs=jobs)
+    out = output or default_library_dir()
+    predictor = ShippedPredictor(device=context.device, jobs=context.jobs)
+    encoders = list(_encoders(True).values())
+    source = f"moses:{moses}; data:{data}; {_source_description(inputs or [])}"
+
+    def build() -> dict[str, Any]:
+        molecules = default_molecules(
+            moses=moses, experimental=data, extra=_molecules(inputs or [])
+        )
+        with progress_bar(context, "default library") as advance:
+            return build_library(
+                molecules, out, predictor, encoders, resume=True, source=source,
+                on_progress=advance,
+            )  # fmt: skip
+
+    try:
+        manifest = build()
+    except LibraryError as exc:
+        if output is not None or "cannot resume" not in str(exc):
+            raise fail(str(exc)) from None
+        stderr_console().print(f"rebuilding the default library: {exc}", soft_wrap=True)
+        shutil.rmtree(out)
+        manifest = build()
+    _report_build(manifest, out, context.quiet)
+
+
+def train_command(
+    ctx: typer.Context,
+    data: Annotated[Path, typer.Option(help="Prepared experimental table.")] = Path(
+        "data/experimental.parquet"
+    ),
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Run folder.")] = Path(
+        "runs/retriever"
+    ),
+    split: SchemeOption = "scaffold",
+    kinds: Annotated[
+        str,
+        typer.Option(
+            "--kinds", help="Encoders to train: sme,sse ('' = only fit fusion with --export's)."
+        ),
+    ] = "sme,sse",
+    epochs: Annotated[int, typer.Option(min=1)] = 40,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Minutes per encoder.")] = 15.0,
+    threads: Annotated[int, typer.Option(min=1, help="torch CPU threads.")] = 1,
+    pretrain: Annotated[
+        Path | None,
+        typer.Option(
+            help="Simulated corpus folder (`nmrpeak train generator-corpus`) to pretrain "
+            "each encoder on before the experimental epochs."
+        ),
+    ] = None,
+    pretrain_epochs: Annotated[
+        int, typer.Option("--pretrain-epochs", min=1, help="Epochs over the corpus.")
+    ] = 2,
+    export: Annotated[
+        Path | None, typer.Option(help="Folder to write retriever_<kind>.safetensors + cards.")
+    ] = None,
+    fit_fusion: Annotated[
+        bool, typer.Option("--fit-fusion/--no-fit-fusion", help="Fit fusion weights on valid.")
+    ] = True,
+    fusion_size: Annotated[int, typer.Option(help="Library size for fusion fitting.")] = 10000,
+) -> None:
+    """Train the SME and SSE encoders on the training split; fit fusion on valid.
+
+    [bold]Example[/bold]: nice -n 10 nmrpeak train retriever --export models/
+    """
+    import shlex
+    import sys
+
+    from nmrpeak_cli.retrieve.bench import BenchOptions, fit_fusion_on_split
+    from nmrpeak_cli.retrieve.encoders import (
+        fusion_card_path,
+        load_encoder,
+        load_shipped_encoders,
+    )
+    from nmrpeak_cli.retrieve.models import ShippedPredictor
+    from nmrpeak_cli.retrieve.train import TrainConfig, train_encoder
+
+    context = run_context(ctx)
+    log = stderr_console().print
+    command = shlex.join(["nmrpeak", *sys.argv[1:]])
+    predictor = ShippedPredictor(device="cpu")
+    trained = {}
+    for kind in [k.strip() for k in kinds.split(",") if k.strip()]:
+        config = TrainConfig(
+            kind=kind,
+            data=data,
+            out_dir=out_dir,
+            split_column=f"split_{split}",
+            epochs=epochs,
+            time_limit_min=time_limit,
+            seed=context.seed,
+            threads=threads,
+            pretrain=pretrain,
+            pretrain_epochs=pretrain_epochs,
+        )
+        target = None if export is None else export / f"retriever_{kind}.safetensors"
+        try:
+            summary = train_encoder(config, predictor, export=target, command=command, log=log)
+        except NmrpeakError as exc:
+            raise fail(str(exc)) from None
+        trained[kind] = load_encoder(target or out_dir / kind / "best.safetensors")
+        log(
+            f"{kind}: best epoch {summary['best_epoch']}, valid top-1 {summary['valid_top1_in_split']:.3f}"
+        )
+    if fit_fusion and not trained and export is not None:
+        trained = load_shipped_encoders(export)  # --kinds "": fit with exported encoders
+    if fit_fusion and trained:
+        options = BenchOptions(
+            queries=data.parent / "queries" / f"{split}_valid.parquet",
+            data_dir=data.parent,
+            sizes=(fusion_size,),
+            work_dir=out_dir / "fusion",
+            seed=context.seed,
+        )
+        out = fusion_card_path(export) if export is not None else out_dir / "retriever_fusion.json"
+        command = "nmrpeak " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        fit_fusion_on_split(options, predictor, trained, out, command=command, log=log)
+
+
+def bench_command(
+    ctx: typer.Context,
+    split: Annotated[
+        str, typer.Option(help="scaffold, random, or a query table FILE with a smiles column.")
+    ] = "scaffold",
+    data: Annotated[Path, typer.Option(help="Prepared data folder.")] = Path("data"),
+    sizes: Annotated[
+        str, typer.Option(help="Library sizes, comma-separated.")
+    ] = "1000,10000,100000",
+    max_queries: Annotated[int, typer.Option(min=1, help="Queries sampled.")] = 500,
+    latency_queries: Annotated[int, typer.Option(min=1, help="Queries timed one by one.")] = 100,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Report (.json, plus .md next to it).")
+    ] = None,
+    encoders: Annotated[
+        bool, typer.Option("--encoders/--ssr-only", help="Use the shipped encoders.")
+    ] = True,
+    work_dir: Annotated[Path, typer.Option(help="Benchmark library folder.")] = Path(
+        "runs/retriever/bench"
+    ),
+    attached_h: Annotated[
+        bool,
+        typer.Option(
+            "--attached-h/--no-attached-h",
+            help="Label the queries' 13C peaks C/CH/CH2/CH3 as a DEPT would (per-carbon "
+            "counts of the prepared experimental table) and match within those classes.",
+        ),
+    ] = False,
+    configurations: Annotated[
+        str | None,
+        typer.Option(help="Configurations to evaluate, comma-separated (e.g. C+H,C); default all."),
+    ] = None,
+    jobs: JobsOption = 1,
+) -> None:
+    """Top-1/5/10 per library size and input configuration, ablation and latency.
+
+    [bold]Example[/bold]: nmrpeak bench retrieve --split scaffold --sizes 1000,10000,100000 -o benchmarks/retrieve.json
+    """
+    import json
+
+    from nmrpeak_cli.retrieve.bench import BenchOptions, markdown_report, run_benchmark
+    from nmrpeak_cli.retrieve.encoders import load_fusion_weights, load_similarity_params
+    from nmrpeak_cli.retrieve.models import ShippedPredictor
+    from nmrpeak_cli.retrieve.search import SearchParams
+
+    context = command_context(ctx, jobs=jobs)
+    queries = (
+        Path(split)
+        if split not in {"scaffold", "random"}
+        else data / "queries" / f"{split}_test.parquet"
+    )
+    try:
+        size_list = tuple(int(s) for s in sizes.split(","))
+    except ValueError:
+        raise fail(f"--sizes expects integers like 1000,10000; got {sizes!r}") from None
+    if not queries.is_file():
+        raise fail(f"query table {queries} not found (run `nmrpeak data prepare`)")
+    chosen = _encoders(encoders)
+    from nmrpeak_cli.retrieve.bench import CONFIGURATIONS, configuration_name
+
+    known = [configuration_name(n, f) for n, f in CONFIGURATIONS]
+    picked = None if configurations is None else tuple(configurations.split(","))
+    if picked is not None and not set(picked) <= set(known):
+        raise fail(f"--configurations expects some of {', '.join(known)}; got {configurations!r}")
+    options = BenchOptions(
+        queries=queries,
+        data_dir=data,
+        sizes=size_list,
+        max_queries=max_queries,
+        latency_queries=latency_queries,
+        work_dir=work_dir,
+        seed=context.seed,
+        attached_h=attached_h,
+        configurations=picked,
+    )
+    params = SearchParams(weights=load_fusion_weights(chosen), similarity=load_similarity_params())
+    from nmrpeak_cli.predict.weights import default_weights, read_card
+    from nmrpeak_cli.retrieve.encoders import shipped_encoder_path
+
+    cards = {"predictor": read_card(default_weights())}
+    cards |= {f"encoder {n}": read_card(shipped_encoder_path(n)) for n in chosen}
+    leaks = warn_split_leaks(split, cards)
+    report = run_benchmark(
+        options,
+        ShippedPredictor(device="cpu", jobs=context.jobs),
+        chosen,
+        params,
+        log=stderr_console().print,
+    )
+    report["split_warnings"] = leaks
+    text = markdown_report(report)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        output.with_suffix(".md").write_text(text + "\n")
+    typer.echo(text)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``retrieve``, ``library build|merge|default``, ``train retriever``, ``bench retrieve``."""
-
-    @app.command("retrieve")
-    def retrieve_command(
-        ctx: typer.Context,
-        query: Annotated[
-            str | None,
-            typer.Argument(
-                help="Query table/folder/`-` (c13, h1, formula columns).", show_default=False
-            ),
-        ] = None,
-        library: LibraryOption = None,
-        k: KOption = 10,
-        output: OutOption = None,
-        c13: C13Option = None,
-        h1: H1Option = None,
-        formula: FormulaOption = None,
-        solvent: SolventOption = None,
-        query_id: Annotated[str, typer.Option("--id", help="Id of the inline query.")] = "query",
-        candidates: Annotated[
-            int,
-            typer.Option(min=1, help="Candidates taken from each embedding index (no formula)."),
-        ] = 2000,
-        encoders: Annotated[
-            bool, typer.Option("--encoders/--ssr-only", help="Use the learned encoders (SME, SSE).")
-        ] = True,
-        formula_policy: FormulaPolicyOption = "reject",
-        report: ReportOption = None,
-        batch_size: Annotated[
-            int, typer.Option("--batch-size", min=1, help="Queries per batch.")
-        ] = 256,
-        jobs: JobsOption = 1,
-        shard: ShardOption = None,
-        resume: ResumeOption = False,
-        backend: BackendOption = "local",
-        scheduler: SchedulerOption = None,
-    ) -> None:
-        """Rank library molecules for each query spectrum (SSR + SME + SSE fusion).
-
-        QUERY is read in streamed batches; each finished batch of a file output is saved at
-        once, so a killed run continues with [bold]--resume[/bold]. Queries that cannot be
-        searched get a row with an error (exit code 1).
-
-        [bold]Examples[/bold]: nmrpeak retrieve --c13 "128.5, 137.9, 21.4" --formula C7H8 -l lib/ ·
-        nmrpeak retrieve queries.parquet -l lib/ -k 10 -o results.parquet --report reports/ ·
-        nmrpeak retrieve big.parquet -l lib/ -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --jobs 0 --resume
-        """
-
-        from nmrpeak_cli.retrieve.api import SearchBatch
-        from nmrpeak_cli.retrieve.library import default_library_dir
-        from nmrpeak_cli.retrieve.search import FORMULA_POLICIES, SearchParams
-        from nmrpeak_cli.schema import RESULTS_SCHEMA
-
-        queries = _search_inputs(query_inputs(query, c13, h1, formula, solvent, query_id))
-        options = batch_options(
-            output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
-            scheduler=scheduler, batch_size=batch_size,
-        )  # fmt: skip
-        if formula_policy not in FORMULA_POLICIES:
-            raise fail(
-                f"--formula-policy must be one of {', '.join(FORMULA_POLICIES)}, "
-                f"got {formula_policy!r}"
-            )
-        if library is None:
-            library = default_library_dir()
-            if not library.is_dir():
-                raise fail(
-                    "no library given and no default library built: build one with "
-                    "`nmrpeak library default` (or `library build`) or pass -l LIBDIR"
-                )
-        reports = report_dir(report)
-        in_process = options.jobs <= 1 and options.scheduler is None
-        process = SearchBatch(
-            library.absolute(),
-            k=k,
-            use_encoders=encoders,
-            params=SearchParams(
-                candidates=candidates, batch_size=batch_size, formula_policy=formula_policy
-            ),
-            report=reports,
-            checksums=in_process,  # verified once below; workers compare sizes only
-            threads=None if in_process else 1,
-        )
-        try:
-            searcher = process.verified_searcher()
-        except NmrpeakError as exc:
-            raise fail(str(exc)) from None
-        summary = run_batch(
-            run_context(ctx),
-            queries,
-            process,
-            key=query_key,
-            schema=RESULTS_SCHEMA,
-            options=options,
-            digest=searcher.digest(),
-            render=_render,
-            description="retrieve",
-        )
-        exit_for(summary, f"queries in {query or 'the inline query'}")
-
-    @library_app.command("build")
-    def build_command(
-        ctx: typer.Context,
-        inputs: Annotated[
-            list[str], typer.Argument(help="Molecule files/folders (SMILES, tables, SDF) or `-`.")
-        ],
-        output: Annotated[
-            Path, typer.Option("--output", "-o", help="Library directory to create.")
-        ],
-        shard: ShardOption = None,
-        jobs: JobsOption = 1,
-        resume: Annotated[
-            bool, typer.Option("--resume", help="Continue an interrupted build.")
-        ] = False,
-        part_size: Annotated[int, typer.Option(min=1, help="Molecules per resumable part.")] = 4096,
-        batch_size: Annotated[
-            int, typer.Option("--batch-size", min=1, help="Prediction batch.")
-        ] = 256,
-        device: DeviceOption = "auto",
-        encoders: Annotated[
-            bool, typer.Option("--encoders/--no-encoders", help="Embed with the shipped encoders.")
-        ] = True,
-    ) -> None:
-        """Predict spectra for molecules and index them into a library directory.
-
-        [bold]Example[/bold]: nmrpeak library build part_*.smi -o lib/ --shard $SLURM_ARRAY_TASK_ID/$N
-        """
-        from nmrpeak_cli.batch import resolve_shard
-        from nmrpeak_cli.retrieve.build import build_library
-        from nmrpeak_cli.retrieve.models import ShippedPredictor
-
-        context = command_context(ctx, device=device, jobs=jobs)
-        try:
-            selected = resolve_shard(shard)
-        except ValueError as exc:
-            raise fail(str(exc)) from None
-        predictor = ShippedPredictor(
-            device=context.device, batch_size=batch_size, jobs=context.jobs
-        )
-        with progress_bar(context, "library build") as advance:
-            manifest = build_library(
-                _molecules(inputs),
-                output,
-                predictor,
-                list(_encoders(encoders).values()),
-                shard=selected,
-                part_size=part_size,
-                resume=resume,
-                source=_source_description(inputs),
-                on_progress=advance,
-            )
-        _report_build(manifest, output, context.quiet)
-
-    @library_app.command("merge")
-    def merge_command(
-        ctx: typer.Context,
-        shards: Annotated[list[Path], typer.Argument(help="Shard library directories.")],
-        output: Annotated[Path, typer.Option("--output", "-o", help="Merged library directory.")],
-    ) -> None:
-        """Merge library shards built by a job array (all shards must be present).
-
-        [bold]Example[/bold]: nmrpeak library merge lib_shard_*/ -o lib/
-        """
-        from nmrpeak_cli.retrieve.build import merge_libraries
-
-        try:
-            manifest = merge_libraries(shards, output)
-        except NmrpeakError as exc:
-            raise fail(str(exc)) from None
-        _report_build(manifest, output, run_context(ctx).quiet)
-
-    @library_app.command("embed")
-    def embed_command(
-        library: Annotated[Path, typer.Argument(help="Finished library directory.")],
-    ) -> None:
-        """(Re)compute a library's embeddings and indexes with the shipped encoders.
-
-        [bold]Example[/bold]: nmrpeak library embed lib/
-        """
-        from nmrpeak_cli.retrieve.build import embed_library
-
-        chosen = _encoders(True)
-        if not chosen:
-            raise fail("no shipped retriever encoders (models/retriever_*.safetensors)")
-        try:
-            embed_library(library, list(chosen.values()))
-        except NmrpeakError as exc:
-            raise fail(str(exc)) from None
-        stderr_console().print(f"library {library}: embedded with {', '.join(chosen)}")
-
-    @library_app.command("default")
-    def default_command(
-        ctx: typer.Context,
-        inputs: Annotated[
-            list[str] | None,
-            typer.Argument(help="Extra molecule files to include.", show_default=False),
-        ] = None,
-        moses: Annotated[
-            int, typer.Option(min=0, help="Molecules taken from the MOSES corpus.")
-        ] = 20000,
-        data: Annotated[
-            Path | None,
-            typer.Option(
-                help="Prepared experimental table to include (data/experimental.parquet)."
-            ),
-        ] = None,
-        output: Annotated[
-            Path | None, typer.Option("--output", "-o", help="Default: <cache>/default_library.")
-        ] = None,
-        device: DeviceOption = "auto",
-        jobs: JobsOption = 1,
-    ) -> None:
-        """Build the default library used by elucidate (MOSES slice + your molecules).
-
-        An interrupted build continues where it stopped; a finished one built with the same
-        models and inputs is kept as it is. In the default location a library built with
-        other models or inputs is replaced; an -o folder holding one is an error.
-
-        [bold]Example[/bold]: nmrpeak library default my_compounds.smi --moses 50000
-        """
-        import shutil
-
-        from nmrpeak_cli.retrieve.build import build_library
-        from nmrpeak_cli.retrieve.library import LibraryError, default_library_dir
-        from nmrpeak_cli.retrieve.models import ShippedPredictor
-        from nmrpeak_cli.retrieve.sources import default_molecules
-
-        context = command_context(ctx, device=device, jobs=jobs)
-        out = output or default_library_dir()
-        predictor = ShippedPredictor(device=context.device, jobs=context.jobs)
-        encoders = list(_encoders(True).values())
-        source = f"moses:{moses}; data:{data}; {_source_description(inputs or [])}"
-
-        def build() -> dict[str, Any]:
-            molecules = default_molecules(
-                moses=moses, experimental=data, extra=_molecules(inputs or [])
-            )
-            with progress_bar(context, "default library") as advance:
-                return build_library(
-                    molecules, out, predictor, encoders, resume=True, source=source,
-                    on_progress=advance,
-                )  # fmt: skip
-
-        try:
-            manifest = build()
-        except LibraryError as exc:
-            if output is not None or "cannot resume" not in str(exc):
-                raise fail(str(exc)) from None
-            stderr_console().print(f"rebuilding the default library: {exc}", soft_wrap=True)
-            shutil.rmtree(out)
-            manifest = build()
-        _report_build(manifest, out, context.quiet)
-
-    @train_app.command("retriever")
-    def train_command(
-        ctx: typer.Context,
-        data: Annotated[Path, typer.Option(help="Prepared experimental table.")] = Path(
-            "data/experimental.parquet"
-        ),
-        out_dir: Annotated[Path, typer.Option("--out-dir", help="Run folder.")] = Path(
-            "runs/retriever"
-        ),
-        split: SchemeOption = "scaffold",
-        kinds: Annotated[
-            str,
-            typer.Option(
-                "--kinds", help="Encoders to train: sme,sse ('' = only fit fusion with --export's)."
-            ),
-        ] = "sme,sse",
-        epochs: Annotated[int, typer.Option(min=1)] = 40,
-        time_limit: Annotated[
-            float, typer.Option("--time-limit", help="Minutes per encoder.")
-        ] = 15.0,
-        threads: Annotated[int, typer.Option(min=1, help="torch CPU threads.")] = 1,
-        pretrain: Annotated[
-            Path | None,
-            typer.Option(
-                help="Simulated corpus folder (`nmrpeak train generator-corpus`) to pretrain "
-                "each encoder on before the experimental epochs."
-            ),
-        ] = None,
-        pretrain_epochs: Annotated[
-            int, typer.Option("--pretrain-epochs", min=1, help="Epochs over the corpus.")
-        ] = 2,
-        export: Annotated[
-            Path | None, typer.Option(help="Folder to write retriever_<kind>.safetensors + cards.")
-        ] = None,
-        fit_fusion: Annotated[
-            bool, typer.Option("--fit-fusion/--no-fit-fusion", help="Fit fusion weights on valid.")
-        ] = True,
-        fusion_size: Annotated[int, typer.Option(help="Library size for fusion fitting.")] = 10000,
-    ) -> None:
-        """Train the SME and SSE encoders on the training split; fit fusion on valid.
-
-        [bold]Example[/bold]: nice -n 10 nmrpeak train retriever --export models/
-        """
-        import shlex
-        import sys
-
-        from nmrpeak_cli.retrieve.bench import BenchOptions, fit_fusion_on_split
-        from nmrpeak_cli.retrieve.encoders import (
-            fusion_card_path,
-            load_encoder,
-            load_shipped_encoders,
-        )
-        from nmrpeak_cli.retrieve.models import ShippedPredictor
-        from nmrpeak_cli.retrieve.train import TrainConfig, train_encoder
-
-        context = run_context(ctx)
-        log = stderr_console().print
-        command = shlex.join(["nmrpeak", *sys.argv[1:]])
-        predictor = ShippedPredictor(device="cpu")
-        trained = {}
-        for kind in [k.strip() for k in kinds.split(",") if k.strip()]:
-            config = TrainConfig(
-                kind=kind,
-                data=data,
-                out_dir=out_dir,
-                split_column=f"split_{split}",
-                epochs=epochs,
-                time_limit_min=time_limit,
-                seed=context.seed,
-                threads=threads,
-                pretrain=pretrain,
-                pretrain_epochs=pretrain_epochs,
-            )
-            target = None if export is None else export / f"retriever_{kind}.safetensors"
-            try:
-                summary = train_encoder(config, predictor, export=target, command=command, log=log)
-            except NmrpeakError as exc:
-                raise fail(str(exc)) from None
-            trained[kind] = load_encoder(target or out_dir / kind / "best.safetensors")
-            log(
-                f"{kind}: best epoch {summary['best_epoch']}, valid top-1 {summary['valid_top1_in_split']:.3f}"
-            )
-        if fit_fusion and not trained and export is not None:
-            trained = load_shipped_encoders(export)  # --kinds "": fit with exported encoders
-        if fit_fusion and trained:
-            options = BenchOptions(
-                queries=data.parent / "queries" / f"{split}_valid.parquet",
-                data_dir=data.parent,
-                sizes=(fusion_size,),
-                work_dir=out_dir / "fusion",
-                seed=context.seed,
-            )
-            out = (
-                fusion_card_path(export)
-                if export is not None
-                else out_dir / "retriever_fusion.json"
-            )
-            command = "nmrpeak " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-            fit_fusion_on_split(options, predictor, trained, out, command=command, log=log)
-
-    @bench_app.command("retrieve")
-    def bench_command(
-        ctx: typer.Context,
-        split: Annotated[
-            str, typer.Option(help="scaffold, random, or a query table FILE with a smiles column.")
-        ] = "scaffold",
-        data: Annotated[Path, typer.Option(help="Prepared data folder.")] = Path("data"),
-        sizes: Annotated[
-            str, typer.Option(help="Library sizes, comma-separated.")
-        ] = "1000,10000,100000",
-        max_queries: Annotated[int, typer.Option(min=1, help="Queries sampled.")] = 500,
-        latency_queries: Annotated[
-            int, typer.Option(min=1, help="Queries timed one by one.")
-        ] = 100,
-        output: Annotated[
-            Path | None, typer.Option("--output", "-o", help="Report (.json, plus .md next to it).")
-        ] = None,
-        encoders: Annotated[
-            bool, typer.Option("--encoders/--ssr-only", help="Use the shipped encoders.")
-        ] = True,
-        work_dir: Annotated[Path, typer.Option(help="Benchmark library folder.")] = Path(
-            "runs/retriever/bench"
-        ),
-        attached_h: Annotated[
-            bool,
-            typer.Option(
-                "--attached-h/--no-attached-h",
-                help="Label the queries' 13C peaks C/CH/CH2/CH3 as a DEPT would (per-carbon "
-                "counts of the prepared experimental table) and match within those classes.",
-            ),
-        ] = False,
-        configurations: Annotated[
-            str | None,
-            typer.Option(
-                help="Configurations to evaluate, comma-separated (e.g. C+H,C); default all."
-            ),
-        ] = None,
-        jobs: JobsOption = 1,
-    ) -> None:
-        """Top-1/5/10 per library size and input configuration, ablation and latency.
-
-        [bold]Example[/bold]: nmrpeak bench retrieve --split scaffold --sizes 1000,10000,100000 -o benchmarks/retrieve.json
-        """
-        import json
-
-        from nmrpeak_cli.retrieve.bench import BenchOptions, markdown_report, run_benchmark
-        from nmrpeak_cli.retrieve.encoders import load_fusion_weights, load_similarity_params
-        from nmrpeak_cli.retrieve.models import ShippedPredictor
-        from nmrpeak_cli.retrieve.search import SearchParams
-
-        context = command_context(ctx, jobs=jobs)
-        queries = (
-            Path(split)
-            if split not in {"scaffold", "random"}
-            else data / "queries" / f"{split}_test.parquet"
-        )
-        try:
-            size_list = tuple(int(s) for s in sizes.split(","))
-        except ValueError:
-            raise fail(f"--sizes expects integers like 1000,10000; got {sizes!r}") from None
-        if not queries.is_file():
-            raise fail(f"query table {queries} not found (run `nmrpeak data prepare`)")
-        chosen = _encoders(encoders)
-        from nmrpeak_cli.retrieve.bench import CONFIGURATIONS, configuration_name
-
-        known = [configuration_name(n, f) for n, f in CONFIGURATIONS]
-        picked = None if configurations is None else tuple(configurations.split(","))
-        if picked is not None and not set(picked) <= set(known):
-            raise fail(
-                f"--configurations expects some of {', '.join(known)}; got {configurations!r}"
-            )
-        options = BenchOptions(
-            queries=queries,
-            data_dir=data,
-            sizes=size_list,
-            max_queries=max_queries,
-            latency_queries=latency_queries,
-            work_dir=work_dir,
-            seed=context.seed,
-            attached_h=attached_h,
-            configurations=picked,
-        )
-        params = SearchParams(
-            weights=load_fusion_weights(chosen), similarity=load_similarity_params()
-        )
-        from nmrpeak_cli.predict.weights import default_weights, read_card
-        from nmrpeak_cli.retrieve.encoders import shipped_encoder_path
-
-        cards = {"predictor": read_card(default_weights())}
-        cards |= {f"encoder {n}": read_card(shipped_encoder_path(n)) for n in chosen}
-        leaks = warn_split_leaks(split, cards)
-        report = run_benchmark(
-            options,
-            ShippedPredictor(device="cpu", jobs=context.jobs),
-            chosen,
-            params,
-            log=stderr_console().print,
-        )
-        report["split_warnings"] = leaks
-        text = markdown_report(report)
-        if output is not None:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_text(json.dumps(report, indent=2, default=str) + "\n")
-            output.with_suffix(".md").write_text(text + "\n")
-        typer.echo(text)
+    app.command("retrieve")(retrieve_command)
+    library_app.command("build")(build_command)
+    library_app.command("merge")(merge_command)
+    library_app.command("embed")(embed_command)
+    library_app.command("default")(default_command)
+    train_app.command("retriever")(train_command)
+    bench_app.command("retrieve")(bench_command)

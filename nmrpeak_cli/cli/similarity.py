@@ -166,54 +166,53 @@ def _details_table(nucleus: str, report: dict[str, Any]) -> Table:
     return table
 
 
+def similarity_command(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(help="Query: a file, '-', an NMR sentence or a peak list.")],
+    b: Annotated[str, typer.Argument(help="Candidate, in the same forms as A.")],
+    nucleus: Annotated[
+        str | None,
+        typer.Option(
+            "--nucleus",
+            "-n",
+            help="Nucleus of bare peak lists, and the only one compared: 13C or 1H.",
+        ),
+    ] = None,
+    matching: Annotated[
+        str, typer.Option(help=f"Peak matching: {' or '.join(MATCHING_METHODS)}.")
+    ] = "optimal",
+    details: Annotated[
+        bool, typer.Option("--details", "-d", help="Show the matched peaks.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Peak-aware similarity of two peak lists, in [0, 1] (1 = identical).
+
+    A bare list is 1H if it gives proton counts (3H) or all shifts lie in −1…15 ppm,
+    else 13C. With both nuclei, the score averages the 13C and 1H scores.
+
+    [bold]Example[/bold]: nmrpeak similarity "170.1, 128.3, 77.0" "170.0, 128.5, 77.2"
+    """
+    try:
+        forced = None if nucleus is None else Nucleus.parse(nucleus)
+        if matching not in MATCHING_METHODS:
+            raise NmrpeakError(
+                f"--matching: got {matching!r}; expected one of {', '.join(MATCHING_METHODS)}"
+            )
+        _, _, match = compare(a, b, nucleus=forced, matching=matching)
+    except NmrpeakError as exc:
+        raise fail(str(exc).splitlines()[0]) from None
+    report = match_to_dict(match)
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    typer.echo(f"{match.score:.4f}")
+    if details or run_context(ctx).verbose:
+        console = stdout_console()
+        for name, part in report["nuclei"].items():
+            console.print(_details_table(name, part))
+
+
 def register(app: typer.Typer) -> None:
     """Add ``similarity`` to the app."""
-
-    @app.command("similarity")
-    def similarity_command(
-        ctx: typer.Context,
-        a: Annotated[
-            str, typer.Argument(help="Query: a file, '-', an NMR sentence or a peak list.")
-        ],
-        b: Annotated[str, typer.Argument(help="Candidate, in the same forms as A.")],
-        nucleus: Annotated[
-            str | None,
-            typer.Option(
-                "--nucleus",
-                "-n",
-                help="Nucleus of bare peak lists, and the only one compared: 13C or 1H.",
-            ),
-        ] = None,
-        matching: Annotated[
-            str, typer.Option(help=f"Peak matching: {' or '.join(MATCHING_METHODS)}.")
-        ] = "optimal",
-        details: Annotated[
-            bool, typer.Option("--details", "-d", help="Show the matched peaks.")
-        ] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    ) -> None:
-        """Peak-aware similarity of two peak lists, in [0, 1] (1 = identical).
-
-        A bare list is 1H if it gives proton counts (3H) or all shifts lie in −1…15 ppm,
-        else 13C. With both nuclei, the score averages the 13C and 1H scores.
-
-        [bold]Example[/bold]: nmrpeak similarity "170.1, 128.3, 77.0" "170.0, 128.5, 77.2"
-        """
-        try:
-            forced = None if nucleus is None else Nucleus.parse(nucleus)
-            if matching not in MATCHING_METHODS:
-                raise NmrpeakError(
-                    f"--matching: got {matching!r}; expected one of {', '.join(MATCHING_METHODS)}"
-                )
-            _, _, match = compare(a, b, nucleus=forced, matching=matching)
-        except NmrpeakError as exc:
-            raise fail(str(exc).splitlines()[0]) from None
-        report = match_to_dict(match)
-        if as_json:
-            typer.echo(json.dumps(report))
-            return
-        typer.echo(f"{match.score:.4f}")
-        if details or run_context(ctx).verbose:
-            console = stdout_console()
-            for name, part in report["nuclei"].items():
-                console.print(_details_table(name, part))
+    app.command("similarity")(similarity_command)
