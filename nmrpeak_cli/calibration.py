@@ -155,9 +155,41 @@ def fit_conditional_logit(
     return {n: float(v) for n, v in zip(names, w / scale, strict=True)}
 
 
+def fit_isotonic(
+    probability: Sequence[float], labels: Sequence[int | bool], *, min_block: int = 20
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Isotonic (pool-adjacent-violators) regression of ``labels`` on ``probability``.
+
+    Returns knots ``(x, y)``: per block of adjacent samples, the mean probability and the
+    observed frequency (shrunk by half a sample towards 1/2), non-decreasing in both; blocks hold at least ``min_block`` samples
+    (adjacent blocks are merged until they do) so that a knot is not one sample's label.
+    """
+    p = np.asarray(probability, float)
+    y = np.asarray(labels, float)
+    if len(p) != len(y) or not len(p):
+        raise ValueError(f"{len(p)} probabilities but {len(y)} labels (need ≥ 1 of each)")
+    order = np.argsort(p, kind="stable")
+    blocks: list[list[float]] = []  # [sum p, sum y, n]
+    for i in order:
+        blocks.append([p[i], y[i], 1.0])
+        while len(blocks) > 1 and (
+            blocks[-2][1] / blocks[-2][2] >= blocks[-1][1] / blocks[-1][2]
+            or blocks[-2][2] < min_block
+        ):
+            last = blocks.pop()
+            blocks[-1] = [a + b for a, b in zip(blocks[-1], last, strict=True)]
+    if len(blocks) > 1 and blocks[-1][2] < min_block:
+        last = blocks.pop()
+        blocks[-1] = [a + b for a, b in zip(blocks[-1], last, strict=True)]
+    xs = tuple(float(b[0] / b[2]) for b in blocks)
+    ys = tuple(float((b[1] + 0.5) / (b[2] + 1.0)) for b in blocks)  # never exactly 0 or 1
+    return xs, ys
+
+
 __all__ = [
     "expected_calibration_error",
     "fit_conditional_logit",
+    "fit_isotonic",
     "fit_logistic",
     "reliability",
 ]

@@ -103,12 +103,16 @@ class SourceResult:
         Why it has none, or a warning about them.
     failed
         Whether the source could not answer the query (``note`` says why).
+    seeds
+        Further structures the source saw but does not propose (the generator's hypotheses
+        of another formula): starting points of the structure search.
     """
 
     source: str
     proposals: tuple[Proposal, ...] = ()
     note: str | None = None
     failed: bool = False
+    seeds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +167,8 @@ class Scored:
 
 @dataclass(frozen=True, slots=True)
 class Logistic:
-    """``sigmoid(bias + sum(weights[f] * x[f]))`` over named features (missing features: 0).
+    """``sigmoid(bias + sum(weights[f] * x[f]))`` over named features (missing features: 0),
+    optionally mapped through a monotone (isotonic) recalibration.
 
     Attributes
     ----------
@@ -171,10 +176,14 @@ class Logistic:
         Feature name → weight.
     bias
         Intercept.
+    isotonic
+        ``(x, y)`` knots of a non-decreasing piecewise-linear map applied to the probability
+        (flat beyond the end knots), or ``None``.
     """
 
     weights: Mapping[str, float]
     bias: float = 0.0
+    isotonic: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     def logit(self, features: Mapping[str, float]) -> float:
         """The linear part."""
@@ -182,16 +191,44 @@ class Logistic:
 
     def __call__(self, features: Mapping[str, float]) -> float:
         """Probability in (0, 1)."""
-        return sigmoid(self.logit(features))
+        p = sigmoid(self.logit(features))
+        if self.isotonic is None:
+            return p
+        return interpolate(p, *self.isotonic)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"weights": dict(self.weights), "bias": self.bias}
+        out: dict[str, Any] = {"weights": dict(self.weights), "bias": self.bias}
+        if self.isotonic is not None:
+            out["isotonic"] = {"x": list(self.isotonic[0]), "y": list(self.isotonic[1])}
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Logistic:
         """Inverse of :meth:`to_dict`."""
-        return cls({str(k): float(v) for k, v in data["weights"].items()}, float(data["bias"]))
+        knots = data.get("isotonic")
+        return cls(
+            {str(k): float(v) for k, v in data["weights"].items()},
+            float(data["bias"]),
+            None
+            if knots is None
+            else (tuple(float(v) for v in knots["x"]), tuple(float(v) for v in knots["y"])),
+        )
+
+
+def interpolate(p: float, xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Piecewise-linear ``ys`` over ``xs`` (sorted) at ``p``, flat beyond the ends."""
+    if not xs:
+        return p
+    if p <= xs[0]:
+        return float(ys[0])
+    if p >= xs[-1]:
+        return float(ys[-1])
+    import bisect
+
+    i = bisect.bisect_right(xs, p)
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return float(y0 + (y1 - y0) * (p - x0) / (x1 - x0)) if x1 > x0 else float(y1)
 
 
 DEFAULT_FUSION = Logistic({"similarity": 12.0, "library_embedding": 2.0, "gen_logprob": 1.0}, -9.0)
@@ -316,7 +353,7 @@ def generated_result(result: QueryResult) -> SourceResult:
         for c in result.candidates
     )
     note = "; ".join(result.warnings) or (None if proposals else "no valid structure decoded")
-    return SourceResult("generated", proposals, note)
+    return SourceResult("generated", proposals, note, seeds=tuple(result.seeds))
 
 
 # --------------------------------------------------------------------------------------------
@@ -370,29 +407,48 @@ def pool(
     ]
 
 
+MISSING_LOGPROB = -3.0
+"""Per-token log-probability standing in for one the generator could not give (flagged by
+the ``logprob_missing`` feature)."""
+
+
+def agreement(sources: Iterable[str]) -> bool:
+    """Whether the two independent sources (library and generator) both found a candidate
+    (the search starts from their structures, so it does not count)."""
+    return {"library", "generated"} <= set(sources)
+
+
 def fusion_features(candidate: Scored) -> dict[str, float]:
     """Inputs of the fused score: similarity and the evidence of each source that found it.
 
     ``similarity`` (fitted tolerances) and ``similarity_tight`` (library defaults) score the
-    predicted spectrum, the same for every source; ``library_embedding`` is the centred embedding score of a library hit (SSE, else SME; 0
-    without encoders), ``gen_logprob`` the per-token log-probability of a generated one;
-    ``library``/``generated``/``search`` flag the sources, ``agreement`` several of them,
-    ``library_top``/``generated_top`` a source's own first choice.
+    predicted spectrum, the same for every source; ``library_embedding`` is the centred
+    embedding score of a library hit (SSE, else SME; 0 without encoders); ``gen_logprob`` the
+    generator's per-token log-probability of the structure given the query (from the beam, or
+    teacher-forced for library and search candidates; :data:`MISSING_LOGPROB` with
+    ``logprob_missing`` where it has none); ``search_score`` the structure search's own fused
+    score; ``library``/``generated``/``search`` flag the sources, ``agreement`` the library and
+    the generator both; ``library_top``/``generated_top``/``search_top`` a source's own first
+    choice.
     """
     evidence = candidate.proposal.evidence
     sources = set(candidate.sources)
     embedding = evidence.get("sse", evidence.get("sme"))
+    logprob = evidence.get("gen_logprob")
     return {
         "similarity": candidate.similarity,
         "similarity_tight": candidate.similarity_tight,
         "library": float("library" in sources),
         "library_embedding": embedding - 0.5 if embedding is not None else 0.0,
         "generated": float("generated" in sources),
-        "gen_logprob": float(evidence.get("gen_logprob", 0.0)),
+        "gen_logprob": float(MISSING_LOGPROB if logprob is None else logprob),
+        "logprob_missing": float(logprob is None),
         "search": float("search" in sources),
-        "agreement": float(len(sources) > 1),
+        "search_score": float(evidence.get("search_score", 0.0)),
+        "agreement": float(agreement(sources)),
         "library_top": float(evidence.get("library_rank") == 1),
         "generated_top": float(evidence.get("generated_rank") == 1),
+        "search_top": float(evidence.get("search_rank") == 1),
     }
 
 
@@ -403,7 +459,7 @@ def calibration_features(candidate: Scored) -> dict[str, float]:
         "score": candidate.score,
         "margin": candidate.margin,
         "share": candidate.share,
-        "agreement": float(len(candidate.sources) > 1),
+        "agreement": float(agreement(candidate.sources)),
         "count_consistency": candidate.count_consistency,
     }
 
@@ -436,6 +492,52 @@ def similarity_of(
     )
 
 
+def measure_pool(
+    query: Spectrum,
+    pooled: Sequence[tuple[Proposal, tuple[str, ...]]],
+    similarity: SimilarityParams | None,
+) -> list[Scored]:
+    """The pooled candidates with their similarities and formula match, not yet scored (the
+    expensive part of :func:`score_pool`, independent of the fusion)."""
+    out = []
+    for proposal, sources in pooled:
+        sim, c13, h1, matched, consistency = similarity_of(query, proposal.predicted, similarity)
+        match = None if not query.formula else proposal.formula == query.formula
+        tight = 0.0 if proposal.predicted is None else similarity_of(query, proposal.predicted)[0]
+        out.append(Scored(proposal, sources, match, sim, c13, h1, matched, consistency, tight))
+    return out
+
+
+def rank_measured(
+    measured: Sequence[Scored], model: ElucidateModel, policy: str = "reject"
+) -> list[Scored]:
+    """Score and rank measured candidates (:func:`measure_pool`), best first, with their
+    confidence (calibrated for the top answer; never above the confidence of a higher rank)."""
+    scored: list[tuple[Scored, float]] = []
+    for candidate in measured:
+        logit = model.fusion.logit(fusion_features(candidate))
+        if policy == "penalize" and candidate.formula_match is False:
+            logit -= PENALTY_LOGIT
+        scored.append((replace(candidate, score=sigmoid(logit)), logit))
+    scored.sort(key=lambda c: (-c[1], -c[0].similarity, c[0].proposal.inchikey))
+    top = max([0.0, *(logit for _, logit in scored)])
+    total = math.exp(-top) + sum(math.exp(logit - top) for _, logit in scored)
+    best = [c.score for c, _ in scored[:2]]
+    out = []
+    for i, (candidate, logit) in enumerate(scored):
+        other = best[1] if i == 0 and len(best) > 1 else (best[0] if i > 0 else 0.0)
+        candidate = replace(
+            candidate,
+            margin=candidate.score - other,
+            share=math.exp(logit - top) / total,
+        )
+        confidence = model.calibration(calibration_features(candidate))
+        if out:  # a lower-ranked candidate is never more likely right than a higher one
+            confidence = min(confidence, out[-1].confidence)
+        out.append(replace(candidate, confidence=confidence))
+    return out
+
+
 def score_pool(
     query: Spectrum,
     pooled: Sequence[tuple[Proposal, tuple[str, ...]]],
@@ -444,34 +546,7 @@ def score_pool(
 ) -> list[Scored]:
     """Score and rank one query's pooled candidates, best first, with their confidence
     (calibrated for the top answer; never above the confidence of a higher rank)."""
-    scored: list[tuple[Scored, float]] = []
-    for proposal, sources in pooled:
-        sim, c13, h1, matched, consistency = similarity_of(
-            query, proposal.predicted, model.similarity
-        )
-        match = None if not query.formula else proposal.formula == query.formula
-        tight = 0.0 if proposal.predicted is None else similarity_of(query, proposal.predicted)[0]
-        candidate = Scored(proposal, sources, match, sim, c13, h1, matched, consistency, tight)
-        logit = model.fusion.logit(fusion_features(candidate))
-        if policy == "penalize" and match is False:
-            logit -= PENALTY_LOGIT
-        scored.append((replace(candidate, score=sigmoid(logit)), logit))
-    scored.sort(key=lambda c: (-c[1], -c[0].similarity, c[0].proposal.inchikey))
-    top = max([0.0, *(logit for _, logit in scored)])
-    total = math.exp(-top) + sum(math.exp(logit - top) for _, logit in scored)
-    out = []
-    for i, (candidate, logit) in enumerate(scored):
-        others = [s.score for j, (s, _) in enumerate(scored) if j != i]
-        candidate = replace(
-            candidate,
-            margin=candidate.score - max(others, default=0.0),
-            share=math.exp(logit - top) / total,
-        )
-        confidence = model.calibration(calibration_features(candidate))
-        if out:  # a lower-ranked candidate is never more likely right than a higher one
-            confidence = min(confidence, out[-1].confidence)
-        out.append(replace(candidate, confidence=confidence))
-    return out
+    return rank_measured(measure_pool(query, pooled, model.similarity), model, policy)
 
 
 def sigmoid(x: float) -> float:
@@ -619,7 +694,12 @@ def predict_missing(
 
 
 class CandidateSource(Protocol):
-    """A picklable source: one :class:`SourceResult` per query of a batch."""
+    """A picklable source: one :class:`SourceResult` per query of a batch.
+
+    A source with a true ``seeded`` attribute runs after the others and is called as
+    ``source(queries, groups)``, with every query's groups so far (predicted spectra filled
+    in): the structure search starts from their structures (:class:`SearchSource`).
+    """
 
     def __call__(self, queries: list[Spectrum]) -> list[SourceResult]: ...
 
@@ -686,6 +766,193 @@ class GeneratorSource:
         return [generated_result(r) for r in results]
 
 
+SEARCH_BUDGET = 100
+"""Forward predictions per query of elucidate's structure search (``--search-budget``):
+small, so that a single inline query stays within the 3 s cold start (``generate --search``
+spends up to 1,000)."""
+SEARCH_TIME_LIMIT = 1.0
+"""Wall seconds per query of elucidate's structure search (``--time-limit``)."""
+
+
+def search_config(budget: int = SEARCH_BUDGET, time_limit: float | None = SEARCH_TIME_LIMIT):
+    """Elucidate's structure search settings (:class:`~nmrpeak_cli.generate.search.SearchConfig`
+    with ``budget`` predictions and ``time_limit`` seconds per query, ``None``: no limit).
+
+    Smaller steps than ``generate --search`` (2 parents and 50 children per iteration, the 20
+    best rescored by the generator): enumerating a parent's moves costs more than predicting
+    the few children a small budget allows."""
+    from nmrpeak_cli.generate.search import SearchConfig
+
+    return SearchConfig(
+        budget=budget, time_limit=time_limit, parents=2, per_iteration=50, rescore=20
+    )
+
+
+def search_seeds(groups: Sequence[SourceResult]) -> list[Any]:
+    """Seeds of the structure search from one query's groups: the generator's candidates
+    (beam order), the library's (rank order), then the generator's other hypotheses."""
+    from nmrpeak_cli.generate.search import Seed
+
+    ordered = sorted(groups, key=lambda g: g.source != "generated")
+    seeds = [
+        Seed(p.smiles, "beam" if g.source == "generated" else "library")
+        for g in ordered
+        for p in g.proposals
+    ]
+    seeds += [Seed(s, "beam") for g in groups for s in g.seeds]
+    return seeds
+
+
+def search_group(
+    query: Spectrum,
+    groups: Sequence[SourceResult],
+    generator: Any,
+    cache: Any,
+    config: Any,
+    extra_seeds: Sequence[str] = (),
+) -> SourceResult:
+    """The structure search's group for one query, seeded by its other groups' structures
+    (their predicted spectra are put in ``cache`` first, so seeds cost no budget)."""
+    from nmrpeak_cli import chem
+    from nmrpeak_cli.generate.inputs import canonical_input
+    from nmrpeak_cli.generate.search import Seed, structure_search
+
+    canonical = canonical_input(query)
+    solvent = canonical.solvent
+    for group in groups:
+        for p in group.proposals:
+            if p.predicted is None:
+                continue
+            mol = chem.try_parse_smiles(p.smiles)
+            key = None if mol is None else chem.canonical_smiles(mol)
+            if key is not None and (solvent, key) not in cache:
+                cache.put(key, solvent, p.predicted)
+    seeds = [*search_seeds(groups), *(Seed(s, "beam") for s in extra_seeds)]
+    try:
+        found = structure_search(canonical, seeds, predictor=cache, config=config,
+                                 generator=generator)  # fmt: skip
+        spectra, _ = cache.get([c.smiles for c in found.candidates], solvent)
+    except NmrpeakError as exc:
+        return SourceResult("search", note=f"structure search failed: {exc}", failed=True)
+    proposals = tuple(
+        Proposal(
+            c.smiles,
+            c.inchikey,
+            query.formula,
+            "search",
+            {
+                "search_score": float(c.score),
+                **({"gen_logprob": float(c.logprob)} if c.logprob is not None else {}),
+            },
+            spectrum,
+        )
+        for c, spectrum in zip(found.candidates, spectra, strict=True)
+    )
+    note = None if proposals else f"structure search found nothing: {found.stopped}"
+    return SourceResult("search", proposals, note)
+
+
+def reseed_queries(
+    queries: Sequence[Spectrum], groups: Sequence[Sequence[SourceResult]], generator: Any, beam: int
+) -> list[list[str]]:
+    """Extra seeds for queries with a formula whose generator group proposed nothing: the
+    hypotheses of a beam that keeps any hydrogen count
+    (:func:`~nmrpeak_cli.generate.search.reseed`)."""
+    from nmrpeak_cli.generate.inputs import canonical_input
+    from nmrpeak_cli.generate.search import reseed
+
+    empty = [
+        j
+        for j, (q, gs) in enumerate(zip(queries, groups, strict=True))
+        if q.formula
+        and any(g.source == "generated" and not g.failed and not g.proposals for g in gs)
+    ]
+    out: list[list[str]] = [[] for _ in queries]
+    if empty and beam > 0:
+        again = reseed(generator, [canonical_input(queries[j]) for j in empty], beam)
+        for j, seeds in zip(empty, again, strict=True):
+            out[j] = seeds
+    return out
+
+
+def fill_logprobs(
+    queries: Sequence[Spectrum], groups: Sequence[Sequence[SourceResult]], generator: Any
+) -> list[list[SourceResult]]:
+    """The generator's teacher-forced log-probability per token (``gen_logprob``) for every
+    proposal that has none (library entries), so all candidates carry the same evidence."""
+    from nmrpeak_cli.generate.inputs import canonical_input
+    from nmrpeak_cli.generate.search import sequence_logprobs
+
+    out = []
+    for query, query_groups in zip(queries, groups, strict=True):
+        wanted = list(
+            dict.fromkeys(
+                p.smiles
+                for g in query_groups
+                for p in g.proposals
+                if "gen_logprob" not in p.evidence
+            )
+        )
+        if not wanted:
+            out.append(list(query_groups))
+            continue
+        scores = dict(
+            zip(wanted, sequence_logprobs(generator, canonical_input(query), wanted), strict=True)
+        )
+        out.append(
+            [
+                replace(
+                    g,
+                    proposals=tuple(
+                        p
+                        if "gen_logprob" in p.evidence or scores.get(p.smiles) is None
+                        else replace(p, evidence={**p.evidence, "gen_logprob": scores[p.smiles]})
+                        for p in g.proposals
+                    ),
+                )
+                for g in query_groups
+            ]
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSource:
+    """The structure search (:mod:`nmrpeak_cli.generate.search`) as a candidate source,
+    seeded by the other sources' structures of each query.
+
+    Attributes
+    ----------
+    generation
+        Generator and forward-model weights (the generator scores the search's final
+        structures and re-decodes queries whose beam found nothing of their formula).
+    config
+        Budget, time limit and moves (:func:`search_config`).
+    """
+
+    generation: GenerateBatch
+    config: Any
+    seeded = True
+
+    def __call__(
+        self, queries: list[Spectrum], groups: Sequence[Sequence[SourceResult]]
+    ) -> list[SourceResult]:
+        """One search per query, sharing one prediction cache over the batch."""
+        from nmrpeak_cli.generate.search import PredictionCache
+
+        generator = self.generation.generator()
+        cache = PredictionCache(self.generation.forward())
+        try:
+            extra = reseed_queries(queries, groups, generator, self.config.reseed_beam)
+        except NmrpeakError as exc:
+            note = f"re-decoding for search seeds failed: {exc}"
+            return [SourceResult("search", note=note, failed=True) for _ in queries]
+        return [
+            search_group(q, g, generator, cache, self.config, e)
+            for q, g, e in zip(queries, groups, extra, strict=True)
+        ]
+
+
 @dataclass(frozen=True, slots=True)
 class ElucidateBatch:
     """Picklable batch body of ``elucidate`` (CLI and :func:`elucidate`): the sources' groups
@@ -706,6 +973,9 @@ class ElucidateBatch:
         Candidates kept per query; ``reject``, ``penalize`` or ``ignore``.
     report
         Folder for one HTML report per query, or ``None``.
+    generation
+        The generator that gives every candidate without one its log-probability
+        (:func:`fill_logprobs`; ``None``: none).
     """
 
     sources: tuple[CandidateSource, ...]
@@ -716,6 +986,7 @@ class ElucidateBatch:
     k: int = 10
     formula_policy: str = "reject"
     report: Path | None = None
+    generation: GenerateBatch | None = None
 
     def forward(self) -> Predictor | None:
         """This process's forward model (``None`` without weights)."""
@@ -741,9 +1012,19 @@ class ElucidateBatch:
             good.append(i)
             warnings[i] = check.warnings
         queries = [batch[i].without_truth() for i in good]
-        per_source = [source(queries) for source in self.sources] if queries else []
+        first = [s for s in self.sources if not getattr(s, "seeded", False)]
+        seeded = [s for s in self.sources if getattr(s, "seeded", False)]
+        per_source = [source(queries) for source in first] if queries else []
         groups = [[found[j] for found in per_source] for j in range(len(queries))]
         groups, problem = predict_missing(groups, [q.solvent for q in queries], self.forward())
+        if self.generation is not None and queries:
+            try:
+                groups = fill_logprobs(queries, groups, self.generation.generator())
+            except NmrpeakError as exc:
+                problem = "; ".join(filter(None, [problem, f"log-probabilities skipped: {exc}"]))
+        for source in seeded if queries else []:
+            for query_groups, group in zip(groups, source(queries, groups), strict=True):
+                query_groups.append(group)
         model = load_model(self.model)
         for j, i in enumerate(good):
             notes = [*warnings[i], *([problem] if problem else [])]
@@ -779,6 +1060,9 @@ def elucidate(
     model: Path | None = None,
     device: str = "cpu",
     batch_size: int = 16,
+    search: bool = True,
+    search_budget: int = SEARCH_BUDGET,
+    time_limit: float | None = SEARCH_TIME_LIMIT,
 ) -> Iterator[dict[str, Any]]:
     """One ranked list per query from the library and the generator together.
 
@@ -800,6 +1084,9 @@ def elucidate(
         Torch device.
     batch_size
         Queries answered together.
+    search, search_budget, time_limit
+        Run the structure search from the library's and the generator's structures, with
+        this many forward predictions and wall seconds per query (``None``: no limit).
 
     Yields
     ------
@@ -816,6 +1103,7 @@ def elucidate(
         predictor_weights=predictor_weights,
         model=model,
         device=device,
+        search=search_config(search_budget, time_limit) if search else None,
     )
     from nmrpeak_cli.io.records import batched
 
@@ -839,12 +1127,14 @@ def elucidate_batch(
     rerank: bool = True,
     report: Path | None = None,
     extra_sources: Sequence[CandidateSource] = (),
+    search: Any = None,
 ) -> ElucidateBatch:
     """The batch body for these settings (library ``None``: generation only).
 
-    ``extra_sources`` are further candidate sources (e.g. a structure search), pooled like
-    the library and the generator. ``rerank=False`` scores generated candidates without
-    their predicted spectra.
+    ``search`` (a :func:`search_config`, ``None``: off) adds the structure search
+    (:class:`SearchSource`, needs the forward model); ``extra_sources`` are further
+    candidate sources, pooled like the library and the generator. ``rerank=False`` scores
+    generated candidates without their predicted spectra.
     """
     from nmrpeak_cli.generate.api import GenerateBatch
     from nmrpeak_cli.generate.model import weights_path
@@ -868,6 +1158,8 @@ def elucidate_batch(
     if library is not None:
         sources.append(LibrarySource(library_search(library, formula_policy, threads, checksums)))
     sources.append(GeneratorSource(generation))
+    if search is not None and rerank:
+        sources.append(SearchSource(generation, search))
     sources.extend(extra_sources)
     return ElucidateBatch(
         tuple(sources),
@@ -878,6 +1170,7 @@ def elucidate_batch(
         k=k,
         formula_policy=formula_policy,
         report=report,
+        generation=generation,
     )
 
 
@@ -912,16 +1205,22 @@ __all__ = [
     "Logistic",
     "Proposal",
     "Scored",
+    "SearchSource",
     "SourceResult",
     "answer",
     "calibration_features",
     "elucidate",
     "elucidate_batch",
+    "fill_logprobs",
     "fusion_features",
     "generated_result",
     "library_result",
     "load_model",
+    "measure_pool",
     "pool",
     "predict_missing",
+    "rank_measured",
     "score_pool",
+    "search_config",
+    "search_group",
 ]

@@ -14,7 +14,7 @@ source are collected once (:class:`QueryPool`); the fusion and the calibration a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,6 @@ import numpy as np
 
 from nmrpeak_cli.elucidate import (
     DEFAULT_CALIBRATION,
-    DEFAULT_FUSION,
     POOL_DEPTH,
     ElucidateModel,
     Logistic,
@@ -31,12 +30,16 @@ from nmrpeak_cli.elucidate import (
     SourceResult,
     _formulas,
     calibration_features,
+    fill_logprobs,
     fusion_features,
     generated_result,
     library_result,
+    measure_pool,
     pool,
     predict_missing,
-    score_pool,
+    rank_measured,
+    reseed_queries,
+    search_group,
 )
 from nmrpeak_cli.retrieve.models import Encoder
 from nmrpeak_cli.spectra import Spectrum
@@ -116,6 +119,9 @@ class QueryPool:
         InChIKey ``nmrpeak retrieve`` ranks first (``None``: no answer).
     generate_top
         InChIKey ``nmrpeak generate`` ranks first (after its rerank; ``None``: no answer).
+    search_top
+        InChIKey the structure search ranks first by its own score (``None``: no search or
+        no answer).
     """
 
     query: Spectrum
@@ -125,6 +131,24 @@ class QueryPool:
     groups: tuple[SourceResult, ...]
     retrieve_top: str | None
     generate_top: str | None
+    search_top: str | None = None
+
+
+class _Memo:
+    """A predictor remembering its spectra (one query's searches share the compute, while
+    each search's :class:`~nmrpeak_cli.generate.search.PredictionCache` counts its budget
+    as if alone)."""
+
+    def __init__(self, predictor) -> None:
+        self.predictor = predictor
+        self.spectra: dict[tuple[str | None, str], Any] = {}
+
+    def __call__(self, smiles: Sequence[str], solvent: str | None) -> list[Any]:
+        missing = [s for s in dict.fromkeys(smiles) if (solvent, s) not in self.spectra]
+        if missing:
+            for key, spectrum in zip(missing, self.predictor(missing, solvent), strict=True):
+                self.spectra[(solvent, key)] = spectrum
+        return [self.spectra[(solvent, s)] for s in smiles]
 
 
 def collect(
@@ -136,14 +160,25 @@ def collect(
     *,
     beam: int = 10,
     batch_size: int = 16,
+    search=None,
     log: Callable[[str], None] = print,
 ) -> list[QueryPool]:
     """Candidate pools of every query in every :data:`BENCH_CONFIGURATIONS`, each in both
     library cases (the "not in library" case drops the entries sharing the truth's first
-    InChIKey block from the library's list before its top :data:`POOL_DEPTH` are taken)."""
+    InChIKey block from the library's list before its top :data:`POOL_DEPTH` are taken).
+
+    Library candidates get the generator's log-probability as in ``elucidate``; with
+    ``search`` (a :class:`~nmrpeak_cli.generate.search.SearchConfig`, run without a time
+    limit so that the benchmark does not depend on the machine's load) each case also gets
+    the structure search's group, seeded by that case's library and generator groups."""
+
     from nmrpeak_cli.generate.api import propose
     from nmrpeak_cli.generate.rerank import default_similarity, rerank
+    from nmrpeak_cli.generate.search import PredictionCache
     from nmrpeak_cli.retrieve.bench import configuration_name, configure
+
+    if search is not None:
+        search = replace(search, time_limit=None)
 
     similarity = default_similarity()
     pools: list[QueryPool] = []
@@ -164,14 +199,28 @@ def collect(
                 zip(wanted, searcher.library.predicted(wanted) if wanted else [], strict=True)
             )
             formulas = _formulas(searcher.library, wanted)
-            for (query, truth), lib_rows, gen_group, result in zip(
-                chunk, per_query, gen_groups, generated, strict=True
+            extra = (
+                reseed_queries(batch, [[g] for g in gen_groups], generator, search.reseed_beam)
+                if search is not None
+                else [[] for _ in batch]
+            )
+            for (query, truth), lib_rows, gen_group, result, more in zip(
+                chunk, per_query, gen_groups, generated, extra, strict=True
             ):
                 gen_filled, _ = predict_missing([[gen_group]], [query.solvent], predictor)
                 gen_group = gen_filled[0][0]
                 predicted = {p.smiles: p.predicted for p in gen_group.proposals}
                 reranked = rerank(query, result.candidates, predicted, generator.fusion, similarity)
                 generate_top = reranked[0].inchikey if reranked else None
+                all_found = [r for r in lib_rows if r.get("smiles")]
+                everything = library_result(
+                    all_found, [stored[r["library_row"]] for r in all_found]
+                )
+                logprobs = {
+                    p.smiles: p.evidence.get("gen_logprob")
+                    for p in fill_logprobs([query], [[everything]], generator)[0][0].proposals
+                }
+                memo = _Memo(predictor)
                 for in_library in (True, False):
                     kept = [
                         {**r, "formula": formulas.get(r.get("library_row"))}
@@ -182,15 +231,37 @@ def collect(
                     library = library_result(
                         found or kept[:1], [stored[r["library_row"]] for r in found]
                     )
+                    library = replace(
+                        library,
+                        proposals=tuple(
+                            p
+                            if logprobs.get(p.smiles) is None
+                            else replace(
+                                p, evidence={**p.evidence, "gen_logprob": logprobs[p.smiles]}
+                            )
+                            for p in library.proposals
+                        ),
+                    )
+                    groups: tuple[SourceResult, ...] = (library, gen_group)
+                    search_top = None
+                    if search is not None:
+                        found_group = search_group(
+                            query, groups, generator, PredictionCache(memo), search, more
+                        )
+                        groups = (*groups, found_group)
+                        search_top = (
+                            found_group.proposals[0].inchikey if found_group.proposals else None
+                        )
                     pools.append(
                         QueryPool(
                             query,
                             truth,
                             name,
                             in_library,
-                            (library, gen_group),
+                            groups,
                             found[0]["inchikey"] if found else None,
                             generate_top,
+                            search_top,
                         )
                     )
             log(f"  {name}: {min(start + batch_size, len(picked))}/{len(picked)} queries")
@@ -219,14 +290,27 @@ def cached_pools(
     return pools
 
 
-def scored_pools(pools: Sequence[QueryPool], model: ElucidateModel) -> list[list[Scored]]:
-    """Every pool ranked by ``model`` (default formula policy)."""
-    return [score_pool(p.query, pool(p.query, p.groups), model) for p in pools]
+def measured_pools(pools: Sequence[QueryPool], similarity: SimilarityParams) -> list[list[Scored]]:
+    """Every pool's candidates with their similarities (default formula policy), unscored."""
+    return [measure_pool(p.query, pool(p.query, p.groups), similarity) for p in pools]
+
+
+def scored_pools(
+    pools: Sequence[QueryPool],
+    model: ElucidateModel,
+    measured: Sequence[Sequence[Scored]] | None = None,
+) -> list[list[Scored]]:
+    """Every pool ranked by ``model`` (default formula policy); ``measured``: the pools'
+    :func:`measured_pools` under ``model.similarity``, when already computed."""
+    if measured is None:
+        measured = measured_pools(pools, model.similarity)
+    return [rank_measured(m, model) for m in measured]
 
 
 FUSION_FEATURES: tuple[str, ...] = (
     "similarity", "similarity_tight", "library", "library_embedding", "generated",
-    "gen_logprob", "agreement", "library_top", "generated_top",
+    "gen_logprob", "logprob_missing", "search", "search_score", "agreement", "library_top",
+    "generated_top", "search_top",
 )  # fmt: skip
 CALIBRATION_FEATURES: tuple[str, ...] = (
     "score",
@@ -235,55 +319,97 @@ CALIBRATION_FEATURES: tuple[str, ...] = (
     "agreement",
     "count_consistency",
 )
+CALIBRATION_FOLDS = 5
+"""Folds of the cross-fitting: the confidence is fitted on scores of queries the fusion
+was not fitted on, as it will meet them."""
 
 
-def fit_model(
-    pools: Sequence[QueryPool], similarity: SimilarityParams, card: Mapping[str, Any]
-) -> ElucidateModel:
-    """Fit the fusion and the calibration on validation pools.
-
-    1. Ranking: a conditional logit (softmax over each pool holding the right answer) of
-       :data:`FUSION_FEATURES`, so the weights are those that rank the right candidate first.
-    2. Scale: a one-feature logistic of that utility on every candidate, so the score reads as
-       a per-candidate probability (same order).
-    3. Confidence: a logistic of :data:`CALIBRATION_FEATURES` on each pool's top candidate
-       (right or not), the answer the confidence is read for.
-    """
+def fit_fusion(pools: Sequence[QueryPool], measured: Sequence[Sequence[Scored]]) -> Logistic:
+    """The fusion of validation pools: a conditional logit of :data:`FUSION_FEATURES` (softmax
+    over each pool holding the answer), then a one-feature logistic of that utility on every
+    candidate for the score's scale (same order)."""
     from nmrpeak_cli.calibration import fit_conditional_logit, fit_logistic
 
-    start = ElucidateModel(DEFAULT_FUSION, DEFAULT_CALIBRATION, similarity)
-    ranked = scored_pools(pools, start)
     groups, right = [], []
-    for p, cands in zip(pools, ranked, strict=True):
+    for p, cands in zip(pools, measured, strict=True):
         hits = [i for i, c in enumerate(cands) if c.proposal.inchikey == p.truth]
         if hits and len(cands) > 1:
             groups.append([fusion_features(c) for c in cands])
             right.append(hits[0])
     weights = fit_conditional_logit(groups, right, FUSION_FEATURES)
     utility = Logistic(weights)
-    rows = [{"u": utility.logit(fusion_features(c))} for cands in ranked for c in cands]
+    rows = [{"u": utility.logit(fusion_features(c))} for cands in measured for c in cands]
     labels = [
-        c.proposal.inchikey == p.truth
-        for p, cands in zip(pools, ranked, strict=True)
+        c.proposal.inchikey == p.truth for p, cands in zip(pools, measured, strict=True)
         for c in cands
-    ]
+    ]  # fmt: skip
     slope, bias = fit_logistic(rows, labels, ["u"])
-    fusion = Logistic({n: w * slope["u"] for n, w in weights.items()}, bias)
-    ranked = scored_pools(pools, ElucidateModel(fusion, DEFAULT_CALIBRATION, similarity))
-    tops = [(cands[0], p.truth) for p, cands in zip(pools, ranked, strict=True) if cands]
+    return Logistic({n: w * slope["u"] for n, w in weights.items()}, bias)
+
+
+def fit_model(
+    pools: Sequence[QueryPool],
+    similarity: SimilarityParams,
+    card: Mapping[str, Any],
+    *,
+    isotonic: bool = True,
+    folds: int = CALIBRATION_FOLDS,
+) -> ElucidateModel:
+    """Fit the fusion and the calibration on validation pools.
+
+    1. Fusion (:func:`fit_fusion`) on every pool.
+    2. Confidence, cross-fitted: the queries are split into ``folds`` (seeded); each fold's
+       pools are ranked by a fusion fitted on the other folds, and a logistic of
+       :data:`CALIBRATION_FEATURES` is fitted on those out-of-fold top answers (right or
+       not), so that it sees scores as unseen queries get them; ``isotonic`` maps its
+       output through an isotonic regression fitted on the same out-of-fold answers.
+    """
+    from nmrpeak_cli.calibration import fit_isotonic, fit_logistic
+
+    measured = measured_pools(pools, similarity)
+    fusion = fit_fusion(pools, measured)
+    names = sorted({p.query.id for p in pools})
+    folds = min(folds, len(names))  # one query cannot be held out from itself
+    order = np.random.default_rng(0).permutation(len(names))
+    fold_of = {names[i]: rank % max(folds, 1) for rank, i in enumerate(order)}
+    tops: list[tuple[Scored, bool]] = []
+    for k in range(max(folds, 1)):
+        inside = [i for i, p in enumerate(pools) if fold_of[p.query.id] != k or folds < 2]
+        held = [i for i, p in enumerate(pools) if fold_of[p.query.id] == k or folds < 2]
+        fold_fusion = (
+            fusion
+            if folds < 2
+            else fit_fusion([pools[i] for i in inside], [measured[i] for i in inside])
+        )
+        model = ElucidateModel(fold_fusion, DEFAULT_CALIBRATION, similarity)
+        for i in held:
+            ranked = rank_measured(measured[i], model)
+            if ranked:
+                tops.append((ranked[0], ranked[0].proposal.inchikey == pools[i].truth))
     features = [calibration_features(c) for c, _ in tops]
-    cal_weights, cal_bias = fit_logistic(
-        features, [c.proposal.inchikey == t for c, t in tops], CALIBRATION_FEATURES
-    )
-    return ElucidateModel(fusion, Logistic(cal_weights, cal_bias), similarity, card)
+    labels = [ok for _, ok in tops]
+    cal_weights, cal_bias = fit_logistic(features, labels, CALIBRATION_FEATURES)
+    calibration = Logistic(cal_weights, cal_bias)
+    if isotonic:
+        calibration = replace(
+            calibration, isotonic=fit_isotonic([calibration(f) for f in features], labels)
+        )
+    return ElucidateModel(
+        fusion, calibration, similarity, {**card, "calibration_fit": {
+            "folds": folds, "isotonic": isotonic, "out_of_fold_answers": len(tops)}},
+    )  # fmt: skip
 
 
-def evaluate(pools: Sequence[QueryPool], model: ElucidateModel) -> dict[str, Any]:
+def evaluate(
+    pools: Sequence[QueryPool],
+    model: ElucidateModel,
+    measured: Sequence[Sequence[Scored]] | None = None,
+) -> dict[str, Any]:
     """Top-1 of retrieve, generate and elucidate per configuration × library case, the
     formula violations of the pool under ``reject``, and the calibration of the top answer."""
     from nmrpeak_cli.calibration import expected_calibration_error, reliability
 
-    ranked = scored_pools(pools, model)
+    ranked = scored_pools(pools, model, measured)
     sets: dict[str, dict[str, Any]] = {}
     tops_by_set: dict[str, list[tuple[float, bool]]] = {}
     for p, cands in zip(pools, ranked, strict=True):
@@ -292,11 +418,13 @@ def evaluate(pools: Sequence[QueryPool], model: ElucidateModel) -> dict[str, Any
             tops_by_set.setdefault(name, []).append(
                 (cands[0].confidence, cands[0].proposal.inchikey == p.truth)
             )
-        entry = sets.setdefault(name, {"queries": 0, "retrieve": 0, "generate": 0, "elucidate": 0,
-                                       "elucidate_top5": 0, "other_formula": 0})  # fmt: skip
+        entry = sets.setdefault(name, {"queries": 0, "retrieve": 0, "generate": 0, "search": 0,
+                                       "elucidate": 0, "elucidate_top5": 0,
+                                       "other_formula": 0})  # fmt: skip
         entry["queries"] += 1
         entry["retrieve"] += p.retrieve_top == p.truth
         entry["generate"] += p.generate_top == p.truth
+        entry["search"] += getattr(p, "search_top", None) == p.truth
         entry["elucidate"] += bool(cands) and cands[0].proposal.inchikey == p.truth
         entry["elucidate_top5"] += any(c.proposal.inchikey == p.truth for c in cands[:5])
         if p.query.formula:
@@ -305,7 +433,7 @@ def evaluate(pools: Sequence[QueryPool], model: ElucidateModel) -> dict[str, Any
         tops = tops_by_set.get(name, [])
         entry["ece"] = expected_calibration_error([t[0] for t in tops], [t[1] for t in tops])
         n = max(1, entry["queries"])
-        for key in ("retrieve", "generate", "elucidate", "elucidate_top5"):
+        for key in ("retrieve", "generate", "search", "elucidate", "elucidate_top5"):
             entry[f"{key}_top1" if key != "elucidate_top5" else key] = entry.pop(key) / n
     tops = [
         (c[0].confidence, c[0].proposal.inchikey == p.truth)
@@ -330,14 +458,14 @@ def evaluate(pools: Sequence[QueryPool], model: ElucidateModel) -> dict[str, Any
 def markdown(report: Mapping[str, Any]) -> str:
     """The evaluation as Markdown tables."""
     lines = [
-        "| set | queries | retrieve top-1 | generate top-1 | elucidate top-1 | elucidate top-5 | other-formula candidates | ECE |",
-        "|---|---|---|---|---|---|---|---|",
+        "| set | queries | retrieve top-1 | generate top-1 | search top-1 | elucidate top-1 | elucidate top-5 | other-formula candidates | ECE |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, e in report["sets"].items():
         lines.append(
             f"| {name} | {e['queries']} | {e['retrieve_top1']:.3f} | {e['generate_top1']:.3f} "
-            f"| **{e['elucidate_top1']:.3f}** | {e['elucidate_top5']:.3f} | {e['other_formula']} "
-            f"| {e['ece']:.3f} |"
+            f"| {e.get('search_top1', 0.0):.3f} | **{e['elucidate_top1']:.3f}** "
+            f"| {e['elucidate_top5']:.3f} | {e['other_formula']} | {e['ece']:.3f} |"
         )
     cal = report["calibration"]
     precision = cal["precision_at_0.9"]

@@ -55,3 +55,19 @@ def test_conditional_logit_learns_which_feature_marks_the_right_member() -> None
     assert weights["signal"] > 2.0 > abs(weights["noise"]) * 4, weights
     with pytest.raises(ValueError, match="1 groups but 2 right answers"):
         fit_conditional_logit(groups[:1], [0, 1], ["signal"])
+
+
+def test_isotonic_knots_are_monotone_blocks_of_enough_samples() -> None:
+    from nmrpeak_cli.calibration import fit_isotonic
+
+    rng = np.random.default_rng(0)
+    p = rng.random(2000)
+    y = rng.random(2000) < p**2  # over-confident probabilities
+    xs, ys = fit_isotonic(p, y, min_block=50)
+    assert list(xs) == sorted(xs) and list(ys) == sorted(ys)
+    assert all(0.0 < v < 1.0 for v in ys)
+    assert len(xs) <= 2000 // 50
+    middle = int(np.searchsorted(xs, 0.5))
+    assert ys[middle] < 0.45, "the recalibration lowers over-confident probabilities"
+    with pytest.raises(ValueError):
+        fit_isotonic([0.5], [1, 0])

@@ -161,3 +161,14 @@ def test_confidence_never_rises_down_the_list() -> None:
     ranked = score_pool(QUERY, pool(QUERY, [generated]), MODEL)
     confidences = [c.confidence for c in ranked]
     assert confidences == sorted(confidences, reverse=True), confidences
+
+
+def test_a_calibration_with_isotonic_knots_round_trips_and_stays_monotone() -> None:
+    from nmrpeak_cli.elucidate import Logistic
+
+    cal = Logistic({"score": 4.0}, -2.0, ((0.1, 0.5, 0.9), (0.05, 0.3, 0.95)))
+    again = Logistic.from_dict(cal.to_dict())
+    assert again == cal
+    values = [again({"score": s}) for s in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    assert values == sorted(values) and 0.05 <= values[0] and values[-1] <= 0.95
+    assert Logistic.from_dict(Logistic({"score": 1.0}).to_dict()).isotonic is None

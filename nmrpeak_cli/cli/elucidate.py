@@ -47,6 +47,7 @@ from nmrpeak_cli.cli.queries import query_failed as _failed
 from nmrpeak_cli.cli.queries import query_inputs as _records
 from nmrpeak_cli.cli.queries import query_key as _query_key
 from nmrpeak_cli.cli.runner import batch_options, exit_for, run_batch
+from nmrpeak_cli.elucidate import SEARCH_BUDGET, SEARCH_TIME_LIMIT
 from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
 
 LibraryOption = Annotated[
@@ -55,6 +56,27 @@ LibraryOption = Annotated[
         "--library",
         "-l",
         help="Library folder; default: the one `nmrpeak library default` built, when present.",
+    ),
+]
+SearchOnOption = Annotated[
+    bool,
+    typer.Option(
+        "--search/--no-search",
+        help="Structure search from the library's and the generator's structures "
+        "(formula-preserving moves, fragment recombination, re-scored by forward prediction); "
+        "its candidates are pooled with theirs (source `search`).",
+    ),
+]
+SearchBudgetOption = Annotated[
+    int,
+    typer.Option(
+        "--search-budget", min=0, help="Forward predictions per query of the structure search."
+    ),
+]
+TimeLimitOption = Annotated[
+    float,
+    typer.Option(
+        "--time-limit", min=0.0, help="Wall seconds per query of the structure search (0: none)."
     ),
 ]
 ModelOption = Annotated[
@@ -129,6 +151,9 @@ def register(app: typer.Typer) -> None:
         solvent: SolventOption = None,
         no_rerank: NoRerankOption = False,
         formula_policy: FormulaPolicyOption = "reject",
+        search: SearchOnOption = True,
+        search_budget: SearchBudgetOption = SEARCH_BUDGET,
+        time_limit: TimeLimitOption = SEARCH_TIME_LIMIT,
         weights: WeightsOption = None,
         predictor_weights: PredictorOption = None,
         model: ModelOption = None,
@@ -153,7 +178,12 @@ def register(app: typer.Typer) -> None:
         nmrpeak elucidate big.parquet -l lib/ -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --resume
         """
         from nmrpeak_cli.context import RunContext
-        from nmrpeak_cli.elucidate import FORMULA_POLICIES, elucidate_batch, load_model
+        from nmrpeak_cli.elucidate import (
+            FORMULA_POLICIES,
+            elucidate_batch,
+            load_model,
+            search_config,
+        )
         from nmrpeak_cli.generate.api import GenerateBatch
         from nmrpeak_cli.predict.weights import default_weights
         from nmrpeak_cli.schema import RESULTS_SCHEMA
@@ -170,6 +200,7 @@ def register(app: typer.Typer) -> None:
         try:
             torch_device = RunContext(device=device).torch_device()
             model_card = load_model(model)
+            searching = search_config(search_budget, time_limit or None) if search else None
         except (ValueError, NmrpeakError) as exc:
             raise fail(str(exc)) from None
         forward = (predictor_weights or default_weights()).absolute()
@@ -181,11 +212,12 @@ def register(app: typer.Typer) -> None:
             library=lib_dir, k=k, beam=beam, formula_policy=formula_policy,
             generator_weights=weights, predictor_weights=forward, model=model,
             device=torch_device, threads=None if in_process else 1, checksums=in_process,
-            rerank=not no_rerank, report=report_dir(report),
+            rerank=not no_rerank, report=report_dir(report), search=searching,
         )  # fmt: skip
         digest: dict[str, Any] = {
             "k": k, "beam": beam, "formula_policy": formula_policy, "rerank": not no_rerank,
             "predictor": predictor_sha, "model": model_card.to_dict(),
+            "search": repr(searching) if searching is not None and not no_rerank else None,
         }  # fmt: skip
         for source in body.sources:
             generation = getattr(source, "generation", None)
@@ -215,6 +247,8 @@ def register(app: typer.Typer) -> None:
         size: SizeOption = 100_000,
         encoders: EncodersOption = True,
         beam: BeamOption = 10,
+        search: SearchOnOption = True,
+        search_budget: SearchBudgetOption = SEARCH_BUDGET,
         weights: WeightsOption = None,
         predictor_weights: PredictorOption = None,
         output: Annotated[
@@ -235,7 +269,8 @@ def register(app: typer.Typer) -> None:
 
         table = data / "queries" / f"{split}_valid.parquet"
         pools, setup = _collect(ctx, split, data, table, limit, size, encoders, beam, weights,
-                                predictor_weights, work_dir)  # fmt: skip
+                                predictor_weights, work_dir,
+                                search_budget if search else None)  # fmt: skip
         card = {
             "data": str(table), "split": f"{split} (validation)", **setup,
             "command": "nmrpeak " + shlex.join(sys.argv[1:]),
@@ -258,6 +293,8 @@ def register(app: typer.Typer) -> None:
         size: SizeOption = 100_000,
         encoders: EncodersOption = True,
         beam: BeamOption = 10,
+        search: SearchOnOption = True,
+        search_budget: SearchBudgetOption = SEARCH_BUDGET,
         weights: WeightsOption = None,
         predictor_weights: PredictorOption = None,
         model: ModelOption = None,
@@ -284,7 +321,8 @@ def register(app: typer.Typer) -> None:
             else Path(split)
         )
         pools, setup = _collect(ctx, split, data, table, limit, size, encoders, beam, weights,
-                                predictor_weights, work_dir)  # fmt: skip
+                                predictor_weights, work_dir,
+                                search_budget if search else None)  # fmt: skip
         try:
             fitted = load_model(model)
         except NmrpeakError as exc:
@@ -327,11 +365,15 @@ def _collect(
     weights: Path | None,
     predictor_weights: Path | None,
     work_dir: Path,
+    search_budget: int | None = None,
 ) -> tuple[list, dict[str, Any]]:
     """The candidate pools of ``table``'s queries (library built from both of the split's
-    query tables, so one build serves fitting and benchmarking) and what made them."""
+    query tables, so one build serves fitting and benchmarking) and what made them
+    (``search_budget``: structure search with this many predictions per query, without a
+    time limit; ``None``: no search)."""
     import numpy as np
 
+    from nmrpeak_cli.elucidate import search_config
     from nmrpeak_cli.elucidate_bench import (
         bench_library,
         both_nuclei_queries,
@@ -371,11 +413,14 @@ def _collect(
         "n_queries": len(queries), "seed": seed, "library": str(library.path),
         "library_entries": len(library), "encoders": sorted(chosen), "beam": beam,
         "generator": generator.card.get("sha256"), "predictor": library_predictor.identity.sha256,
+        "search": None if search_budget is None else repr(search_config(search_budget, None)),
+        "logprobs": "library candidates",
     }  # fmt: skip
+    searching = None if search_budget is None else search_config(search_budget, None)
     predictor = default_predictor("cpu", predictor_weights)
     pools = cached_pools(
         work_dir, {**setup, "queries": str(table), "keys": keys},
         lambda: collect(queries, keys, searcher, generator, predictor, beam=beam,
-                        log=stderr_console().print),
+                        search=searching, log=stderr_console().print),
     )  # fmt: skip
     return pools, setup

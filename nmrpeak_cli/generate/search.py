@@ -173,6 +173,15 @@ class PredictionCache:
     def __len__(self) -> int:
         return len(self._spectra)
 
+    def put(self, smiles: str, solvent: str | None, spectrum: Spectrum | None) -> None:
+        """Store a spectrum predicted elsewhere (e.g. stored in a library): later lookups of
+        ``smiles`` (canonical) are free, and count against no budget."""
+        self._spectra[(solvent, smiles)] = spectrum
+        self._spectra.move_to_end((solvent, smiles))
+
+    def __contains__(self, key: tuple[str | None, str]) -> bool:
+        return key in self._spectra
+
     def get(self, smiles: Sequence[str], solvent: str | None) -> tuple[list, int]:
         """Spectra of ``smiles`` (``None`` where prediction failed) and how many were predicted."""
         from nmrpeak_cli.errors import NmrpeakError
@@ -514,23 +523,31 @@ def sequence_logprobs(
     from nmrpeak_cli.tokenizer import UNK
 
     source = generator.spectrum_tokenizer.encode(query)
-    limit = generator.model.config.max_tgt_len
+    model = generator.model
+    limit = model.config.max_tgt_len
     encoded = [generator.smiles_tokenizer.encode(s) for s in smiles]
     usable = [i for i, ids in enumerate(encoded) if UNK not in ids and len(ids) <= limit]
     out: list[float | None] = [None] * len(smiles)
     device = generator.device
     with torch.inference_mode():
+        # the incremental decoder of the beam search: the same log-probabilities as a full
+        # teacher-forced pass (causal; padding after a sequence's end is never read by it)
+        # without torch's padded-attention checks, whose first call imports sympy (~0.4 s)
+        memory, mask = model.encode(torch.as_tensor(pad_batch([source]), device=device))
         for begin in range(0, len(usable), batch_size):
             rows = usable[begin : begin + batch_size]
             target = torch.as_tensor(pad_batch([encoded[i] for i in rows]), device=device)
-            src = torch.as_tensor(pad_batch([source] * len(rows)), device=device)
-            logits = generator.model(src, target[:, :-1])
-            logp = torch.log_softmax(logits.float(), dim=-1)
-            gold = target[:, 1:]
-            picked = logp.gather(2, gold.unsqueeze(2)).squeeze(2)
-            mask = gold != 0
-            totals = (picked * mask).sum(1) / mask.sum(1)
-            for i, value in zip(rows, totals.tolist(), strict=True):
+            cache = model.start_decoding(
+                memory.expand(len(rows), -1, -1), mask.expand(len(rows), -1)
+            )
+            total = torch.zeros(len(rows), device=device)
+            for position in range(target.shape[1] - 1):
+                logits, cache = model.decode_step(target[:, position], position, cache)
+                logp = torch.log_softmax(logits.float(), dim=-1)
+                gold = target[:, position + 1]
+                total += logp.gather(1, gold.unsqueeze(1)).squeeze(1) * (gold != 0)
+            lengths = (target[:, 1:] != 0).sum(1)
+            for i, value in zip(rows, (total / lengths).tolist(), strict=True):
                 out[i] = float(value)
     return out
 

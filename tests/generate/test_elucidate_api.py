@@ -14,6 +14,7 @@ from nmrpeak_cli.cli.app import app
 from nmrpeak_cli.elucidate import ElucidateBatch, elucidate, elucidate_batch, is_failure
 from nmrpeak_cli.io.records import RecordError
 from nmrpeak_cli.spectra import Spectrum
+from tests.generate.test_elucidate_bench import models_with_predictor  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -89,3 +90,27 @@ def test_an_extra_source_is_pooled_like_the_others(models) -> None:
     body = elucidate_batch(library=None, k=3, extra_sources=(search,))
     (rows,) = body([QUERIES[0]])
     assert "search" in rows[0]["source"], rows
+
+
+def test_the_structure_search_is_a_source_by_default(request, library_dir, monkeypatch) -> None:
+    """Its structures join the pool (source ``search``), keep the formula, and carry the
+    generator's log-probability; ``search=False`` leaves it out."""
+    folder = request.getfixturevalue("models_with_predictor")
+    monkeypatch.setenv("NMRPEAK_MODELS", str(folder))
+    rows = list(elucidate(QUERIES[:2], k=20, library=library_dir, search_budget=20))
+    found = [r for r in rows if r["source"] and "search" in r["source"]]
+    assert found, [r["error"] for r in rows]
+    assert all(r["formula_match"] is True for r in rows), "reject holds for the search too"
+    assert all(r["gen_logprob"] is not None for r in found), found
+    plain = list(elucidate(QUERIES[:2], k=20, library=library_dir, search=False))
+    assert not any("search" in (r["source"] or "") for r in plain), plain
+
+
+def test_a_batch_body_with_the_search_pickles(models, library_dir) -> None:
+    from nmrpeak_cli.elucidate import SearchSource, search_config
+
+    body = elucidate_batch(library=library_dir, k=5, search=search_config(20, None))
+    assert any(isinstance(s, SearchSource) for s in body.sources)
+    body = pickle.loads(pickle.dumps(body))
+    (rows,) = body([QUERIES[0]])
+    assert rows[0]["smiles"] == "CC(C)=O", rows

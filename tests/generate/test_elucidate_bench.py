@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,8 @@ def _pools(n: int = 40) -> list[QueryPool]:
         )
         retrieve_top = library[0].inchikey
         generate_top = generated[0].inchikey
-        pools.append(QueryPool(QUERY, TRUTH, "C+H+formula", in_library, groups, retrieve_top,
+        query = replace(QUERY, id=f"q{i // 2}")  # both library cases of one query
+        pools.append(QueryPool(query, TRUTH, "C+H+formula", in_library, groups, retrieve_top,
                                generate_top))  # fmt: skip
     return pools
 
@@ -54,6 +56,13 @@ def test_fit_and_evaluate_on_pools() -> None:
     assert 0.0 <= report["calibration"]["ece"] <= 1.0
     assert "| C+H+formula, in library | 20 |" in markdown(report)
     assert model.to_dict()["split"] == "synthetic", "the card travels with the weights"
+    fit = model.card["calibration_fit"]
+    assert fit["folds"] == 5 and fit["out_of_fold_answers"] == len(pools), fit
+    knots = model.calibration.isotonic
+    assert knots is not None and list(knots[1]) == sorted(knots[1]), "monotone recalibration"
+    assert all(0.0 < y < 1.0 for y in knots[1]), "never certain"
+    plain = fit_model(pools, DEFAULT_PARAMS, {}, isotonic=False)
+    assert plain.calibration.isotonic is None
 
 
 @pytest.fixture(scope="module")

@@ -214,3 +214,44 @@ def test_reseed_returns_valid_hypotheses_of_any_hydrogen_count(tiny_generator, t
     assert all(Chem.MolFromSmiles(s) is not None for s in found[0])
     assert reseed(tiny_generator, [], beam=3) == []
     assert reseed(tiny_generator, [toluene], beam=0) == [[]]
+
+
+def test_elucidate_search_group_starts_from_the_pooled_structures_for_free():
+    """Seeds whose spectra a source already holds cost no prediction; the search's group keeps
+    the formula, names its source and reaches the positional isomer."""
+    from nmrpeak_cli import chem
+    from nmrpeak_cli.elucidate import Proposal, SourceResult, fusion_features, pool, search_group
+    from nmrpeak_cli.elucidate import search_config as elucidate_search
+
+    seed = "CCCc1cccnc1"
+    mol = chem.parse_smiles(seed)
+    stored = Proposal(seed, chem.inchikey(mol), chem.formula(mol), "library", {"sse": 0.7},
+                      fake_spectrum(seed))  # fmt: skip
+    predictor = CountingPredictor()
+    cache = PredictionCache(predictor)
+    group = search_group(query(), [SourceResult("library", (stored,))], None, cache,
+                         elucidate_search(60, None))  # fmt: skip
+    assert group.source == "search" and not group.failed, group.note
+    assert predictor.calls <= 60, "the stored seed is not predicted again"
+    assert (None, chem.canonical_smiles(mol)) in cache
+    assert all(p.formula == "C8H11N" and p.predicted is not None for p in group.proposals)
+    assert group.proposals[0].inchikey == key(TRUTH)
+    pooled = dict(
+        (p.inchikey, s) for p, s in pool(query(), [SourceResult("library", (stored,)), group])
+    )
+    assert pooled[stored.inchikey] == ("library", "search")
+    from nmrpeak_cli.elucidate import (
+        DEFAULT_CALIBRATION,
+        DEFAULT_FUSION,
+        ElucidateModel,
+        score_pool,
+    )
+    from nmrpeak_cli.similarity import DEFAULT_PARAMS
+
+    model = ElucidateModel(DEFAULT_FUSION, DEFAULT_CALIBRATION, DEFAULT_PARAMS)
+    scored = {c.proposal.inchikey: fusion_features(c) for c in score_pool(
+        query(), pool(query(), [SourceResult("library", (stored,)), group]), model)}  # fmt: skip
+    seed_features = scored[stored.inchikey]
+    assert seed_features["agreement"] == 0.0, "library + search is not two independent sources"
+    assert seed_features["logprob_missing"] == 1.0, "no generator: no log-probability"
+    assert scored[key(TRUTH)]["search_top"] == 1.0 and scored[key(TRUTH)]["search"] == 1.0
