@@ -52,6 +52,7 @@ from nmrpeak_cli.cli.options import (
     ShardOption,
     SolventOption,
     TimeLimitOption,
+    TrainingResumeOption,
     WeightsOption,
 )
 from nmrpeak_cli.cli.queries import query_failed, query_inputs, query_key
@@ -241,7 +242,7 @@ def train_generator_command(
             '{"d_ff": 512, "lr": 0.001}); options given on the command line win.',
         ),
     ] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from checkpoints.")] = False,
+    resume: TrainingResumeOption = False,
     stage: Annotated[
         str,
         typer.Option(

@@ -48,6 +48,16 @@ ResumeOption = Annotated[
         "a killed run); needs -o FILE.",
     ),
 ]
+TrainingResumeOption = Annotated[
+    bool,
+    typer.Option(
+        "--resume-training",
+        "--resume",
+        help="Continue the training run from the checkpoints in its run folder (also after a "
+        "kill). Not the batch commands' --resume, which skips finished records; --resume is "
+        "kept here as an alias.",
+    ),
+]
 BackendOption = Annotated[
     str,
     typer.Option(

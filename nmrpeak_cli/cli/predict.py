@@ -33,6 +33,7 @@ from nmrpeak_cli.cli.options import (
     ResumeOption,
     SchedulerOption,
     ShardOption,
+    TrainingResumeOption,
 )
 from nmrpeak_cli.cli.runner import batch_options, exit_for, run_batch
 from nmrpeak_cli.errors import NotAvailableError
@@ -202,14 +203,7 @@ def train_predictor_command(
     quick: Annotated[
         bool, typer.Option("--quick", help="Tiny model on a few hundred molecules.")
     ] = False,
-    resume: Annotated[
-        bool,
-        typer.Option(
-            "--resume",
-            help="Continue the run checkpointed in --out-dir (also after a kill); options "
-            "that would change the run are refused.",
-        ),
-    ] = False,
+    resume: TrainingResumeOption = False,
     epochs: Annotated[int | None, typer.Option(min=1)] = None,
     hidden: Annotated[int | None, typer.Option(min=8)] = None,
     layers: Annotated[int | None, typer.Option(min=1)] = None,

@@ -88,3 +88,10 @@ def test_data_prepare_has_no_private_quiet_or_seed() -> None:
     assert result.exit_code == 0
     options = [line.split()[1] for line in result.output.splitlines() if line.startswith("│ -")]
     assert options and not {"--seed", "--quiet", "-q"} & set(options), options
+
+
+def test_training_resume_has_its_own_name_and_keeps_the_old_one() -> None:
+    for command in (["train", "predictor"], ["train", "generator"]):
+        result = runner.invoke(app, [*command, "--help"], terminal_width=200)
+        assert result.exit_code == 0, result.output
+        assert "--resume-training,--resume " in result.output, "new name, old alias kept"
