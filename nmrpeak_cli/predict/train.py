@@ -23,12 +23,13 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from nmrpeak_cli.artifacts import DictConfig
 from nmrpeak_cli.errors import InputFileError
 from nmrpeak_cli.paths import atomic_path, file_sha256, write_text_atomic
 from nmrpeak_cli.predict.dataset import (
@@ -49,8 +50,10 @@ H1_TARGET_MAE = 0.25
 
 
 @dataclass(frozen=True, slots=True)
-class TrainConfig:
+class TrainConfig(DictConfig):
     """Everything that defines a training run (stored in checkpoints and the model card)."""
+
+    config_name: ClassVar[str] = "train config"
 
     data: str = "data/experimental.parquet"
     """Experimental table written by ``nmrpeak data prepare``."""
@@ -142,12 +145,12 @@ def stored_config(out_dir: Path) -> TrainConfig:
     path = Path(out_dir) / "state.json"
     try:
         state = json.loads(path.read_text())
-        config = TrainConfig(**state["train_config"])
+        config = TrainConfig.from_dict(state["train_config"])
     except FileNotFoundError:
         raise InputFileError(
             f"--resume: no checkpoint in {out_dir} (expected last.safetensors and state.json)"
         ) from None
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise InputFileError(f"--resume: {path} is not a training state: {exc}") from None
     stored, current = state.get("code", {}), code_versions()
     if stored != current:
@@ -444,7 +447,7 @@ def train_predictor(
         )
     state |= {key: digest for key, (_, digest) in checksums.items()}
     card = {
-        "train_config": asdict(config),
+        "train_config": config.to_dict(),
         "data": {
             "path": config.data,
             "sha256": data_sha256,
@@ -475,7 +478,7 @@ def train_predictor(
             if time.monotonic() - last_save > 60 * config.checkpoint_min:
                 state |= {"step": step, "partial_losses": losses}
                 _save_checkpoint(
-                    out_dir, model, optimizer, scheduler, state | {"train_config": asdict(config)}
+                    out_dir, model, optimizer, scheduler, state | {"train_config": config.to_dict()}
                 )
                 last_save = time.monotonic()
             indices = order[start : start + config.batch_size]
@@ -515,7 +518,7 @@ def train_predictor(
             }
         )
         _save_checkpoint(
-            out_dir, model, optimizer, scheduler, state | {"train_config": asdict(config)}
+            out_dir, model, optimizer, scheduler, state | {"train_config": config.to_dict()}
         )
         log(
             f"epoch {epoch:3d} loss {np.mean(losses):.4f} valid 13C {metrics['c13_mae']:.3f} "
@@ -580,7 +583,7 @@ def export_predictor(
                 for k, v in model.state_dict().items()
             }
         )
-    config = TrainConfig(**card["train_config"])
+    config = TrainConfig.from_dict(card["train_config"])
     test_metrics = None
     if config.split_column == ALL_SPLIT:
         log("no test metrics: the 'all' split trains on every test molecule")
