@@ -39,21 +39,20 @@ from nmrpeak_cli.cli.runner import batch_options, exit_for, run_batch
 from nmrpeak_cli.errors import NotAvailableError
 
 if TYPE_CHECKING:
-    from nmrpeak_cli.predict.infer import MoleculeInput
+    from nmrpeak_cli.io.records import MoleculeRecord
 
 
-def _read_molecules(source: str) -> Iterator[MoleculeInput]:
-    """:class:`~nmrpeak_cli.predict.infer.MoleculeInput` records of INPUT via the I/O layer;
+def _read_molecules(source: str) -> Iterator[MoleculeRecord]:
+    """:class:`~nmrpeak_cli.io.records.MoleculeRecord` records of INPUT via the I/O layer;
     unreadable records pass through with their error."""
-    from nmrpeak_cli.io import RecordError, read_molecules
-    from nmrpeak_cli.predict.infer import MoleculeInput
+    from nmrpeak_cli.io import MoleculeRecord, RecordError, read_molecules
 
     for batch in read_molecules(source):
         for item in batch:
             if isinstance(item, RecordError):
-                yield MoleculeInput(item.record, "", error=str(item))
+                yield MoleculeRecord(item.record, "", error=str(item))
             else:
-                yield MoleculeInput(item.id, item.smiles)
+                yield item
 
 
 def _render_table(rows: list[dict]) -> None:
@@ -126,13 +125,10 @@ def predict(
     nmrpeak predict examples/molecules.smi -o predicted.parquet ·
     nmrpeak predict big.smi -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --jobs 0 --resume
     """
+    from nmrpeak_cli.io.records import MoleculeRecord
     from nmrpeak_cli.outputs import record_key
     from nmrpeak_cli.predict.featurize import solvent_index
-    from nmrpeak_cli.predict.infer import (
-        MoleculeInput,
-        PredictBatch,
-        process_model,
-    )
+    from nmrpeak_cli.predict.infer import PredictBatch, process_model
     from nmrpeak_cli.predict.weights import default_weights, read_card
     from nmrpeak_cli.schema import PREDICTION_SCHEMA
 
@@ -161,7 +157,7 @@ def predict(
         threads=1 if options.jobs > 1 and not gpu else None,
     )
     records = (
-        iter([MoleculeInput(f"smiles{i + 1}", s) for i, s in enumerate(smiles or [])])
+        iter([MoleculeRecord(f"smiles{i + 1}", s) for i, s in enumerate(smiles or [])])
         if input is None
         else _read_molecules(input)
     )

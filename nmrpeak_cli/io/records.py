@@ -74,7 +74,8 @@ class RecordError:
 
 @dataclass(frozen=True, slots=True)
 class MoleculeRecord:
-    """One molecule to predict or index.
+    """One molecule to predict or index (what molecule readers yield, and what
+    :func:`~nmrpeak_cli.predict.infer.predict_records` reads).
 
     Attributes
     ----------
@@ -82,10 +83,17 @@ class MoleculeRecord:
         Record identifier (``row<N>`` when the source has none).
     smiles
         The SMILES as given (validated by the chemistry layer, not here).
+    solvent
+        Solvent for this record, or ``None`` to use the batch default.
+    error
+        Set when the record could not even be read; prediction passes it through as a failed
+        record so outputs keep one row per input record.
     """
 
     id: str
     smiles: str
+    solvent: str | None = None
+    error: str | None = None
 
 
 ReadResult = Spectrum | RecordError

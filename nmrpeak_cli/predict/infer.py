@@ -22,36 +22,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nmrpeak_cli.errors import ChemistryError
-from nmrpeak_cli.io.records import batched
+from nmrpeak_cli.io.records import MoleculeRecord, batched
 from nmrpeak_cli.predict.featurize import MolGraph, featurize, prepare_molecule, solvent_index
 from nmrpeak_cli.predict.peaks import peaks_from_atoms
 from nmrpeak_cli.spectra import Spectrum
 
 if TYPE_CHECKING:
     from nmrpeak_cli.predict.model import ShiftModel
-
-
-@dataclass(frozen=True, slots=True)
-class MoleculeInput:
-    """One molecule to predict.
-
-    Attributes
-    ----------
-    id
-        Record id (kept in the output).
-    smiles
-        The structure.
-    solvent
-        Solvent for this record, or ``None`` to use the batch default.
-    error
-        Set when the record could not even be read; it is passed through as a failed
-        :class:`Prediction` so outputs keep one row per input record.
-    """
-
-    id: str
-    smiles: str
-    solvent: str | None = None
-    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +67,7 @@ class Prediction:
 
 
 def _prepare(
-    record: MoleculeInput, default_solvent: str | None
+    record: MoleculeRecord, default_solvent: str | None
 ) -> tuple[Any, str, MolGraph, str | None, str | None]:
     from rdkit import Chem
 
@@ -106,17 +83,17 @@ def _prepare(
     return mol, smiles, featurize(mol, index), normalize_solvent(solvent), note
 
 
-def _as_input(item: MoleculeInput | str | tuple, position: int) -> MoleculeInput:
-    if isinstance(item, MoleculeInput):
+def _as_input(item: MoleculeRecord | str | tuple, position: int) -> MoleculeRecord:
+    if isinstance(item, MoleculeRecord):
         return item
     if isinstance(item, str):
-        return MoleculeInput(str(position), item)
-    return MoleculeInput(*item)
+        return MoleculeRecord(str(position), item)
+    return MoleculeRecord(*item)
 
 
 def predict_chunk(
     model: ShiftModel,
-    records: Sequence[MoleculeInput],
+    records: Sequence[MoleculeRecord],
     solvent: str | None = None,
     *,
     uncertainty: bool = True,
@@ -178,7 +155,7 @@ def _peak_sds(
 
 
 def predict_records(
-    records: Iterable[MoleculeInput | str | tuple],
+    records: Iterable[MoleculeRecord | str | tuple],
     *,
     solvent: str | None = None,
     weights: Path | None = None,
@@ -194,7 +171,7 @@ def predict_records(
     Parameters
     ----------
     records
-        :class:`MoleculeInput` items, ``(id, smiles[, solvent])`` tuples or bare SMILES
+        :class:`MoleculeRecord` items, ``(id, smiles[, solvent])`` tuples or bare SMILES
         (ids are then the 0-based positions).
     solvent
         Solvent for records without their own (``None``: unknown/unspecified).
@@ -246,7 +223,7 @@ def predict_records(
 
 
 def _chunk_job(
-    weights: Path, solvent: str | None, uncertainty: bool, chunk: list[MoleculeInput]
+    weights: Path, solvent: str | None, uncertainty: bool, chunk: list[MoleculeRecord]
 ) -> list[Prediction]:
     """Worker-process body of :func:`predict_records` with ``jobs > 1``."""
     model = process_model(weights, "cpu", threads=1)
@@ -322,7 +299,7 @@ class PredictBatch:
     device: str = "cpu"
     threads: int | None = None
 
-    def __call__(self, batch: list[MoleculeInput]) -> list[list[dict[str, Any]]]:
+    def __call__(self, batch: list[MoleculeRecord]) -> list[list[dict[str, Any]]]:
         """Predict one batch; failed records give rows with ``error``."""
         model = process_model(self.weights, self.device, self.threads)
         return [[prediction_row(p)] for p in predict_chunk(model, batch, self.solvent)]

@@ -183,9 +183,10 @@ class ShippedPredictor:
 
     def predict_rows(self, records: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         """PREDICTION_SCHEMA rows for ``(id, smiles)`` pairs (solvent unspecified)."""
-        from nmrpeak_cli.predict.infer import MoleculeInput, predict_records, prediction_row
+        from nmrpeak_cli.io.records import MoleculeRecord
+        from nmrpeak_cli.predict.infer import predict_records, prediction_row
 
-        inputs = [MoleculeInput(str(i), s) for i, s in records]
+        inputs = [MoleculeRecord(str(i), s) for i, s in records]
         rows = []
         predictions = predict_records(
             inputs,
