@@ -37,3 +37,7 @@ class InputFileError(NmrpeakError, OSError):
 
 class NotAvailableError(NmrpeakError, RuntimeError):
     """A feature is not built yet or needs a component (model, library) that is absent."""
+
+
+class LeakageError(NmrpeakError, ValueError):
+    """A validation or test molecule is in a training set."""

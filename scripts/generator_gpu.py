@@ -101,8 +101,8 @@ def pack(args: argparse.Namespace) -> None:
     """Experimental + corpus pairs of one split, leakage-checked, into ``gpu_carry/pairs``."""
     import numpy as np
 
+    from nmrpeak_cli.data.splits import check_no_leakage
     from nmrpeak_cli.generate.corpus import read_manifest
-    from nmrpeak_cli.generate.train import check_no_leakage
 
     table, column = args.data / "experimental.parquet", f"split_{args.split}"
     train = load_pairs(table, split_column=column, splits=["train"])

@@ -9,13 +9,20 @@ Both schemes are grouped: every molecule of a group lands in the same split.
   groups larger than half a valid/test share go first (to train, in seeded order), then the
   rest in seeded random order; each group goes to train while it fits, then valid, then test.
 * **random**: groups are connectivity blocks, in seeded random order, filled the same way.
+
+No validation/test molecule may be in any training set (experimental or simulated):
+:func:`check_no_leakage` raises :class:`~nmrpeak_cli.errors.LeakageError` otherwise, comparing
+molecules by their stereo-free InChIKey block (:func:`molecule_keys`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
+
+from nmrpeak_cli import chem
+from nmrpeak_cli.errors import LeakageError, NmrpeakError
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.8, 0.1, 0.1)
@@ -144,3 +151,32 @@ def keys_in_several_splits(labels: Sequence[str], keys: Sequence[str | None]) ->
         if key:
             seen.setdefault(key, set()).add(label)
     return sorted(key for key, splits in seen.items() if len(splits) > 1)
+
+
+def _connectivity(smiles: str) -> str | None:
+    mol = chem.try_parse_smiles(smiles)
+    if mol is None:
+        return None
+    try:
+        return chem.connectivity_key(chem.inchikey(mol))
+    except NmrpeakError:
+        return None
+
+
+def molecule_keys(smiles: Iterable[str], jobs: int = 1) -> set[str]:
+    """First InChIKey blocks (stereo-free) of the molecules RDKit can read."""
+    from nmrpeak_cli.batch import parallel_map
+
+    keys = parallel_map(_connectivity, smiles, jobs=jobs, chunk_size=512)
+    return {k for k in keys if k is not None}
+
+
+def check_no_leakage(training: Iterable[str], held_out: Iterable[str], jobs: int = 1) -> None:
+    """Raise :class:`LeakageError` if a held-out molecule (any stereoisomer) is in ``training``."""
+    overlap = molecule_keys(training, jobs) & molecule_keys(held_out, jobs)
+    if overlap:
+        example = sorted(overlap)[:3]
+        raise LeakageError(
+            f"{len(overlap)} validation/test molecules are in the training set "
+            f"(InChIKey first blocks {example}); rebuild the splits or filter the corpus"
+        )

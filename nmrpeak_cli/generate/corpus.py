@@ -84,7 +84,8 @@ def simulate_corpus(
     list of Path
         Every part of the corpus (written now or found).
     """
-    from nmrpeak_cli.generate.train import LeakageError, molecule_keys
+    from nmrpeak_cli.data.splits import molecule_keys
+    from nmrpeak_cli.errors import LeakageError
 
     unique = list(dict.fromkeys(smiles))
     held = set(held_out_keys)

@@ -7,7 +7,8 @@ then *fine-tuning* on the experimental training split; both with augmentation
 stopping on the validation loss (teacher forced, full C+H+formula input). Checkpoints
 (weights and optimizer moments, safetensors; progress, JSON) are written to the run folder
 every evaluation, so ``resume=True`` continues an interrupted run. No validation/test
-molecule may be in any training set: :func:`check_no_leakage` raises otherwise.
+molecule may be in any training set: :func:`~nmrpeak_cli.data.splits.check_no_leakage` raises
+otherwise.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from nmrpeak_cli import chem
+from nmrpeak_cli.data.splits import check_no_leakage
 from nmrpeak_cli.errors import InputFileError, NmrpeakError, SpectrumError
 from nmrpeak_cli.generate.inputs import Augmentation, augment, canonical_input, pad_batch
 from nmrpeak_cli.generate.model import Generator, build_generator, load_generator, save_generator
@@ -31,10 +33,6 @@ from nmrpeak_cli.spectra import Nucleus, Peak, PeakList, Spectrum
 from nmrpeak_cli.tokenizer import PAD, SmilesTokenizer, SpectrumTokenizer, smiles_tokens
 
 log = logging.getLogger(__name__)
-
-
-class LeakageError(NmrpeakError, ValueError):
-    """A validation or test molecule is in a training set."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,35 +286,6 @@ def _strings(values: Sequence[str]):
     import pyarrow as pa
 
     return pa.array(list(values), type=pa.string())
-
-
-def _connectivity(smiles: str) -> str | None:
-    mol = chem.try_parse_smiles(smiles)
-    if mol is None:
-        return None
-    try:
-        return chem.connectivity_key(chem.inchikey(mol))
-    except NmrpeakError:
-        return None
-
-
-def molecule_keys(smiles: Iterable[str], jobs: int = 1) -> set[str]:
-    """First InChIKey blocks (stereo-free) of the molecules RDKit can read."""
-    from nmrpeak_cli.batch import parallel_map
-
-    keys = parallel_map(_connectivity, smiles, jobs=jobs, chunk_size=512)
-    return {k for k in keys if k is not None}
-
-
-def check_no_leakage(training: Iterable[str], held_out: Iterable[str], jobs: int = 1) -> None:
-    """Raise :class:`LeakageError` if a held-out molecule (any stereoisomer) is in ``training``."""
-    overlap = molecule_keys(training, jobs) & molecule_keys(held_out, jobs)
-    if overlap:
-        example = sorted(overlap)[:3]
-        raise LeakageError(
-            f"{len(overlap)} validation/test molecules are in the training set "
-            f"(InChIKey first blocks {example}); rebuild the splits or filter the corpus"
-        )
 
 
 def heavy_atoms_in_tokens(tokens: Sequence[str]) -> int:

@@ -152,7 +152,7 @@ def load_pairs(
 
 def corpus_pairs(folder: Path, held_out_smiles: Sequence[str], jobs: int = 1) -> list[Pair]:
     """Simulated pairs of a corpus folder; raises if a held-out molecule is among them."""
-    from nmrpeak_cli.generate.train import check_no_leakage
+    from nmrpeak_cli.data.splits import check_no_leakage
     from nmrpeak_cli.schema import row_to_spectrum
 
     pairs = []

@@ -1,4 +1,4 @@
-"""Grouped scaffold and random splits: no leakage, balanced, deterministic."""
+"""Grouped scaffold and random splits: no leakage, balanced, deterministic; the leakage check."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from collections import Counter
 import pytest
 
 from nmrpeak_cli.data.splits import (
+    check_no_leakage,
     keys_in_several_splits,
     linked_groups,
     random_split,
     scaffold_split,
 )
+from nmrpeak_cli.errors import LeakageError
 
 
 def _molecules(n_blocks: int = 500) -> tuple[list[str], list[str]]:
@@ -82,3 +84,9 @@ def test_bad_fractions_are_rejected(fractions):
 def test_keys_in_several_splits():
     assert keys_in_several_splits(["train", "test", "test"], ["a", "a", "b"]) == ["a"]
     assert keys_in_several_splits(["train", "test"], ["", ""]) == []
+
+
+def test_leakage_is_refused_even_across_stereoisomers() -> None:
+    check_no_leakage(["CCO"], ["CCCO"])
+    with pytest.raises(LeakageError, match="1 validation/test molecules"):
+        check_no_leakage(["C[C@H](N)C(=O)O", "CCO"], ["C[C@@H](N)C(=O)O"])

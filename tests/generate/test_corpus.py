@@ -6,13 +6,15 @@ import hashlib
 
 import pytest
 
+from nmrpeak_cli.data.splits import molecule_keys
+from nmrpeak_cli.errors import LeakageError
 from nmrpeak_cli.generate.corpus import (
     read_corpus,
     read_manifest,
     simulate_corpus,
     write_manifest,
 )
-from nmrpeak_cli.generate.train import LeakageError, load_pairs, molecule_keys
+from nmrpeak_cli.generate.train import load_pairs
 from nmrpeak_cli.spectra import Spectrum
 
 

@@ -203,7 +203,7 @@ def test_train_encoder_pretrains_on_a_simulated_corpus(tmp_path: Path) -> None:
 
 
 def test_pretraining_refuses_held_out_molecules(tmp_path: Path) -> None:
-    from nmrpeak_cli.generate.train import LeakageError
+    from nmrpeak_cli.errors import LeakageError
 
     data = tmp_path / "experimental.parquet"
     _experimental_table(data)
