@@ -41,14 +41,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the source tree, not installed
 
-from nmrpeak_cli.generate.train import (
-    Pair,
-    TrainConfig,
-    load_pairs,
-    read_pairs,
-    train_generator,
-    write_pairs,
-)
+from nmrpeak_cli.generate.pairs import Pair, load_pairs, read_pairs, write_pairs
+from nmrpeak_cli.generate.train import TrainConfig, train_generator
 from nmrpeak_cli.spectra import PeakList
 
 PAIRS = Path("gpu_carry/pairs")

@@ -261,6 +261,15 @@ def train_generator_command(
         int | None, typer.Option(help="Use at most this many training rows (smoke runs).")
     ] = None,
     jobs: JobsOption = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=0,
+            help="Processes that augment and encode the training batches (0: the training "
+            "process itself); the batches are the same for any number.",
+        ),
+    ] = 0,
     valid_size: Annotated[
         int, typer.Option("--valid-size", min=1, help="Validation pairs for early stopping.")
     ] = 500,
@@ -274,7 +283,8 @@ def train_generator_command(
 
     import numpy as np
 
-    from nmrpeak_cli.generate.train import STAGES, TrainConfig, load_pairs, train_generator
+    from nmrpeak_cli.generate.pairs import load_pairs
+    from nmrpeak_cli.generate.train import STAGES, TrainConfig, train_generator
 
     if stage not in {"all", *STAGES}:
         raise fail(f"--stage must be all, pretrain or finetune, got {stage!r}")
@@ -295,11 +305,11 @@ def train_generator_command(
     }  # fmt: skip
     config = replace(config, seed=seed, **{k: v for k, v in overrides.items() if v is not None})
     try:
-        workers = context.jobs
+        jobs = context.jobs
         train = load_pairs(table, split_column=column, splits=["train"], limit=limit)
         valid_all = load_pairs(table, split_column=column, splits=["valid"])
         test = load_pairs(table, split_column=column, splits=["test"])
-        corpus = load_pairs(pretrain, limit=limit, jobs=workers) if pretrain is not None else []
+        corpus = load_pairs(pretrain, limit=limit, jobs=jobs) if pretrain is not None else []
         if stage == "finetune":
             corpus = []  # the pretrained model is read from the run folder
     except (NmrpeakError, OSError) as exc:
@@ -315,7 +325,7 @@ def train_generator_command(
     try:
         result = train_generator(
             train, valid, [p.smiles for p in (*valid_all, *test)], config, run_dir, output,
-            pretrain_pairs=corpus, resume=resume, stages=stages, jobs=workers,
+            pretrain_pairs=corpus, resume=resume, stages=stages, jobs=jobs, workers=workers,
             device=context.device,
             card={"data": str(table), "split": split,
                   "pretrain": _corpus_record(pretrain),

@@ -5,7 +5,8 @@ Submodules: :mod:`~nmrpeak_cli.generate.model` (transformer, save/load),
 :mod:`~nmrpeak_cli.generate.decode` (beam search, sampling, candidate filtering),
 :mod:`~nmrpeak_cli.generate.rerank` (forward-prediction rerank, score fusion),
 :mod:`~nmrpeak_cli.generate.api` (:func:`generate`; elucidation is :mod:`nmrpeak_cli.elucidate`),
-:mod:`~nmrpeak_cli.generate.train` and :mod:`~nmrpeak_cli.generate.bench`.
+:mod:`~nmrpeak_cli.generate.pairs`, :mod:`~nmrpeak_cli.generate.batches`,
+:mod:`~nmrpeak_cli.generate.train` (training) and :mod:`~nmrpeak_cli.generate.bench`.
 Torch is imported only when a submodule that needs it is used.
 """
 

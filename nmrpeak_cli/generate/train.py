@@ -1,4 +1,8 @@
-"""Training the generator: data loading, leakage check, curriculum, checkpoints, model card.
+"""Training the generator: leakage check, curriculum, checkpoints, model card.
+
+The pairs it trains on (:class:`~nmrpeak_cli.generate.pairs.Pair`) are read and written by
+:mod:`~nmrpeak_cli.generate.pairs`; :mod:`~nmrpeak_cli.generate.batches` turns them into
+augmented, encoded batches.
 
 Curriculum: an optional *pretraining* phase on simulated pairs (spectra the forward model
 predicts for MOSES and training-split molecules, see :mod:`~nmrpeak_cli.generate.corpus`),
@@ -17,32 +21,21 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nmrpeak_cli import chem
 from nmrpeak_cli.data.splits import check_no_leakage
-from nmrpeak_cli.errors import InputFileError, NmrpeakError, SpectrumError
-from nmrpeak_cli.generate.inputs import Augmentation, augment, canonical_input, pad_batch
+from nmrpeak_cli.generate.batches import BatchEncoder, batch_stream
+from nmrpeak_cli.generate.inputs import Augmentation
 from nmrpeak_cli.generate.model import Generator, build_generator, load_generator, save_generator
-from nmrpeak_cli.spectra import Nucleus, Peak, PeakList, Spectrum
+from nmrpeak_cli.generate.pairs import Pair
 from nmrpeak_cli.tokenizer import PAD, SmilesTokenizer, SpectrumTokenizer, smiles_tokens
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Pair:
-    """One training example: a canonical input spectrum and its canonical isomeric SMILES."""
-
-    spectrum: Spectrum
-    """What the model reads (see :func:`~nmrpeak_cli.generate.inputs.canonical_input`)."""
-    smiles: str
-    """Target SMILES."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,144 +141,8 @@ def _is_number(value: Any) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# Data
+# Size limits
 # --------------------------------------------------------------------------------------------
-
-
-def _group_h1(shifts: Iterable[float]) -> PeakList:
-    counts: dict[float, int] = {}
-    for s in shifts:
-        key = round(float(s), 2)
-        counts[key] = counts.get(key, 0) + 1
-    return PeakList(Nucleus.H1, tuple(Peak(s, integration=n) for s, n in counts.items()))
-
-
-def row_to_pair(row: dict[str, Any]) -> Pair:
-    """A training pair from a row of the experimental or simulated table.
-
-    Reads the ``c13``/``h1`` peak columns (experimental-table structs, query-table lists or
-    text), falling back to per-atom columns (``c13_shifts``: one shift per carbon,
-    ``h1_shifts``: one per proton, grouped into integrated peaks). Raises :class:`SpectrumError` naming the field at fault.
-    """
-    from nmrpeak_cli.schema import cell_to_peaklist
-
-    smiles = row.get("smiles")
-    if not smiles:
-        raise SpectrumError("missing SMILES", "smiles")
-    mol = chem.parse_smiles(str(smiles))
-    c13 = cell_to_peaklist(row.get("c13"), Nucleus.C13)
-    h1 = cell_to_peaklist(row.get("h1"), Nucleus.H1)
-    if c13 is None and row.get("c13_shifts") is not None:
-        c13 = PeakList.from_shifts(Nucleus.C13, row["c13_shifts"])
-    if h1 is None and row.get("h1_shifts") is not None:
-        h1 = _group_h1(row["h1_shifts"])
-    spectrum = Spectrum(
-        str(row.get("id") or smiles),
-        c13=c13 or None,
-        h1=h1 or None,
-        formula=row.get("formula") or chem.formula(mol),
-    )
-    return Pair(canonical_input(spectrum), chem.canonical_smiles(mol, isomeric=True))
-
-
-def load_pairs(
-    path: str | Path,
-    *,
-    split_column: str | None = None,
-    splits: Sequence[str] = ("train",),
-    limit: int | None = None,
-    jobs: int = 1,
-) -> list[Pair]:
-    """Training pairs from a Parquet table (or a corpus folder), optionally only rows of ``splits``.
-
-    Rows that cannot be used (bad SMILES, no peaks) are skipped and counted in the log.
-    ``jobs`` worker processes parse the rows (worth it from tens of thousands of rows).
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    path = Path(path)
-    if path.is_dir():
-        from nmrpeak_cli.generate.corpus import read_corpus
-
-        table = pa.concat_tables(pq.read_table(p) for p in read_corpus(path))
-    elif path.is_file():
-        table = pq.read_table(path)
-    else:
-        raise InputFileError(f"training table {path} not found; run `nmrpeak data prepare` first")
-    if split_column is not None:
-        if split_column not in table.column_names:
-            raise InputFileError(
-                f"{path}: no column {split_column!r}; columns are {table.column_names}"
-            )
-        table = table.filter(pc.is_in(table[split_column], value_set=_strings(splits)))
-    if limit is not None:
-        table = table.slice(0, limit)
-    from nmrpeak_cli.batch import parallel_map
-
-    pairs, skipped = [], 0
-    for pair in parallel_map(_try_pair, table.to_pylist(), jobs=jobs, chunk_size=512):
-        if pair is not None and pair.spectrum.nuclei:
-            pairs.append(pair)
-        else:
-            skipped += 1
-    log.info("%s: %d pairs, %d rows skipped", path, len(pairs), skipped)
-    return pairs
-
-
-def write_pairs(pairs: Sequence[Pair], path: str | Path) -> Path:
-    """Write training pairs to a Parquet query table (atomically); :func:`read_pairs` reads it.
-
-    Each row is the pair's canonical input spectrum with its target SMILES in ``smiles``, so
-    a machine without RDKit (a lent GPU) can train on pairs prepared here.
-    """
-    import pyarrow.parquet as pq
-
-    from nmrpeak_cli.paths import publish
-    from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table, spectrum_to_row
-
-    path = Path(path)
-    rows = [spectrum_to_row(replace(p.spectrum, smiles=p.smiles)) for p in pairs]
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(rows_to_table(rows, QUERY_SCHEMA), tmp, compression="zstd", compression_level=19)
-    publish(tmp, path)
-    return path
-
-
-def read_pairs(path: str | Path) -> list[Pair]:
-    """Pairs written by :func:`write_pairs`, without RDKit (the SMILES are taken as stored)."""
-    import pyarrow.parquet as pq
-
-    from nmrpeak_cli.schema import cell_to_peaklist
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"pairs table {path} not found")
-    pairs = []
-    for row in pq.read_table(path).to_pylist():
-        spectrum = Spectrum(
-            row["id"],
-            c13=cell_to_peaklist(row["c13"], Nucleus.C13),
-            h1=cell_to_peaklist(row["h1"], Nucleus.H1),
-            formula=row["formula"],
-            solvent=row["solvent"],
-        )
-        pairs.append(Pair(spectrum, row["smiles"]))
-    return pairs
-
-
-def _try_pair(row: dict[str, Any]) -> Pair | None:
-    try:
-        return row_to_pair(row)
-    except (NmrpeakError, ValueError):
-        return None
-
-
-def _strings(values: Sequence[str]):
-    import pyarrow as pa
-
-    return pa.array(list(values), type=pa.string())
 
 
 def heavy_atoms_in_tokens(tokens: Sequence[str]) -> int:
@@ -362,31 +219,6 @@ def _lr_factor(step: int, warmup: int) -> float:
     return min(step / max(warmup, 1), math.sqrt(max(warmup, 1) / step))
 
 
-@dataclass(frozen=True, slots=True)
-class _Encoder:
-    """What turns pairs into token arrays: the generator's tokenizers and source length."""
-
-    spectra: SpectrumTokenizer
-    smiles: SmilesTokenizer
-    max_src_len: int
-
-    @classmethod
-    def of(cls, generator: Generator) -> _Encoder:
-        return cls(
-            generator.spectrum_tokenizer,
-            generator.smiles_tokenizer,
-            generator.model.config.max_src_len,
-        )
-
-    def __call__(
-        self, pairs: Sequence[Pair], rng: np.random.Generator | None, aug: Augmentation
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Padded source and target arrays of ``pairs`` (augmented when ``rng`` is given)."""
-        spectra = [augment(p.spectrum, rng, aug) if rng is not None else p.spectrum for p in pairs]
-        src = [self.spectra.encode(s)[: self.max_src_len] for s in spectra]
-        return pad_batch(src), pad_batch([self.smiles.encode(p.smiles) for p in pairs])
-
-
 def _batch_tensors(
     generator: Generator,
     pairs: Sequence[Pair],
@@ -396,62 +228,8 @@ def _batch_tensors(
 ):
     import torch
 
-    src, tgt = _Encoder.of(generator)(pairs, rng, aug)
+    src, tgt = BatchEncoder.of(generator)(pairs, rng, aug)
     return torch.as_tensor(src, device=device), torch.as_tensor(tgt, device=device)
-
-
-class _EpochBatches:
-    """One epoch of augmented, encoded batches, indexable (a map-style torch dataset).
-
-    Batch ``i`` is augmented with its own generator seeded by ``(seed, first_step + i)``,
-    so the stream is the same whether it is made here or by any number of workers.
-    """
-
-    def __init__(self, encoder, pairs, batches, aug, seed: int, first_step: int) -> None:
-        self.encoder, self.pairs, self.batches = encoder, pairs, batches
-        self.aug, self.seed, self.first_step = aug, seed, first_step
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng((self.seed, self.first_step + i))
-        batch = [self.pairs[j] for j in self.batches[i]]
-        return self.encoder(batch, rng, self.aug)
-
-
-def _batch_stream(
-    generator: Generator,
-    pairs: Sequence[Pair],
-    config: TrainConfig,
-    step: int,
-    workers: int,
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Endless training batches from ``step`` on: length-bucketed epochs, augmented.
-
-    ``workers`` > 0 encodes batches in that many worker processes (forked: the pairs are
-    shared, not copied; they never touch the model), which keeps a GPU busy; 0 encodes
-    them here.
-    """
-    encoder = _Encoder.of(generator)
-    lengths = np.array([len(smiles_tokens(p.smiles)) for p in pairs])
-    while True:
-        rng = np.random.default_rng((config.seed, step))
-        epoch = _EpochBatches(
-            encoder, pairs, length_batches(lengths, config.batch_size, rng),
-            config.augmentation, config.seed, step,
-        )  # fmt: skip
-        if workers > 0:
-            import torch.utils.data
-
-            yield from torch.utils.data.DataLoader(
-                epoch, batch_size=None, shuffle=False, num_workers=workers,
-                prefetch_factor=4, multiprocessing_context="fork",
-                collate_fn=lambda b: b,
-            )  # fmt: skip
-        else:
-            yield from (epoch[i] for i in range(len(epoch)))
-        step += len(epoch)
 
 
 def _loss(generator: Generator, src, tgt, label_smoothing: float):
@@ -525,25 +303,6 @@ def _load_checkpoint(run_dir: Path, device: str, optimizer_factory: Callable):
     return generator, optimizer, state
 
 
-def length_batches(
-    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, pool: int = 50
-) -> list[np.ndarray]:
-    """One epoch of batches of similar-length examples, in random order.
-
-    A random permutation is cut into pools of ``pool`` batches; each pool is sorted by
-    length and cut into batches. Padding then wastes little compute (on the experimental
-    set, random batches pad SMILES of 30 tokens on average to 78) while every batch is
-    still a random draw of the data.
-    """
-    order = rng.permutation(len(lengths))
-    batches = []
-    for start in range(0, len(order), batch_size * pool):
-        chunk = order[start : start + batch_size * pool]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
 def train_phase(
     train_pairs: Sequence[Pair],
     valid_pairs: Sequence[Pair],
@@ -606,7 +365,7 @@ def train_phase(
     if not train_pairs:
         raise ValueError("no usable training pairs (all too large or unreadable)")
     step = state["step"]
-    stream = _batch_stream(generator, train_pairs, config, step, workers)
+    stream = batch_stream(generator, train_pairs, config, step, workers)
     while step < config.max_steps and state["bad_evals"] < config.patience:
         if (
             config.max_minutes is not None

@@ -9,7 +9,8 @@ import pytest
 
 from nmrpeak_cli.generate.inputs import Augmentation
 from nmrpeak_cli.generate.model import Generator, save_generator
-from nmrpeak_cli.generate.train import Pair, TrainConfig, row_to_pair, train_phase
+from nmrpeak_cli.generate.pairs import Pair, row_to_pair
+from nmrpeak_cli.generate.train import TrainConfig, train_phase
 
 ROWS = (
     {"id": "ethanol", "smiles": "CCO", "c13": [58.3, 18.4], "h1": "3.69 (q, 2H), 2.61 (s, 1H), 1.22 (t, 3H)"},

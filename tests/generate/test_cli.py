@@ -104,7 +104,7 @@ def test_bench_generate_on_simulated_queries(runner, tmp_path) -> None:
     assert data["configurations"]["C+H+formula"]["n"] == 2, data
 
 
-def test_train_generator_quick_writes_a_loadable_model(runner, tmp_path) -> None:
+def test_train_generator_quick_writes_a_loadable_model(runner, tmp_path, monkeypatch) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -144,6 +144,21 @@ def test_train_generator_quick_writes_a_loadable_model(runner, tmp_path) -> None
     settings.write_text(json.dumps({"d_fff": 96}))
     failed = runner.invoke(app, [*args, "--config", str(settings)])
     assert failed.exit_code == 2 and "unknown settings ['d_fff']" in failed.output, failed.output
+
+    from nmrpeak_cli.generate import train
+
+    seen = {}
+
+    def record(*args, **kwargs):
+        seen.update(kwargs)
+        raise ValueError("stopped")
+
+    monkeypatch.setattr(train, "train_generator", record)
+    failed = runner.invoke(app, [*args, "--workers", "3", "--jobs", "2"])
+    assert "stopped" in failed.output, failed.output
+    assert (seen["workers"], seen["jobs"]) == (3, 2), "--workers encodes batches, --jobs parses"
+    failed = runner.invoke(app, [*args, "--workers", "-1"])
+    assert failed.exit_code == 2 and "--workers" in failed.output, failed.output
 
 
 def test_inline_elucidate_on_a_terminal_loads_the_generator_once(runner, monkeypatch) -> None:

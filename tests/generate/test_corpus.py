@@ -14,7 +14,7 @@ from nmrpeak_cli.generate.corpus import (
     simulate_corpus,
     write_manifest,
 )
-from nmrpeak_cli.generate.train import load_pairs
+from nmrpeak_cli.generate.pairs import load_pairs
 from nmrpeak_cli.spectra import Spectrum
 
 

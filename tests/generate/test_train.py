@@ -1,4 +1,4 @@
-"""Training data, leakage refusal, resumable training and the model card."""
+"""Training settings, batches, leakage refusal, resumable training and the model card."""
 
 from __future__ import annotations
 
@@ -7,32 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from nmrpeak_cli.errors import InputFileError, LeakageError
+from nmrpeak_cli.errors import LeakageError
+from nmrpeak_cli.generate.batches import length_batches
 from nmrpeak_cli.generate.model import load_generator
 from nmrpeak_cli.generate.train import (
     TrainConfig,
-    length_batches,
-    read_pairs,
-    row_to_pair,
     train_generator,
     train_phase,
-    write_pairs,
 )
-
-
-def test_row_to_pair_reads_experimental_rows() -> None:
-    row = {
-        "id": "nmrshiftdb2:1",
-        "smiles": "OCC",
-        "formula": "C2H6O",
-        "c13": [{"shift": 58.3, "n_atoms": 1, "n_h": 2}, {"shift": 18.4, "n_atoms": 1, "n_h": 3}],
-        "h1": None,
-        "h1_shifts": [3.69, 3.69, 1.22, 1.22, 1.22],
-    }
-    pair = row_to_pair(row)
-    assert pair.smiles == "CCO", "targets are canonical SMILES"
-    assert list(pair.spectrum.c13.shifts) == [58.3, 18.4]
-    assert [p.integration for p in pair.spectrum.h1] == [2.0, 3.0], "per-H shifts are grouped"
 
 
 def test_config_updates_are_typed_and_checked() -> None:
@@ -62,33 +44,21 @@ def test_length_batches_cover_an_epoch_with_little_padding() -> None:
     assert any((a != b).any() for a, b in zip(batches, other, strict=False)), "order is random"
 
 
-def test_packed_pairs_round_trip_without_rdkit(tmp_path, tiny_pairs, monkeypatch) -> None:
-    import sys
-
-    path = write_pairs(tiny_pairs, tmp_path / "pairs.parquet")
-    monkeypatch.setitem(sys.modules, "rdkit", None)  # the lent GPU machine has no RDKit
-    assert read_pairs(path) == tiny_pairs, (
-        "spectra (1H structs too) and SMILES come back as written"
-    )
-    with pytest.raises(InputFileError, match="not found"):
-        read_pairs(tmp_path / "missing.parquet")
-
-
 def test_batches_are_the_same_with_and_without_workers(tiny_generator, tiny_pairs) -> None:
     from dataclasses import replace
 
-    from nmrpeak_cli.generate.train import _batch_stream
+    from nmrpeak_cli.generate.batches import batch_stream
 
     config = replace(TrainConfig.quick(), batch_size=2)
     for first_step in (0, 7):
-        here = _batch_stream(tiny_generator, tiny_pairs, config, first_step, workers=0)
-        forked = _batch_stream(tiny_generator, tiny_pairs, config, first_step, workers=2)
+        here = batch_stream(tiny_generator, tiny_pairs, config, first_step, workers=0)
+        forked = batch_stream(tiny_generator, tiny_pairs, config, first_step, workers=2)
         for _ in range(5):  # crosses an epoch boundary (3 batches per epoch)
             (src_a, tgt_a), (src_b, tgt_b) = next(here), next(forked)
             assert np.array_equal(src_a, src_b) and np.array_equal(tgt_a, tgt_b)
         forked.close()
-    later = next(_batch_stream(tiny_generator, tiny_pairs, config, 1, workers=0))
-    first = next(_batch_stream(tiny_generator, tiny_pairs, config, 0, workers=0))
+    later = next(batch_stream(tiny_generator, tiny_pairs, config, 1, workers=0))
+    first = next(batch_stream(tiny_generator, tiny_pairs, config, 0, workers=0))
     assert not np.array_equal(later[0], first[0]), "a resumed run draws new batches"
 
 
