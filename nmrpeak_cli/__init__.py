@@ -11,8 +11,8 @@ a new top-level module or subpackage must be added to it):
 1. ``errors`` ``paths`` ``solvents`` ``context`` — foundations: exceptions, locations, run settings
 2. ``spectra`` ``chem`` ``artifacts`` ``similarity`` ``consistency`` ``tokenizer`` ``calibration`` — value types, model files and pure numerics
 3. ``io`` ``schema`` — readers, writers and the file schemas they share
-4. ``batch`` ``outputs`` ``processing`` ``data`` ``report`` — batch running, raw-data processing, dataset preparation, reports
-5. ``predict`` — the forward model
+4. ``batch`` ``outputs`` ``processing`` ``data`` — batch running, raw-data processing, dataset preparation
+5. ``predict`` ``report`` — the forward model, and the reports that overlay its spectra
 6. ``retrieve`` ``generate`` — library search and de novo generation
 7. ``elucidate`` ``elucidate_bench`` — both pooled into one ranked list
 8. ``cli`` — the Typer application

@@ -55,6 +55,40 @@ class DictConfig:
         return cls(**data)
 
 
+@dataclass(frozen=True, slots=True)
+class ModelIdentity:
+    """Name, version and weight checksum of a model (recorded in library manifests and
+    encoder cards, and compared when they are opened).
+
+    Attributes
+    ----------
+    name
+        Model name (``predictor``, ``sme``, ``sse``...).
+    version
+        Model version string from its card.
+    sha256
+        Hex sha256 of the weight file; empty for models without weights (test stand-ins).
+    """
+
+    name: str
+    version: str
+    sha256: str = ""
+
+    def describe(self) -> str:
+        """Human-readable ``name version (sha256 abcdef123456)``."""
+        digest = f" (sha256 {self.sha256[:12]})" if self.sha256 else ""
+        return f"{self.name} {self.version}{digest}"
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON form stored in manifests."""
+        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelIdentity:
+        """Inverse of :meth:`to_dict`."""
+        return cls(str(data["name"]), str(data["version"]), str(data.get("sha256", "")))
+
+
 @dataclass(frozen=True)
 class Artifact(Generic[M]):
     """A loaded model with what it was loaded from.

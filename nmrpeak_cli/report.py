@@ -27,13 +27,11 @@ from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
 from nmrpeak_cli.spectra import Nucleus, PeakList, Spectrum
 
 if TYPE_CHECKING:
+    from nmrpeak_cli.predict.forward import Predictor
     from nmrpeak_cli.similarity import MatchResult, SpectrumMatch
 
 #: Component scores of RESULTS_SCHEMA, shown in the table when any candidate has them.
 COMPONENT_COLUMNS: tuple[str, ...] = ("confidence", "ssr", "sme", "sse", "gen_logprob", "rerank")
-
-Predictor = Callable[[Sequence[str], "str | None"], Sequence["Spectrum | None"]]
-"""``(smiles, solvent) -> one predicted spectrum (or None) per SMILES``: the forward model."""
 
 log = logging.getLogger(__name__)
 

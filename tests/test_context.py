@@ -38,7 +38,7 @@ class _Stop(Exception):
 @pytest.fixture
 def predictor_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     """Replace the library's predictor by one that records its arguments and stops."""
-    import nmrpeak_cli.retrieve.models as models
+    import nmrpeak_cli.predict.forward as forward
 
     calls: list[dict] = []
 
@@ -46,7 +46,7 @@ def predictor_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
         calls.append(kwargs)
         raise _Stop
 
-    monkeypatch.setattr(models, "ShippedPredictor", fake)
+    monkeypatch.setattr(forward, "load_forward_model", fake)
     return calls
 
 

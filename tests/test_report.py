@@ -190,7 +190,7 @@ def test_write_reports_without_a_forward_model_skips_records_and_overlays(tmp_pa
 
 def test_shipped_predictor(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from nmrpeak_cli.generate.rerank import default_predictor
+    from nmrpeak_cli.predict.forward import ForwardModel
     from nmrpeak_cli.predict.weights import default_weights
     from nmrpeak_cli.report import write_reports
 
@@ -198,7 +198,7 @@ def test_shipped_predictor(tmp_path: Path) -> None:
         pytest.skip("shipped predictor weights not found")
     rows = [row(1, "CCOC(C)=O", 0.9), row(2, "CCO", 0.3)]
 
-    write_reports([make_query()], [rows], tmp_path, default_predictor())
+    write_reports([make_query()], [rows], tmp_path, ForwardModel())
     html = (tmp_path / "q1.html").read_text()
 
     assert html.count("xmlns:rdkit") == 2, "expected two depictions"

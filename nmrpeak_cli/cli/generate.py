@@ -369,7 +369,7 @@ def generator_corpus_command(
     import pyarrow.parquet as pq
 
     from nmrpeak_cli.generate.corpus import read_smiles, simulate_corpus, write_manifest
-    from nmrpeak_cli.generate.rerank import default_predictor
+    from nmrpeak_cli.predict.forward import ForwardModel
     from nmrpeak_cli.predict.weights import default_weights
 
     column = f"split_{split}"
@@ -386,7 +386,7 @@ def generator_corpus_command(
     forward = predictor_weights or default_weights()
     warn_split_leaks(split, {"forward model": _forward_card(forward)})
     context = command_context(ctx, device=device, jobs=jobs)
-    predictor = default_predictor(context.device, forward)
+    predictor = ForwardModel(forward, context.device)
     with progress_bar(context, "simulate", total=len(set(smiles))) as advance:
         try:
             parts = simulate_corpus(
@@ -418,8 +418,9 @@ def generator_fusion_command(
     """
     from nmrpeak_cli.generate.bench import calibrate
     from nmrpeak_cli.generate.model import save_generator, weights_path
-    from nmrpeak_cli.generate.rerank import default_predictor, default_similarity
+    from nmrpeak_cli.generate.rerank import default_similarity
     from nmrpeak_cli.io import read_spectra
+    from nmrpeak_cli.predict.forward import ForwardModel
     from nmrpeak_cli.spectra import Spectrum
 
     path = data / "queries" / f"{split}_valid.parquet"
@@ -434,7 +435,7 @@ def generator_fusion_command(
     try:
         calibrated = calibrate(
             generator, spectra[:limit],
-            default_predictor(generator.device.type, predictor_weights),
+            ForwardModel(predictor_weights, generator.device.type),
             default_similarity(), beam=beam, fitted_on=f"{path} (first {limit})",
         )  # fmt: skip
     except (NmrpeakError, ValueError) as exc:
@@ -544,9 +545,10 @@ def bench_generate_command(
     generator = _load(weights, command_context(ctx, device=device).device)
     predictor = similarity = None
     if simulated or not no_rerank:
-        from nmrpeak_cli.generate.rerank import default_predictor, default_similarity
+        from nmrpeak_cli.generate.rerank import default_similarity
+        from nmrpeak_cli.predict.forward import ForwardModel
 
-        predictor = default_predictor(generator.device.type, predictor_weights)
+        predictor = ForwardModel(predictor_weights, generator.device.type)
         similarity = default_similarity()
     if simulated:
         from nmrpeak_cli.generate.corpus import simulate_queries

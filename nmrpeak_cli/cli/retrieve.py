@@ -270,15 +270,15 @@ def build_command(
     [bold]Example[/bold]: nmrpeak library build part_*.smi -o lib/ --shard $SLURM_ARRAY_TASK_ID/$N
     """
     from nmrpeak_cli.batch import resolve_shard
+    from nmrpeak_cli.predict.forward import load_forward_model
     from nmrpeak_cli.retrieve.build import build_library
-    from nmrpeak_cli.retrieve.models import ShippedPredictor
 
     context = command_context(ctx, device=device, jobs=jobs)
     try:
         selected = resolve_shard(shard)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    predictor = ShippedPredictor(device=context.device, batch_size=batch_size, jobs=context.jobs)
+    predictor = load_forward_model(device=context.device, batch_size=batch_size, jobs=context.jobs)
     with progress_bar(context, "library build") as advance:
         manifest = build_library(
             _molecules(inputs),
@@ -360,14 +360,14 @@ def default_command(
     """
     import shutil
 
+    from nmrpeak_cli.predict.forward import load_forward_model
     from nmrpeak_cli.retrieve.build import build_library
     from nmrpeak_cli.retrieve.library import LibraryError, default_library_dir
-    from nmrpeak_cli.retrieve.models import ShippedPredictor
     from nmrpeak_cli.retrieve.sources import default_molecules
 
     context = command_context(ctx, device=device, jobs=jobs)
     out = output or default_library_dir()
-    predictor = ShippedPredictor(device=context.device, jobs=context.jobs)
+    predictor = load_forward_model(device=context.device, jobs=context.jobs)
     encoders = list(_encoders(True).values())
     source = f"moses:{moses}; data:{data}; {_source_description(inputs or [])}"
 
@@ -435,19 +435,19 @@ def train_command(
     import shlex
     import sys
 
+    from nmrpeak_cli.predict.forward import load_forward_model
     from nmrpeak_cli.retrieve.bench import BenchOptions, fit_fusion_on_split
     from nmrpeak_cli.retrieve.encoders import (
         fusion_card_path,
         load_encoder,
         load_shipped_encoders,
     )
-    from nmrpeak_cli.retrieve.models import ShippedPredictor
     from nmrpeak_cli.retrieve.train import TrainConfig, train_encoder
 
     context = run_context(ctx)
     log = stderr_console().print
     command = shlex.join(["nmrpeak", *sys.argv[1:]])
-    predictor = ShippedPredictor(device="cpu")
+    predictor = load_forward_model(device="cpu")
     trained = {}
     for kind in [k.strip() for k in kinds.split(",") if k.strip()]:
         config = TrainConfig(
@@ -526,9 +526,9 @@ def bench_command(
     """
     import json
 
+    from nmrpeak_cli.predict.forward import load_forward_model
     from nmrpeak_cli.retrieve.bench import BenchOptions, markdown_report, run_benchmark
     from nmrpeak_cli.retrieve.encoders import load_fusion_weights, load_similarity_params
-    from nmrpeak_cli.retrieve.models import ShippedPredictor
     from nmrpeak_cli.retrieve.search import SearchParams
 
     context = command_context(ctx, jobs=jobs)
@@ -570,7 +570,7 @@ def bench_command(
     leaks = warn_split_leaks(split, cards)
     report = run_benchmark(
         options,
-        ShippedPredictor(device="cpu", jobs=context.jobs),
+        load_forward_model(device="cpu", jobs=context.jobs),
         chosen,
         params,
         log=stderr_console().print,

@@ -34,9 +34,7 @@ from nmrpeak_cli.generate.inputs import (
 )
 from nmrpeak_cli.generate.model import Generator
 from nmrpeak_cli.generate.rerank import (
-    Predictor,
     SimilarityFn,
-    default_predictor,
     default_similarity,
     predict_candidates,
     rerank,
@@ -50,6 +48,7 @@ from nmrpeak_cli.generate.search import (
     structure_search,
 )
 from nmrpeak_cli.io.records import batched
+from nmrpeak_cli.predict.forward import ForwardModel, Predictor
 from nmrpeak_cli.spectra import Spectrum
 
 log = logging.getLogger(__name__)
@@ -356,7 +355,7 @@ def generate(
 
         generator = load_generator(device=device)
     if rerank:
-        predictor = predictor or default_predictor(device)
+        predictor = predictor or ForwardModel(device=device)
         similarity = similarity or default_similarity()
     else:
         predictor = similarity = None
@@ -429,12 +428,11 @@ def process_generator(weights: Path, device: str, threads: int | None = None) ->
 
 
 def forward_predictor(weights: Path, device: str, threads: int | None = None) -> Predictor:
-    """The forward model of ``weights`` as a :data:`Predictor`
-    (:func:`nmrpeak_cli.predict.infer.forward_predictor`: loaded on the first call, once per
-    process; molecules it cannot handle get ``None``)."""
-    from nmrpeak_cli.predict.infer import forward_predictor as predict_forward
-
-    return predict_forward(weights, device, threads)
+    """The forward model of ``weights``: ``ForwardModel(weights, device, threads)``
+    (:class:`~nmrpeak_cli.predict.forward.ForwardModel`: loaded on the first call, once per
+    process; molecules it cannot handle get ``None``), under the old name
+    :mod:`nmrpeak_cli.elucidate` still imports."""
+    return ForwardModel(weights, device, threads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,7 +476,7 @@ class GenerateBatch:
 
     def forward(self) -> Predictor:
         """This process's forward model."""
-        return forward_predictor(self.predictor, self.device, self.threads)
+        return ForwardModel(self.predictor, self.device, self.threads)
 
     def rows(self, batch: Sequence[Spectrum | Any]) -> list[list[dict[str, Any]]]:
         """Rows of each query of ``batch``, without reports."""

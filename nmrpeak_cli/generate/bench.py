@@ -35,7 +35,6 @@ from nmrpeak_cli.generate.inputs import (
 )
 from nmrpeak_cli.generate.model import Generator
 from nmrpeak_cli.generate.rerank import (
-    Predictor,
     SimilarityFn,
     predict_candidates,
     rerank,
@@ -50,6 +49,7 @@ from nmrpeak_cli.generate.search import (
     reseed,
     structure_search,
 )
+from nmrpeak_cli.predict.forward import Predictor
 from nmrpeak_cli.spectra import Spectrum
 
 TOP_K = (1, 5, 10)

@@ -1,6 +1,6 @@
 """The simulated pretraining corpus: predicted spectra for many training molecules.
 
-:func:`simulate_corpus` runs a :data:`~nmrpeak_cli.generate.rerank.Predictor` over the SMILES
+:func:`simulate_corpus` runs a :class:`~nmrpeak_cli.predict.forward.Predictor` over the SMILES
 of one or more tables (``data/simulated_molecules.parquet`` from MOSES, the experimental
 training split) and writes numbered Parquet parts of query-schema rows (``id``, ``smiles``,
 ``formula``, ``c13``, ``h1``) into a folder. Each part is written atomically and skipped when
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from nmrpeak_cli import chem
 from nmrpeak_cli.errors import InputFileError
-from nmrpeak_cli.generate.rerank import Predictor
 from nmrpeak_cli.paths import atomic_path, write_text_atomic
+from nmrpeak_cli.predict.forward import Predictor
 from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table, spectrum_to_row
 from nmrpeak_cli.spectra import Nucleus, PeakList, Spectrum
 

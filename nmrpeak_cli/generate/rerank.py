@@ -1,8 +1,8 @@
 """Rerank generated candidates by forward prediction and fuse the evidence into one score.
 
-Each candidate's spectrum is predicted (any callable with the :data:`Predictor` signature:
-the shipped forward model in use, a fake in tests) and compared with the query by the
-peak-aware similarity over the nuclei the query has. The final score is a logistic fusion of
+Each candidate's spectrum is predicted (a :class:`~nmrpeak_cli.predict.forward.Predictor`:
+the shipped forward model in use, a function of its call signature in tests) and compared
+with the query by the peak-aware similarity over the nuclei the query has. The final score is a logistic fusion of
 the length-normalized log-probability and that similarity (:class:`RerankCalibration`), fitted on
 the validation split by :func:`fit_fusion` so that it reads as the probability that the
 candidate is the right structure.
@@ -17,34 +17,25 @@ from pathlib import Path
 
 import numpy as np
 
-from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
+from nmrpeak_cli.errors import NmrpeakError
 from nmrpeak_cli.generate.decode import Candidate
 from nmrpeak_cli.generate.model import RerankCalibration
+from nmrpeak_cli.predict.forward import ForwardModel, Predictor
 from nmrpeak_cli.spectra import Spectrum
 
-Predictor = Callable[[Sequence[str], str | None], Sequence[Spectrum | None]]
-"""``(smiles, solvent) -> one predicted spectrum (or None on failure) per SMILES``."""
 SimilarityFn = Callable[[Spectrum, Spectrum], float]
 """``(query, predicted) -> similarity in [0, 1]``."""
 
 
 def default_predictor(device: str = "cpu", weights: Path | None = None) -> Predictor:
-    """The forward model (default: the shipped one) as a :data:`Predictor`, loaded on the first
-    call once per process (:func:`~nmrpeak_cli.predict.infer.forward_predictor`).
+    """The forward model (default: the shipped one), loaded on the first call once per process:
+    ``ForwardModel(weights, device)`` (:class:`~nmrpeak_cli.predict.forward.ForwardModel`),
+    under the old name ``cli/elucidate.py`` still imports.
 
     Molecules the model cannot handle get ``None``. Raises :class:`NotAvailableError` at
     call time when the predict module or its weights are missing.
     """
-    try:
-        from nmrpeak_cli.predict.infer import forward_predictor
-    except ImportError as exc:  # pragma: no cover - torch/RDKit missing
-        message = f"forward prediction is not available: {exc}"
-
-        def unavailable(smiles: Sequence[str], solvent: str | None) -> list[Spectrum | None]:
-            raise NotAvailableError(message)
-
-        return unavailable
-    return forward_predictor(weights, device)
+    return ForwardModel(weights, device)
 
 
 def default_similarity() -> SimilarityFn:

@@ -245,7 +245,7 @@ def set_torch_threads(threads: int | None) -> None:
 @lru_cache(maxsize=2)
 def process_model(weights: Path, device: str, threads: int | None = None) -> ShiftModel:
     """The forward model of ``weights``, loaded once per process (workers, Dask tasks and every
-    :func:`forward_predictor` of this process share it).
+    :class:`~nmrpeak_cli.predict.forward.ForwardModel` of this process share it).
 
     ``threads`` sets torch's CPU threads first (:func:`set_torch_threads`).
     """
@@ -253,28 +253,6 @@ def process_model(weights: Path, device: str, threads: int | None = None) -> Shi
 
     set_torch_threads(threads)
     return load_model(weights, device=device)
-
-
-def forward_predictor(
-    weights: Path | None = None, device: str = "cpu", threads: int | None = None
-) -> Callable[[Sequence[str], str | None], list[Spectrum | None]]:
-    """The forward model as a function ``(smiles, solvent) -> predicted spectrum or None`` per
-    SMILES (the generator's rerank, the structure search and elucidate score with it).
-
-    The model (default: the shipped predictor) is loaded on the first call, once per process
-    (:func:`process_model`); molecules it cannot handle get ``None``. Raises
-    :class:`~nmrpeak_cli.errors.NotAvailableError` at call time when the weights are missing
-    or do not load.
-    """
-
-    def predictor(smiles: Sequence[str], solvent: str | None) -> list[Spectrum | None]:
-        from nmrpeak_cli.predict.weights import default_weights
-
-        model = process_model(Path(weights) if weights else default_weights(), device, threads)
-        predictions = predict_records(list(smiles), solvent=solvent, model=model, uncertainty=False)
-        return [p.spectrum for p in predictions]
-
-    return predictor
 
 
 @dataclass(frozen=True, slots=True)

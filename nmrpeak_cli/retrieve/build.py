@@ -27,6 +27,7 @@ from nmrpeak_cli.batch import Shard
 from nmrpeak_cli.errors import ChemistryError, NmrpeakError
 from nmrpeak_cli.io.records import batched
 from nmrpeak_cli.paths import atomic_path, file_sha256, write_text_atomic
+from nmrpeak_cli.predict.forward import Predictor
 from nmrpeak_cli.retrieve.library import (
     ENTRIES,
     ENTRY_SCHEMA,
@@ -43,7 +44,7 @@ from nmrpeak_cli.retrieve.library import (
     read_manifest,
     verify_files,
 )
-from nmrpeak_cli.retrieve.models import Encoder, Predictor, prediction_to_spectrum
+from nmrpeak_cli.retrieve.models import Encoder, prediction_to_spectrum
 from nmrpeak_cli.similarity import PackedPeakLists
 from nmrpeak_cli.spectra import Nucleus, Spectrum
 

@@ -31,9 +31,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from nmrpeak_cli.artifacts import DictConfig, card_path, load_artifact, save_artifact
+from nmrpeak_cli.artifacts import DictConfig, ModelIdentity, card_path, load_artifact, save_artifact
 from nmrpeak_cli.errors import NotAvailableError
-from nmrpeak_cli.retrieve.models import ModelIdentity
 from nmrpeak_cli.retrieve.search import FusionWeights
 from nmrpeak_cli.similarity import DEFAULT_PARAMS, SimilarityParams, similarity_from_dict
 from nmrpeak_cli.spectra import Nucleus, Spectrum

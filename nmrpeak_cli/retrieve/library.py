@@ -39,10 +39,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nmrpeak_cli import __version__
+from nmrpeak_cli.artifacts import ModelIdentity
 from nmrpeak_cli.errors import InputFileError, NmrpeakError
 from nmrpeak_cli.paths import file_sha256
 from nmrpeak_cli.retrieve.binned import BinnedIndex
-from nmrpeak_cli.retrieve.models import ModelIdentity, prediction_to_spectrum
+from nmrpeak_cli.retrieve.models import prediction_to_spectrum
 from nmrpeak_cli.schema import PRED_C13_PEAK_TYPE, PRED_H1_PEAK_TYPE
 from nmrpeak_cli.similarity import PackedPeakLists
 from nmrpeak_cli.spectra import Nucleus, Peak, PeakList, Spectrum

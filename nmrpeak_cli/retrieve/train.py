@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from nmrpeak_cli.errors import InputFileError
 from nmrpeak_cli.generate.corpus import read_corpus, read_smiles
+from nmrpeak_cli.predict.forward import Predictor
 from nmrpeak_cli.retrieve.encoders import (
     EncoderConfig,
     build_modules,
@@ -40,7 +41,7 @@ from nmrpeak_cli.retrieve.encoders import (
     save_encoder,
     to_tensors,
 )
-from nmrpeak_cli.retrieve.models import Predictor, prediction_to_spectrum
+from nmrpeak_cli.retrieve.models import prediction_to_spectrum
 from nmrpeak_cli.spectra import Spectrum
 
 

@@ -64,12 +64,12 @@ class _Stop(Exception):
 def test_library_default_accepts_quiet_after_the_subcommand(
     tmp_path, contexts, monkeypatch
 ) -> None:
-    import nmrpeak_cli.retrieve.models as models
+    import nmrpeak_cli.predict.forward as forward
 
     def stop(*args, **kwargs):
         raise _Stop
 
-    monkeypatch.setattr(models, "ShippedPredictor", stop)
+    monkeypatch.setattr(forward, "load_forward_model", stop)
     args = ["library", "default", "--moses", "0", "-o", str(tmp_path / "lib"), "--device", "cpu"]
     result = runner.invoke(app, [*args, "-q", "-v"])
     assert isinstance(result.exception, _Stop), result.output

@@ -103,9 +103,9 @@ def test_library_merge_command(app: typer.Typer, tmp_path: Path) -> None:
 @pytest.fixture
 def fake_shipped(monkeypatch: pytest.MonkeyPatch) -> None:
     """The build commands load the shipped predictor; substitute the test stand-in."""
-    from nmrpeak_cli.retrieve import models
+    from nmrpeak_cli.predict import forward
 
-    monkeypatch.setattr(models, "ShippedPredictor", lambda **_: FakePredictor())
+    monkeypatch.setattr(forward, "load_forward_model", lambda **_: FakePredictor())
 
 
 def _smiles_file(path: Path) -> Path:

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from nmrpeak_cli.artifacts import ModelIdentity
 from nmrpeak_cli.retrieve.build import build_library
-from nmrpeak_cli.retrieve.models import ModelIdentity
 from nmrpeak_cli.spectra import Spectrum
 
 MOLECULES: tuple[tuple[str, str], ...] = (

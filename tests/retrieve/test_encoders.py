@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from nmrpeak_cli.artifacts import ModelIdentity
 from nmrpeak_cli.errors import NotAvailableError
 from nmrpeak_cli.retrieve.encoders import (
     EncoderConfig,
@@ -22,7 +23,6 @@ from nmrpeak_cli.retrieve.encoders import (
     peak_batch,
     save_encoder,
 )
-from nmrpeak_cli.retrieve.models import ModelIdentity
 from nmrpeak_cli.retrieve.search import FusionWeights
 from nmrpeak_cli.retrieve.train import TrainConfig, formula_batches, train_encoder
 from tests.retrieve.conftest import MOLECULES, FakePredictor, predicted_spectrum
