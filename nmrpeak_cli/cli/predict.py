@@ -19,6 +19,7 @@ import typer
 from nmrpeak_cli.cli.common import (
     command_context,
     fail,
+    progress_bar,
     run_context,
     stderr_console,
     stdout_console,
@@ -37,6 +38,7 @@ from nmrpeak_cli.cli.options import (
 )
 from nmrpeak_cli.cli.runner import batch_options, exit_for, run_batch
 from nmrpeak_cli.errors import NotAvailableError
+from nmrpeak_cli.paths import write_text_atomic
 
 if TYPE_CHECKING:
     from nmrpeak_cli.io.records import MoleculeRecord
@@ -364,9 +366,55 @@ def bench_predict_command(
         output.write_text(text)
 
 
+def bench_coverage_command(
+    ctx: typer.Context,
+    molecules: Annotated[
+        str, typer.Argument(help="Molecules: SMILES file, table with a smiles column, or SDF.")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Report (.json or .md).")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Weights to measure; default: shipped.")
+    ] = None,
+) -> None:
+    """Coverage: the share of molecules the predictor handles, and why the others are refused.
+
+    Salts and mixtures (largest organic component), rare elements and charged molecules
+    count as covered and are broken down; refusals are counted by kind with an example.
+    [bold]Example[/bold]: nmrpeak bench coverage ../shared/data/nmrshiftdb2/nmrshiftdb2_molecules.parquet
+    """
+    from nmrpeak_cli.predict.bench import coverage_report, render_coverage
+    from nmrpeak_cli.predict.weights import default_weights, load_model
+
+    try:
+        model = load_model(weights)
+    except NotAvailableError as exc:
+        raise fail(str(exc)) from None
+    records = ((r.id, r.smiles) for r in _read_molecules(molecules))
+    with progress_bar(run_context(ctx), "predict") as advance:
+        report = coverage_report(_counted(records, advance), model)
+    report["source"] = molecules
+    report["weights"] = str(weights or default_weights())
+    text = render_coverage(report)
+    if output is None:
+        typer.echo(text)
+    elif output.suffix == ".json":
+        write_text_atomic(output, json.dumps(report, indent=2) + "\n")
+    else:
+        write_text_atomic(output, text)
+
+
+def _counted(items: Iterator, advance) -> Iterator:
+    for item in items:
+        advance(1)
+        yield item
+
+
 def register(app: typer.Typer) -> None:
     """Add ``predict`` to the app and ``predictor``/``predict`` to the ``train``/``bench`` groups."""
     app.command("predict")(predict)
     train_app.command("predictor")(train_predictor_command)
     train_app.command("uncertainty")(train_uncertainty_command)
     bench_app.command("predict")(bench_predict_command)
+    bench_app.command("coverage")(bench_coverage_command)

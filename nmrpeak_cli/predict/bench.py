@@ -20,12 +20,13 @@ from __future__ import annotations
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nmrpeak_cli.io.records import batched
 from nmrpeak_cli.predict.dataset import ShiftRecord, read_table, records_from_rows
 from nmrpeak_cli.predict.environments import atom_environment
 from nmrpeak_cli.predict.evaluate import RecordErrors, record_errors, summarize
@@ -474,4 +475,91 @@ def render_markdown(report: dict[str, Any]) -> str:
                 for m in methods
             ]
             lines.append(f"| {label} | {row['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+REFUSAL_KINDS: tuple[tuple[str, str], ...] = (
+    ("metal ", "metal (organometallic or coordination compound)"),
+    ("radical", "radical"),
+    ("heavy atoms; the limit", "too many heavy atoms"),
+    ("no heavy atoms", "no heavy atoms"),
+    ("cannot be parsed", "unreadable SMILES"),
+    ("cannot be sanitized", "unreadable SMILES"),
+    ("empty SMILES", "unreadable SMILES"),
+)
+"""Refusal message fragment → the kind a coverage report counts it under."""
+
+
+def refusal_kind(error: str) -> str:
+    """The :data:`REFUSAL_KINDS` kind of a prediction error (``"other"`` when none fits)."""
+    return next((kind for fragment, kind in REFUSAL_KINDS if fragment in error), "other")
+
+
+def coverage_report(
+    records: Iterable[tuple[str, str]], model, batch_size: int = 512
+) -> dict[str, Any]:
+    """Share of molecules the model predicts, what the predicted ones needed, why others fail.
+
+    ``records`` are ``(id, smiles)``; a record the reader could not parse counts as an
+    unreadable SMILES. Salts and mixtures (predicted as their largest organic component),
+    rare elements (both with a ``note``) and molecules with a net charge are counted as
+    covered and broken down under ``predicted_with``.
+    """
+    from nmrpeak_cli.predict.infer import predict_records
+
+    total, predicted = 0, 0
+    refused: dict[str, int] = {}
+    examples: dict[str, str] = {}
+    covered = {"salt or mixture": 0, "rare element": 0, "net charge": 0}
+    for batch in batched(records, batch_size):
+        total += len(batch)
+        for record, prediction in zip(
+            batch,
+            predict_records([smiles for _, smiles in batch], model=model, uncertainty=False),
+            strict=True,
+        ):
+            if prediction.error is not None:
+                kind = refusal_kind(prediction.error)
+                refused[kind] = refused.get(kind, 0) + 1
+                examples.setdefault(kind, f"{record[0]} {record[1]}: {prediction.error}")
+                continue
+            predicted += 1
+            note = prediction.note or ""
+            covered["salt or mixture"] += "largest organic component" in note
+            covered["rare element"] += "rare in the training data" in note
+            covered["net charge"] += _net_charge(prediction.smiles) != 0
+    return {
+        "molecules": total,
+        "predicted": predicted,
+        "coverage": predicted / total if total else None,
+        "predicted_with": covered,
+        "refused": dict(sorted(refused.items(), key=lambda kv: -kv[1])),
+        "refused_examples": examples,
+    }
+
+
+def _net_charge(smiles: str) -> int:
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(smiles)
+    return Chem.GetFormalCharge(mol) if mol is not None else 0
+
+
+def render_coverage(report: dict[str, Any]) -> str:
+    """Markdown of :func:`coverage_report`."""
+    lines = [
+        f"Coverage of {report['source']}: **{_fmt(report['coverage'])}** "
+        f"({report['predicted']} of {report['molecules']} molecules predicted)",
+        "",
+        "| predicted with | molecules |",
+        "|---|---|",
+        *(f"| {kind} | {n} |" for kind, n in report["predicted_with"].items()),
+        "",
+        "| refused | molecules | example |",
+        "|---|---|---|",
+        *(
+            f"| {kind} | {n} | {report['refused_examples'][kind][:90]} |"
+            for kind, n in report["refused"].items()
+        ),
+    ]
     return "\n".join(lines) + "\n"

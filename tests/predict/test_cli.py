@@ -93,3 +93,28 @@ def test_predict_empty_input_and_shards(tiny_weights, tmp_path):
     result = runner.invoke(app, args)
     ids = [json.loads(line)["id"] for line in result.stdout.strip().splitlines()]
     assert result.exit_code == 0 and ids == ["b", "d"], (ids, result.output)
+
+
+def test_bench_coverage_counts_what_is_predicted_and_why_the_rest_is_refused(
+    tiny_weights, tmp_path
+):
+    source = tmp_path / "molecules.smi"
+    source.write_text(
+        "CCO ethanol\n[Na+].CC(=O)[O-] sodium_acetate\nC[N+](C)(C)C tetramethylammonium\n"
+        "C[Sn](C)(C)C tetramethyltin\nCC[Pt] platinum\n[CH2]C radical\nnot_a_smiles broken\n"
+    )
+    out = tmp_path / "coverage.json"
+    result = runner.invoke(
+        app, ["bench", "coverage", str(source), "--weights", str(tiny_weights), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert (report["molecules"], report["predicted"]) == (7, 4)
+    assert report["coverage"] == 4 / 7
+    assert report["predicted_with"] == {"salt or mixture": 1, "rare element": 1, "net charge": 2}
+    assert report["refused"] == {
+        "metal (organometallic or coordination compound)": 1,
+        "radical": 1,
+        "unreadable SMILES": 1,
+    }
+    assert report["refused_examples"]["radical"].startswith("radical [CH2]C:"), report
