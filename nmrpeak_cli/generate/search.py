@@ -38,7 +38,7 @@ from nmrpeak_cli.spectra import Nucleus, Spectrum, normalize_formula
 
 if TYPE_CHECKING:
     from nmrpeak_cli.generate.model import Generator
-    from nmrpeak_cli.generate.rerank import Predictor
+    from nmrpeak_cli.predict.forward import Predictor
     from nmrpeak_cli.similarity import SimilarityParams
 
 SOURCES = ("beam", "library", "search")
