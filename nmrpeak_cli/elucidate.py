@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -39,6 +39,7 @@ from nmrpeak_cli.spectra import Nucleus, Spectrum
 
 if TYPE_CHECKING:
     from nmrpeak_cli.generate.api import GenerateBatch, QueryResult
+    from nmrpeak_cli.predict.forward import Predictor
     from nmrpeak_cli.retrieve.api import SearchBatch
     from nmrpeak_cli.similarity import SimilarityParams
 
@@ -52,9 +53,6 @@ LOW_CONFIDENCE = 0.3
 WARNING_PREFIX = "warning: "
 """Prefix of notes in ``error`` that do not mark the record as failed."""
 MODEL_FILE = "elucidate.json"
-
-Predictor = Callable[[Sequence[str], str | None], Sequence[Spectrum | None]]
-"""``(smiles, solvent) -> one predicted spectrum (or None) per SMILES`` (the forward model)."""
 
 
 # --------------------------------------------------------------------------------------------
