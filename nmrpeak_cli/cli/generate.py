@@ -30,6 +30,7 @@ from nmrpeak_cli.cli.options import (
     BackendOption,
     BatchSizeOption,
     BeamOption,
+    BenchOutOption,
     C13Option,
     DataOption,
     DeviceOption,
@@ -455,9 +456,7 @@ def bench_generate_command(
         ),
     ] = "scaffold",
     data: DataOption = Path("data"),
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Report: .json or .md.")
-    ] = None,
+    output: BenchOutOption = None,
     configs: Annotated[
         str, typer.Option(help="Comma-separated configurations (default: all six).")
     ] = "C,H,C+H,C+formula,H+formula,C+H+formula",

@@ -38,6 +38,10 @@ OutOption = Annotated[
         metavar="OUT",
     ),
 ]
+BenchOutOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Report (.json or .md).")
+]
+"""A benchmark's report file: JSON (``.json``) or Markdown (``.md``); without it, Markdown on stdout."""
 
 
 ResumeOption = Annotated[

@@ -28,6 +28,7 @@ from nmrpeak_cli.cli.common import (
 from nmrpeak_cli.cli.groups import bench_app, train_app
 from nmrpeak_cli.cli.options import (
     BackendOption,
+    BenchOutOption,
     DeviceOption,
     JobsOption,
     OutOption,
@@ -318,9 +319,7 @@ def bench_predict_command(
     data: Annotated[
         Path, typer.Option(help="Experimental table from `nmrpeak data prepare`.")
     ] = Path("data/experimental.parquet"),
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Report (.json or .md).")
-    ] = None,
+    output: BenchOutOption = None,
     weights: Annotated[
         Path | None, typer.Option(help="Weights to benchmark; default: shipped.")
     ] = None,
@@ -371,9 +370,7 @@ def bench_coverage_command(
     molecules: Annotated[
         str, typer.Argument(help="Molecules: SMILES file, table with a smiles column, or SDF.")
     ],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Report (.json or .md).")
-    ] = None,
+    output: BenchOutOption = None,
     weights: Annotated[
         Path | None, typer.Option(help="Weights to measure; default: shipped.")
     ] = None,
