@@ -144,6 +144,13 @@ RESULTS_SCHEMA = pa.schema(
 spectrum) and ``confidence`` (calibrated probability that the candidate is right) are
 filled by elucidate."""
 
+
+def result_row(**values: Any) -> dict[str, Any]:
+    """A :data:`RESULTS_SCHEMA` row: every column present, null unless given (further keys,
+    such as retrieve's ``library_row``, are kept for the caller and left out of tables)."""
+    return {**dict.fromkeys(RESULTS_SCHEMA.names), **values}
+
+
 SCHEMAS: dict[str, pa.Schema] = {
     "query": QUERY_SCHEMA,
     "prediction": PREDICTION_SCHEMA,

@@ -49,6 +49,7 @@ from nmrpeak_cli.generate.search import (
 )
 from nmrpeak_cli.io.records import batched
 from nmrpeak_cli.predict.forward import ForwardModel, Predictor
+from nmrpeak_cli.schema import result_row
 from nmrpeak_cli.spectra import Spectrum
 
 log = logging.getLogger(__name__)
@@ -191,27 +192,20 @@ def _beam_scored(results: Sequence[QueryResult], fusion) -> list[QueryResult]:
     return [replace(r, candidates=tuple(score_by_beam(r.candidates, fusion))) for r in results]
 
 
-def _row(**values: Any) -> dict[str, Any]:
-    """A RESULTS_SCHEMA row: every column present, null unless given."""
-    from nmrpeak_cli.schema import RESULTS_SCHEMA
-
-    return {**dict.fromkeys(RESULTS_SCHEMA.names), **values}
-
-
 def result_rows(result: QueryResult, k: int, note: str | None = None) -> list[dict[str, Any]]:
     """RESULTS_SCHEMA rows of one query (``source="generated"``)."""
     qid = result.query.id
     if result.error:
-        return [_row(query_id=qid, error=result.error)]
+        return [result_row(query_id=qid, error=result.error)]
     notes = [*result.warnings, *([note] if note else [])]
     warning = WARNING_PREFIX + "; ".join(notes) if notes else None
     if not result.candidates:
         reason = "no valid candidate: every decoded structure was invalid"
         if result.query.formula:
             reason += " or contradicted the formula"
-        return [_row(query_id=qid, error=reason)]
+        return [result_row(query_id=qid, error=reason)]
     return [
-        _row(
+        result_row(
             query_id=qid,
             rank=rank,
             smiles=c.smiles,
@@ -242,7 +236,7 @@ def search_rows(
     warning = WARNING_PREFIX + "; ".join(notes) if notes else None
     match = True if result.query.formula else None
     return [
-        _row(
+        result_row(
             query_id=result.query.id,
             rank=rank,
             smiles=c.smiles,
@@ -397,7 +391,7 @@ def answer_batch(
     return [
         next(by_position)
         if isinstance(item, Spectrum)
-        else [_row(query_id=record_id(item), error=str(item))]
+        else [result_row(query_id=record_id(item), error=str(item))]
         for item in batch
     ]
 

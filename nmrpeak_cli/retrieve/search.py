@@ -37,7 +37,7 @@ from nmrpeak_cli.errors import NmrpeakError
 from nmrpeak_cli.io.records import batched
 from nmrpeak_cli.retrieve.library import Library, gather_packed
 from nmrpeak_cli.retrieve.models import Encoder
-from nmrpeak_cli.schema import RESULTS_SCHEMA, row_to_spectrum
+from nmrpeak_cli.schema import result_row, row_to_spectrum
 from nmrpeak_cli.similarity import (
     DEFAULT_PARAMS,
     PackedPeakLists,
@@ -234,9 +234,7 @@ def fuse(scores: Mapping[str, np.ndarray], weights: FusionWeights) -> np.ndarray
 
 def error_result(query_id: str, error: str) -> dict[str, Any]:
     """A results row for a query that could not be searched."""
-    row = dict.fromkeys(RESULTS_SCHEMA.names)
-    row.update(query_id=query_id, error=error)
-    return row
+    return result_row(query_id=query_id, error=error)
 
 
 @dataclass(frozen=True, slots=True)
