@@ -136,6 +136,9 @@ class Scored:
     similarity_tight
         The same similarity at the library default (narrower) tolerances, as the generator's
         rerank computes it.
+    similarity_gap
+        ``similarity`` minus the best other candidate's in the pool (positive only for the
+        single most similar candidate: the retrieval's own first choice when it holds).
     score
         Fused score in [0, 1] (the ranking key).
     margin
@@ -157,6 +160,7 @@ class Scored:
     n_matched_peaks: int
     count_consistency: float
     similarity_tight: float = 0.0
+    similarity_gap: float = 0.0
     score: float = 0.0
     margin: float = 0.0
     share: float = 0.0
@@ -421,7 +425,9 @@ def fusion_features(candidate: Scored) -> dict[str, float]:
 
     ``similarity`` (fitted tolerances) and ``similarity_tight`` (library defaults) score the
     predicted spectrum, the same for every source; ``library_embedding`` is the centred
-    embedding score of a library hit (SSE, else SME; 0 without encoders); ``gen_logprob`` the
+    embedding score of a library hit (SSE, else SME; 0 without encoders), ``library_sme`` its
+    SME score, ``library_rank_inv`` one over its rank in the library's list (so the fusion
+    can follow the retrieval's own order); ``gen_logprob`` the
     generator's per-token log-probability of the structure given the query (from the beam, or
     teacher-forced for library and search candidates; :data:`MISSING_LOGPROB` with
     ``logprob_missing`` where it has none); ``search_score`` the structure search's own fused
@@ -436,8 +442,12 @@ def fusion_features(candidate: Scored) -> dict[str, float]:
     return {
         "similarity": candidate.similarity,
         "similarity_tight": candidate.similarity_tight,
+        "similarity_gap": candidate.similarity_gap,
+        "similarity_top": float(candidate.similarity_gap > 0),
         "library": float("library" in sources),
         "library_embedding": embedding - 0.5 if embedding is not None else 0.0,
+        "library_sme": evidence["sme"] - 0.5 if evidence.get("sme") is not None else 0.0,
+        "library_rank_inv": 1.0 / evidence["library_rank"] if "library_rank" in evidence else 0.0,
         "generated": float("generated" in sources),
         "gen_logprob": float(MISSING_LOGPROB if logprob is None else logprob),
         "logprob_missing": float(logprob is None),
@@ -503,7 +513,12 @@ def measure_pool(
         match = None if not query.formula else proposal.formula == query.formula
         tight = 0.0 if proposal.predicted is None else similarity_of(query, proposal.predicted)[0]
         out.append(Scored(proposal, sources, match, sim, c13, h1, matched, consistency, tight))
-    return out
+    best = sorted((c.similarity for c in out), reverse=True)[:2]
+    return [
+        replace(c, similarity_gap=c.similarity - (best[1] if c.similarity == best[0] and
+                                                     len(best) > 1 else best[0]))
+        for c in out
+    ]  # fmt: skip
 
 
 def rank_measured(

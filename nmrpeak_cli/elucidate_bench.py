@@ -310,7 +310,7 @@ def scored_pools(
 FUSION_FEATURES: tuple[str, ...] = (
     "similarity", "similarity_tight", "library", "library_embedding", "generated",
     "gen_logprob", "logprob_missing", "search", "search_score", "agreement", "library_top",
-    "generated_top", "search_top",
+    "generated_top", "search_top", "similarity_gap", "similarity_top", "library_rank_inv",
 )  # fmt: skip
 CALIBRATION_FEATURES: tuple[str, ...] = (
     "score",
@@ -319,9 +319,10 @@ CALIBRATION_FEATURES: tuple[str, ...] = (
     "agreement",
     "count_consistency",
 )
-CALIBRATION_FOLDS = 5
-"""Folds of the cross-fitting: the confidence is fitted on scores of queries the fusion
-was not fitted on, as it will meet them."""
+CALIBRATION_FOLDS = 1
+"""Folds of the cross-fitting of the confidence (1: none, fitted on the fusion's own
+validation scores). Chosen on random-valid by nested 5-fold CV of the top answer's ECE:
+logistic 0.061 (no cross-fit) / 0.076 (5 folds); with the isotonic map 0.039 / 0.060."""
 
 
 def fit_fusion(pools: Sequence[QueryPool], measured: Sequence[Sequence[Scored]]) -> Logistic:

@@ -172,3 +172,17 @@ def test_a_calibration_with_isotonic_knots_round_trips_and_stays_monotone() -> N
     values = [again({"score": s}) for s in (0.0, 0.25, 0.5, 0.75, 1.0)]
     assert values == sorted(values) and values[0] >= 0.05 and values[-1] <= 0.95
     assert Logistic.from_dict(Logistic({"score": 1.0}).to_dict()).isotonic is None
+
+
+def test_only_the_most_similar_candidate_has_a_positive_similarity_gap() -> None:
+    from nmrpeak_cli.elucidate import fusion_features, measure_pool
+
+    groups = [SourceResult("library", (proposal("CCOC(C)=O", "library", RIGHT),
+                                       proposal("CCC(=O)OC", "library", WRONG)))]  # fmt: skip
+    right, wrong = measure_pool(QUERY, pool(QUERY, groups), DEFAULT_PARAMS)
+    assert right.similarity_gap == pytest.approx(right.similarity - wrong.similarity)
+    assert wrong.similarity_gap == pytest.approx(wrong.similarity - right.similarity)
+    assert right.similarity_gap > 0 > wrong.similarity_gap
+    assert fusion_features(right)["similarity_top"] == 1.0
+    assert fusion_features(wrong)["similarity_top"] == 0.0
+    assert fusion_features(wrong)["library_rank_inv"] == 0.5

@@ -45,7 +45,7 @@ def _pools(n: int = 40) -> list[QueryPool]:
 
 def test_fit_and_evaluate_on_pools() -> None:
     pools = _pools()
-    model = fit_model(pools, DEFAULT_PARAMS, {"split": "synthetic"})
+    model = fit_model(pools, DEFAULT_PARAMS, {"split": "synthetic"}, folds=5)
     assert model.fusion.weights["similarity"] > 0, model.fusion
     report = evaluate(pools, model)
     inside = report["sets"]["C+H+formula, in library"]
