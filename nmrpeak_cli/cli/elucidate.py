@@ -114,6 +114,15 @@ def _library(library: Path | None) -> Path | None:
     return None
 
 
+def _threads(query: str | None, gpu: bool, in_process: bool) -> int | None:
+    """torch CPU threads: one for a single inline query (its matrices are tiny, and on a
+    busy machine a second spinning thread made a 3 s cold start 12 s) and in worker
+    processes; torch's default otherwise."""
+    if not in_process or (query is None and not gpu):
+        return 1
+    return None
+
+
 def _check_predictor(library: Path, forward: Path) -> str | None:
     """The forward model's sha256, after checking the library was predicted by it (its
     stored spectra and the generated candidates' must come from one model)."""
@@ -211,7 +220,7 @@ def register(app: typer.Typer) -> None:
         body = elucidate_batch(
             library=lib_dir, k=k, beam=beam, formula_policy=formula_policy,
             generator_weights=weights, predictor_weights=forward, model=model,
-            device=torch_device, threads=None if in_process else 1, checksums=in_process,
+            device=torch_device, threads=_threads(query, gpu, in_process), checksums=in_process,
             rerank=not no_rerank, report=report_dir(report), search=searching,
         )  # fmt: skip
         digest: dict[str, Any] = {
