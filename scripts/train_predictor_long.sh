@@ -19,7 +19,7 @@ MEMBER=${MEMBER:-v2}
 OUT=${OUT:-runs/predictor_$MEMBER}
 SPLIT=${SPLIT:-scaffold}
 mkdir -p "$OUT"
-NMRPEAK=(nice -n 10 .venv/bin/nmrpeak)
+NMRPEAK=(nice -n ${NICE:-10} .venv/bin/nmrpeak)
 if [[ -f "$OUT/state.json" ]]; then
   exec "${NMRPEAK[@]}" train predictor --resume --out-dir "$OUT" --threads 1 --epochs 400
 fi
