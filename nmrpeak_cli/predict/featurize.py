@@ -83,6 +83,8 @@ _METALS = frozenset(
     | set(range(57, 81))
     | set(range(89, 104))
 )
+_SALT_METALS = frozenset({3, 4, 11, 12, 19, 20, 37, 38, 55, 56})
+"""Alkali and alkaline-earth metals: bonded to O/N/S/halogens they are ionic salts."""
 _N_ELEMENTS = len(SUPPORTED_ELEMENTS) + 1
 _RING_SIZES = (3, 4, 5, 6, 7, 8)
 # Block widths: element, heavy degree 0-5, total H 0-4, hybridization (s, sp, sp2, sp3, other),
@@ -180,9 +182,30 @@ def parse_molecule(smiles: str) -> Chem.Mol:
 def prepare_molecule(smiles: str) -> tuple[Chem.Mol, tuple[str, ...]]:
     """What inference predicts for a SMILES: its :func:`main_component`, checked, with notes
     (removed fragments, rare elements) for the output's ``note`` column."""
-    mol, removed = main_component(parse_molecule_unchecked(smiles))
+    mol, removed = main_component(ionic_salt(parse_molecule_unchecked(smiles)))
     notes = check_molecule(mol)
     return mol, ((removed,) if removed else ()) + notes
+
+
+def ionic_salt(mol: Chem.Mol) -> Chem.Mol:
+    """An alkali or alkaline-earth salt written with covalent metal bonds, as ions.
+
+    ``CC(=O)O[Na]`` becomes ``CC(=O)[O-].[Na+]`` (RDKit's MetalDisconnector), so
+    :func:`main_component` can predict the organic ion. Molecules with any other metal, or a
+    metal bonded to carbon (organolithium, Grignard reagents), are returned unchanged and
+    refused later by :func:`check_molecule`.
+    """
+    metals = [a for a in mol.GetAtoms() if a.GetAtomicNum() in _METALS]
+    if not metals or any(
+        a.GetAtomicNum() not in _SALT_METALS or any(n.GetAtomicNum() == 6 for n in a.GetNeighbors())
+        for a in metals
+    ):
+        return mol
+    if all(a.GetDegree() == 0 for a in metals):
+        return mol
+    from rdkit.Chem.MolStandardize import rdMolStandardize
+
+    return rdMolStandardize.MetalDisconnector().Disconnect(mol)
 
 
 def parse_molecule_unchecked(smiles: str) -> Chem.Mol:

@@ -103,6 +103,33 @@ def test_salts_keep_the_main_component_and_say_so():
     assert Chem.MolToSmiles(mol) == "CC(=O)[O-]" and "removed [Na+]" in notes[0]
 
 
+@pytest.mark.parametrize(
+    ("smiles", "kept", "removed"),
+    [
+        ("COS(=O)(=O)[O][Na]", "COS(=O)(=O)[O-]", "[Na+]"),
+        ("CC(=O)O[K]", "CC(=O)[O-]", "[K+]"),
+        ("CCCC(=O)O[Ca]OC(C)=O", "CCCC(=O)[O-]", "CC(=O)[O-], [Ca+2]"),
+    ],
+)
+def test_salts_written_with_covalent_alkali_metal_bonds_are_ionized(smiles, kept, removed):
+    from rdkit import Chem
+
+    from nmrpeak_cli.predict.featurize import prepare_molecule
+
+    mol, notes = prepare_molecule(smiles)
+    assert Chem.MolToSmiles(mol) == kept
+    assert notes[0].endswith(f"removed {removed}"), notes
+
+
+@pytest.mark.parametrize("smiles", ["C[Mg]Br", "[Li]CCCC", "CC(=O)O[Pt]OC(C)=O"])
+def test_organometallics_stay_refused(smiles):
+    from nmrpeak_cli.errors import ChemistryError
+    from nmrpeak_cli.predict.featurize import prepare_molecule
+
+    with pytest.raises(ChemistryError, match="organometallic and coordination compounds"):
+        prepare_molecule(smiles)
+
+
 def test_rare_main_group_elements_get_a_note_not_an_error():
     from nmrpeak_cli.predict.featurize import ATOM_DIM_V1, prepare_molecule
 
