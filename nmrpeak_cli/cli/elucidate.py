@@ -233,9 +233,10 @@ def register(app: typer.Typer) -> None:
             search = getattr(source, "search", None)
             try:  # loaded and verified once here: bad weights or a bad library exit 2
                 if isinstance(generation, GenerateBatch):
-                    digest["generator"] = (
-                        replace(generation, threads=None).generator().card.get("sha256")
-                    )
+                    # in process: the same cached model the batch uses (its threads), else a
+                    # check-only load that leaves torch's threads to the workers
+                    checked = generation if in_process else replace(generation, threads=None)
+                    digest["generator"] = checked.generator().card.get("sha256")
                 if search is not None:
                     digest["library"] = search.verified_searcher().digest()
             except (NmrpeakError, OSError) as exc:
