@@ -32,6 +32,7 @@ from nmrpeak_cli.cli.options import (
     H1Option,
     JobsOption,
     KOption,
+    LibraryOption,
     NoRerankOption,
     OutOption,
     PredictorOption,
@@ -39,8 +40,10 @@ from nmrpeak_cli.cli.options import (
     ReportOption,
     ResumeOption,
     SchedulerOption,
+    SearchBudgetOption,
     ShardOption,
     SolventOption,
+    TimeLimitOption,
     WeightsOption,
 )
 from nmrpeak_cli.cli.queries import query_failed as _failed
@@ -50,14 +53,6 @@ from nmrpeak_cli.cli.runner import batch_options, exit_for, run_batch
 from nmrpeak_cli.elucidate import SEARCH_BUDGET, SEARCH_TIME_LIMIT
 from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
 
-LibraryOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--library",
-        "-l",
-        help="Library folder; default: the one `nmrpeak library default` built, when present.",
-    ),
-]
 SearchOnOption = Annotated[
     bool,
     typer.Option(
@@ -65,18 +60,6 @@ SearchOnOption = Annotated[
         help="Structure search from the library's and the generator's structures "
         "(formula-preserving moves, fragment recombination, re-scored by forward prediction); "
         "its candidates are pooled with theirs (source `search`).",
-    ),
-]
-SearchBudgetOption = Annotated[
-    int,
-    typer.Option(
-        "--search-budget", min=0, help="Forward predictions per query of the structure search."
-    ),
-]
-TimeLimitOption = Annotated[
-    float,
-    typer.Option(
-        "--time-limit", min=0.0, help="Wall seconds per query of the structure search (0: none)."
     ),
 ]
 ModelOption = Annotated[

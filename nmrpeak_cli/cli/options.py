@@ -140,12 +140,14 @@ SearchOption = Annotated[
 ]
 SearchBudgetOption = Annotated[
     int,
-    typer.Option("--search-budget", min=0, help="Forward predictions per query for --search."),
+    typer.Option(
+        "--search-budget", min=0, help="Forward predictions per query of the structure search."
+    ),
 ]
 TimeLimitOption = Annotated[
     float,
     typer.Option(
-        "--time-limit", min=0.0, help="Wall seconds per query for --search (0: no limit)."
+        "--time-limit", min=0.0, help="Wall seconds per query of the structure search (0: none)."
     ),
 ]
 WeightsOption = Annotated[
@@ -182,6 +184,17 @@ FormulaPolicyOption = Annotated[
 # Models, devices and prepared data
 # --------------------------------------------------------------------------------------------
 
+LibraryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--library",
+        "-l",
+        help="Library directory (from `nmrpeak library build`); default: the one "
+        "`nmrpeak library default` built, when present.",
+        metavar="LIBDIR",
+        show_default=False,
+    ),
+]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 DataOption = Annotated[Path, typer.Option(help="Folder from `nmrpeak data prepare`.")]
 SchemeOption = Annotated[str, typer.Option("--split", help="Split scheme: scaffold or random.")]

@@ -36,6 +36,7 @@ from nmrpeak_cli.cli.options import (
     H1Option,
     JobsOption,
     KOption,
+    LibraryOption,
     OutOption,
     ReportOption,
     ResumeOption,
@@ -48,17 +49,6 @@ from nmrpeak_cli.cli.queries import query_inputs, query_key
 from nmrpeak_cli.cli.runner import batch_options, exit_for, run_batch
 from nmrpeak_cli.errors import NmrpeakError
 
-LibraryOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--library",
-        "-l",
-        help="Library directory (from `nmrpeak library build`); default: the one "
-        "`nmrpeak library default` built, as for elucidate.",
-        metavar="LIBDIR",
-        show_default=False,
-    ),
-]
 FormulaPolicyOption = Annotated[
     str,
     typer.Option(
