@@ -17,14 +17,28 @@ Modules, in the order data flows through them:
 - :mod:`.plot`: optional PNG of an experiment (matplotlib).
 """
 
-from nmrpeak_cli.processing.peaks import PeaksReport, peaks_from_folders
-from nmrpeak_cli.processing.pipeline import peaks_from_raw, process
-from nmrpeak_cli.processing.types import (
-    ExperimentPeaks,
-    ProcessedSpectrum,
-    ProcessingOptions,
-    Signal,
-)
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "ExperimentPeaks": "types",
+    "PeaksReport": "peaks",
+    "ProcessedSpectrum": "types",
+    "ProcessingOptions": "types",
+    "Signal": "types",
+    "peaks_from_folders": "peaks",
+    "peaks_from_raw": "pipeline",
+    "process": "pipeline",
+}
+"""Public name → submodule. Imported on first use (PEP 562): reading a table must not pay
+for scipy and nmrglue, which the raw-data pipeline needs and the format registry does not."""
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+
 
 __all__ = [
     "ExperimentPeaks",
