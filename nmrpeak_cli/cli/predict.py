@@ -356,13 +356,7 @@ def bench_predict_command(
         log=stderr_console().print,
     )
     report["split_warnings"] = leaks
-    text = render_markdown(report)
-    if output is None:
-        typer.echo(text)
-    elif output.suffix == ".json":
-        output.write_text(json.dumps(report, indent=2) + "\n")
-    else:
-        output.write_text(text)
+    _write_report(report, render_markdown(report), output)
 
 
 def bench_coverage_command(
@@ -390,22 +384,21 @@ def bench_coverage_command(
         raise fail(str(exc)) from None
     records = ((r.id, r.smiles) for r in _read_molecules(molecules))
     with progress_bar(run_context(ctx), "predict") as advance:
-        report = coverage_report(_counted(records, advance), model)
+        report = coverage_report(records, model, progress=advance)
     report["source"] = molecules
     report["weights"] = str(weights or default_weights())
-    text = render_coverage(report)
+    _write_report(report, render_coverage(report), output)
+
+
+def _write_report(report: dict, markdown: str, output: Path | None) -> None:
+    """A benchmark report: Markdown on stdout without ``output``, else JSON (``.json``) or
+    the Markdown (any other suffix), written atomically."""
     if output is None:
-        typer.echo(text)
+        typer.echo(markdown)
     elif output.suffix == ".json":
         write_text_atomic(output, json.dumps(report, indent=2) + "\n")
     else:
-        write_text_atomic(output, text)
-
-
-def _counted(items: Iterator, advance) -> Iterator:
-    for item in items:
-        advance(1)
-        yield item
+        write_text_atomic(output, markdown)
 
 
 def register(app: typer.Typer) -> None:

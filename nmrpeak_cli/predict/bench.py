@@ -496,14 +496,18 @@ def refusal_kind(error: str) -> str:
 
 
 def coverage_report(
-    records: Iterable[tuple[str, str]], model, batch_size: int = 512
+    records: Iterable[tuple[str, str]],
+    model,
+    batch_size: int = 512,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Share of molecules the model predicts, what the predicted ones needed, why others fail.
 
     ``records`` are ``(id, smiles)``; a record the reader could not parse counts as an
     unreadable SMILES. Salts and mixtures (predicted as their largest organic component),
     rare elements (both with a ``note``) and molecules with a net charge are counted as
-    covered and broken down under ``predicted_with``.
+    covered and broken down under ``predicted_with``. ``progress`` is called with the
+    number of molecules of each finished batch.
     """
     from nmrpeak_cli.predict.infer import predict_records
 
@@ -513,6 +517,8 @@ def coverage_report(
     covered = {"salt or mixture": 0, "rare element": 0, "net charge": 0}
     for batch in batched(records, batch_size):
         total += len(batch)
+        if progress is not None:
+            progress(len(batch))
         for record, prediction in zip(
             batch,
             predict_records([smiles for _, smiles in batch], model=model, uncertainty=False),
