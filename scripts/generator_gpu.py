@@ -96,14 +96,16 @@ def pack(args: argparse.Namespace) -> None:
     import numpy as np
 
     from nmrpeak_cli.data.splits import check_no_leakage
-    from nmrpeak_cli.generate.corpus import read_manifest
+    from nmrpeak_cli.generate.corpus import read_manifest, read_smiles
 
     table, column = args.data / "experimental.parquet", f"split_{args.split}"
     train = load_pairs(table, split_column=column, splits=["train"])
     valid_all = load_pairs(table, split_column=column, splits=["valid"])
-    test = load_pairs(table, split_column=column, splits=["test"])
     corpus = load_pairs(args.corpus, jobs=args.jobs)
-    held_out = [p.smiles for p in (*valid_all, *test)]
+    held_out = [
+        *read_smiles(table, split_column=column, split="valid"),
+        *read_smiles(table, split_column=column, split="test"),
+    ]
     check_no_leakage([p.smiles for p in (*train, *corpus)], held_out, args.jobs)
     chosen = np.random.default_rng(0).choice(len(valid_all), VALID_SIZE, replace=False)
     valid = [valid_all[i] for i in sorted(chosen)]
