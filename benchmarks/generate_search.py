@@ -9,7 +9,10 @@ the gap the scorer can close once a proposal reaches the truth.
 
 ``fit``: run the search (default settings) on validation queries and fit the logistic fusion
 of similarity and generator log-probability on the final candidates
-(:func:`~nmrpeak_cli.generate.rerank.fit_fusion`), printing the weights for ``SearchConfig``.
+(:func:`~nmrpeak_cli.generate.rerank.fit_fusion`); ``--write`` stores the weights in the
+generator's card (``search_calibration``), where ``generate --search`` and ``elucidate`` read
+them. The weights only order the final candidates (the search itself ranks by similarity), so
+the in-sample top-1 under the old and the new weights compare on the same candidates.
 
 ``ablation``: decode once, then run the search with one move family added at a time
 (top-1/top-10, predictions and CPU seconds per query for each row).
@@ -17,8 +20,11 @@ of similarity and generator log-probability on the final candidates
 The test split is never read.
 
     python benchmarks/generate_search.py ceiling random 200
-    python benchmarks/generate_search.py fit random 200 [OFFSET]
+    python benchmarks/generate_search.py fit random 200 [OFFSET] [--weights W] [--predictor P] [--write]
     python benchmarks/generate_search.py ablation random 100
+
+``--weights``/``--predictor`` default to the split's shipped models
+(``models/generator[_random]``, ``models/predictor[_random]``).
 """
 
 from __future__ import annotations
@@ -47,12 +53,15 @@ from nmrpeak_cli.generate.search import SearchConfig
 from nmrpeak_cli.io import read_spectra
 from nmrpeak_cli.spectra import Spectrum
 
+WEIGHTS: dict[str, Path] = {}
+"""``--weights``/``--predictor`` overrides of :func:`models` (keys ``generator``, ``predictor``)."""
+
 
 def models(split: str) -> tuple[Path, Path]:
     """Generator and predictor weights trained on ``split``'s training set."""
     suffix = "_random" if split == "random" else ""
-    return Path(f"models/generator{suffix}.safetensors"), Path(
-        f"models/predictor{suffix}.safetensors"
+    return WEIGHTS.get("generator", Path(f"models/generator{suffix}.safetensors")), WEIGHTS.get(
+        "predictor", Path(f"models/predictor{suffix}.safetensors")
     )
 
 
@@ -161,7 +170,9 @@ def fit(split: str, limit: int, offset: int) -> dict:
 
     decoded, reranked, generator, predictor = decoded_and_reranked(split, limit, offset)
     start = time.process_time()
-    results, _ = run_searches(decoded, reranked, generator, predictor, SearchConfig())
+    config = SearchConfig()
+    before = config.for_generator(generator)
+    results, _ = run_searches(decoded, reranked, generator, predictor, config)
     lp, sim, label = [], [], []
     for d, r in zip(decoded, results, strict=True):
         for c in r.candidates:
@@ -190,14 +201,17 @@ def fit(split: str, limit: int, offset: int) -> dict:
     return {
         "queries": len(decoded),
         "offset": offset,
+        "generator": str(models(split)[0]),
+        "predictor": str(models(split)[1]),
         "fit": {
             "w_similarity": weights.w_similarity,
             "w_logprob": weights.w_logprob,
             "bias": weights.bias,
         },
+        "weights before": {k: getattr(before, k) for k in ("w_similarity", "w_logprob", "bias")},
         "top1 by similarity": by_similarity / len(decoded),
         "top1 fused (in-sample)": fused / len(decoded),
-        "top1 with the SearchConfig defaults": sum(
+        "top1 with the weights before": sum(
             bool(r.candidates) and r.candidates[0].inchikey == d.truth.inchikey
             for d, r in zip(decoded, results, strict=True)
         )
@@ -258,8 +272,25 @@ def ablation(split: str, limit: int) -> dict:
     return table
 
 
+def _options(args: list[str]) -> tuple[list[str], bool]:
+    """Take ``--weights``/``--predictor`` (into :data:`WEIGHTS`) and ``--write`` out of ``args``."""
+    rest, write = [], False
+    items = iter(args)
+    for arg in items:
+        if arg in ("--weights", "--predictor"):
+            value = next(items, None)
+            if value is None:
+                sys.exit(f"{arg} needs a path\n{__doc__}")
+            WEIGHTS["generator" if arg == "--weights" else "predictor"] = Path(value)
+        elif arg == "--write":
+            write = True
+        else:
+            rest.append(arg)
+    return rest, write
+
+
 if __name__ == "__main__":
-    args = sys.argv[1:]
+    args, write = _options(sys.argv[1:])
     if len(args) < 2 or args[0] not in {"ceiling", "fit", "ablation"}:
         sys.exit(__doc__)
     n = int(args[2]) if len(args) > 2 else 200
@@ -268,4 +299,17 @@ if __name__ == "__main__":
     elif args[0] == "ablation":
         print(json.dumps(ablation(args[1], n), indent=2))
     else:
-        print(json.dumps(fit(args[1], n, int(args[3]) if len(args) > 3 else 0), indent=2))
+        offset = int(args[3]) if len(args) > 3 else 0
+        report = fit(args[1], n, offset)
+        if write:
+            from nmrpeak_cli.generate.search import write_calibration
+
+            path = write_calibration(
+                models(args[1])[0],
+                report["fit"],
+                fitted_on=f"data/queries/{args[1]}_valid.parquet (C+H+formula, {n} queries "
+                f"from {offset}; predictor {models(args[1])[1]})",
+                command="python " + " ".join(sys.argv),
+            )
+            report["written to"] = str(path)
+        print(json.dumps(report, indent=2))

@@ -41,6 +41,7 @@ from nmrpeak_cli.generate.rerank import (
     score_by_beam,
 )
 from nmrpeak_cli.generate.search import (
+    CALIBRATION_KEY,
     PredictionCache,
     SearchCandidate,
     SearchConfig,
@@ -325,7 +326,10 @@ def _search_metrics(
     for c in hits:
         moves[c.move] = moves.get(c.move, 0) + 1
     out.update(
-        search_config={k: getattr(config, k) for k in config.__dataclass_fields__},
+        search_config={
+            k: getattr(config.for_generator(generator), k) for k in config.__dataclass_fields__
+        },
+        search_calibration=(generator.card.get(CALIBRATION_KEY) or "fallback weights"),
         search_predictions_per_query=float(np.mean([r.predictions for r in results])),
         search_seconds_per_query=float(np.mean([r.seconds for r in results])),
         search_cpu_seconds_per_query=float(np.mean(cpu)),

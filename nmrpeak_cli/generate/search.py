@@ -15,7 +15,10 @@ search (:func:`structure_search`):
 3. **Final ranking**: stereoisomers of the best structures join them, and the ``rescore``
    best by similarity are scored by the generator (teacher-forced log-probability per
    token, when a generator is given) and ranked by the fused score
-   ``sigmoid(bias + w_similarity · similarity + w_logprob · logprob)``.
+   ``sigmoid(bias + w_similarity · similarity + w_logprob · logprob)``. The weights belong
+   to the generator (its card's ``search_calibration``, fitted on validation by
+   ``benchmarks/generate_search.py fit``), with :data:`FALLBACK_FUSION` for a card
+   without them; a :class:`SearchConfig` may override them.
 
 Everything is deterministic under ``SearchConfig.seed`` except where the time limit cuts a
 search short. Predictions are cached by canonical SMILES (and solvent) in a
@@ -27,8 +30,9 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -45,15 +49,22 @@ SOURCES = ("beam", "library", "search")
 """Where a candidate came from: a generator hypothesis, a library neighbour, or a move."""
 MISSING_LOGPROB = -3.0
 """Per-token log-probability given to a candidate the generator cannot spell."""
+CALIBRATION_KEY = "search_calibration"
+"""Key of the fused-score weights in a generator's card (see :func:`write_calibration`)."""
+FALLBACK_FUSION = {"w_similarity": 12.68, "w_logprob": 4.09, "bias": -10.43}
+"""Fused-score weights for a generator whose card has none: fitted for the first CPU-trained
+``generator_random`` on 150 random-valid queries (``python benchmarks/generate_search.py fit
+random 150 100``; see benchmarks/RESULTS.md#generate)."""
 
 
 @dataclass(frozen=True, slots=True)
 class SearchConfig:
     """Settings of :func:`structure_search`.
 
-    The fusion weights were fitted on the final candidates of 150 random-split validation
-    queries (C+H+formula, ``python benchmarks/generate_search.py fit random 150 100``, logistic
-    fit of :func:`~nmrpeak_cli.generate.rerank.fit_fusion`; see benchmarks/RESULTS.md#generate).
+    The fused-score weights (``w_similarity``, ``w_logprob``, ``bias``) default to ``None``:
+    the generator's own (:meth:`for_generator`), fitted on the final candidates of
+    validation queries (C+H+formula, logistic fit of
+    :func:`~nmrpeak_cli.generate.rerank.fit_fusion`; see benchmarks/RESULTS.md#generate).
     """
 
     budget: int = 1000
@@ -84,12 +95,13 @@ class SearchConfig:
     whose formula-filtered beam found no structure (0: none); see :func:`reseed`."""
     rescore: int = 30
     """Best structures (by similarity) ranked by the fused score; the rest are dropped."""
-    w_similarity: float = 12.68
-    """Weight of the similarity in the fused score."""
-    w_logprob: float = 4.09
-    """Weight of the generator's log-probability per token in the fused score."""
-    bias: float = -10.43
-    """Intercept of the fused score."""
+    w_similarity: float | None = None
+    """Weight of the similarity in the fused score (``None``: the generator's)."""
+    w_logprob: float | None = None
+    """Weight of the generator's log-probability per token in the fused score (``None``: the
+    generator's)."""
+    bias: float | None = None
+    """Intercept of the fused score (``None``: the generator's)."""
     seed: int = 0
     """Seed of the random choice among children when there are more than fit an iteration."""
 
@@ -106,6 +118,48 @@ class SearchConfig:
         for name in ("per_iteration", "parents", "patience", "top", "rescore"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    def for_generator(self, generator: Generator | None) -> SearchConfig:
+        """This config with every unset fused-score weight taken from ``generator``'s card
+        (:func:`calibration_of`)."""
+        from dataclasses import replace
+
+        fitted = calibration_of(generator)
+        unset = {k: fitted[k] for k in FALLBACK_FUSION if getattr(self, k) is None}
+        return replace(self, **unset) if unset else self
+
+
+def calibration_of(generator: Generator | None) -> dict[str, float]:
+    """The fused-score weights of ``generator``'s card (``search_calibration``), or
+    :data:`FALLBACK_FUSION` when it has none (or no generator)."""
+    stored = (generator.card if generator is not None else {}).get(CALIBRATION_KEY) or {}
+    try:
+        return {k: float(stored.get(k, v)) for k, v in FALLBACK_FUSION.items()}
+    except (TypeError, ValueError, AttributeError):
+        from nmrpeak_cli.errors import NotAvailableError
+
+        raise NotAvailableError(
+            f"the generator card's {CALIBRATION_KEY} is invalid: {stored!r}"
+        ) from None
+
+
+def write_calibration(
+    weights: str | Path, fitted: Mapping[str, float], *, fitted_on: str, command: str
+) -> Path:
+    """Store fused-score weights (``w_similarity``, ``w_logprob``, ``bias``) in the card of the
+    generator ``weights`` (atomically, the rest of the card kept); return the card's path."""
+    from nmrpeak_cli.artifacts import read_card, write_card
+
+    missing = [k for k in FALLBACK_FUSION if k not in fitted]
+    if missing:
+        raise ValueError(f"search calibration lacks {missing}")
+    card = read_card(weights)
+    card[CALIBRATION_KEY] = {
+        **{k: float(fitted[k]) for k in FALLBACK_FUSION},
+        "fitted_on": fitted_on,
+        "command": command,
+    }
+    return write_card(weights, card)
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,13 +507,18 @@ def _final(
         logprobs = sequence_logprobs(generator, pool.query, [e.smiles for e in chosen])
         for entry, logprob in zip(chosen, logprobs, strict=True):
             entry.logprob = logprob
+    weights = calibration_of(generator)
+    bias, w_similarity, w_logprob = (
+        weights[k] if getattr(config, k) is None else getattr(config, k)
+        for k in ("bias", "w_similarity", "w_logprob")
+    )
     out = []
     for entry in chosen:
         if entry.logprob is None and generator is None:
             score = entry.similarity
         else:
             lp = MISSING_LOGPROB if entry.logprob is None else entry.logprob
-            z = config.bias + config.w_similarity * entry.similarity + config.w_logprob * lp
+            z = bias + w_similarity * entry.similarity + w_logprob * lp
             score = 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
         mol = chem.try_parse_smiles(entry.smiles)
         if mol is None:
@@ -553,6 +612,8 @@ def sequence_logprobs(
 
 
 __all__ = [
+    "CALIBRATION_KEY",
+    "FALLBACK_FUSION",
     "MISSING_LOGPROB",
     "SOURCES",
     "PredictionCache",
@@ -560,7 +621,9 @@ __all__ = [
     "SearchConfig",
     "SearchResult",
     "Seed",
+    "calibration_of",
     "reseed",
     "sequence_logprobs",
     "structure_search",
+    "write_calibration",
 ]

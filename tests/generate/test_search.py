@@ -255,3 +255,60 @@ def test_elucidate_search_group_starts_from_the_pooled_structures_for_free():
     assert seed_features["agreement"] == 0.0, "library + search is not two independent sources"
     assert seed_features["logprob_missing"] == 1.0, "no generator: no log-probability"
     assert scored[key(TRUTH)]["search_top"] == 1.0 and scored[key(TRUTH)]["search"] == 1.0
+
+
+def test_fused_score_weights_come_from_the_generator_card(tiny_generator):
+    """A card's ``search_calibration`` orders the final candidates; a config value overrides
+    it; a card without one falls back to the shipped constants."""
+    import dataclasses
+    import math
+
+    from nmrpeak_cli.generate.search import FALLBACK_FUSION, calibration_of
+
+    assert calibration_of(None) == FALLBACK_FUSION
+    assert calibration_of(dataclasses.replace(tiny_generator, card={})) == FALLBACK_FUSION
+    similarity_only = {"w_similarity": 1.0, "w_logprob": 0.0, "bias": 0.0}
+    calibrated = dataclasses.replace(tiny_generator, card={"search_calibration": similarity_only})
+    assert SearchConfig().for_generator(calibrated).w_logprob == 0.0
+    assert SearchConfig(w_logprob=2.0).for_generator(calibrated).w_logprob == 2.0
+    spectrum = fake_spectrum("Cc1ccccc1", formula="C7H8")
+    result = structure_search(
+        spectrum, ["Cc1ccccc1"], predictor=CountingPredictor(),
+        config=SearchConfig(budget=20), generator=calibrated,
+    )  # fmt: skip
+    for c in result.candidates:
+        assert c.score == pytest.approx(1 / (1 + math.exp(-c.similarity)))
+    overridden = structure_search(
+        spectrum, ["Cc1ccccc1"], predictor=CountingPredictor(),
+        config=SearchConfig(budget=20, w_similarity=0.0), generator=calibrated,
+    )  # fmt: skip
+    assert all(c.score == pytest.approx(0.5) for c in overridden.candidates)
+
+
+def test_invalid_card_calibration_is_a_clear_error(tiny_generator):
+    import dataclasses
+
+    from nmrpeak_cli.errors import NotAvailableError
+    from nmrpeak_cli.generate.search import calibration_of
+
+    broken = dataclasses.replace(tiny_generator, card={"search_calibration": {"bias": "high"}})
+    with pytest.raises(NotAvailableError, match="search_calibration"):
+        calibration_of(broken)
+
+
+def test_write_calibration_keeps_the_card_loadable(tiny_generator, tmp_path):
+    from nmrpeak_cli.artifacts import read_card
+    from nmrpeak_cli.generate.model import load_generator, save_generator
+    from nmrpeak_cli.generate.search import calibration_of, write_calibration
+
+    weights = tmp_path / "generator.safetensors"
+    save_generator(tiny_generator, weights, {"note": "kept"})
+    fitted = {"w_similarity": 9.5, "w_logprob": 3.0, "bias": -8.0}
+    write_calibration(weights, fitted, fitted_on="valid (3 queries)", command="fit")
+    card = read_card(weights)
+    assert card["note"] == "kept" and card["search_calibration"]["fitted_on"] == "valid (3 queries)"
+    assert calibration_of(load_generator(weights)) == fitted
+    with pytest.raises(ValueError, match="bias"):
+        write_calibration(
+            weights, {"w_similarity": 1.0, "w_logprob": 1.0}, fitted_on="", command=""
+        )
