@@ -28,11 +28,11 @@ from nmrpeak_cli.elucidate import (
     Logistic,
     Scored,
     SourceResult,
-    _formulas,
     calibration_features,
     fill_logprobs,
     fusion_features,
     generated_result,
+    library_formulas,
     library_result,
     measure_pool,
     pool,
@@ -198,7 +198,7 @@ def collect(
             stored = dict(
                 zip(wanted, searcher.library.predicted(wanted) if wanted else [], strict=True)
             )
-            formulas = _formulas(searcher.library, wanted)
+            formulas = library_formulas(searcher.library, wanted)
             extra = (
                 reseed_queries(batch, [[g] for g in gen_groups], generator, search.reseed_beam)
                 if search is not None

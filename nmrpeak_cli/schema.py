@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -145,10 +146,45 @@ spectrum) and ``confidence`` (calibrated probability that the candidate is right
 filled by elucidate."""
 
 
+@dataclass(frozen=True, slots=True)
+class ResultRow:
+    """One :data:`RESULTS_SCHEMA` row (a ranked candidate, or a query's error row): the one
+    row type retrieve, generate and elucidate build, with a field per column in column order
+    (null unless given). :meth:`to_dict` gives the mapping the table writers take.
+
+    ``error`` holds a failure, or a note prefixed ``warning: `` that does not mark the query
+    as failed.
+    """
+
+    query_id: str
+    rank: int | None = None
+    smiles: str | None = None
+    inchikey: str | None = None
+    score: float | None = None
+    ssr: float | None = None
+    sme: float | None = None
+    sse: float | None = None
+    gen_logprob: float | None = None
+    rerank: float | None = None
+    source: str | None = None
+    formula_match: bool | None = None
+    similarity_c13: float | None = None
+    similarity_h1: float | None = None
+    n_matched_peaks: int | None = None
+    confidence: float | None = None
+    error: str | None = None
+
+    def to_dict(self, **extra: Any) -> dict[str, Any]:
+        """The row as ``{column: value}`` in :data:`RESULTS_SCHEMA` order; ``extra`` keys
+        (such as retrieve's ``library_row``) follow, for the caller, and are left out of
+        tables."""
+        return {**{name: getattr(self, name) for name in RESULTS_SCHEMA.names}, **extra}
+
+
 def result_row(**values: Any) -> dict[str, Any]:
-    """A :data:`RESULTS_SCHEMA` row: every column present, null unless given (further keys,
-    such as retrieve's ``library_row``, are kept for the caller and left out of tables)."""
-    return {**dict.fromkeys(RESULTS_SCHEMA.names), **values}
+    """``ResultRow(**values).to_dict()``: a :data:`RESULTS_SCHEMA` row, every column present,
+    null unless given (an unknown column raises ``TypeError``)."""
+    return ResultRow(**values).to_dict()
 
 
 SCHEMAS: dict[str, pa.Schema] = {

@@ -69,3 +69,21 @@ def test_missing_cells_are_none():
     spectrum = row_to_spectrum({"id": "a", "c13": [10.0], "h1": None, "formula": float("nan")})
     assert spectrum.h1 is None and spectrum.formula is None
     assert isinstance(rows_to_table([spectrum_to_row(spectrum)], QUERY_SCHEMA), pa.Table)
+
+
+def test_result_row_is_the_results_schema_in_column_order():
+    import dataclasses
+
+    from nmrpeak_cli.schema import ResultRow, result_row
+
+    assert [f.name for f in dataclasses.fields(ResultRow)] == RESULTS_SCHEMA.names
+    row = ResultRow("q1", rank=1, smiles="CCO", score=0.5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        row.rank = 2  # type: ignore[misc]
+    values = row.to_dict(library_row=7)
+    assert list(values)[:-1] == RESULTS_SCHEMA.names and values["library_row"] == 7
+    assert values["smiles"] == "CCO" and values["error"] is None
+    table = rows_to_table([row.to_dict()], RESULTS_SCHEMA)
+    assert table.to_pylist()[0] == row.to_dict(), "a row survives the Arrow table unchanged"
+    with pytest.raises(TypeError):
+        result_row(query_id="q", not_a_column=1)

@@ -193,7 +193,7 @@ class SearchBatch:
         searcher = self.searcher()
         groups = searcher.groups(batch)
         if self.report is not None:
-            self._write_reports(searcher.library, batch, groups)
+            groups = self._write_reports(searcher.library, batch, groups)
         return groups
 
     def _write_reports(
@@ -201,9 +201,10 @@ class SearchBatch:
         library: Library,
         batch: Sequence[Spectrum | QueryError],
         groups: list[list[dict[str, Any]]],
-    ) -> None:
+    ) -> list[list[dict[str, Any]]]:
         """One report per query, its candidates drawn with the predicted spectra the library
-        stores; a report that cannot be written turns the query's rows into errors."""
+        stores; returns the groups, where a report that could not be written turns the
+        query's rows into errors."""
         from nmrpeak_cli.report import write_query_report
 
         shown = [
@@ -212,6 +213,7 @@ class SearchBatch:
         ]
         wanted = sorted({r["library_row"] for rows in shown for r in rows})
         stored = dict(zip(wanted, library.predicted(wanted) if wanted else [], strict=True))
+        out = []
         for query, rows, top in zip(batch, groups, shown, strict=True):
             if isinstance(query, QueryError):  # a report that shows the reader's error
                 query = Spectrum(id=query.id)
@@ -221,8 +223,10 @@ class SearchBatch:
                     query, rows, self.report, top=self.report_top, predict=_lookup(known)
                 )
             except (NmrpeakError, ValueError, OSError) as exc:
-                for row in rows:
-                    row["error"] = row["error"] or f"report not written: {exc}"
+                note = f"report not written: {exc}"
+                rows = [{**row, "error": row["error"] or note} for row in rows]
+            out.append(rows)
+        return out
 
 
 def _lookup(known: Mapping[str, Spectrum]) -> Callable[[list[str]], list[Spectrum | None]]:

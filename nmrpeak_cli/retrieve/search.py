@@ -37,7 +37,7 @@ from nmrpeak_cli.errors import NmrpeakError
 from nmrpeak_cli.io.records import batched
 from nmrpeak_cli.retrieve.library import Library, gather_packed
 from nmrpeak_cli.retrieve.models import Encoder
-from nmrpeak_cli.schema import result_row, row_to_spectrum
+from nmrpeak_cli.schema import ResultRow, row_to_spectrum
 from nmrpeak_cli.similarity import (
     DEFAULT_PARAMS,
     PackedPeakLists,
@@ -234,7 +234,7 @@ def fuse(scores: Mapping[str, np.ndarray], weights: FusionWeights) -> np.ndarray
 
 def error_result(query_id: str, error: str) -> dict[str, Any]:
     """A results row for a query that could not be searched."""
-    return result_row(query_id=query_id, error=error)
+    return ResultRow(query_id=query_id, error=error).to_dict()
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,25 +313,21 @@ def rank(
     results = []
     for position, (i, row) in enumerate(zip(top, library_rows, strict=True)):
         formula = entries["formula"][position]
-        results.append(
-            {
-                "query_id": query.id,
-                "rank": position + 1,
-                "smiles": entries["smiles"][position],
-                "inchikey": entries["inchikey"][position],
-                "score": float(fused[i]),
-                **{
-                    name: float(scored.scores[name][i]) if name in scored.scores else None
-                    for name in COMPONENTS
-                },
-                "gen_logprob": None,
-                "rerank": None,
-                "source": "library",
-                "formula_match": None if query.formula is None else formula == query.formula,
-                "error": None,
-                "library_row": int(row),
-            }
+        components = {
+            name: float(scored.scores[name][i]) if name in scored.scores else None
+            for name in COMPONENTS
+        }
+        result = ResultRow(
+            query_id=query.id,
+            rank=position + 1,
+            smiles=entries["smiles"][position],
+            inchikey=entries["inchikey"][position],
+            score=float(fused[i]),
+            **components,
+            source="library",
+            formula_match=None if query.formula is None else formula == query.formula,
         )
+        results.append(result.to_dict(library_row=int(row)))
     return results
 
 
