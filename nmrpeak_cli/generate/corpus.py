@@ -18,7 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from nmrpeak_cli import chem
-from nmrpeak_cli.errors import InputFileError
+from nmrpeak_cli.data.corpus import MANIFEST as MANIFEST  # re-exported: readers live below
+from nmrpeak_cli.data.corpus import read_corpus as read_corpus
+from nmrpeak_cli.data.corpus import read_manifest as read_manifest
+from nmrpeak_cli.data.corpus import read_smiles as read_smiles
 from nmrpeak_cli.paths import atomic_path, write_text_atomic
 from nmrpeak_cli.predict.forward import Predictor
 from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table, spectrum_to_row
@@ -28,26 +31,6 @@ log = logging.getLogger(__name__)
 
 PART_SIZE = 5000
 """Molecules per Parquet part."""
-
-MANIFEST = "corpus.json"
-"""What made a corpus folder: split, experimental table, forward model, parts."""
-
-
-def read_smiles(
-    path: str | Path, *, split_column: str | None = None, split: str = "train"
-) -> list[str]:
-    """The ``smiles`` column of a Parquet table (only rows of ``split`` when given)."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"molecule table {path} not found; run `nmrpeak data prepare` first")
-    columns = ["smiles", *([split_column] if split_column else [])]
-    table = pq.read_table(path, columns=columns)
-    if split_column:
-        table = table.filter(pc.equal(table[split_column], split))
-    return [s for s in table.column("smiles").to_pylist() if s]
 
 
 def simulate_corpus(
@@ -182,19 +165,3 @@ def write_manifest(
         "command": command,
     }
     return write_text_atomic(Path(out_dir) / MANIFEST, json.dumps(manifest, indent=1) + "\n")
-
-
-def read_manifest(out_dir: str | Path) -> dict | None:
-    """The ``corpus.json`` of a corpus folder, or ``None`` for a folder made before manifests."""
-    import json
-
-    path = Path(out_dir) / MANIFEST
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def read_corpus(out_dir: str | Path) -> list[Path]:
-    """The parts of a corpus folder, in order."""
-    parts = sorted(Path(out_dir).glob("part-*.parquet"))
-    if not parts:
-        raise InputFileError(f"no corpus parts (part-*.parquet) in {out_dir}")
-    return parts

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from nmrpeak_cli.data.corpus import read_corpus, read_smiles
 from nmrpeak_cli.errors import InputFileError
-from nmrpeak_cli.generate.corpus import read_corpus, read_smiles
 from nmrpeak_cli.predict.forward import Predictor
 from nmrpeak_cli.retrieve.encoders import (
     EncoderConfig,
