@@ -20,14 +20,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from nmrpeak_cli.batch import Shard, parallel_map
 from nmrpeak_cli.io.raw import RawDataError, RawSpectrum, read_raw
 from nmrpeak_cli.io.raw.walk import Experiment, Sample, Skipped, iter_samples
-from nmrpeak_cli.processing.dept import DeptLines, Labelled, attached_h, dept_kind, dept_lines
+from nmrpeak_cli.processing.dept import (
+    DeptLines,
+    Labelled,
+    attached_h,
+    dept_kind,
+    dept_lines,
+    phase_reference,
+)
 from nmrpeak_cli.processing.pipeline import peaks_from_raw
 from nmrpeak_cli.processing.types import ExperimentPeaks, ProcessingOptions
 from nmrpeak_cli.schema import c13_peak_to_struct, error_row, spectrum_to_row
@@ -102,13 +109,13 @@ class PeakBatch:
         chosen: dict[str, ExperimentPeaks] = {}
         failures: list[dict[str, Any]] = []
         skipped: list[Skipped] = []
-        depts: list[DeptLines] = []
+        dept_raws: list[RawSpectrum] = []
         for experiment in sample.experiments:
             source = str(experiment.path)
             try:
                 raw = read_raw(experiment.path, reprocess=self.reprocess)
                 if dept_kind(raw) is not None:
-                    depts.append(dept_lines(raw, min_snr=self.options.min_snr_c13))
+                    dept_raws.append(raw)  # after the 13C, whose phase orients a DEPT FID
                     continue
                 peaks = self._peaks(raw, experiment)
             except (RawDataError, ValueError, OSError) as exc:
@@ -122,15 +129,44 @@ class PeakBatch:
                 skipped.append(Skipped(source, reason))
                 continue
             chosen[peaks.nucleus] = peaks
-        labelled = None
-        if depts and "13C" not in chosen:
-            for dept in depts:
-                reason = f"{dept.kind} without a 13C spectrum of this sample; not used"
-                skipped.append(Skipped(dept.source, reason))
-        elif depts:
-            labelled = attached_h(chosen["13C"].peak_list(), depts)
+        labelled = self._labels(chosen.get("13C"), dept_raws, skipped)
         rows = [] if not chosen else [_row(sample.id, chosen, labelled)]
         return SampleResult(rows + failures, skipped)
+
+    def _labels(
+        self, c13: ExperimentPeaks | None, raws: list[RawSpectrum], skipped: list[Skipped]
+    ) -> Labelled | None:
+        """The 13C peaks labelled from the sample's DEPT experiments; ``None`` without DEPT.
+
+        Every DEPT not used is added to ``skipped``; the reason also reaches the row's
+        ``quality`` through the returned message (the query then runs without labels).
+        """
+        if not raws:
+            return None
+        if c13 is None:
+            reasons = [
+                f"{dept_kind(r)} without a 13C spectrum of this sample; not used" for r in raws
+            ]
+            skipped += [Skipped(r.source, reason) for r, reason in zip(raws, reasons, strict=True)]
+            return Labelled(None, "; ".join(dict.fromkeys(reasons)))
+        reference = phase_reference(c13.spectrum)
+        depts: list[DeptLines] = []
+        problems: list[str] = []
+        for raw in raws:
+            try:
+                depts.append(dept_lines(raw, min_snr=self.options.min_snr_c13, reference=reference))
+            except (RawDataError, ValueError) as exc:
+                skipped.append(Skipped(raw.source, str(exc)))
+                problems.append(str(exc).removeprefix(f"{raw.source}: "))
+        if not problems:
+            return attached_h(c13.peak_list(), depts)
+        if not depts:
+            return Labelled(c13.peak_list(), "; ".join(problems))
+        labelled = attached_h(c13.peak_list(), depts)
+        if labelled.message is None:  # the other DEPT labelled the peaks on its own
+            note = f"{'; '.join(problems)} (labels from {depts[0].kind} alone)"
+            return replace(labelled, message=note)
+        return Labelled(c13.peak_list(), "; ".join([*problems, labelled.message]))
 
     def _peaks(self, raw: RawSpectrum, experiment: Experiment) -> ExperimentPeaks:
         peaks = peaks_from_raw(raw, self.options)
@@ -245,7 +281,7 @@ def _row(
     c13 = chosen["13C"].peak_list() if "13C" in chosen else None
     spectrum = Spectrum(
         id=sample_id,
-        c13=labelled.c13 if labelled is not None else c13,
+        c13=labelled.c13 if labelled is not None and labelled.c13 is not None else c13,
         h1=h1.peak_list() if h1 is not None else None,
         solvent=next((p.solvent for p in chosen.values() if p.solvent), None),
         field_mhz=h1.field_mhz if h1 is not None else first.field_mhz,

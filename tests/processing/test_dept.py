@@ -69,11 +69,26 @@ RAW = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "raw-exam
 
 @pytest.mark.integration
 @pytest.mark.skipif(not RAW.is_dir(), reason="../shared/data/raw-examples not present")
-def test_real_ibuprofen_dept_labels():
+@pytest.mark.parametrize("reprocess", [False, True], ids=["topspin", "fid"])
+def test_real_ibuprofen_dept_labels(reprocess: bool):
+    """TopSpin's phased DEPT spectra, and the DEPT FIDs phased here (sign from the 13C's)."""
     from nmrpeak_cli.processing.peaks import peaks_from_folders
 
-    (row,) = peaks_from_folders([RAW / "ibuprofen_bruker"]).rows
+    (row,) = peaks_from_folders([RAW / "ibuprofen_bruker"], reprocess=reprocess).rows
     labels = [p["multiplicity"] for p in row["c13"]]
     # 180.7 C, 141.0 C, 137.1 C, 129.5 CH, 127.4 CH, 45.2/45.1 CH2+CH, 30.3 CH, 22.5/18.2 CH3
     assert labels[:5] == ["s", "s", "s", "d", "d"] and labels[7:] == ["d", "q", "q"], labels
     assert sorted(labels[5:7]) == ["d", "t"] and row["quality"] is None, row
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not RAW.is_dir(), reason="../shared/data/raw-examples not present")
+def test_real_benzoate_dept135_fid_labels_from_the_13c_phase():
+    """Another spectral width and carrier than its 13C: every DEPT-135 line positive (four CH,
+    two CH3 left open without a DEPT-90)."""
+    from nmrpeak_cli.processing.peaks import peaks_from_folders
+
+    folder = RAW / "isopropyl-4-(1-hydroxyethyl)benzoate_bruker"
+    (row,) = peaks_from_folders([folder], reprocess=True).rows
+    labels = [p["multiplicity"] for p in row["c13"]]
+    assert labels == ["s", "s", "s", "d", "d", "d", "d", None, None], labels
