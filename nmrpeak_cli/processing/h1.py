@@ -195,6 +195,27 @@ def _normalized(
     return _scaled(signals, h_count)
 
 
+#: Without a formula, 1H integrals further than this from whole proton counts on average
+#: (sample signals) are flagged: vendor spectra and good FIDs stay under 0.2 H, FIDs with a
+#: rolling baseline or distorted lines (aspirin's and ethyl crotonate's JCAMP FIDs) above.
+MAX_COUNT_DEVIATION = 0.22
+
+
+def count_flags(signals: tuple[Signal, ...] | list[Signal]) -> tuple[str, ...]:
+    """Why the proton counts of ``signals`` (scaled without a formula) are unreliable: their
+    integrals sit far from whole numbers on average (:data:`MAX_COUNT_DEVIATION`)."""
+    counts = np.array([s.integration or 0.0 for s in signals if s.label is None])
+    if counts.size < 2:
+        return ()
+    deviation = float(np.abs(counts - np.rint(counts)).mean())
+    if deviation <= MAX_COUNT_DEVIATION:
+        return ()
+    return (
+        f"proton counts unreliable: the integrals sit {deviation:.2f} H from whole numbers "
+        "on average (no formula to scale them to; baseline or line-shape distortion)",
+    )
+
+
 def _scaled(signals: list[Signal], h_count: int | None) -> tuple[Signal, ...]:
     """Scale integrals to protons: the formula H count when known, else the scale that makes
     one signal 1, 2 or 3 H and the rest closest to whole numbers, none of them (among those

@@ -160,7 +160,8 @@ def peaks_from_raw(
         temperature_k=raw.temperature_k,
         spectrum=processed,
         signals=signals,
-        quality=quality_flags(raw, processed),
+        quality=quality_flags(raw, processed)
+        + (h1.count_flags(signals) if raw.nucleus == "1H" and not h_count else ()),
     )
 
 

@@ -123,3 +123,23 @@ def test_solvent_lines_are_labelled_not_reported(solvent):
     assert result.solvent == "CDCl3", result.solvent
     assert [round(p.shift) for p in result.peak_list()] == [170], result.signals
     assert {s.label for s in result.excluded} == {"solvent"}
+
+
+def test_proton_counts_far_from_whole_numbers_are_flagged_without_a_formula(make_h1):
+    from nmrpeak_cli.processing.h1 import count_flags
+    from nmrpeak_cli.processing.types import Signal
+
+    clean = peaks_from_raw(make_h1())
+    assert clean.quality == (), "a clean FID's counts come out whole"
+    assert peaks_from_raw(make_h1(), h_count=11).quality == ()
+    whole = [Signal(7.0, integration=2.02), Signal(2.0, integration=2.97)]
+    assert count_flags(whole) == ()
+    off = [
+        Signal(8.2, integration=6.97),
+        Signal(7.5, integration=2.61),
+        Signal(2.3, integration=10.6),
+    ]
+    (flag,) = count_flags(off)
+    assert "proton counts unreliable" in flag and "0.27 H" in flag, flag
+    labelled = [*whole, Signal(7.26, integration=0.5, label="solvent")]
+    assert count_flags(labelled) == (), "solvent and other labelled lines do not count"
