@@ -1,4 +1,4 @@
-"""Retrieval benchmark and fusion fitting (DESIGN.md §7).
+"""Retrieval benchmark and fusion fitting (protocol and results: benchmarks/RESULTS.md).
 
 (Why one long file: the benchmark and the validation-split fusion fit share the query
 configurations, the seeded library order and the scoring loop; splitting them would
