@@ -92,12 +92,21 @@ class PhaseReference:
         Shift of the first point of the 13C spectrum.
     span_ppm
         Its points times the shift step (the sweep width in ppm).
+    observe_mhz
+        Its spectrometer frequency: a DEPT recorded on another spectrometer shares no
+        receiver phase with it and is not oriented by it.
     """
 
     p0_deg: float
     p1_deg: float
     first_ppm: float
     span_ppm: float
+    observe_mhz: float = 0.0
+
+    def applies_to(self, observe_mhz: float) -> bool:
+        """Whether a DEPT at ``observe_mhz`` was recorded on the same spectrometer (within
+        0.1 %, as the observe frequency moves with the carrier)."""
+        return abs(observe_mhz - self.observe_mhz) <= 1e-3 * self.observe_mhz
 
     def at(self, ppm: np.ndarray) -> np.ndarray:
         """The 13C's phase correction at these shifts, degrees."""
@@ -121,6 +130,7 @@ def phase_reference(spectrum: ProcessedSpectrum) -> PhaseReference | None:
         float(steps["phase"]["p1_deg"]),
         float(spectrum.ppm[0]),
         step * spectrum.ppm.size,
+        float(spectrum.observe_mhz),
     )
 
 
@@ -150,8 +160,9 @@ def dept_lines(
     Time-domain data are phased sign-free
     (:func:`~nmrpeak_cli.processing.phase.autophase_signed`) and oriented by ``reference``,
     the phase of the sample's 13C FID: of the two phases 180° apart that fit, the one nearer
-    the 13C's at the DEPT's lines. Without a reference the lines keep an open sign
-    (``orientation`` ``None``). An instrument spectrum keeps the operator's phase.
+    the 13C's at the DEPT's lines. Without a reference (or with one from another
+    spectrometer) the lines keep an open sign (``orientation`` ``None``). An instrument
+    spectrum keeps the operator's phase.
 
     Raises
     ------
@@ -172,6 +183,8 @@ def dept_lines(
         spectrum = transform.fourier_transform(transform.zero_fill(data, size))
         ppm = transform.frequency_axis_ppm(size, raw.sweep_hz, raw.observe_mhz, raw.carrier_ppm)
         span = float(ppm[0] - ppm[1]) * size
+        if reference is not None and not reference.applies_to(raw.observe_mhz):
+            reference = None  # another spectrometer's 13C: its phase says nothing here
         p1_hint = None if reference is None else reference.p1_over(span)
         p0, p1 = phase.autophase_signed(spectrum, p1_deg=p1_hint)
         orientation = None

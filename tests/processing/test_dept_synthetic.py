@@ -73,24 +73,27 @@ def _sample(
     with_90: bool = True,
     dept_shift: float = 0.0,
     with_13c: bool = True,
+    dept_mhz: float | None = None,
 ) -> Path:
     """One sample folder: 13C (``zgpg30``), DEPT-135 and DEPT-90 FIDs with these phase errors
     (the DEPT lines moved by ``dept_shift`` ppm: another compound's)."""
     sample = root / "ester"
     moved = tuple((replace(s, shift=s.shift + dept_shift), n) for s, n in CARBONS)
-    experiments = [("dept135", dept_signals(moved, "DEPT-135"), dept_phase)]
+    mhz = dept_mhz or ACQ["observe_mhz"]  # the same ppm window at another field
+    dept_acq = {**ACQ, "observe_mhz": mhz, "sweep_hz": ACQ["sweep_hz"] * mhz / ACQ["observe_mhz"]}
+    experiments = [("dept135", dept_signals(moved, "DEPT-135"), dept_phase, dept_acq)]
     if with_13c:
-        experiments.append(("zgpg30", tuple(s for s, _ in CARBONS), c13_phase))
+        experiments.append(("zgpg30", tuple(s for s, _ in CARBONS), c13_phase, ACQ))
     if with_90:
-        experiments.append(("dept90", dept_signals(moved, "DEPT-90"), dept_phase))
-    for number, (program, signals, phase) in enumerate(experiments, start=2):
+        experiments.append(("dept90", dept_signals(moved, "DEPT-90"), dept_phase, dept_acq))
+    for number, (program, signals, phase, acq) in enumerate(experiments, start=2):
         fid = synthetic_fid(
-            signals, **ACQ, points=16384, noise=0.02, group_delay=67.98, phase_deg=phase,
+            signals, **acq, points=16384, noise=0.02, group_delay=67.98, phase_deg=phase,
             seed=number,
         )  # fmt: skip
         write_bruker(
             sample / str(number), fid, nucleus="13C", pulse_program=program,
-            group_delay=67.98, **ACQ,
+            group_delay=67.98, **acq,
         )  # fmt: skip
     return sample
 
@@ -170,3 +173,19 @@ def test_a_dept135_fid_without_a_phase_anchor_is_oriented_by_its_dept90_or_refus
     assert both.message is None and [p.n_h for p in both.c13] == [n for _, n in CARBONS]
     alone = attached_h(c13, [lines["135"]])
     assert "cannot be fixed" in alone.message and all(p.n_h is None for p in alone.c13)
+
+
+@pytest.mark.parametrize("with_90", [True, False])
+def test_a_dept_from_another_spectrometer_is_not_oriented_by_the_13c_phase(
+    tmp_path: Path, with_90: bool
+) -> None:
+    """A DEPT at 150.9 MHz beside a 100.6 MHz 13C shares no receiver phase with it (here
+    180° off): its DEPT-90 orients it, and without one it is not used."""
+    _sample(tmp_path, dept_phase=(180.0, 0.0), with_90=with_90, dept_mhz=150.9)
+    (row,) = peaks_from_folders([tmp_path]).rows
+    if with_90:
+        assert row["quality"] is None, row["quality"]
+        assert _labels(row) == [LETTERS[n] for _, n in CARBONS], _labels(row)
+    else:
+        assert "cannot be fixed" in row["quality"], row["quality"]
+        assert _labels(row) == [None] * len(CARBONS)
