@@ -30,12 +30,13 @@ from nmrpeak_cli.io.raw.walk import Experiment, Sample, Skipped, iter_samples
 from nmrpeak_cli.processing.dept import (
     DeptLines,
     Labelled,
+    PhaseReference,
     attached_h,
     dept_kind,
     dept_lines,
     phase_reference,
 )
-from nmrpeak_cli.processing.pipeline import peaks_from_raw
+from nmrpeak_cli.processing.pipeline import peaks_from_raw, process
 from nmrpeak_cli.processing.types import ExperimentPeaks, ProcessingOptions
 from nmrpeak_cli.schema import c13_peak_to_struct, error_row, spectrum_to_row
 from nmrpeak_cli.spectra import Spectrum
@@ -150,6 +151,8 @@ class PeakBatch:
             skipped += [Skipped(r.source, reason) for r, reason in zip(raws, reasons, strict=True)]
             return Labelled(None, "; ".join(dict.fromkeys(reasons)))
         reference = phase_reference(c13.spectrum)
+        if reference is None and any(r.domain == "time" for r in raws):
+            reference = self._fid_phase(c13.source)
         depts: list[DeptLines] = []
         problems: list[str] = []
         for raw in raws:
@@ -167,6 +170,17 @@ class PeakBatch:
             note = f"{'; '.join(problems)} (labels from {depts[0].kind} alone)"
             return replace(labelled, message=note)
         return Labelled(c13.peak_list(), "; ".join([*problems, labelled.message]))
+
+    def _fid_phase(self, source: str) -> PhaseReference | None:
+        """The phase of the 13C's FID when its peaks came from the instrument's spectrum (a
+        DEPT FID without a processed spectrum is oriented by it); ``None`` when it has none."""
+        try:
+            raw = read_raw(source, reprocess=True)
+            if raw.domain != "time":
+                return None
+            return phase_reference(process(raw, self.options))
+        except (RawDataError, ValueError, OSError):
+            return None
 
     def _peaks(self, raw: RawSpectrum, experiment: Experiment) -> ExperimentPeaks:
         peaks = peaks_from_raw(raw, self.options)

@@ -92,3 +92,23 @@ def test_real_benzoate_dept135_fid_labels_from_the_13c_phase():
     (row,) = peaks_from_folders([folder], reprocess=True).rows
     labels = [p["multiplicity"] for p in row["c13"]]
     assert labels == ["s", "s", "s", "d", "d", "d", "d", None, None], labels
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not RAW.is_dir(), reason="../shared/data/raw-examples not present")
+def test_a_dept_fid_beside_a_processed_13c_is_oriented_by_the_13c_fid(tmp_path):
+    """TopSpin's 13C spectrum but only the DEPT-135's FID (its pdata removed, no DEPT-90):
+    the 13C's own FID gives the phase that orients it."""
+    import shutil
+
+    from nmrpeak_cli.processing.peaks import peaks_from_folders
+
+    sample = tmp_path / "ibuprofen_bruker"
+    for number in ("2", "3"):
+        shutil.copytree(RAW / "ibuprofen_bruker" / number, sample / number)
+    shutil.rmtree(sample / "3" / "pdata")
+    (row,) = peaks_from_folders([sample]).rows
+    labels = [p["multiplicity"] for p in row["c13"]]
+    # without DEPT-90 the positive lines below 65 ppm stay open (CH or CH3)
+    assert labels == ["s", "s", "s", "d", "d", "t", None, None, None, None], labels
+    assert row["quality"] is None, row["quality"]
