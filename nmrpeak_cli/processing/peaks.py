@@ -8,8 +8,10 @@ batch runner) and of :func:`peaks_from_folders`. Only rows travel back from work
 What is not used is reported, never silently dropped:
 
 - DEPT-135/90 experiments label the sample's 13C peaks C/CH/CH2/CH3
-  (:mod:`~nmrpeak_cli.processing.dept`); when they cannot (no 13C, another sample, inverted
-  phase) the row's ``quality`` says why and the peaks carry no labels;
+  (:mod:`~nmrpeak_cli.processing.dept`; a DEPT FID is processed after the 13C, whose phase
+  fixes the sign of its lines); when they cannot (no 13C, another sample, inverted phase, a
+  DEPT FID whose sign cannot be fixed) the row's ``quality`` says why and the peaks carry no
+  labels;
 - deliberate skips (APT, DEPT without 13C, 2D, nuclei other than 13C/1H, a second 13C or 1H
   experiment of the same sample) are listed as :class:`~nmrpeak_cli.io.raw.walk.Skipped` only;
 - failures (unreadable, truncated, missing parameter files, no signal) are listed too and
