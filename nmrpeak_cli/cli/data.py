@@ -118,6 +118,84 @@ def prepare_command(
     stderr_console().print(table)
 
 
+@data_app.command("crem-db")
+def crem_db_command(
+    ctx: typer.Context,
+    data: Annotated[Path, typer.Option(help="Folder from `nmrpeak data prepare`.")] = Path("data"),
+    split: Annotated[
+        str, typer.Option("--split", help="Split scheme whose TRAINING molecules are used.")
+    ] = "random",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Database to write [default: DATA/crem_SPLIT.db].", dir_okay=False
+        ),
+    ] = None,
+    train: Annotated[
+        int, typer.Option("--train", min=0, help="Training molecules sampled.")
+    ] = 10000,
+    moses: Annotated[
+        int, typer.Option("--moses", min=0, help="MOSES molecules sampled (held-out ones dropped).")
+    ] = 10000,
+    moses_table: Annotated[
+        Path | None,
+        typer.Option(
+            "--moses-table",
+            help="MOSES table [default: DATA/simulated_molecules.parquet, else the molsets wheel].",
+            dir_okay=False,
+        ),
+    ] = None,
+    jobs: JobsOption = 1,
+) -> None:
+    """Build the CReM fragment database of the search's crem move (`generate --search
+    --crem-db PATH`) from a seeded sample of the split's TRAINING molecules and of MOSES,
+    never from validation/test molecules (checked), with a JSON card beside it (sha256,
+    sources, split, command). The sample seed is the global --seed."""
+    from nmrpeak_cli.errors import LeakageError, NotAvailableError
+    from nmrpeak_cli.generate.crem_moves import build_crem_db, crem_db_molecules
+
+    if split not in {"random", "scaffold"}:
+        raise fail(f"--split must be random or scaffold, got {split!r}")
+    context = command_context(ctx, jobs=jobs)
+    out = out if out is not None else data / f"crem_{split}.db"
+    command = [
+        "nmrpeak",
+        "--seed",
+        str(context.seed),
+        "data",
+        "crem-db",
+        "--data",
+        str(data),
+        "--split",
+        split,
+        "-o",
+        str(out),
+        "--train",
+        str(train),
+        "--moses",
+        str(moses),
+    ]
+    if moses_table is not None:
+        command += ["--moses-table", str(moses_table)]
+    try:
+        molecules = crem_db_molecules(data, split, train, moses, context.seed, moses=moses_table)
+        card = build_crem_db(
+            molecules,
+            out,
+            command=shlex.join(command),
+            split=split,
+            seed=context.seed,
+            jobs=context.jobs,
+        )
+    except (InputFileError, LeakageError, NotAvailableError) as exc:
+        raise fail(str(exc)) from None
+    if not context.quiet:
+        stderr_console().print(
+            f"{out}: {card['molecules']} molecules, {card['bytes'] / 1e6:.1f} MB, "
+            f"sha256 {card['sha256'][:12]}…"
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``data`` command group to ``app``."""
     app.add_typer(data_app)

@@ -172,6 +172,15 @@ def generate_command(
     search: SearchOption = False,
     search_budget: SearchBudgetOption = 1000,
     time_limit: TimeLimitOption = 10.0,
+    crem_db: Annotated[
+        Path | None,
+        typer.Option(
+            "--crem-db",
+            help="--search also mutates structures with CReM fragment replacements from this "
+            "database (`nmrpeak data crem-db`; needs nmrpeak-cli[crem]).",
+            dir_okay=False,
+        ),
+    ] = None,
     weights: WeightsOption = None,
     predictor_weights: PredictorOption = None,
     device: DeviceOption = "auto",
@@ -199,9 +208,18 @@ def generate_command(
         output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
         scheduler=scheduler, batch_size=batch_size,
     )  # fmt: skip
-    search_config = _search_config(search, search_budget, time_limit)
+    search_config = _search_config(search, search_budget, time_limit, crem_db=crem_db)
     if search_config is not None and no_rerank:
         raise fail("--search needs the forward model: drop --no-rerank")
+    if crem_db is not None:
+        if search_config is None:
+            raise fail("--crem-db is a setting of --search: add --search")
+        from nmrpeak_cli.generate.crem_moves import crem_move
+
+        try:  # a missing or corrupt database (or no crem) stops here, naming the file
+            crem_move(crem_db)
+        except NmrpeakError as exc:
+            raise fail(str(exc)) from None
     context = command_context(ctx, device=device)
     records = query_inputs(query, c13, h1, formula, solvent)
     process, digest = _generation(

@@ -18,6 +18,9 @@ Moves (names are the keys of :data:`MOVES`):
   ring bond, and raise a nearby non-aromatic single bond to double or close a new ring of
   3–7 atoms (double-bond shifts, ring-size changes, ring ↔ double bond); cumulated double
   bonds (allenes) are not made;
+- ``crem`` (not in :data:`MOVES`: it needs a fragment database, named by
+  ``SearchConfig.crem_db``): CReM fragment replacements,
+  :func:`~nmrpeak_cli.generate.crem_moves.crem_move`;
 - stereoisomers of the best structures (:func:`stereoisomers`), used at the end of a search;
 - :func:`hydrogen_fix`: children with two hydrogens more or fewer (one unit of bond order
   removed or added), which turn a hypothesis of the right heavy atoms but the wrong

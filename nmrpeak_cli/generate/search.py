@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nmrpeak_cli.generate.moves import MOVES, formula_of, stereoisomers
+from nmrpeak_cli.generate.moves import MOVES, Move, formula_of, stereoisomers
 from nmrpeak_cli.spectra import Nucleus, Spectrum, normalize_formula
 
 if TYPE_CHECKING:
@@ -104,6 +104,9 @@ class SearchConfig:
     """Intercept of the fused score (``None``: the generator's)."""
     seed: int = 0
     """Seed of the random choice among children when there are more than fit an iteration."""
+    crem_db: Path | None = None
+    """CReM fragment database (``nmrpeak data crem-db``): adds the ``crem`` move
+    (:func:`~nmrpeak_cli.generate.crem_moves.crem_move`) to ``moves`` (``None``: off)."""
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.moves if m not in MOVES]
@@ -323,7 +326,7 @@ def _canonical(smiles: str) -> str | None:
 
 
 def _children(
-    parent: str, moves: Sequence[str], formula: str | None, taken: set[str]
+    parent: str, moves: Mapping[str, Move], formula: str | None, taken: set[str]
 ) -> list[tuple[str, str]]:
     """``(child, move)`` of ``parent`` with its formula (or the query's), not in ``taken``."""
     from nmrpeak_cli import chem
@@ -333,8 +336,8 @@ def _children(
         return []
     target = formula or chem.formula(mol)
     out, seen = [], set(taken)
-    for name in moves:
-        for child in MOVES[name](mol):
+    for name, move in moves.items():
+        for child in move(mol):
             if child in seen:
                 continue
             seen.add(child)
@@ -455,6 +458,11 @@ def structure_search(
         pool.add(children)
     if not pool.entries:
         return done("no seed of the formula and no recombination that fits it", 0)
+    moves = {name: MOVES[name] for name in config.moves}
+    if config.crem_db is not None:
+        from nmrpeak_cli.generate.crem_moves import crem_move
+
+        moves["crem"] = crem_move(Path(config.crem_db))
     rng = np.random.default_rng(config.seed)
     expanded: set[str] = set()
     iterations, stale, top = 0, 0, [e.smiles for e in pool.ranked()[: config.top]]
@@ -470,7 +478,7 @@ def structure_search(
         taken = set(pool.entries)
         for parent in parents:
             expanded.add(parent)
-            children = _children(parent, config.moves, formula, taken)
+            children = _children(parent, moves, formula, taken)
             order = rng.permutation(len(children))
             groups.append([children[i] for i in order])
             taken.update(c for c, _ in children)
