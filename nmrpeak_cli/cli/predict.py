@@ -310,6 +310,49 @@ def train_uncertainty_command(
     )
 
 
+def train_memory_command(
+    weights: Annotated[
+        Path,
+        typer.Option(help="Predictor whose residuals are stored; its card receives the memory."),
+    ] = Path("models/predictor.safetensors"),
+    split: Annotated[
+        str,
+        typer.Option(
+            help="Split: training part stored, validation part fits: scaffold, random or all."
+        ),
+    ] = "scaffold",
+    data: Annotated[
+        Path, typer.Option(help="Experimental table from `nmrpeak data prepare`.")
+    ] = Path("data/experimental.parquet"),
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Memory file (default: <weights stem>_memory.safetensors)."
+        ),
+    ] = None,
+) -> None:
+    """Build the environment memory of a predictor: its training residuals per HOSE code,
+    added back where a test atom's environment was seen (shrinkage chosen on validation).
+
+    Rerun `nmrpeak train uncertainty` afterwards (the calibration is removed from the card).
+    [bold]Example[/bold]: nmrpeak train memory --weights models/predictor_v2.safetensors --split scaffold
+    """
+    from nmrpeak_cli.predict.memory import train_memory
+
+    command = "nmrpeak " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        train_memory(
+            weights,
+            data=data,
+            split_column=_split_column(split),
+            output=output,
+            command=command,
+            log=stderr_console().print,
+        )
+    except NotAvailableError as exc:
+        raise fail(str(exc)) from None
+
+
 def bench_predict_command(
     ctx: typer.Context,
     split: Annotated[
@@ -406,5 +449,6 @@ def register(app: typer.Typer) -> None:
     app.command("predict")(predict)
     train_app.command("predictor")(train_predictor_command)
     train_app.command("uncertainty")(train_uncertainty_command)
+    train_app.command("memory")(train_memory_command)
     bench_app.command("predict")(bench_predict_command)
     bench_app.command("coverage")(bench_coverage_command)

@@ -300,10 +300,10 @@ def run_benchmark(
     import torch
 
     from nmrpeak_cli.paths import file_sha256
-    from nmrpeak_cli.predict.evaluate import predict_atoms
     from nmrpeak_cli.predict.featurize import parse_molecule
     from nmrpeak_cli.predict.infer import predict_records
-    from nmrpeak_cli.predict.weights import default_weights, load_model
+    from nmrpeak_cli.predict.memory import forward_atoms
+    from nmrpeak_cli.predict.weights import default_weights, load_model, read_card
 
     split_column = f"split_{split}" if split in {"scaffold", "random"} else "split_scaffold"
     if split in {"scaffold", "random"}:
@@ -325,10 +325,14 @@ def run_benchmark(
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}",
     }
 
-    gnn_shifts = predict_atoms(model, [r.graph for r in records])
+    atoms = forward_atoms(model, [r.graph for r in records], mols)
+    gnn_shifts = atoms.shifts
     report["model"] = _evaluate(records, gnn_shifts, mols)
+    report["model"]["members"] = len(getattr(model, "members", [model]))
+    if getattr(model, "memory", None) is not None:
+        report["model"]["memory"] = read_card(weights).get("memory")
     if getattr(model, "uncertainty", None) is not None:
-        report["model"]["uncertainty"] = interval_coverage(model, records, mols)
+        report["model"]["uncertainty"] = interval_coverage(model, records, mols, atoms)
         log(f"model 90 % intervals: {report['model']['uncertainty']}")
     smiles = [r.smiles for r in records][:2000]
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -376,12 +380,18 @@ def run_benchmark(
     return report
 
 
-def interval_coverage(model, records: Sequence[ShiftRecord], mols: Sequence) -> dict[str, Any]:
-    """Coverage of the calibrated 90 % intervals on ``records`` (matched / CASCADE atoms)."""
-    from nmrpeak_cli.predict.uncertainty import coverage, ensemble_atoms, residual_table
+def interval_coverage(
+    model, records: Sequence[ShiftRecord], mols: Sequence, atoms: Any = None
+) -> dict[str, Any]:
+    """Coverage of the calibrated 90 % intervals on ``records`` (matched / CASCADE atoms);
+    ``atoms``: the model's :class:`~nmrpeak_cli.predict.memory.AtomPredictions` if known."""
+    from nmrpeak_cli.predict.memory import forward_atoms
+    from nmrpeak_cli.predict.uncertainty import coverage, residual_table
 
-    means, spreads = ensemble_atoms(model, [r.graph for r in records])
-    table = residual_table(records, means, spreads, mols)
+    if atoms is None:
+        atoms = forward_atoms(model, [r.graph for r in records], mols)
+    levels = atoms.levels if model.uncertainty.familiarity else None
+    table = residual_table(records, atoms.shifts, atoms.spreads, mols, levels)
     out: dict[str, Any] = {"members": len(getattr(model, "members", [model]))}
     for kind, calibration in (("c13", model.uncertainty.c13), ("h1", model.uncertainty.h1)):
         residuals, spread, labels = table[kind]
@@ -406,7 +416,17 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"(sha256 {report['weights_sha256'][:12]}…). Machine: {report['machine']}, "
         f"load average {report.get('load_average', float('nan')):.1f} during the run; network "
         f"throughput per CPU-second of the process: "
-        f"{report['model'].get('throughput_mol_per_cpu_s', float('nan')):.0f} mol/s.",
+        f"{report['model'].get('throughput_mol_per_cpu_s', float('nan')):.0f} mol/s."
+        + (
+            f" Ensemble of {report['model']['members']} members."
+            if report["model"].get("members", 1) > 1
+            else ""
+        )
+        + (
+            f" Environment memory `{report['model']['memory']}` applied."
+            if report["model"].get("memory")
+            else ""
+        ),
         "",
         "| method | 13C MAE (CASCADE, true assignment) | 13C MAE matched | 13C RMSE matched | 1H MAE matched | "
         "1H RMSE matched | 13C sim. mean | 1H sim. mean | 13C 1st-round MAE | 1H 1st-round MAE | "

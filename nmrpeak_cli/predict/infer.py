@@ -101,7 +101,7 @@ def predict_chunk(
     """Predict one batch of records (errors become :class:`Prediction` rows with ``error``);
     ``uncertainty=False`` skips the per-peak ``shift_sd`` (about 10 % of the time)."""
     from nmrpeak_cli.chem import formula
-    from nmrpeak_cli.predict.uncertainty import ensemble_atoms
+    from nmrpeak_cli.predict.memory import forward_atoms
 
     results: list[Prediction | None] = [None] * len(records)
     prepared: list[tuple[int, Any, str, MolGraph, str | None, str | None]] = []
@@ -113,17 +113,18 @@ def predict_chunk(
             prepared.append((i, *_prepare(record, solvent)))
         except (ChemistryError, ValueError, TypeError) as exc:
             results[i] = Prediction(record.id, record.smiles, error=str(exc))
-    shifts, spreads = ensemble_atoms(
-        model, [p[3] for p in prepared], batch_size=max(1, len(prepared))
+    atoms = forward_atoms(
+        model, [p[3] for p in prepared], [p[1] for p in prepared], batch_size=max(1, len(prepared))
     )
+    levels = atoms.levels if atoms.levels is not None else [None] * len(prepared)
     calibration = getattr(model, "uncertainty", None) if uncertainty else None
-    for (i, mol, smiles, _, solvent_name, note), atom_shifts, spread in zip(
-        prepared, shifts, spreads, strict=True
+    for (i, mol, smiles, _, solvent_name, note), atom_shifts, spread, level in zip(
+        prepared, atoms.shifts, atoms.spreads, levels, strict=True
     ):
         record = records[i]
         try:
             peaks = peaks_from_atoms(mol, atom_shifts)
-            sds = _peak_sds(mol, peaks, spread, calibration) if calibration else ((), ())
+            sds = _peak_sds(mol, peaks, spread, calibration, level) if calibration else ((), ())
             spectrum = Spectrum(
                 id=record.id,
                 c13=peaks.c13,
@@ -141,13 +142,17 @@ def predict_chunk(
 
 
 def _peak_sds(
-    mol: Any, peaks: Any, spread: np.ndarray, uncertainty: Any
+    mol: Any, peaks: Any, spread: np.ndarray, uncertainty: Any, levels: np.ndarray | None = None
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-peak calibrated sd: the mean of its atoms' sds."""
-    from nmrpeak_cli.predict.environments import atom_environment
+    """Per-peak calibrated sd: the mean of its atoms' sds (labels with the memory's
+    familiarity when the calibration was fitted with it)."""
+    from nmrpeak_cli.predict.uncertainty import atom_labels
 
-    labels = [atom_environment(atom) for atom in mol.GetAtoms()]
-    per_atom = (uncertainty.c13.sd(spread[:, 0], labels), uncertainty.h1.sd(spread[:, 1], labels))
+    c13_labels, h1_labels = atom_labels(mol, levels if uncertainty.familiarity else None)
+    per_atom = (
+        uncertainty.c13.sd(spread[:, 0], c13_labels),
+        uncertainty.h1.sd(spread[:, 1], h1_labels),
+    )
     return tuple(
         tuple(float(np.mean(sd[list(p.atoms)])) if p.atoms else float("nan") for p in peak_list)
         for sd, peak_list in zip(per_atom, (peaks.c13, peaks.h1), strict=True)

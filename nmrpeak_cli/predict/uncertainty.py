@@ -6,7 +6,10 @@ a single model), ``floor_env`` the error scale of the atom's chemical environmen
 (:func:`~nmrpeak_cli.predict.environments.atom_environment`). Both are fitted on validation
 residuals so that ``shift ± z₀.₉₀ · sd`` covers 90 % of observed shifts in every environment
 with enough data (:func:`fit_calibration`); among the spread weights that achieve it, the one
-giving the narrowest intervals wins. Residuals are the assignment-free matched errors of
+giving the narrowest intervals wins. With an environment memory
+(:mod:`~nmrpeak_cli.predict.memory`) the floors are per environment *and* familiarity (how
+deep the atom's HOSE environment was seen in training), since new environments err about
+three times more than well-known ones. Residuals are the assignment-free matched errors of
 :func:`~nmrpeak_cli.predict.evaluate.record_errors` (true assignments on CASCADE atoms).
 """
 
@@ -73,6 +76,9 @@ class UncertaintyCalibration:
     """1H."""
     members: int = 1
     """Ensemble size it was fitted for."""
+    familiarity: bool = False
+    """Floors per environment *and* familiarity (``aromatic|new``; see
+    :func:`~nmrpeak_cli.predict.memory.familiarity`), for a predictor with a memory."""
     validation: dict[str, Any] = field(default_factory=dict)
     """Coverage and mean sd on the data it was fitted on."""
 
@@ -81,6 +87,7 @@ class UncertaintyCalibration:
         return {
             "coverage_target": COVERAGE,
             "members": self.members,
+            "familiarity": self.familiarity,
             "c13": self.c13.to_dict(),
             "h1": self.h1.to_dict(),
             "validation": self.validation,
@@ -95,6 +102,7 @@ class UncertaintyCalibration:
                 NucleusCalibration.from_dict(data["c13"]),
                 NucleusCalibration.from_dict(data["h1"]),
                 int(data.get("members", 1)),
+                bool(data.get("familiarity", False)),
                 dict(data.get("validation", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -177,15 +185,41 @@ def ensemble_atoms(
     return means, spreads
 
 
-def residual_table(
-    records: Sequence, means: Sequence[np.ndarray], spreads: Sequence[np.ndarray], mols: Sequence
-) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
-    """``{nucleus: (residuals, spreads, environments)}`` over matched atoms of ``records``."""
+def atom_labels(mol, levels: np.ndarray | None = None) -> tuple[list[str], list[str]]:
+    """Calibration labels of every atom of ``mol`` for 13C and 1H: its environment
+    (:func:`~nmrpeak_cli.predict.environments.atom_environment`), followed by ``|`` and its
+    familiarity per nucleus when the memory's deepest spheres ``levels`` (``(n_atoms, 2)``)
+    are given."""
     from nmrpeak_cli.predict.environments import atom_environment
+
+    environments = [atom_environment(atom) for atom in mol.GetAtoms()]
+    if levels is None:
+        return environments, environments
+    from nmrpeak_cli.predict.memory import familiarity
+
+    return tuple(  # type: ignore[return-value]
+        [f"{e}|{familiarity(int(level))}" for e, level in zip(environments, column, strict=True)]
+        for column in np.asarray(levels).T
+    )
+
+
+def residual_table(
+    records: Sequence,
+    means: Sequence[np.ndarray],
+    spreads: Sequence[np.ndarray],
+    mols: Sequence,
+    levels: Sequence[np.ndarray] | None = None,
+) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
+    """``{nucleus: (residuals, spreads, labels)}`` over matched atoms of ``records``
+    (labels of :func:`atom_labels`, with familiarity when ``levels`` are given)."""
     from nmrpeak_cli.predict.evaluate import record_errors
 
     parts: dict[str, tuple[list, list, list[str]]] = {"c13": ([], [], []), "h1": ([], [], [])}
-    for record, mean, spread, mol in zip(records, means, spreads, mols, strict=True):
+    per_record = levels if levels is not None else [None] * len(records)
+    for record, mean, spread, mol, level in zip(
+        records, means, spreads, mols, per_record, strict=True
+    ):
+        labels_of = dict(zip(("c13", "h1"), atom_labels(mol, level), strict=True))
         errors = record_errors(record, mean)
         columns = {"c13": 0, "h1": 1}
         pairs = (
@@ -198,7 +232,7 @@ def residual_table(
             residuals, spread_values, labels = parts[kind]
             residuals.append(np.asarray(values, float))
             spread_values.append(spread[np.asarray(atoms, int), columns[kind]])
-            labels.extend(atom_environment(mol.GetAtomWithIdx(int(a))) for a in atoms)
+            labels.extend(labels_of[kind][int(a)] for a in atoms)
     return {
         kind: (
             np.concatenate(residuals) if residuals else np.zeros(0),
@@ -215,10 +249,11 @@ def fit_calibration(
     spreads: Sequence[np.ndarray],
     mols: Sequence,
     members: int = 1,
+    levels: Sequence[np.ndarray] | None = None,
 ) -> UncertaintyCalibration:
     """Fit both nuclei on validation records (see :func:`residual_table`) for an ensemble
-    of ``members`` models."""
-    table = residual_table(records, means, spreads, mols)
+    of ``members`` models; per familiarity too when the memory's ``levels`` are given."""
+    table = residual_table(records, means, spreads, mols, levels)
     fitted = {}
     for kind in ("c13", "h1"):
         if not table[kind][0].size:
@@ -233,7 +268,9 @@ def fit_calibration(
         f"{kind}_mean_sd": float(np.mean(fitted[kind].sd(table[kind][1], table[kind][2])))
         for kind in ("c13", "h1")
     }
-    return UncertaintyCalibration(fitted["c13"], fitted["h1"], members, validation)
+    return UncertaintyCalibration(
+        fitted["c13"], fitted["h1"], members, levels is not None, validation
+    )
 
 
 def calibrate_predictor(
@@ -247,7 +284,9 @@ def calibrate_predictor(
     """Fit the uncertainty of ``weights`` (plus ensemble ``members``) on the validation split
     of ``data`` and write it, and the members' file names, into the card of ``weights``.
 
-    Members must sit in the folder of ``weights`` (the card names them relative to it).
+    Members must sit in the folder of ``weights`` (the card names them relative to it). The
+    environment memory the card names is applied (it must have been built with these
+    members), and the floors are then fitted per environment and familiarity.
     """
 
     from nmrpeak_cli.artifacts import read_card, write_card
@@ -263,14 +302,25 @@ def calibrate_predictor(
             raise InputFileError(f"ensemble member {member} must sit next to {weights}")
     loaded = [load_member(weights), *(load_member(Path(m)) for m in members)]
     model = ShiftEnsemble(loaded) if len(loaded) > 1 else loaded[0]
+    model.memory = None
+    if read_card(weights).get("memory"):
+        from nmrpeak_cli.paths import file_sha256
+        from nmrpeak_cli.predict.memory import load_memory
+
+        digests = [file_sha256(Path(w)) for w in (weights, *members)]
+        model.memory = load_memory(weights.parent / read_card(weights)["memory"], digests)
     records, _ = records_from_rows(read_table(Path(data), split_column, ["valid"]))
     if limit is not None:
         records = records[:limit]
     if not records:
         raise InputFileError(f"{data}: no validation records in {split_column}")
-    means, spreads = ensemble_atoms(model, [r.graph for r in records])
+    from nmrpeak_cli.predict.memory import forward_atoms
+
     mols = [parse_molecule(r.smiles) for r in records]
-    calibration = fit_calibration(records, means, spreads, mols, members=len(loaded))
+    atoms = forward_atoms(model, [r.graph for r in records], mols)
+    calibration = fit_calibration(
+        records, atoms.shifts, atoms.spreads, mols, members=len(loaded), levels=atoms.levels
+    )
     card = read_card(weights) | {
         "uncertainty": calibration.to_dict()
         | {"data": str(data), "split_column": split_column, "records": len(records)},

@@ -48,19 +48,25 @@ def save_model(
     return card_path(weights)
 
 
-def load_model(weights: Path | None = None, device: str = "cpu") -> ShiftModel | ShiftEnsemble:
+def load_model(
+    weights: Path | None = None, device: str = "cpu", *, memory: bool = True
+) -> ShiftModel | ShiftEnsemble:
     """Rebuild the model from its card and load ``weights`` (default: the shipped predictor).
 
     A card may name further ensemble members (``"ensemble"``: weight files next to it, each
     with its own card); the result is then a :class:`ShiftEnsemble`. A card's
     ``"uncertainty"`` (see :mod:`~nmrpeak_cli.predict.uncertainty`) becomes the model's
-    ``uncertainty`` attribute (``None`` without one).
+    ``uncertainty`` attribute (``None`` without one). A card's ``"memory"`` (an environment
+    memory file next to it, see :mod:`~nmrpeak_cli.predict.memory`) becomes its ``memory``
+    attribute unless ``memory`` is false (``None`` without one); it must have been built
+    with exactly these weights and members.
 
     Raises
     ------
     NotAvailableError
         One-line message when a file is missing, its sha256 differs from the card, the
-        feature version does not match this code, or the tensors do not fit the config.
+        feature version does not match this code, the tensors do not fit the config, or the
+        memory was built with another predictor.
     """
     from nmrpeak_cli.predict.uncertainty import UncertaintyCalibration
 
@@ -68,8 +74,11 @@ def load_model(weights: Path | None = None, device: str = "cpu") -> ShiftModel |
     artifact = _load_artifact(weights)
     model, card = artifact.model, artifact.card
     names = card.get("ensemble") or []
+    digests = [artifact.sha256]
     if names:
-        model = ShiftEnsemble([model, *(load_member(weights.parent / n) for n in names)])
+        members = [_load_artifact(weights.parent / n) for n in names]
+        digests += [m.sha256 for m in members]
+        model = ShiftEnsemble([model, *(m.model for m in members)])
     try:
         uncertainty = (
             UncertaintyCalibration.from_dict(card["uncertainty"]) if "uncertainty" in card else None
@@ -77,6 +86,11 @@ def load_model(weights: Path | None = None, device: str = "cpu") -> ShiftModel |
     except ValueError as exc:
         raise NotAvailableError(f"model card {card_path(weights)}: {exc}") from None
     model.uncertainty = uncertainty
+    model.memory = None
+    if memory and card.get("memory"):
+        from nmrpeak_cli.predict.memory import load_memory
+
+        model.memory = load_memory(weights.parent / str(card["memory"]), digests)
     return model.to(device).eval()
 
 
