@@ -118,12 +118,18 @@ class ForwardModel:
 
     @property
     def identity(self) -> ModelIdentity:
-        """``predictor``, the card's version (else the sha256's start) and sha256."""
+        """``predictor``, the card's version (else the sha256's start) and sha256; with an
+        environment memory the version ends in ``+memory-<its sha256's start>``, since it
+        changes the predictions (library manifests compare versions)."""
         if self._identity is None:
             from nmrpeak_cli.artifacts import read_card
 
-            card = read_card(self.weights_path())
+            weights = self.weights_path()
+            card = read_card(weights)
             version = str(card.get("version") or card["sha256"][:12])
+            if card.get("memory"):
+                memory = read_card(weights.parent / str(card["memory"]))
+                version += f"+memory-{str(memory.get('sha256', ''))[:12]}"
             self._identity = ModelIdentity("predictor", version, str(card["sha256"]))
         return self._identity
 

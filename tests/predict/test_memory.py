@@ -175,3 +175,14 @@ def test_a_memory_of_other_weights_is_refused(memory_dir, tiny_table, tiny_weigh
     with pytest.raises(NotAvailableError, match="rebuild it with `nmrpeak train memory"):
         load_model(weights)
     assert load_model(weights, memory=False).memory is None
+
+
+def test_forward_model_identity_names_the_memory(memory_dir, tiny_table):
+    from nmrpeak_cli.predict.forward import ForwardModel
+
+    weights = memory_dir / "predictor.safetensors"
+    before = ForwardModel(weights).identity
+    card = train_memory(weights, data=tiny_table, split_column="split_scaffold")
+    after = ForwardModel(weights).identity
+    assert after.sha256 == before.sha256
+    assert after.version == f"{before.version}+memory-{card['sha256'][:12]}"
