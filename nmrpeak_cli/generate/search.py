@@ -53,7 +53,7 @@ CALIBRATION_KEY = "search_calibration"
 """Key of the fused-score weights in a generator's card (see :func:`write_calibration`)."""
 FALLBACK_FUSION = {"w_similarity": 12.68, "w_logprob": 4.09, "bias": -10.43}
 """Fused-score weights for a generator whose card has none: fitted for the first CPU-trained
-``generator_random`` on 150 random-valid queries (``python benchmarks/generate_search.py fit
+``generator_random_v1`` on 150 random-valid queries (``python benchmarks/generate_search.py fit
 random 150 100``; see benchmarks/RESULTS.md#generate)."""
 
 
