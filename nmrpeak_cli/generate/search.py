@@ -54,7 +54,8 @@ CALIBRATION_KEY = "search_calibration"
 FALLBACK_FUSION = {"w_similarity": 12.68, "w_logprob": 4.09, "bias": -10.43}
 """Fused-score weights for a generator whose card has none: fitted for the first CPU-trained
 ``generator_random_v1`` on 150 random-valid queries (``python benchmarks/generate_search.py fit
-random 150 100``; see benchmarks/RESULTS.md#generate)."""
+random 150 100 --weights models/generator_random_v1.safetensors``; see
+benchmarks/RESULTS.md#generate)."""
 
 
 @dataclass(frozen=True, slots=True)
