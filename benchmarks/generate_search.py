@@ -15,13 +15,14 @@ them. The weights only order the final candidates (the search itself ranks by si
 the in-sample top-1 under the old and the new weights compare on the same candidates.
 
 ``ablation``: decode once, then run the search with one move family added at a time
-(top-1/top-10, predictions and CPU seconds per query for each row).
+(top-1/top-10, predictions and CPU seconds per query for each row); ``--crem-db DB`` adds
+the row "default + CReM" (``nmrpeak data crem-db``), ``--rows`` keeps only the named rows.
 
 The test split is never read.
 
     python benchmarks/generate_search.py ceiling random 200
     python benchmarks/generate_search.py fit random 200 [OFFSET] [--weights W] [--predictor P] [--write]
-    python benchmarks/generate_search.py ablation random 100
+    python benchmarks/generate_search.py ablation random 100 [--crem-db DB] [--rows "A;B"]
 
 ``--weights``/``--predictor`` default to the split's shipped models
 (``models/generator[_random]``, ``models/predictor[_random]``).
@@ -235,6 +236,10 @@ ABLATION = {
     "default, budget 3000": {"budget": 3000, "patience": 3},
 }
 """Search settings of each ablation row (changes from :class:`SearchConfig`; no time limit)."""
+CREM_ROW = "default + CReM"
+"""Row added by ``--crem-db PATH``: the default search with the ``crem`` move."""
+OPTIONS: dict[str, object] = {}
+"""``--crem-db`` (a Path) and ``--rows`` (row names) of ``ablation``."""
 
 
 def ablation(split: str, limit: int) -> dict:
@@ -252,7 +257,12 @@ def ablation(split: str, limit: int) -> dict:
                          for d, r in zip(decoded, reranked, strict=True)) / n,
         },
     }  # fmt: skip
-    for name, change in ABLATION.items():
+    rows = dict(ABLATION)
+    if OPTIONS.get("crem_db") is not None:
+        rows[CREM_ROW] = {"crem_db": OPTIONS["crem_db"]}
+    if OPTIONS.get("rows"):
+        rows = {k: v for k, v in rows.items() if k in OPTIONS["rows"]}
+    for name, change in rows.items():
         config = replace(SearchConfig(time_limit=None), **change)
         if change.get("w_logprob") == 0.0:
             config = replace(config, w_similarity=1.0, bias=0.0)
@@ -284,6 +294,10 @@ def _options(args: list[str]) -> tuple[list[str], bool]:
             WEIGHTS["generator" if arg == "--weights" else "predictor"] = Path(value)
         elif arg == "--write":
             write = True
+        elif arg == "--crem-db":
+            OPTIONS["crem_db"] = Path(next(items))
+        elif arg == "--rows":  # row names of ablation, separated by ";"
+            OPTIONS["rows"] = next(items).split(";")
         else:
             rest.append(arg)
     return rest, write

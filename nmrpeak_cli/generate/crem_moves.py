@@ -11,10 +11,11 @@ of the attachment points) in a database of real molecules, so its children stay
   :func:`~nmrpeak_cli.data.splits.check_no_leakage` that no validation/test molecule (any
   stereoisomer) is among them; a JSON card beside the database records its sha256, sources,
   split and command (``nmrpeak data crem-db``);
-- :func:`crem_move` is a :data:`~nmrpeak_cli.generate.moves.Move` that replaces fragments of
-  1–:data:`MAX_REPLACED` heavy atoms by fragments of the same heavy-atom count
-  (``mutate_mol(min_inc=0, max_inc=0)``); the search keeps only children of the query
-  formula, checked before any prediction is spent (as for the other moves).
+- :func:`crem_move` is a :data:`~nmrpeak_cli.generate.moves.Move` that replaces a fragment
+  of 1–:data:`MAX_REPLACED` heavy atoms by a database fragment of the same elements and
+  hydrogen count (CReM's ``get_replacements(min_inc=0, max_inc=0)``, filtered by composition
+  before any child is built, then ``get_mols_from_replacements``), so children keep the
+  formula; the search checks it again before any prediction is spent (as for every move).
 
 ``crem`` is an optional dependency (``pip install nmrpeak-cli[crem]``): the move needs a
 database that is built, not shipped, and is off unless ``SearchConfig.crem_db`` names one.
@@ -100,23 +101,49 @@ def check_crem_db(database: Path, radius: int = RADIUS) -> None:
             )
 
 
+@functools.lru_cache(maxsize=100_000)
+def _composition(core: str) -> tuple[tuple[str, int], ...]:
+    """Element and hydrogen counts of a CReM core SMILES (attachment points ``*`` left out;
+    empty when RDKit cannot read it)."""
+    from collections import Counter
+
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(core)
+    if mol is None:
+        return ()
+    counts: Counter[str] = Counter()
+    for atom in mol.GetAtoms():
+        if atom.GetAtomicNum() > 0:
+            counts[atom.GetSymbol()] += 1
+            counts["H"] += atom.GetTotalNumHs()
+    return tuple(sorted(counts.items()))
+
+
 def _mutate(
     mol: Mol, *, database: str, radius: int, max_size: int, max_replacements: int | None
 ) -> Iterator[str]:
-    """Children of ``mol``: one fragment replaced by a database fragment of the same size."""
-    from crem.crem import mutate_mol
+    """Children of ``mol``: one fragment replaced by a database fragment of the same elements
+    and hydrogen count (so the child keeps the formula; the search checks it again).
+
+    Replacements of another composition are dropped before any child is built (building
+    children is most of CReM's cost, and ~95 % of same-size replacements change the formula).
+    """
+    from crem.crem import get_mols_from_replacements, get_replacements
     from rdkit import rdBase
 
     from nmrpeak_cli import chem
 
     with rdBase.BlockLogs():
         try:
-            children = list(
-                mutate_mol(
-                    mol, database, radius=radius, min_size=1, max_size=max_size,
-                    min_inc=0, max_inc=0, max_replacements=max_replacements, seed=0,
-                )
+            found = get_replacements(
+                mol, database, radius, min_size=1, max_size=max_size, min_inc=0, max_inc=0,
+                max_replacements=max_replacements, return_frag_smi_only=False, seed=0,
             )  # fmt: skip
+            replacements = [
+                r for r in found if r[0] != r[1] and _composition(r[0]) == _composition(r[1])
+            ]
+            children = set(get_mols_from_replacements(mol, radius, replacements))
         except (ValueError, RuntimeError, KeyError, IndexError):  # odd molecules: no children
             return
         for smiles in sorted(children):
