@@ -51,18 +51,19 @@ MODEL_KIND = "nmrpeak.EnvironmentMemory"
 def hashed_codes(mol: Chem.Mol, levels: int = LEVELS) -> np.ndarray:
     """``(n_atoms, levels)`` int64 hashes of each atom's HOSE codes, spheres 1..``levels``.
 
-    Equal environments (same code string) give equal hashes on every machine (blake2b, 8
-    bytes); the level is part of the code string, so levels never collide by construction.
+    Equal environments (same code string) give equal hashes on every machine (the first 8
+    bytes of blake2b, read as a little-endian signed integer); the level is part of the code
+    string, so levels never collide by construction. Stored memories depend on this.
     """
     from nmrpeak_cli.predict.hose import molecule_codes
 
     codes = molecule_codes(mol, levels)
-    out = np.empty((len(codes), levels), dtype=np.int64)
-    for atom, atom_codes in enumerate(codes):
-        for level, code in enumerate(atom_codes):
-            digest = hashlib.blake2b(code.encode(), digest_size=8).digest()
-            out[atom, level] = int.from_bytes(digest, "little", signed=True)
-    return out
+    digests = b"".join(
+        hashlib.blake2b(code.encode(), digest_size=8).digest()
+        for atom_codes in codes
+        for code in atom_codes
+    )
+    return np.frombuffer(digests, dtype="<i8").astype(np.int64).reshape(len(codes), levels)
 
 
 @dataclass(frozen=True, slots=True)

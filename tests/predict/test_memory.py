@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -38,6 +39,13 @@ def test_equivalent_atoms_share_codes_and_levels_differ():
     assert (codes[0] != codes[1]).all(), "different environments differ at every level"
     assert len(set(codes[0].tolist())) == 6, "each level has its own code"
     assert (hashed_codes(_mol("CCOCC")) == codes).all(), "deterministic"
+    from nmrpeak_cli.predict.hose import molecule_codes
+
+    text = molecule_codes(_mol("CCOCC"), 6)[1][3]
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    assert codes[1, 3] == int.from_bytes(digest, "little", signed=True), (
+        "stored memories rely on it"
+    )
     # the same methyl next to CH2-O is equal to sphere 2 in another molecule, then differs
     other = hashed_codes(_mol("CCOC"))
     assert other[0, 1] == codes[0, 1] and other[0, 2] != codes[0, 2]
