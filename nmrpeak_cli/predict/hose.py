@@ -49,31 +49,32 @@ def molecule_codes(mol: Chem.Mol, max_spheres: int = MAX_SPHERES) -> list[tuple[
     distances = Chem.GetDistanceMatrix(mol).astype(np.int64).tolist()
     atoms = list(mol.GetAtoms())
     tokens = [f"{a.GetSymbol()}{a.GetTotalNumHs()}" for a in atoms]
-    neighbours: list[list[tuple[int, str]]] = [[] for _ in atoms]
+    # per atom: (neighbour, its token behind the bond symbol, the ring-closure token)
+    neighbours: list[list[tuple[int, str, str]]] = [[] for _ in atoms]
     for bond in mol.GetBonds():
         symbol = _BOND.get(bond.GetBondTypeAsDouble(), "")
         begin, end = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
-        neighbours[begin].append((end, symbol))
-        neighbours[end].append((begin, symbol))
+        neighbours[begin].append((end, symbol + tokens[end], symbol + "&"))
+        neighbours[end].append((begin, symbol + tokens[begin], symbol + "&"))
     codes = []
     for centre, row in enumerate(distances):
         shells: list[list[int]] = [[] for _ in range(max_spheres)]
         for index, distance in enumerate(row):
             if distance < max_spheres:
-                shells[int(distance)].append(index)
+                shells[distance].append(index)
         body = f"{tokens[centre]}{'a' if atoms[centre].GetIsAromatic() else ''};"
         atom_codes = []
         for sphere in range(max_spheres):
-            branches = sorted(
-                "".join(
-                    sorted(
-                        symbol + ("&" if row[other] == sphere else tokens[other])
-                        for other, symbol in neighbours[index]
-                        if row[other] >= sphere
-                    )
-                )
-                for index in shells[sphere]
-            )
+            branches = []
+            for index in shells[sphere]:
+                parts = [
+                    closure if row[other] == sphere else token
+                    for other, token, closure in neighbours[index]
+                    if row[other] >= sphere
+                ]
+                parts.sort()
+                branches.append("".join(parts))
+            branches.sort()
             body += "/" + ",".join(branches)
             atom_codes.append(body)
         codes.append(tuple(atom_codes))
