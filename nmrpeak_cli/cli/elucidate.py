@@ -7,6 +7,7 @@ and RDKit are imported inside the command so ``--help`` stays instant.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -169,9 +170,12 @@ def register(app: typer.Typer) -> None:
         nmrpeak elucidate queries.parquet -l lib/ -o results.parquet --report reports/ ·
         nmrpeak elucidate big.parquet -l lib/ -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --resume
         """
+        import warnings
+
         from nmrpeak_cli.context import RunContext
         from nmrpeak_cli.elucidate import (
             FORMULA_POLICIES,
+            SearchSource,
             elucidate_batch,
             load_model,
             search_config,
@@ -200,16 +204,25 @@ def register(app: typer.Typer) -> None:
         predictor_sha = _check_predictor(lib_dir, forward) if lib_dir is not None else None
         gpu = torch_device.startswith("cuda")
         in_process = (gpu or options.jobs <= 1) and options.scheduler is None
-        body = elucidate_batch(
-            library=lib_dir, k=k, beam=beam, formula_policy=formula_policy,
-            generator_weights=weights, predictor_weights=forward, model=model,
-            device=torch_device, threads=_threads(query, gpu, in_process), checksums=in_process,
-            rerank=not no_rerank, report=report_dir(report), search=searching,
-        )  # fmt: skip
+        try:  # the generator the model was fitted with, unless --weights (then a warning)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                body = elucidate_batch(
+                    library=lib_dir, k=k, beam=beam, formula_policy=formula_policy,
+                    generator_weights=weights, predictor_weights=forward, model=model,
+                    device=torch_device, threads=_threads(query, gpu, in_process),
+                    checksums=in_process, rerank=not no_rerank, report=report_dir(report),
+                    search=searching,
+                )  # fmt: skip
+        except NmrpeakError as exc:
+            raise fail(str(exc)) from None
+        for caught_warning in caught:
+            stderr_console().print(f"warning: {caught_warning.message}")
+        searched = next((s.config for s in body.sources if isinstance(s, SearchSource)), None)
         digest: dict[str, Any] = {
             "k": k, "beam": beam, "formula_policy": formula_policy, "rerank": not no_rerank,
             "predictor": predictor_sha, "model": model_card.to_dict(),
-            "search": repr(searching) if searching is not None and not no_rerank else None,
+            "search": repr(searched) if searched is not None else None,
         }  # fmt: skip
         for source in body.sources:
             generation = getattr(source, "generation", None)
@@ -305,7 +318,7 @@ def register(app: typer.Typer) -> None:
         import shlex
         import sys
 
-        from nmrpeak_cli.elucidate import load_model
+        from nmrpeak_cli.elucidate import choose_generator, load_model
         from nmrpeak_cli.elucidate_bench import evaluate, markdown
 
         table = (
@@ -313,13 +326,17 @@ def register(app: typer.Typer) -> None:
             if split in {"scaffold", "random"}
             else Path(split)
         )
-        pools, setup = _collect(ctx, split, data, table, limit, size, encoders, beam, weights,
-                                predictor_weights, work_dir,
-                                search_budget if search else None)  # fmt: skip
-        try:
+        try:  # the generator and search weights the model was fitted with, unless --weights
             fitted = load_model(model)
+            chosen = choose_generator(model, weights)
         except NmrpeakError as exc:
             raise fail(str(exc)) from None
+        if chosen.warning is not None:
+            stderr_console().print(f"warning: {chosen.warning}")
+        pools, setup = _collect(ctx, split, data, table, limit, size, encoders, beam,
+                                chosen.weights, predictor_weights, work_dir,
+                                search_budget if search else None,
+                                chosen.search_weights)  # fmt: skip
         report = {
             "queries": str(table), **setup, "model": fitted.card.get("command"),
             **evaluate(pools, fitted), "command": "nmrpeak " + shlex.join(sys.argv[1:]),
@@ -359,27 +376,34 @@ def _collect(
     predictor_weights: Path | None,
     work_dir: Path,
     search_budget: int | None = None,
+    search_weights: Mapping[str, float] | None = None,
 ) -> tuple[list, dict[str, Any]]:
     """The candidate pools of ``table``'s queries (library built from both of the split's
     query tables, so one build serves fitting and benchmarking) and what made them
     (``search_budget``: structure search with this many predictions per query, without a
-    time limit; ``None``: no search)."""
+    time limit; ``None``: no search; ``search_weights``: its fused-score weights, ``None``: the
+    generator's own)."""
     import numpy as np
 
     from nmrpeak_cli.elucidate import search_config
+    from nmrpeak_cli.elucidate.model import GENERATOR_FILE_KEY, SEARCH_WEIGHTS_KEY
     from nmrpeak_cli.elucidate_bench import (
         bench_library,
         both_nuclei_queries,
         cached_pools,
         collect,
     )
-    from nmrpeak_cli.generate.model import load_generator
+    from nmrpeak_cli.generate.model import load_generator, weights_path
     from nmrpeak_cli.generate.rerank import default_predictor
+    from nmrpeak_cli.generate.search import calibration_of
     from nmrpeak_cli.retrieve.api import open_searcher
     from nmrpeak_cli.retrieve.encoders import load_shipped_encoders
     from nmrpeak_cli.retrieve.models import ShippedPredictor
 
     seed = run_context(ctx).seed
+    searching = None if search_budget is None else search_config(search_budget, None)
+    if searching is not None and search_weights is not None:
+        searching = replace(searching, **search_weights)
     if not table.is_file():
         raise fail(f"query table {table} not found (run `nmrpeak data prepare`)")
     queries, keys = both_nuclei_queries(table)
@@ -406,14 +430,19 @@ def _collect(
         "n_queries": len(queries), "seed": seed, "library": str(library.path),
         "library_entries": len(library), "encoders": sorted(chosen), "beam": beam,
         "generator": generator.card.get("sha256"), "predictor": library_predictor.identity.sha256,
-        "search": None if search_budget is None else repr(search_config(search_budget, None)),
+        "search": None if searching is None else repr(searching),
         "logprobs": "library candidates",
     }  # fmt: skip
-    searching = None if search_budget is None else search_config(search_budget, None)
     predictor = default_predictor("cpu", predictor_weights)
     pools = cached_pools(
         work_dir, {**setup, "queries": str(table), "keys": keys},
         lambda: collect(queries, keys, searcher, generator, predictor, beam=beam,
                         search=searching, log=stderr_console().print),
     )  # fmt: skip
+    # what a fitted card pins (not in the cache key: it adds nothing the sha256 does not say)
+    pinned = weights_path(weights) if weights is None or Path(weights).is_dir() else weights
+    setup[GENERATOR_FILE_KEY] = Path(pinned).name
+    setup[SEARCH_WEIGHTS_KEY] = (
+        None if searching is None else {**calibration_of(generator), **(search_weights or {})}
+    )
     return pools, setup

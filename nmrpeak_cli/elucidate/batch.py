@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nmrpeak_cli.consistency import check_consistency
-from nmrpeak_cli.elucidate.model import load_model
+from nmrpeak_cli.elucidate.model import choose_generator, load_model
 from nmrpeak_cli.elucidate.scoring import answer
 from nmrpeak_cli.elucidate.sources import (
     SEARCH_BUDGET,
@@ -160,7 +160,8 @@ def elucidate(
     formula_policy
         ``reject`` (default), ``penalize`` or ``ignore`` candidates of another formula.
     generator_weights, predictor_weights, model
-        Generator, forward model and elucidate model (default: shipped).
+        Generator, forward model and elucidate model (default: shipped; the generator by
+        default is the one the elucidate model was fitted with, see :func:`elucidate_batch`).
     device
         Torch device.
     batch_size
@@ -212,11 +213,19 @@ def elucidate_batch(
 ) -> ElucidateBatch:
     """The batch body for these settings (library ``None``: generation only).
 
+    Without ``generator_weights`` the generator is the one ``model``'s card was fitted with
+    (:func:`~nmrpeak_cli.elucidate.model.choose_generator`, found in ``models/`` by sha256),
+    and the structure search uses the fused-score weights it was fitted with; explicit
+    weights of another generator run with a :class:`UserWarning` (the fusion is not
+    calibrated for them).
+
     ``search`` (a :func:`search_config`, ``None``: off) adds the structure search
     (:class:`SearchSource`, needs the forward model); ``extra_sources`` are further
     candidate sources, pooled like the library and the generator. ``rerank=False`` scores
     generated candidates without their predicted spectra.
     """
+    import warnings
+
     from nmrpeak_cli.generate.api import GenerateBatch
     from nmrpeak_cli.generate.model import weights_path
     from nmrpeak_cli.predict.weights import default_weights
@@ -225,9 +234,15 @@ def elucidate_batch(
         raise ValueError(
             f"formula policy must be one of {', '.join(FORMULA_POLICIES)}, got {formula_policy!r}"
         )
+    chosen = choose_generator(model, generator_weights)
+    if chosen.warning is not None:
+        warnings.warn(chosen.warning, UserWarning, stacklevel=2)
+    if search is not None and chosen.search_weights is not None:
+        unset = {k: v for k, v in chosen.search_weights.items() if getattr(search, k) is None}
+        search = replace(search, **unset)
     forward = (predictor_weights or default_weights()).absolute()
     generation = GenerateBatch(
-        (generator_weights or weights_path()).absolute(),
+        (chosen.weights or weights_path()).absolute(),
         forward,
         device,
         k=k,

@@ -174,3 +174,130 @@ def _read_model(target: Path, mtime_ns: int) -> ElucidateModel:
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise NotAvailableError(f"elucidate model {target} is unreadable: {exc}") from None
+
+
+GENERATOR_KEY = "generator"
+"""Card key of the sha256 of the generator the fusion was fitted with."""
+GENERATOR_FILE_KEY = "generator_weights"
+"""Card key of that generator's file name in ``models/`` (a hint: the sha256 decides)."""
+SEARCH_WEIGHTS_KEY = "search_weights"
+"""Card key of the structure search's fused-score weights (``w_similarity``, ``w_logprob``,
+``bias``) the fusion was fitted with."""
+_SEARCH_WEIGHT_NAMES = ("w_similarity", "w_logprob", "bias")
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorChoice:
+    """The generator (and search weights) an elucidate run uses with its fitted model.
+
+    Attributes
+    ----------
+    weights
+        Generator weights (``None``: the shipped default; the model pins none).
+    search_weights
+        Fused-score weights of the structure search the model was fitted with (``None``: the
+        generator's own, ``search_calibration`` of its card).
+    warning
+        Why the scores may be off (explicit weights other than the pinned generator), or
+        ``None``.
+    """
+
+    weights: Path | None
+    search_weights: Mapping[str, float] | None = None
+    warning: str | None = None
+
+
+def search_weights_of(card: Mapping[str, Any]) -> dict[str, float] | None:
+    """The search's fused-score weights a card was fitted with: its ``search_weights``, else
+    those written in its ``search`` settings (older cards); ``None`` when it names none."""
+    import re
+
+    stored = card.get(SEARCH_WEIGHTS_KEY)
+    if isinstance(stored, Mapping):
+        try:
+            return {k: float(stored[k]) for k in _SEARCH_WEIGHT_NAMES}
+        except (KeyError, TypeError, ValueError):
+            raise NotAvailableError(
+                f"elucidate card {SEARCH_WEIGHTS_KEY} is invalid: {dict(stored)!r}"
+            ) from None
+    found = dict(
+        re.findall(
+            r"\b(w_similarity|w_logprob|bias)=(-?[0-9.eE+-]+)", str(card.get("search") or "")
+        )
+    )
+    if set(found) != set(_SEARCH_WEIGHT_NAMES):
+        return None
+    return {k: float(found[k]) for k in _SEARCH_WEIGHT_NAMES}
+
+
+def _card_sha(weights: Path) -> str | None:
+    """The sha256 the JSON card next to ``weights`` records (``None``: no readable card)."""
+    try:
+        return json.loads(weights.with_suffix(".json").read_text()).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def pinned_generator(card: Mapping[str, Any], folders: Sequence[Path]) -> Path | None:
+    """The generator weights in ``folders`` whose card records the sha256 ``card`` was fitted
+    with: the file ``card`` names first, else any ``*.safetensors`` (so renaming the file
+    needs no new card); ``None`` when ``card`` pins no generator.
+
+    Raises
+    ------
+    NotAvailableError
+        No card in ``folders`` records that sha256 (the message names it and the file).
+    """
+    sha = card.get(GENERATOR_KEY)
+    if not sha:
+        return None
+    named = card.get(GENERATOR_FILE_KEY)
+    for folder in folders:
+        candidates = [folder / str(named)] if named else []
+        for weights in [*candidates, *sorted(folder.glob("*.safetensors"))]:
+            if weights.is_file() and _card_sha(weights) == sha:
+                return weights
+    where = ", ".join(dict.fromkeys(str(f) for f in folders))
+    raise NotAvailableError(
+        f"the elucidate model was fitted with generator {sha[:12]} "
+        f"({named or 'file not named in its card'}), which no generator card in {where} "
+        "records; restore that file, pass --weights to run another generator (its scores are "
+        "then not calibrated), or refit with `nmrpeak train elucidate`"
+    )
+
+
+def choose_generator(model: Path | None = None, weights: Path | None = None) -> GeneratorChoice:
+    """The generator to run with the elucidate model ``model`` (default: shipped): explicit
+    ``weights`` win (with a warning when they are not the generator the model was fitted
+    with); otherwise the one its card pins (:func:`pinned_generator`), searched with the
+    fused-score weights it was fitted with.
+
+    Raises
+    ------
+    NotAvailableError
+        The model cannot be read, or the generator it pins is in no models folder.
+    """
+    from nmrpeak_cli.paths import models_dir
+
+    card = load_model(model).card
+    sha = card.get(GENERATOR_KEY)
+    if not sha:
+        return GeneratorChoice(weights)
+    target = Path(model) if model is not None else model_path()
+    searched = search_weights_of(card)
+    if weights is None:
+        folders = list(dict.fromkeys([target.absolute().parent, models_dir().absolute()]))
+        return GeneratorChoice(pinned_generator(card, folders), searched)
+    from nmrpeak_cli.generate.model import weights_path
+
+    explicit = Path(weights)
+    used = _card_sha(weights_path(explicit) if explicit.is_dir() else explicit)
+    if used == sha:
+        return GeneratorChoice(explicit, searched)
+    return GeneratorChoice(
+        explicit,
+        None,
+        f"elucidate model {target.name} was fitted with generator {sha[:12]} "
+        f"({card.get(GENERATOR_FILE_KEY) or 'its file not named'}), not with {explicit.name} "
+        f"({(used or 'no card')[:12]}): its scores and confidences are not calibrated for it",
+    )
