@@ -146,14 +146,22 @@ def write_reports(
     predictor: Predictor | None,
     *,
     top: int = 3,
-) -> None:
+) -> list[list[dict[str, Any]]]:
     """One report per query spectrum of ``batch`` (:func:`write_query_report`), its candidates
     overlaid with ``predictor``'s spectra (none without a forward model, or when it fails).
 
-    Items that are not spectra (records that failed to read) are skipped. A report that
-    cannot be written marks its query's rows with an ``error`` (the record failed).
+    Items that are not spectra (records that failed to read) are skipped.
+
+    Returns
+    -------
+    list of list of dict
+        The rows of each query: those of ``groups`` (never modified), except that a query
+        whose report cannot be written gets copies with an ``error`` saying so (the record
+        failed).
     """
+    out: list[list[dict[str, Any]]] = []
     for query, rows in zip(batch, groups, strict=True):
+        out.append(list(rows))
         if not isinstance(query, Spectrum):
             continue
         try:
@@ -161,9 +169,13 @@ def write_reports(
                 query, rows, out_dir, top=top, predict=_overlays(predictor, query.solvent)
             )
         except (NmrpeakError, ValueError, OSError) as exc:
-            for row in rows:
-                notes = [f"report not written: {exc}", row.get("error")]
-                row["error"] = "; ".join(str(n) for n in notes if n)
+            out[-1] = [_with_error(row, f"report not written: {exc}") for row in rows]
+    return out
+
+
+def _with_error(row: Mapping[str, Any], note: str) -> dict[str, Any]:
+    """A copy of ``row`` whose ``error`` starts with ``note`` (any earlier error kept)."""
+    return {**row, "error": "; ".join(str(n) for n in (note, row.get("error")) if n)}
 
 
 def _overlays(

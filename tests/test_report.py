@@ -206,3 +206,20 @@ def test_shipped_predictor(tmp_path: Path) -> None:
         "the predicted ethyl acetate 13C should match all four experimental peaks in round 1"
     )
     assert group(html, "candidate-1-h1-predicted"), "the second candidate lacks its 1H overlay"
+
+
+def test_a_report_that_cannot_be_written_gives_new_error_rows(tmp_path: Path) -> None:
+    from nmrpeak_cli.report import write_reports
+
+    blocked = tmp_path / "reports"
+    blocked.write_text("a file where the report folder should be")
+    rows = [row(1, "CCOC(C)=O", 0.9), {**row(2, "CCO", 0.3), "error": "earlier"}]
+    kept = [dict(r) for r in rows]
+    groups = write_reports(["not a spectrum", make_query()], [[], rows], blocked, None)
+
+    assert rows == kept, "the caller's rows are not modified"
+    assert groups[0] == [], "a record that failed to read keeps its (no) rows"
+    errors = [r["error"] for r in groups[1]]
+    assert all(e.startswith("report not written:") for e in errors), errors
+    assert errors[1].endswith("; earlier"), "an earlier error is kept"
+    assert [r["smiles"] for r in groups[1]] == ["CCOC(C)=O", "CCO"]

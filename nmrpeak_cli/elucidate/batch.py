@@ -72,9 +72,9 @@ class ElucidateBatch:
         """This process's forward model (``None`` without weights)."""
         if self.predictor is None:
             return None
-        from nmrpeak_cli.generate.api import forward_predictor
+        from nmrpeak_cli.predict.forward import ForwardModel
 
-        return forward_predictor(self.predictor, self.device, self.threads)
+        return ForwardModel(self.predictor, self.device, self.threads)
 
     def rows(self, batch: Sequence[Spectrum | Any]) -> list[list[dict[str, Any]]]:
         """Rows of each item of ``batch``, without reports."""
@@ -120,7 +120,7 @@ class ElucidateBatch:
         if self.report is not None:
             from nmrpeak_cli.report import write_reports
 
-            write_reports(batch, groups, self.report, self.forward())
+            groups = write_reports(batch, groups, self.report, self.forward())
         return groups
 
 

@@ -421,14 +421,6 @@ def process_generator(weights: Path, device: str, threads: int | None = None) ->
     return load_generator(weights, device=device)
 
 
-def forward_predictor(weights: Path, device: str, threads: int | None = None) -> Predictor:
-    """The forward model of ``weights``: ``ForwardModel(weights, device, threads)``
-    (:class:`~nmrpeak_cli.predict.forward.ForwardModel`: loaded on the first call, once per
-    process; molecules it cannot handle get ``None``), under the old name
-    :mod:`nmrpeak_cli.elucidate` still imports."""
-    return ForwardModel(weights, device, threads)
-
-
 @dataclass(frozen=True, slots=True)
 class GenerateBatch:
     """Picklable batch body for :func:`nmrpeak_cli.batch.run_records`: the ranked generated
@@ -491,7 +483,7 @@ class GenerateBatch:
         if self.report is not None:
             from nmrpeak_cli.report import write_reports
 
-            write_reports(batch, groups, self.report, self.forward())
+            groups = write_reports(batch, groups, self.report, self.forward())
         return groups
 
 
@@ -502,7 +494,6 @@ __all__ = [
     "answer_batch",
     "check_query",
     "formula_problem",
-    "forward_predictor",
     "generate",
     "is_failure",
     "process_generator",
