@@ -45,13 +45,13 @@ from nmrpeak_cli.generate.inputs import CONFIGURATIONS
 from nmrpeak_cli.generate.model import load_generator
 from nmrpeak_cli.generate.moves import formula_of, swap, walk
 from nmrpeak_cli.generate.rerank import (
-    default_predictor,
     default_similarity,
     predict_candidates,
     rerank,
 )
 from nmrpeak_cli.generate.search import SearchConfig
 from nmrpeak_cli.io import read_spectra
+from nmrpeak_cli.predict.forward import ForwardModel
 from nmrpeak_cli.spectra import Spectrum
 
 WEIGHTS: dict[str, Path] = {}
@@ -80,7 +80,7 @@ def decoded_and_reranked(split: str, limit: int, offset: int = 0):
     torch.set_num_threads(1)
     weights, forward = models(split)
     generator = load_generator(weights)
-    predictor = default_predictor("cpu", forward)
+    predictor = ForwardModel(forward, "cpu")
     spectra = [
         s
         for b in read_spectra(f"data/queries/{split}_valid.parquet")

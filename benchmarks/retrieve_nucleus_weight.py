@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from nmrpeak_cli.predict.forward import load_forward_model
 from nmrpeak_cli.retrieve.bench import (
     accuracy,
     benchmark_molecules,
@@ -32,7 +33,6 @@ from nmrpeak_cli.retrieve.encoders import (
     load_shipped_encoders,
     load_similarity_params,
 )
-from nmrpeak_cli.retrieve.models import ShippedPredictor
 from nmrpeak_cli.retrieve.search import SearchParams
 
 C13_WEIGHTS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
@@ -46,7 +46,7 @@ def main(work: Path) -> None:
     pq.write_table(table.filter(pc.fill_null(pc.and_(*lengths), False)), work / "valid_ch.parquet")
     queries, keys = load_queries(work / "valid_ch.parquet", None, 0)
     encoders = load_shipped_encoders()
-    predictor = ShippedPredictor(device="cpu")
+    predictor = load_forward_model(device="cpu")
     molecules = benchmark_molecules([q.smiles for q in queries], keys, Path("data"), 0)
     library = prepared_library(
         work / f"lib-{predictor.identity.sha256[:8]}",

@@ -394,11 +394,10 @@ def _collect(
         collect,
     )
     from nmrpeak_cli.generate.model import load_generator, weights_path
-    from nmrpeak_cli.generate.rerank import default_predictor
     from nmrpeak_cli.generate.search import calibration_of
+    from nmrpeak_cli.predict.forward import ForwardModel, load_forward_model
     from nmrpeak_cli.retrieve.api import open_searcher
     from nmrpeak_cli.retrieve.encoders import load_shipped_encoders
-    from nmrpeak_cli.retrieve.models import ShippedPredictor
 
     seed = run_context(ctx).seed
     searching = None if search_budget is None else search_config(search_budget, None)
@@ -418,7 +417,7 @@ def _collect(
         else [table]
     )
     try:
-        library_predictor = ShippedPredictor(predictor_weights, device="cpu", jobs=2)
+        library_predictor = load_forward_model(predictor_weights, device="cpu", jobs=2)
         chosen = load_shipped_encoders() if encoders else {}
         library = bench_library(tables, data, size, library_predictor, chosen, work_dir,
                                 seed=seed, log=stderr_console().print)  # fmt: skip
@@ -433,7 +432,7 @@ def _collect(
         "search": None if searching is None else repr(searching),
         "logprobs": "library candidates",
     }  # fmt: skip
-    predictor = default_predictor("cpu", predictor_weights)
+    predictor = ForwardModel(predictor_weights, "cpu")
     pools = cached_pools(
         work_dir, {**setup, "queries": str(table), "keys": keys},
         lambda: collect(queries, keys, searcher, generator, predictor, beam=beam,

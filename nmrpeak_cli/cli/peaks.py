@@ -61,7 +61,7 @@ class _SkipLog:
         return any(row.get("error") for row in rows)
 
 
-def _render_table(rows: list[dict]) -> None:
+def render_table(rows: list[dict]) -> None:
     """Rows as a terminal table: peaks in journal style (1H to 0.01 ppm, 13C to 0.1 ppm, whole
     proton counts); file outputs keep full precision."""
     from rich.markup import escape
@@ -177,7 +177,7 @@ def peaks(
         schema=PEAKS_SCHEMA,
         options=options,
         digest={"processing": asdict(processing), "reprocess": reprocess, "schema": "peaks"},
-        render=_render_table,
+        render=render_table,
         description="samples",
         failed=log,
     )

@@ -13,29 +13,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
 from nmrpeak_cli.errors import NmrpeakError
 from nmrpeak_cli.generate.decode import Candidate
 from nmrpeak_cli.generate.model import RerankCalibration
-from nmrpeak_cli.predict.forward import ForwardModel, Predictor
+from nmrpeak_cli.predict.forward import Predictor
 from nmrpeak_cli.spectra import Spectrum
 
 SimilarityFn = Callable[[Spectrum, Spectrum], float]
 """``(query, predicted) -> similarity in [0, 1]``."""
-
-
-def default_predictor(device: str = "cpu", weights: Path | None = None) -> Predictor:
-    """The forward model (default: the shipped one), loaded on the first call once per process:
-    ``ForwardModel(weights, device)`` (:class:`~nmrpeak_cli.predict.forward.ForwardModel`),
-    under the old name ``cli/elucidate.py`` still imports.
-
-    Molecules the model cannot handle get ``None``. Raises :class:`NotAvailableError` at
-    call time when the predict module or its weights are missing.
-    """
-    return ForwardModel(weights, device)
 
 
 def default_similarity() -> SimilarityFn:

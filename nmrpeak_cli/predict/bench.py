@@ -144,7 +144,7 @@ def _evaluate(records, atom_shifts, mols) -> dict[str, Any]:
     }
 
 
-def _csp5_shifts(
+def csp5_shifts(
     mols: Sequence, smiles: Sequence[str]
 ) -> tuple[list[np.ndarray | None], float] | None:
     """Per-atom csp5 predictions (None for failures) and seconds taken; None if not installed.
@@ -266,7 +266,7 @@ def baseline_predictions(
     else:
         chosen = list(range(min(csp5_limit, len(records))))
         result = (
-            _csp5_shifts([mols[i] for i in chosen], [records[i].smiles for i in chosen])
+            csp5_shifts([mols[i] for i in chosen], [records[i].smiles for i in chosen])
             if chosen
             else None
         )

@@ -16,12 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from nmrpeak_cli.artifacts import ModelIdentity
-from nmrpeak_cli.predict.forward import load_forward_model
 from nmrpeak_cli.spectra import Nucleus, Peak, PeakList, Spectrum
-
-ShippedPredictor = load_forward_model
-"""Old name of :func:`~nmrpeak_cli.predict.forward.load_forward_model`, kept while
-``cli/elucidate.py`` still imports it."""
 
 
 @runtime_checkable

@@ -67,7 +67,7 @@ def test_peaks_on_a_pdata_folder_walks_up_to_the_experiment(tmp_path):
 
 
 def test_terminal_table_prints_journal_precision(capsys, monkeypatch):
-    from nmrpeak_cli.cli.peaks import _render_table
+    from nmrpeak_cli.cli.peaks import render_table
 
     monkeypatch.setenv("COLUMNS", "200")
     row = {
@@ -81,7 +81,7 @@ def test_terminal_table_prints_journal_precision(capsys, monkeypatch):
         "field_mhz": 400.13,
         "error": None,
     }
-    _render_table([row])
+    render_table([row])
     out = capsys.readouterr().out
     assert "8.01 (d, J = 8.4 Hz, 2H)" in out and "1.26 (s, 3H)" in out, out
     assert "128.3 (CH)" in out and "77.0" in out and "8.0148" not in out, out

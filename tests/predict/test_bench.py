@@ -8,7 +8,7 @@ from nmrpeak_cli.predict.bench import render_markdown, run_benchmark
 
 
 def test_benchmark_report_has_every_section(tiny_table, tiny_weights, monkeypatch):
-    monkeypatch.setattr("nmrpeak_cli.predict.bench._csp5_shifts", lambda mols, smiles: None)
+    monkeypatch.setattr("nmrpeak_cli.predict.bench.csp5_shifts", lambda mols, smiles: None)
     report = run_benchmark(data=tiny_table, weights=tiny_weights, log=lambda _: None)
     assert report["records"] >= 6, "tiny table: 6 scaffold-test rows (split by solvent)"
     for method in ("model", "hose"):
@@ -29,7 +29,7 @@ def test_csp5_rows_are_mapped_by_smiles_when_an_embedding_fails(monkeypatch):
 
     from rdkit import Chem
 
-    from nmrpeak_cli.predict.bench import _csp5_shifts
+    from nmrpeak_cli.predict.bench import csp5_shifts
 
     smiles = ["CCO", "C1CC1", "CC(=O)O"]  # pretend the cyclopropane fails to embed
 
@@ -46,7 +46,7 @@ def test_csp5_rows_are_mapped_by_smiles_when_an_embedding_fails(monkeypatch):
         return types.SimpleNamespace(predictions=frame)  # columns as csp5's DataFrame has them
 
     monkeypatch.setitem(sys.modules, "csp5", types.SimpleNamespace(predict_smiles=predict_smiles))
-    results, _ = _csp5_shifts([Chem.MolFromSmiles(s) for s in smiles], smiles)
+    results, _ = csp5_shifts([Chem.MolFromSmiles(s) for s in smiles], smiles)
     assert results[1] is None, "a molecule csp5 skipped is a failure"
     assert results[0] is not None and results[2] is not None
     assert set(results[0][[0, 1], 0]) == {10.0}, "ethanol keeps its own rows"
