@@ -12,7 +12,9 @@ InChIKey and scores every candidate with one function, whatever its source:
    it matches.
 2. **Score**: a logistic fusion of that similarity with the source evidence (the embedding
    score of a library hit, the log-probability of a generated one, agreement of sources),
-   fitted on validation queries (:class:`ElucidateModel`, ``models/elucidate.json``).
+   fitted on validation queries (:class:`ElucidateModel`, ``models/elucidate.json``). The
+   card pins the generator (sha256) and the search weights it was fitted with; they are
+   what runs unless other generator weights are given (:func:`choose_generator`).
 3. **Confidence**: the probability that the candidate is right, a logistic calibration of
    score, margin to the next candidate, agreement between sources and peak-count
    consistency, fitted on validation queries.

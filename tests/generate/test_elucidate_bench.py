@@ -104,6 +104,8 @@ def test_a_whole_benchmark_run_returns_no_other_formula(
     assert with_formula and all(s["queries"] == 4 for s in with_formula.values()), report["sets"]
     assert all(s["other_formula"] == 0 for s in with_formula.values()), with_formula
     assert out.with_suffix(".md").is_file()
+    assert report["generator_weights"] == "generator.safetensors", "what a fitted card pins"
+    assert set(report["search_weights"]) == {"w_similarity", "w_logprob", "bias"}
 
 
 @pytest.mark.integration
