@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from nmrpeak_cli.artifacts import DictConfig
-from nmrpeak_cli.predict.matching import match_c13, match_h1
 
 if TYPE_CHECKING:
     from rdkit import Chem
@@ -88,6 +87,8 @@ class Assignment:
 def assign_shifts(record: ShiftRecord, atom_shifts: np.ndarray) -> Assignment:
     """Assign ``record``'s observed shifts to atoms given predictions ``(n_atoms, 2)``:
     CASCADE 13C as mapped, else :func:`match_c13`; 1H by :func:`match_h1`."""
+    from nmrpeak_cli.predict.matching import match_c13, match_h1  # scipy: not on predict's path
+
     graph = record.graph
     c13_atoms = h1_atoms = np.zeros(0, dtype=np.int64)
     c13_shifts = h1_shifts = np.zeros(0)
