@@ -9,6 +9,9 @@
 #   (5e-4 pushed validation 13C from 1.45 to 1.52-1.61 in the first epochs).
 # MEMBER=m2: a second, independent ensemble member trained from scratch (hidden 256,
 #   8 layers, dropout 0.1, seed 1) for the ensemble and its spread-based uncertainty.
+#   Its checkpoints live in runs/ (lost with the machine), so its best epoch is also
+#   committed as models/predictor_m2.* (float16, not used by any command) and a run on a
+#   new machine warm-starts from it.
 # Export a run when its validation beats the shipped model (models/predictor.json "valid"):
 #   python -c 'from pathlib import Path; from nmrpeak_cli.predict.train import export_predictor;
 #     export_predictor(Path("runs/predictor_v2"), Path("models/predictor.safetensors"), "...")'
@@ -27,8 +30,11 @@ case "$MEMBER" in
   v2) exec "${NMRPEAK[@]}" train predictor --out-dir "$OUT" --split "$SPLIT" \
         --init-weights "${INIT:-models/predictor.safetensors}" --layers 8 --lr 1.5e-4 \
         --warmup-epochs 0 --threads 1 --epochs 400 ;;
-  m2) exec "${NMRPEAK[@]}" --seed 1 train predictor --out-dir "$OUT" --split "$SPLIT" \
+  m2) # a new machine has no runs/: continue from the member's committed float16 export
+    WARM=()
+    [[ -f models/predictor_m2.safetensors ]] && WARM=(--init-weights models/predictor_m2.safetensors)
+    exec "${NMRPEAK[@]}" --seed 1 train predictor --out-dir "$OUT" --split "$SPLIT" \
         --hidden 256 --layers 8 --dropout 0.1 --weight-decay 1e-4 --lr 1e-3 \
-        --warmup-epochs 2 --threads 1 --epochs 400 ;;
+        --warmup-epochs 2 --threads 1 --epochs 400 "${WARM[@]}" ;;
   *) echo "MEMBER must be v2 or m2, got $MEMBER" >&2; exit 2 ;;
 esac
