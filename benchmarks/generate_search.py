@@ -16,13 +16,17 @@ the in-sample top-1 under the old and the new weights compare on the same candid
 
 ``ablation``: decode once, then run the search with one move family added at a time
 (top-1/top-10, predictions and CPU seconds per query for each row); ``--crem-db DB`` adds
-the row "default + CReM" (``nmrpeak data crem-db``), ``--rows`` keeps only the named rows.
+the row "default + CReM" (``nmrpeak data crem-db``), ``--library-seeds DIR`` the row
+"default + library seeds" (the ``--library-k`` nearest entries of a library, default 10,
+retrieved ignoring the formula and added after the beam seeds; build the library from
+training molecules only), ``--rows`` keeps only the named rows.
 
 The test split is never read.
 
     python benchmarks/generate_search.py ceiling random 200
     python benchmarks/generate_search.py fit random 200 [OFFSET] [--weights W] [--predictor P] [--write]
     python benchmarks/generate_search.py ablation random 100 [--crem-db DB] [--rows "A;B"]
+        [--library-seeds DIR [--library-k 10]]
 
 ``--weights``/``--predictor`` default to the split's shipped models
 (``models/generator[_random]``, ``models/predictor[_random]``).
@@ -49,7 +53,7 @@ from nmrpeak_cli.generate.rerank import (
     predict_candidates,
     rerank,
 )
-from nmrpeak_cli.generate.search import SearchConfig
+from nmrpeak_cli.generate.search import PredictionCache, SearchConfig, Seed, reseed
 from nmrpeak_cli.io import read_spectra
 from nmrpeak_cli.predict.forward import ForwardModel
 from nmrpeak_cli.spectra import Spectrum
@@ -238,8 +242,63 @@ ABLATION = {
 """Search settings of each ablation row (changes from :class:`SearchConfig`; no time limit)."""
 CREM_ROW = "default + CReM"
 """Row added by ``--crem-db PATH``: the default search with the ``crem`` move."""
+LIBRARY_ROW = "default + library seeds"
+"""Row added by ``--library-seeds DIR``: the default search, library neighbours as seeds."""
 OPTIONS: dict[str, object] = {}
-"""``--crem-db`` (a Path) and ``--rows`` (row names) of ``ablation``."""
+"""``--crem-db`` (a Path), ``--library-seeds`` (a Path), ``--library-k`` (an int) and
+``--rows`` (row names) of ``ablation``."""
+
+
+def library_neighbours(decoded, directory: Path, k: int) -> tuple[list[list[str]], list[float]]:
+    """SMILES of the ``k`` nearest entries of the library at ``directory`` for each decoded
+    query, retrieved ignoring its formula, and the CPU seconds of each retrieval."""
+    from nmrpeak_cli.retrieve.api import open_searcher
+    from nmrpeak_cli.retrieve.search import SearchParams
+
+    searcher = open_searcher(directory, k=k, params=SearchParams(formula_policy="ignore"))
+    neighbours, cpu = [], []
+    for d in decoded:
+        begin = time.process_time()
+        rows = searcher.groups([d.query])[0]
+        neighbours.append([r["smiles"] for r in rows if r.get("smiles")])
+        cpu.append(time.process_time() - begin)
+    return neighbours, cpu
+
+
+def chem_key(smiles: str) -> str:
+    """InChIKey of ``smiles`` ("" when it does not parse)."""
+    mol = Chem.MolFromSmiles(smiles)
+    return Chem.MolToInchiKey(mol) if mol is not None else ""
+
+
+def formula_of_query(decoded) -> str | None:
+    """The query's formula as :func:`~nmrpeak_cli.generate.search.structure_search` compares it."""
+    from nmrpeak_cli.spectra import normalize_formula
+
+    formula = decoded.query.formula
+    return normalize_formula(formula) if formula else None
+
+
+def run_searches_with(decoded, reranked, generator, predictor, config, extra):
+    """:func:`~nmrpeak_cli.generate.bench.run_searches` with ``extra[i]`` (SMILES) added to
+    query ``i``'s seeds as ``library`` seeds, after its beam (and ``reseed``) seeds."""
+    from nmrpeak_cli.generate.bench import search_seeds
+    from nmrpeak_cli.generate.search import structure_search
+
+    cache = PredictionCache(predictor)
+    results, cpu = [], []
+    for d, ranked, more in zip(decoded, reranked, extra, strict=True):
+        begin = time.process_time()
+        seeds = search_seeds(d, ranked)
+        if not d.candidates and d.query.formula and config.reseed_beam:
+            found = reseed(generator, [d.query], config.reseed_beam)[0]
+            seeds += [Seed(s, "beam") for s in found if s not in d.seeds]
+        seeds += [Seed(s, "library") for s in more]
+        results.append(
+            structure_search(d.query, seeds, predictor=cache, config=config, generator=generator)
+        )
+        cpu.append(time.process_time() - begin)
+    return results, cpu
 
 
 def ablation(split: str, limit: int) -> dict:
@@ -260,17 +319,37 @@ def ablation(split: str, limit: int) -> dict:
     rows = dict(ABLATION)
     if OPTIONS.get("crem_db") is not None:
         rows[CREM_ROW] = {"crem_db": OPTIONS["crem_db"]}
+    if OPTIONS.get("library_seeds") is not None:
+        rows[LIBRARY_ROW] = {}
     if OPTIONS.get("rows"):
         rows = {k: v for k, v in rows.items() if k in OPTIONS["rows"]}
     for name, change in rows.items():
         config = replace(SearchConfig(time_limit=None), **change)
         if change.get("w_logprob") == 0.0:
             config = replace(config, w_similarity=1.0, bias=0.0)
-        results, cpu = run_searches(decoded, reranked, generator, predictor, config)
+        if name == LIBRARY_ROW:
+            neighbours, retrieval = library_neighbours(
+                decoded, OPTIONS["library_seeds"], int(OPTIONS.get("library_k", 10))
+            )
+            results, cpu = run_searches_with(
+                decoded, reranked, generator, predictor, config, neighbours
+            )
+            cpu = [a + b for a, b in zip(cpu, retrieval, strict=True)]
+        else:
+            results, cpu = run_searches(decoded, reranked, generator, predictor, config)
         hits = [
             [c.inchikey == d.truth.inchikey for c in r.candidates]
             for d, r in zip(decoded, results, strict=True)
         ]
+        if name == LIBRARY_ROW:  # a leak check (0 when the library holds no query molecule)
+            table["library seeds: queries with the truth among them"] = sum(
+                d.truth.connectivity in {chem_key(s)[:14] for s in more}
+                for d, more in zip(decoded, neighbours, strict=True)
+            )
+            table["library seeds: queries with one of the formula"] = sum(
+                any(formula_of(s) == formula_of_query(d) for s in more)
+                for d, more in zip(decoded, neighbours, strict=True)
+            )
         table[name] = {
             "top1": sum(bool(h) and h[0] for h in hits) / n,
             "top10": sum(any(h[:10]) for h in hits) / n,
@@ -296,6 +375,10 @@ def _options(args: list[str]) -> tuple[list[str], bool]:
             write = True
         elif arg == "--crem-db":
             OPTIONS["crem_db"] = Path(next(items))
+        elif arg == "--library-seeds":
+            OPTIONS["library_seeds"] = Path(next(items))
+        elif arg == "--library-k":
+            OPTIONS["library_k"] = int(next(items))
         elif arg == "--rows":  # row names of ablation, separated by ";"
             OPTIONS["rows"] = next(items).split(";")
         else:
