@@ -31,7 +31,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -126,8 +126,6 @@ class SearchConfig:
     def for_generator(self, generator: Generator | None) -> SearchConfig:
         """This config with every unset fused-score weight taken from ``generator``'s card
         (:func:`calibration_of`)."""
-        from dataclasses import replace
-
         fitted = calibration_of(generator)
         unset = {k: fitted[k] for k in FALLBACK_FUSION if getattr(self, k) is None}
         return replace(self, **unset) if unset else self
@@ -516,18 +514,14 @@ def _final(
         logprobs = sequence_logprobs(generator, pool.query, [e.smiles for e in chosen])
         for entry, logprob in zip(chosen, logprobs, strict=True):
             entry.logprob = logprob
-    weights = calibration_of(generator)
-    bias, w_similarity, w_logprob = (
-        weights[k] if getattr(config, k) is None else getattr(config, k)
-        for k in ("bias", "w_similarity", "w_logprob")
-    )
+    fused = config.for_generator(generator)
     out = []
     for entry in chosen:
         if entry.logprob is None and generator is None:
             score = entry.similarity
         else:
             lp = MISSING_LOGPROB if entry.logprob is None else entry.logprob
-            z = bias + w_similarity * entry.similarity + w_logprob * lp
+            z = fused.bias + fused.w_similarity * entry.similarity + fused.w_logprob * lp
             score = 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
         mol = chem.try_parse_smiles(entry.smiles)
         if mol is None:
