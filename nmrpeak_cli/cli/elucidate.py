@@ -394,7 +394,7 @@ def _collect(
         collect,
     )
     from nmrpeak_cli.generate.model import load_generator, weights_path
-    from nmrpeak_cli.generate.search import calibration_of
+    from nmrpeak_cli.generate.search import FALLBACK_FUSION
     from nmrpeak_cli.predict.forward import ForwardModel, load_forward_model
     from nmrpeak_cli.retrieve.api import open_searcher
     from nmrpeak_cli.retrieve.encoders import load_shipped_encoders
@@ -402,7 +402,7 @@ def _collect(
     seed = run_context(ctx).seed
     searching = None if search_budget is None else search_config(search_budget, None)
     if searching is not None and search_weights is not None:
-        searching = replace(searching, **search_weights)
+        searching = searching.with_fusion(search_weights)
     if not table.is_file():
         raise fail(f"query table {table} not found (run `nmrpeak data prepare`)")
     queries, keys = both_nuclei_queries(table)
@@ -441,7 +441,9 @@ def _collect(
     # what a fitted card pins (not in the cache key: it adds nothing the sha256 does not say)
     pinned = weights_path(weights) if weights is None or Path(weights).is_dir() else weights
     setup[GENERATOR_FILE_KEY] = Path(pinned).name
-    setup[SEARCH_WEIGHTS_KEY] = (
-        None if searching is None else {**calibration_of(generator), **(search_weights or {})}
-    )
+    if searching is not None:
+        fused = searching.for_generator(generator)
+        setup[SEARCH_WEIGHTS_KEY] = {k: getattr(fused, k) for k in FALLBACK_FUSION}
+    else:
+        setup[SEARCH_WEIGHTS_KEY] = None
     return pools, setup

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -238,8 +238,7 @@ def elucidate_batch(
     if chosen.warning is not None:
         warnings.warn(chosen.warning, UserWarning, stacklevel=2)
     if search is not None and chosen.search_weights is not None:
-        unset = {k: v for k, v in chosen.search_weights.items() if getattr(search, k) is None}
-        search = replace(search, **unset)
+        search = search.with_fusion(chosen.search_weights)
     forward = (predictor_weights or default_weights()).absolute()
     generation = GenerateBatch(
         (chosen.weights or weights_path()).absolute(),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nmrpeak_cli.errors import NotAvailableError
+from nmrpeak_cli.generate.search import FALLBACK_FUSION
 
 if TYPE_CHECKING:
     from nmrpeak_cli.similarity import SimilarityParams
@@ -183,7 +184,7 @@ GENERATOR_FILE_KEY = "generator_weights"
 SEARCH_WEIGHTS_KEY = "search_weights"
 """Card key of the structure search's fused-score weights (``w_similarity``, ``w_logprob``,
 ``bias``) the fusion was fitted with."""
-_SEARCH_WEIGHT_NAMES = ("w_similarity", "w_logprob", "bias")
+_SEARCH_WEIGHT_NAMES = tuple(FALLBACK_FUSION)
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,12 +123,16 @@ class SearchConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
+    def with_fusion(self, weights: Mapping[str, float]) -> SearchConfig:
+        """This config with every unset fused-score weight (``w_similarity``, ``w_logprob``,
+        ``bias``) taken from ``weights``; weights already set are kept."""
+        unset = {k: weights[k] for k in FALLBACK_FUSION if getattr(self, k) is None}
+        return replace(self, **unset) if unset else self
+
     def for_generator(self, generator: Generator | None) -> SearchConfig:
         """This config with every unset fused-score weight taken from ``generator``'s card
         (:func:`calibration_of`)."""
-        fitted = calibration_of(generator)
-        unset = {k: fitted[k] for k in FALLBACK_FUSION if getattr(self, k) is None}
-        return replace(self, **unset) if unset else self
+        return self.with_fusion(calibration_of(generator))
 
 
 def calibration_of(generator: Generator | None) -> dict[str, float]:
