@@ -39,14 +39,11 @@ def autophase(
         Phases to pass to :func:`apply_phase`.
     """
     size = spectrum.shape[-1]
-    magnitude = np.abs(spectrum)
-    floor = np.median(magnitude)
-    peaks, _ = signal.find_peaks(magnitude, height=20 * floor, distance=max(3, size // 4096))
+    peaks = magnitude_peaks(spectrum, max_peaks=max_peaks)
     if peaks.size == 0:
         return 0.0, 0.0
-    peaks = peaks[np.argsort(magnitude[peaks])[::-1][:max_peaks]]
     angles = np.angle(spectrum[peaks])
-    weights = magnitude[peaks]
+    weights = np.abs(spectrum[peaks])
     x = peaks / size - 0.5
     p1_grid = np.deg2rad(np.arange(-max_p1_deg, max_p1_deg + 0.5, 1.0))
     if peaks.size < 3:
@@ -124,18 +121,14 @@ def whole_point_delay(spectrum: np.ndarray, *, max_points: int = 64, max_peaks: 
     magnitude peaks most coherent (the zero-order phase is free), less 0.005 per point.
     """
     size = spectrum.shape[-1]
-    magnitude = np.abs(spectrum)
-    peaks, _ = signal.find_peaks(
-        magnitude, height=20 * np.median(magnitude), distance=max(3, size // 4096)
-    )
+    peaks = magnitude_peaks(spectrum, max_peaks=max_peaks)
     if peaks.size < 3:
         return 0
-    peaks = peaks[np.argsort(magnitude[peaks])[::-1][:max_peaks]]
     ks = np.arange(-max_points, max_points + 1)
     ramp = np.exp(
         1j * (np.angle(spectrum[peaks])[None, :] + 2 * np.pi * ks[:, None] * (peaks / size))
     )
-    weights = magnitude[peaks]
+    weights = np.abs(spectrum[peaks])
     coherence = np.abs((weights[None, :] * ramp).sum(axis=1)) / weights.sum()
     # peaks in a few clusters alias: prefer the smallest delay of similar coherence
     return int(ks[int(np.argmax(coherence - 0.005 * np.abs(ks)))])
