@@ -303,12 +303,13 @@ def calibrate_predictor(
     loaded = [load_member(weights), *(load_member(Path(m)) for m in members)]
     model = ShiftEnsemble(loaded) if len(loaded) > 1 else loaded[0]
     model.memory = None
-    if read_card(weights).get("memory"):
-        from nmrpeak_cli.paths import file_sha256
+    card = read_card(weights)
+    if card.get("memory"):
         from nmrpeak_cli.predict.memory import load_memory
 
-        digests = [file_sha256(Path(w)) for w in (weights, *members)]
-        model.memory = load_memory(weights.parent / read_card(weights)["memory"], digests)
+        # the files were checked against these sha256 by load_member
+        digests = [card["sha256"], *(read_card(Path(m))["sha256"] for m in members)]
+        model.memory = load_memory(weights.parent / card["memory"], digests)
     records, _ = records_from_rows(read_table(Path(data), split_column, ["valid"]))
     if limit is not None:
         records = records[:limit]
@@ -321,7 +322,7 @@ def calibrate_predictor(
     calibration = fit_calibration(
         records, atoms.shifts, atoms.spreads, mols, members=len(loaded), levels=atoms.levels
     )
-    card = read_card(weights) | {
+    card = card | {
         "uncertainty": calibration.to_dict()
         | {"data": str(data), "split_column": split_column, "records": len(records)},
     }
