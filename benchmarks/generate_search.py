@@ -53,7 +53,7 @@ from nmrpeak_cli.generate.rerank import (
     predict_candidates,
     rerank,
 )
-from nmrpeak_cli.generate.search import PredictionCache, SearchConfig, Seed, reseed
+from nmrpeak_cli.generate.search import SearchConfig
 from nmrpeak_cli.io import read_spectra
 from nmrpeak_cli.predict.forward import ForwardModel
 from nmrpeak_cli.spectra import Spectrum
@@ -279,28 +279,6 @@ def formula_of_query(decoded) -> str | None:
     return normalize_formula(formula) if formula else None
 
 
-def run_searches_with(decoded, reranked, generator, predictor, config, extra):
-    """:func:`~nmrpeak_cli.generate.bench.run_searches` with ``extra[i]`` (SMILES) added to
-    query ``i``'s seeds as ``library`` seeds, after its beam (and ``reseed``) seeds."""
-    from nmrpeak_cli.generate.bench import search_seeds
-    from nmrpeak_cli.generate.search import structure_search
-
-    cache = PredictionCache(predictor)
-    results, cpu = [], []
-    for d, ranked, more in zip(decoded, reranked, extra, strict=True):
-        begin = time.process_time()
-        seeds = search_seeds(d, ranked)
-        if not d.candidates and d.query.formula and config.reseed_beam:
-            found = reseed(generator, [d.query], config.reseed_beam)[0]
-            seeds += [Seed(s, "beam") for s in found if s not in d.seeds]
-        seeds += [Seed(s, "library") for s in more]
-        results.append(
-            structure_search(d.query, seeds, predictor=cache, config=config, generator=generator)
-        )
-        cpu.append(time.process_time() - begin)
-    return results, cpu
-
-
 def ablation(split: str, limit: int) -> dict:
     """Search metrics for each row of :data:`ABLATION` on the same decoded queries."""
     from dataclasses import replace
@@ -331,8 +309,8 @@ def ablation(split: str, limit: int) -> dict:
             neighbours, retrieval = library_neighbours(
                 decoded, OPTIONS["library_seeds"], int(OPTIONS.get("library_k", 10))
             )
-            results, cpu = run_searches_with(
-                decoded, reranked, generator, predictor, config, neighbours
+            results, cpu = run_searches(
+                decoded, reranked, generator, predictor, config, library_seeds=neighbours
             )
             cpu = [a + b for a, b in zip(cpu, retrieval, strict=True)]
         else:

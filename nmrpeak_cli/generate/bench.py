@@ -278,19 +278,24 @@ def run_searches(
     generator: Generator,
     predictor: Predictor,
     config: SearchConfig,
+    library_seeds: Sequence[Sequence[str]] | None = None,
 ) -> tuple[list[SearchResult], list[float]]:
     """The search result and CPU seconds of each query (one prediction cache for all).
 
     A query whose beam found nothing of its formula is first re-decoded for seeds
-    (:func:`~nmrpeak_cli.generate.search.reseed`); its CPU time counts for that query."""
+    (:func:`~nmrpeak_cli.generate.search.reseed`); its CPU time counts for that query.
+    ``library_seeds[i]`` (SMILES), when given, are added to query ``i``'s seeds as
+    ``library`` seeds, after the beam's."""
     cache = PredictionCache(predictor)
     results, cpu = [], []
-    for d, ranked in zip(decoded, reranked, strict=True):
+    extras = library_seeds if library_seeds is not None else [()] * len(decoded)
+    for d, ranked, more in zip(decoded, reranked, extras, strict=True):
         begin = time.process_time()
         seeds = search_seeds(d, ranked)
         if not d.candidates and d.query.formula and config.reseed_beam:
             extra = reseed(generator, [d.query], config.reseed_beam)[0]
             seeds += [Seed(s, "beam") for s in extra if s not in d.seeds]
+        seeds += [Seed(s, "library") for s in more]
         results.append(
             structure_search(
                 d.query,
