@@ -59,13 +59,20 @@ def configuration(name: str) -> Configuration:
 
 
 def canonical_input(spectrum: Spectrum) -> Spectrum:
-    """The spectrum as the generator reads it (13C signals merged, truth removed)."""
+    """The spectrum as the generator reads it (13C signals merged, truth removed). A merged
+    13C signal keeps the attached-H label (``n_h``, DEPT) its peaks agree on (the tokenizer
+    ignores it; the similarity of the rerank and the search use it)."""
     c13 = spectrum.c13
     if c13:
         shifts = c13.shifts
-        keep = np.ones(len(shifts), bool)
-        keep[1:] = np.abs(np.diff(shifts)) >= C13_MERGE_PPM
-        c13 = PeakList(Nucleus.C13, tuple(Peak(float(s)) for s in shifts[keep]))
+        starts = np.flatnonzero(np.r_[True, np.abs(np.diff(shifts)) >= C13_MERGE_PPM])
+        ends = np.r_[starts[1:], len(shifts)]
+        merged = []
+        for start, end in zip(starts, ends, strict=True):
+            labels = {p.n_h for p in c13.peaks[start:end]}
+            n_h = labels.pop() if len(labels) == 1 else None
+            merged.append(Peak(float(shifts[start]), n_h=n_h))
+        c13 = PeakList(Nucleus.C13, tuple(merged))
     return replace(spectrum, c13=c13 or None, h1=spectrum.h1 or None, smiles=None)
 
 

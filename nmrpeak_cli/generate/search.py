@@ -8,9 +8,11 @@ search (:func:`structure_search`):
    recombination (:mod:`~nmrpeak_cli.generate.fragments`), whose children have the formula
    by construction.
 2. **Iterations**: the best structures not yet expanded are mutated by local moves
-   (:mod:`~nmrpeak_cli.generate.moves`); children of another formula are dropped before
-   any prediction; the rest are predicted in one batch and scored by the peak-aware
-   similarity to the query. Stops when the prediction budget or the time limit is spent, or
+   (:mod:`~nmrpeak_cli.generate.moves`); children of another formula, and any proposal
+   whose carbons cannot carry the query's attached-H labels (DEPT;
+   :mod:`~nmrpeak_cli.generate.labels`), are dropped before any prediction; the rest are
+   predicted in one batch and scored by the peak-aware similarity to the query (matching
+   13C peaks within their attached-H class). Stops when the prediction budget or the time limit is spent, or
    when the top of the population has not changed for ``patience`` iterations.
 3. **Final ranking**: stereoisomers of the best structures join them, and the ``rescore``
    best by similarity are scored by the generator (teacher-forced log-probability per
@@ -30,7 +32,7 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +40,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nmrpeak_cli.generate.moves import MOVES, Move, formula_of, stereoisomers
+from nmrpeak_cli.generate.search_generator import (
+    CALIBRATION_KEY,
+    FALLBACK_FUSION,
+    MISSING_LOGPROB,
+    calibration_of,
+    reseed,
+    sequence_logprobs,
+    write_calibration,
+)
 from nmrpeak_cli.spectra import Nucleus, Spectrum, normalize_formula
 
 if TYPE_CHECKING:
@@ -47,15 +58,6 @@ if TYPE_CHECKING:
 
 SOURCES = ("beam", "library", "search")
 """Where a candidate came from: a generator hypothesis, a library neighbour, or a move."""
-MISSING_LOGPROB = -3.0
-"""Per-token log-probability given to a candidate the generator cannot spell."""
-CALIBRATION_KEY = "search_calibration"
-"""Key of the fused-score weights in a generator's card (see :func:`write_calibration`)."""
-FALLBACK_FUSION = {"w_similarity": 12.68, "w_logprob": 4.09, "bias": -10.43}
-"""Fused-score weights for a generator whose card has none: fitted for the first CPU-trained
-``generator_random_v1`` on 150 random-valid queries (``python benchmarks/generate_search.py fit
-random 150 100 --weights models/generator_random_v1.safetensors``; see
-benchmarks/RESULTS.md#generate)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,39 +137,6 @@ class SearchConfig:
         return self.with_fusion(calibration_of(generator))
 
 
-def calibration_of(generator: Generator | None) -> dict[str, float]:
-    """The fused-score weights of ``generator``'s card (``search_calibration``), or
-    :data:`FALLBACK_FUSION` when it has none (or no generator)."""
-    stored = (generator.card if generator is not None else {}).get(CALIBRATION_KEY) or {}
-    try:
-        return {k: float(stored.get(k, v)) for k, v in FALLBACK_FUSION.items()}
-    except (TypeError, ValueError, AttributeError):
-        from nmrpeak_cli.errors import NotAvailableError
-
-        raise NotAvailableError(
-            f"the generator card's {CALIBRATION_KEY} is invalid: {stored!r}"
-        ) from None
-
-
-def write_calibration(
-    weights: str | Path, fitted: Mapping[str, float], *, fitted_on: str, command: str
-) -> Path:
-    """Store fused-score weights (``w_similarity``, ``w_logprob``, ``bias``) in the card of the
-    generator ``weights`` (atomically, the rest of the card kept); return the card's path."""
-    from nmrpeak_cli.artifacts import read_card, write_card
-
-    missing = [k for k in FALLBACK_FUSION if k not in fitted]
-    if missing:
-        raise ValueError(f"search calibration lacks {missing}")
-    card = read_card(weights)
-    card[CALIBRATION_KEY] = {
-        **{k: float(fitted[k]) for k in FALLBACK_FUSION},
-        "fitted_on": fitted_on,
-        "command": command,
-    }
-    return write_card(weights, card)
-
-
 @dataclass(frozen=True, slots=True)
 class Seed:
     """A starting structure."""
@@ -217,6 +186,9 @@ class SearchResult:
     a reason no search was possible."""
     seconds: float = 0.0
     """Wall time of the search."""
+    rejected: int = 0
+    """Proposals ruled out by the query's attached-H labels before any prediction
+    (:mod:`~nmrpeak_cli.generate.labels`)."""
 
 
 class PredictionCache:
@@ -284,8 +256,12 @@ class _Pool:
     cache: PredictionCache
     budget: int
     deadline: float | None
+    fits: Callable[[str], bool] | None = None
+    """The query's attached-H label filter (``None``: no labels)."""
     entries: dict[str, _Entry] = field(default_factory=dict)
     predictions: int = 0
+    rejected: set[str] = field(default_factory=set)
+    """Proposals the label filter ruled out (never predicted)."""
 
     def out_of_budget(self) -> bool:
         return self.predictions >= self.budget
@@ -295,12 +271,12 @@ class _Pool:
 
     def add(self, proposals: Sequence[tuple[str, str, str]]) -> None:
         """Predict and score ``(smiles, source, move)`` proposals not in the pool yet, within
-        the budget (in order)."""
+        the budget (in order); those the query's attached-H labels rule out are not predicted."""
         from nmrpeak_cli.similarity import match_spectra
 
         fresh, seen = [], set()
         for smiles, source, move in proposals:
-            if smiles not in self.entries and smiles not in seen:
+            if smiles not in self.entries and smiles not in seen and self.allows(smiles):
                 seen.add(smiles)
                 fresh.append((smiles, source, move))
         fresh = fresh[: max(self.budget - self.predictions, 0)]
@@ -317,8 +293,27 @@ class _Pool:
                 smiles, match.score, per.get(Nucleus.C13), per.get(Nucleus.H1), source, move
             )
 
+    def allows(self, smiles: str) -> bool:
+        """Whether the label filter lets ``smiles`` through (remembered when it does not)."""
+        if smiles in self.rejected:
+            return False
+        if self.fits is None or self.fits(smiles):
+            return True
+        self.rejected.add(smiles)
+        return False
+
     def ranked(self) -> list[_Entry]:
         return sorted(self.entries.values(), key=lambda e: (-e.similarity, e.smiles))
+
+
+def _label_filter(query: Spectrum) -> Callable[[str], bool] | None:
+    """The query's attached-H label filter (:func:`~nmrpeak_cli.generate.labels.label_filter`),
+    ``None`` when it has no labels or when they contradict its formula (then they are
+    ignored, as retrieval does)."""
+    from nmrpeak_cli.consistency import attached_h_problem
+    from nmrpeak_cli.generate.labels import label_filter
+
+    return None if attached_h_problem(query) else label_filter(query)
 
 
 def _canonical(smiles: str) -> str | None:
@@ -329,9 +324,10 @@ def _canonical(smiles: str) -> str | None:
 
 
 def _children(
-    parent: str, moves: Mapping[str, Move], formula: str | None, taken: set[str]
+    parent: str, moves: Mapping[str, Move], formula: str | None, taken: set[str], pool: _Pool
 ) -> list[tuple[str, str]]:
-    """``(child, move)`` of ``parent`` with its formula (or the query's), not in ``taken``."""
+    """``(child, move)`` of ``parent`` with its formula (or the query's), not in ``taken``,
+    that the query's attached-H labels allow."""
     from nmrpeak_cli import chem
 
     mol = chem.try_parse_smiles(parent)
@@ -344,7 +340,7 @@ def _children(
             if child in seen:
                 continue
             seen.add(child)
-            if formula_of(child) == target:
+            if formula_of(child) == target and pool.allows(child):
                 out.append((child, name))
     return out
 
@@ -420,15 +416,17 @@ def structure_search(
     start = time.perf_counter()
     cache = predictor if isinstance(predictor, PredictionCache) else PredictionCache(predictor)
     formula = normalize_formula(query.formula) if query.formula else None
+    params = similarity_params or DEFAULT_PARAMS
     pool = _Pool(
-        query, similarity_params or DEFAULT_PARAMS, cache, config.budget,
+        query, params, cache, config.budget,
         None if config.time_limit is None else start + config.time_limit,
+        _label_filter(query) if params.attached_h else None,
     )  # fmt: skip
 
     def done(stopped: str, iterations: int) -> SearchResult:
         return SearchResult(
             _final(pool, config, generator, formula), pool.predictions, iterations, stopped,
-            time.perf_counter() - start,
+            time.perf_counter() - start, len(pool.rejected),
         )  # fmt: skip
 
     if not query.nuclei:
@@ -442,6 +440,8 @@ def structure_search(
     if not ordered:
         return SearchResult((), 0, 0, "no readable seed structure")
     pool.add([(s, source, "seed") for s, source in ordered if formula in (None, formula_of(s))])
+    # seeds of the formula that the labels rule out are still mutated when parents run short
+    spare = [s for s, _ in ordered if s in pool.rejected]
     if config.repair and formula is not None:
         pool.add(_repaired([s for s, _ in ordered if s not in pool.entries], formula, config))
     if config.recombine and formula is not None and not pool.out_of_budget():
@@ -454,12 +454,12 @@ def structure_search(
         share = max(config.budget // 4, 1)
         children = []
         for child in recombine([m for m in mols if m is not None], formula):
-            if child not in pool.entries:
+            if child not in pool.entries and pool.allows(child):
                 children.append((child, "search", "recombine"))
             if len(children) >= share:
                 break
         pool.add(children)
-    if not pool.entries:
+    if not pool.entries and not spare:
         return done("no seed of the formula and no recombination that fits it", 0)
     moves = {name: MOVES[name] for name in config.moves}
     if config.crem_db is not None:
@@ -474,14 +474,15 @@ def structure_search(
             return done("budget", iterations)
         if pool.out_of_time():
             return done("time limit", iterations)
-        parents = [e.smiles for e in pool.ranked() if e.smiles not in expanded][: config.parents]
+        parents = [e.smiles for e in pool.ranked() if e.smiles not in expanded]
+        parents = [*parents, *(s for s in spare if s not in expanded)][: config.parents]
         if not parents:
             return done("exhausted", iterations)
         groups = []
         taken = set(pool.entries)
         for parent in parents:
             expanded.add(parent)
-            children = _children(parent, moves, formula, taken)
+            children = _children(parent, moves, formula, taken, pool)
             order = rng.permutation(len(children))
             groups.append([children[i] for i in order])
             taken.update(c for c, _ in children)
@@ -545,77 +546,6 @@ def _final(
         )
     out.sort(key=lambda c: (-c.score, -c.similarity, c.smiles))
     return tuple(out)
-
-
-def reseed(generator: Generator, queries: Sequence[Spectrum], beam: int) -> list[list[str]]:
-    """Seeds for queries whose beam found no structure of the formula: valid hypotheses of a
-    beam that writes the formula's heavy atoms but keeps any hydrogen count (repair and
-    recombination turn them into structures of the formula)."""
-    from nmrpeak_cli.generate.decode import (
-        beam_search,
-        candidates_from_hypotheses,
-        hypothesis_filter,
-        length_cap,
-    )
-
-    if not queries or beam < 1:
-        return [[] for _ in queries]
-    tokenizer = generator.smiles_tokenizer
-    limit = generator.model.config.max_tgt_len
-    formulas = [q.formula for q in queries]
-    found = beam_search(
-        generator,
-        [generator.spectrum_tokenizer.encode(q) for q in queries],
-        beam=beam,
-        max_len=max(length_cap(f, limit) for f in formulas),
-        formulas=formulas,
-        accept=hypothesis_filter(tokenizer, formulas, match_formula=False),
-    )
-    return [
-        [c.smiles for c in candidates_from_hypotheses(h, tokenizer, formula_policy="ignore")]
-        for h in found
-    ]
-
-
-def sequence_logprobs(
-    generator: Generator, query: Spectrum, smiles: Sequence[str], batch_size: int = 64
-) -> list[float | None]:
-    """Teacher-forced log-probability per token (``<eos>`` counted) of each SMILES given the
-    query, as the beam reports it; ``None`` for SMILES with tokens outside the vocabulary or
-    longer than the model writes."""
-    import torch
-
-    from nmrpeak_cli.generate.inputs import pad_batch
-    from nmrpeak_cli.tokenizer import UNK
-
-    source = generator.spectrum_tokenizer.encode(query)
-    model = generator.model
-    limit = model.config.max_tgt_len
-    encoded = [generator.smiles_tokenizer.encode(s) for s in smiles]
-    usable = [i for i, ids in enumerate(encoded) if UNK not in ids and len(ids) <= limit]
-    out: list[float | None] = [None] * len(smiles)
-    device = generator.device
-    with torch.inference_mode():
-        # the incremental decoder of the beam search: the same log-probabilities as a full
-        # teacher-forced pass (causal; padding after a sequence's end is never read by it)
-        # without torch's padded-attention checks, whose first call imports sympy (~0.4 s)
-        memory, mask = model.encode(torch.as_tensor(pad_batch([source]), device=device))
-        for begin in range(0, len(usable), batch_size):
-            rows = usable[begin : begin + batch_size]
-            target = torch.as_tensor(pad_batch([encoded[i] for i in rows]), device=device)
-            cache = model.start_decoding(
-                memory.expand(len(rows), -1, -1), mask.expand(len(rows), -1)
-            )
-            total = torch.zeros(len(rows), device=device)
-            for position in range(target.shape[1] - 1):
-                logits, cache = model.decode_step(target[:, position], position, cache)
-                logp = torch.log_softmax(logits.float(), dim=-1)
-                gold = target[:, position + 1]
-                total += logp.gather(1, gold.unsqueeze(1)).squeeze(1) * (gold != 0)
-            lengths = (target[:, 1:] != 0).sum(1)
-            for i, value in zip(rows, (total / lengths).tolist(), strict=True):
-                out[i] = float(value)
-    return out
 
 
 __all__ = [

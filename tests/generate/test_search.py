@@ -15,13 +15,16 @@ from nmrpeak_cli.generate.search import (
     sequence_logprobs,
     structure_search,
 )
-from nmrpeak_cli.spectra import PeakList, Spectrum
+from nmrpeak_cli.spectra import Peak, PeakList, Spectrum
 
 
-def fake_spectrum(smiles: str, id: str = "q", formula: str | None = None) -> Spectrum:
-    """13C/1H lists from atom environments: every ring position around a heteroatom differs."""
+def fake_spectrum(
+    smiles: str, id: str = "q", formula: str | None = None, labels: bool = False
+) -> Spectrum:
+    """13C/1H lists from atom environments: every ring position around a heteroatom differs
+    (``labels``: 13C peaks labelled with their carbon's attached-H count, as a DEPT would)."""
     mol = Chem.MolFromSmiles(smiles)
-    c13, h1, counts = [], [], []
+    c13, h1, counts, n_h = [], [], [], []
     for atom in mol.GetAtoms():
         if atom.GetSymbol() != "C":
             continue
@@ -34,12 +37,13 @@ def fake_spectrum(smiles: str, id: str = "q", formula: str | None = None) -> Spe
         )
         shift = 12 + 6 * atom.GetDegree() + 95 * atom.GetIsAromatic() + 30 * hetero + 7 * second
         c13.append(float(shift))
+        n_h.append(atom.GetTotalNumHs() if labels else None)
         if atom.GetTotalNumHs():
             h1.append(0.9 + 5.5 * atom.GetIsAromatic() + 1.1 * hetero + 0.35 * second)
             counts.append(float(atom.GetTotalNumHs()))
     return Spectrum(
         id,
-        c13=PeakList.from_shifts("13C", c13),
+        c13=PeakList("13C", tuple(Peak(s, n_h=h) for s, h in zip(c13, n_h, strict=True))),
         h1=PeakList.from_shifts("1H", h1, counts) if h1 else None,
         formula=formula,
     )
@@ -79,6 +83,70 @@ def test_search_finds_the_positional_isomer_of_a_seed():
     assert result.predictions <= 300 + SearchConfig().stereo * SearchConfig().stereo_limit
     scores = [c.score for c in result.candidates]
     assert scores == sorted(scores, reverse=True), "candidates must come best first"
+
+
+class RecordingPredictor(CountingPredictor):
+    """The fake forward model, remembering every SMILES it predicted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def __call__(self, smiles: Sequence[str], solvent: str | None) -> list[Spectrum | None]:
+        self.seen.extend(smiles)
+        return super().__call__(smiles, solvent)
+
+
+ISOPROPYL = "CC(C)c1ccncc1"  # of the formula, but a CH and no CH2: DEPT rules it out
+
+
+def test_attached_h_labels_rule_out_proposals_before_any_prediction():
+    from nmrpeak_cli.generate.labels import labels_fit, query_label_counts
+
+    labelled = fake_spectrum(TRUTH, formula="C8H11N", labels=True)
+    wanted = query_label_counts(labelled)
+    assert wanted == {0: 1, 1: 2, 2: 1, 3: 1}, "the two CH2 share a fake shift: one peak"
+    seeds = [ISOPROPYL, "CCCc1cccnc1"]
+    predictor = RecordingPredictor()
+    found = structure_search(labelled, seeds, predictor=predictor, config=SearchConfig(budget=300))
+    assert found.candidates[0].inchikey == key(TRUTH)
+    assert found.rejected > 0
+    assert Chem.CanonSmiles(ISOPROPYL) not in predictor.seen
+    assert all(labels_fit(Chem.MolFromSmiles(s), wanted) for s in predictor.seen)
+    assert all(labels_fit(Chem.MolFromSmiles(c.smiles), wanted) for c in found.candidates)
+    # without labels the same search spends predictions on what the labels ruled out
+    blind = RecordingPredictor()
+    plain = structure_search(query(), seeds, predictor=blind, config=SearchConfig(budget=300))
+    assert plain.rejected == 0 and Chem.CanonSmiles(ISOPROPYL) in blind.seen
+
+
+def test_labels_are_ignored_when_switched_off_or_contradicting_the_formula():
+    from dataclasses import replace
+
+    from nmrpeak_cli.similarity import DEFAULT_PARAMS
+
+    labelled = fake_spectrum(TRUTH, formula="C8H11N", labels=True)
+    off = replace(DEFAULT_PARAMS, attached_h=False)
+    found = structure_search(
+        labelled, [ISOPROPYL], predictor=CountingPredictor(), similarity_params=off
+    )
+    assert found.rejected == 0 and found.predictions > 0
+    # five CH3 labels need 15 hydrogens: C8H11N cannot carry them, so no label is used
+    wrong = Spectrum(
+        "w", c13=PeakList("13C", tuple(Peak(10.0 + i, n_h=3) for i in range(5))),
+        formula="C8H11N",
+    )  # fmt: skip
+    assert structure_search(wrong, [ISOPROPYL], predictor=CountingPredictor()).rejected == 0
+
+
+def test_seeds_the_labels_rule_out_are_still_mutated():
+    labelled = fake_spectrum(TRUTH, formula="C8H11N", labels=True)
+    predictor = RecordingPredictor()
+    found = structure_search(
+        labelled, [ISOPROPYL], predictor=predictor, config=SearchConfig(budget=300, recombine=False)
+    )
+    assert found.iterations > 0 and found.candidates, found.stopped
+    assert Chem.CanonSmiles(ISOPROPYL) not in predictor.seen
 
 
 def test_search_is_deterministic_and_the_cache_saves_predictions():
