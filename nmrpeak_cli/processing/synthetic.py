@@ -199,6 +199,77 @@ def write_bruker(
     return folder
 
 
+def write_jcamp(
+    path: str | Path,
+    fid: np.ndarray,
+    *,
+    nucleus: str,
+    observe_mhz: float,
+    sweep_hz: float,
+    carrier_ppm: float,
+    group_delay: float = 0.0,
+    solvent: str = "CDCl3",
+    pulse_program: str = "zg30",
+    referenced: bool = True,
+) -> Path:
+    """Write ``fid`` as a JCAMP-DX ``NMR FID`` (``NTUPLES``, real and imaginary pages, AFFN
+    integers) with the Bruker ``$`` parameters a TopSpin export carries (``$SF``, ``$SFO1``,
+    ``$SW_h``, ``$GRPDLY``, ``$PULPROG``). ``referenced`` writes a ``.SHIFT REFERENCE``
+    (0 ppm at ``$SF``, as TopSpin does)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sfo1 = observe_mhz * (1 + carrier_ppm * 1e-6)
+    scale = 2.0e8 / max(float(np.abs(fid).max()), 1e-300)
+    pages = {"R": np.round(fid.real * scale), "I": np.round(fid.imag * scale)}
+    n, dwell = fid.size, 1.0 / sweep_hz
+    label = "^" + nucleus
+    lines = [
+        f"##TITLE= synthetic {nucleus} {pulse_program}",
+        "##JCAMP-DX= 6.0         $$ Bruker NMR JCAMP-DX V2.0",
+        "##DATA TYPE= NMR FID",
+        "##DATA CLASS= NTUPLES",
+        "##ORIGIN= Bruker BioSpin GmbH",
+        "##OWNER= nmrpeak synthetic",
+        f"##.OBSERVE FREQUENCY= {sfo1:.8f}",
+        f"##.OBSERVE NUCLEUS= {label}",
+        f"##.PULSE SEQUENCE= {pulse_program}",
+        f"##.SOLVENT NAME= {solvent}",
+        *([f"##.SHIFT REFERENCE= INTERNAL, {solvent}, 1, 0.0"] if referenced else []),
+        f"##$SF= {observe_mhz:.8f}",
+        f"##$SFO1= {sfo1:.8f}",
+        f"##$BF1= {observe_mhz:.8f}",
+        f"##$SW_h= {sweep_hz:.6f}",
+        f"##$TD= {2 * n}",
+        f"##$GRPDLY= {group_delay if group_delay > 0 else -1}",
+        "##$DECIM= 1",
+        "##$DSPFVS= 20",
+        f"##$PULPROG= <{pulse_program}>",
+        f"##$NUC1= <{nucleus}>",
+        f"##$SOLVENT= <{solvent}>",
+        "##$TE= 298",
+        "##NTUPLES= NMR FID",
+        "##VAR_NAME=  TIME,          FID/REAL,        FID/IMAG",
+        "##SYMBOL=    X,             R,               I",
+        "##VAR_TYPE=  INDEPENDENT,   DEPENDENT,       DEPENDENT",
+        "##VAR_FORM=  AFFN,          AFFN,            AFFN",
+        f"##VAR_DIM=   {n},        {n},          {n}",
+        "##UNITS=     SECONDS,       ARBITRARY UNITS, ARBITRARY UNITS",
+        f"##FACTOR=    {dwell:.12e}, 1,       1",
+        f"##FIRST=     0,             {pages['R'][0]:.0f},               {pages['I'][0]:.0f}",
+        f"##LAST=      {(n - 1) * dwell:.12e}, {pages['R'][-1]:.0f},       {pages['I'][-1]:.0f}",
+    ]
+    for number, (symbol, values) in enumerate(pages.items(), start=1):
+        lines += [f"##PAGE= N={number}", f"##DATA TABLE= (X++({symbol}..{symbol})), XYDATA"]
+        for start in range(0, n, 8):
+            row = " ".join(f"{v:.0f}" for v in values[start : start + 8])
+            lines.append(f"{start} {row}")
+    lines += ["##END NTUPLES=NMR FID", "##END="]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(path)
+    return path
+
+
 def write_pipe(
     path: str | Path,
     fid: np.ndarray,

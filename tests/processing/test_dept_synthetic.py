@@ -189,3 +189,38 @@ def test_a_dept_from_another_spectrometer_is_not_oriented_by_the_13c_phase(
     else:
         assert "cannot be fixed" in row["quality"], row["quality"]
         assert _labels(row) == [None] * len(CARBONS)
+
+
+@pytest.mark.parametrize(
+    ("names", "with_90"),
+    [
+        (("ester_13C.fid.jdx", "ester_DEPT135.fid.jdx", "ester_dept90.fid.jdx"), True),
+        (("13c.jdx", "dept-135.jdx", None), False),
+    ],
+)
+def test_jcamp_dept_fids_label_the_13c_peaks(
+    tmp_path: Path, names: tuple[str, str, str | None], with_90: bool
+) -> None:
+    """TopSpin-style JCAMP-DX FIDs (NTUPLES, ``$PULPROG``) of one sample: the DEPT files
+    group with the 13C file by name and label its peaks, phase errors and all."""
+    from nmrpeak_cli.processing.synthetic import write_jcamp
+
+    experiments = [
+        (names[0], "zgpg30", tuple(s for s, _ in CARBONS), (60.0, -120.0)),
+        (names[1], "dept135", dept_signals(CARBONS, "DEPT-135"), (25.0, -40.0)),
+    ]
+    if with_90:
+        experiments.append((names[2], "dept90", dept_signals(CARBONS, "DEPT-90"), (25.0, -40.0)))
+    for seed, (name, program, signals, phase) in enumerate(experiments, start=1):
+        fid = synthetic_fid(
+            signals, **ACQ, points=16384, noise=0.02, group_delay=67.98, phase_deg=phase,
+            seed=seed,
+        )  # fmt: skip
+        write_jcamp(
+            tmp_path / "ester" / name, fid, nucleus="13C", pulse_program=program,
+            group_delay=67.98, **ACQ,
+        )  # fmt: skip
+    (row,) = peaks_from_folders([tmp_path]).rows
+    assert row["error"] is None and row["quality"] is None, row
+    assert [round(p["shift"], 1) for p in row["c13"]] == [s.shift for s, _ in CARBONS]
+    assert _labels(row) == [LETTERS[n] if with_90 or n != 3 else None for _, n in CARBONS]

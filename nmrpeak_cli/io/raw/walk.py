@@ -4,8 +4,8 @@ Grouping (one query row per group):
 
 - Bruker: ``<sample>/<expno>/`` → the sample folder;
 - Varian ``.fid`` folders, JCAMP-DX and NMRPipe files → the containing folder, plus the file
-  stem once nucleus/processing words are removed (``1h.jdx``, ``13c.fid.jdx`` and
-  ``cytisine_C13.fid`` group together; ``a.jdx`` and ``b.jdx`` do not).
+  stem once nucleus/processing/editing words are removed (``1h.jdx``, ``13c.fid.jdx``,
+  ``dept135.jdx`` and ``cytisine_C13.fid`` group together; ``a.jdx`` and ``b.jdx`` do not).
 
 The members of a group are always entries of one folder, so :func:`iter_samples` walks lazily,
 one folder listing at a time.
@@ -24,7 +24,7 @@ from nmrpeak_cli.io.raw import detect_format
 #: Words dropped from file stems when grouping (nucleus names, processing states).
 _STEM_NOISE = re.compile(
     r"(?<![a-z0-9])(1h|h1|13c|c13|proton|carbon|cdec|fid|ft|ft1|spectrum|spec|molecule|"
-    r"processed|raw)(?![a-z0-9])"
+    r"processed|raw|dept[ -]?(?:45|90|135)?|apt|jmod)(?![a-z0-9])"
 )
 _SKIP_DIRS = frozenset({"pdata", "__pycache__"})
 
