@@ -87,6 +87,22 @@ def test_jcamp_cytisine_h1_matches_source_assignments():
     assert all(matched), f"unmatched {np.array(expected)[~np.array(matched)]} in {peaks.shifts}"
 
 
+def test_jcamp_cytisine_13c_fid_is_referenced_to_cd2cl2_and_keeps_its_ch2n_carbons():
+    """Cytisine (C11H14N2O, 11 carbons) in CD2Cl2 at 150.9 MHz: the FID is referenced to the
+    solvent quintet (53.84 ppm); the three CH2N carbons (about 54.2, 53.3 and 50.0 ppm, one
+    under the quintet's outer line) are sample peaks, the quintet's lines are not."""
+    result = peaks_from_raw(read_raw(ROOT / "jcamp/cytisine/13c.fid.jdx"))
+    steps = dict(result.spectrum.steps)
+    assert steps["reference"]["to"] == "CD2Cl2 53.84 ppm", steps
+    shifts = result.peak_list().shifts
+    assert len(shifts) == 11, shifts
+    ch2n = shifts[(shifts > 49) & (shifts < 55)]
+    assert len(ch2n) == 3 and _matched(ch2n, [54.21, 53.26, 49.99], 0.1) == [True] * 3, ch2n
+    inner = [53.66, 53.84, 54.02]  # quintet lines 27 Hz (0.18 ppm at 150.9 MHz) apart
+    assert not any(np.min(np.abs(shifts - q)) < 0.05 for q in inner), shifts
+    assert not result.quality
+
+
 def test_jcamp_forms_load():
     for name in [
         "aspirin/1h.dx",
