@@ -12,18 +12,16 @@ import pytest
 
 from nmrpeak_cli.errors import NotAvailableError
 from nmrpeak_cli.predict.memory import (
-    Assignment,
     EnvironmentMemory,
     LevelTable,
     MemoryConfig,
-    build_memory,
     familiarity,
     forward_atoms,
     hashed_codes,
     load_memory,
     save_memory,
-    train_memory,
 )
+from nmrpeak_cli.predict.memory_build import Assignment, build_memory, train_memory
 
 
 def _mol(smiles: str):
