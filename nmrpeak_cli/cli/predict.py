@@ -337,7 +337,7 @@ def train_memory_command(
     Rerun `nmrpeak train uncertainty` afterwards (the calibration is removed from the card).
     [bold]Example[/bold]: nmrpeak train memory --weights models/predictor_v2.safetensors --split scaffold
     """
-    from nmrpeak_cli.predict.memory import train_memory
+    from nmrpeak_cli.predict.memory_build import train_memory
 
     command = "nmrpeak " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
