@@ -80,25 +80,37 @@ def label_capacity(mol: Chem.Mol) -> Counter[int]:
 
 def labels_fit(mol: Chem.Mol, wanted: Counter[int]) -> bool:
     """Whether the molecule can give the labelled peaks counted in ``wanted``
-    (:func:`query_label_counts`)."""
+    (:func:`query_label_counts`): :func:`label_capacity` ≥ ``wanted`` for every label. The
+    symmetry classes are only computed when counting its carbons does not decide."""
     if not wanted:
         return True
+    plain: Counter[int] = Counter()
+    aromatic: Counter[int] = Counter()
+    for atom in mol.GetAtoms():
+        if atom.GetAtomicNum() == 6:
+            counts = aromatic if atom.GetIsAromatic() else plain
+            counts[atom.GetTotalNumHs(includeNeighbors=True)] += 1
+    if any(plain[k] + aromatic[k] < n for k, n in wanted.items()):
+        return False
+    if all(plain[k] >= n for k, n in wanted.items()):
+        return True
     capacity = label_capacity(mol)
-    return all(capacity.get(k, 0) >= n for k, n in wanted.items())
+    return all(capacity[k] >= n for k, n in wanted.items())
 
 
-def label_filter(query: Spectrum) -> Callable[[str], bool] | None:
-    """A predicate on SMILES: ``False`` for a structure the query's attached-H labels rule
-    out (unreadable SMILES pass; the search drops them elsewhere). ``None`` when the query
-    carries no labels (nothing to check)."""
+def label_filter(query: Spectrum) -> Callable[..., bool] | None:
+    """A predicate ``fits(smiles, mol=None)``: ``False`` for a structure the query's
+    attached-H labels rule out (``mol``: the parsed SMILES when the caller has it; unreadable
+    SMILES pass, the search drops them elsewhere). ``None`` when the query carries no labels
+    (nothing to check)."""
     from nmrpeak_cli import chem
 
     wanted = query_label_counts(query)
     if not wanted:
         return None
 
-    def fits(smiles: str) -> bool:
-        mol = chem.try_parse_smiles(smiles)
+    def fits(smiles: str, mol: Chem.Mol | None = None) -> bool:
+        mol = mol if mol is not None else chem.try_parse_smiles(smiles)
         return mol is None or labels_fit(mol, wanted)
 
     return fits

@@ -52,6 +52,8 @@ from nmrpeak_cli.generate.search_generator import (
 from nmrpeak_cli.spectra import Nucleus, Spectrum, normalize_formula
 
 if TYPE_CHECKING:
+    from rdkit import Chem
+
     from nmrpeak_cli.generate.model import Generator
     from nmrpeak_cli.predict.forward import Predictor
     from nmrpeak_cli.similarity import SimilarityParams
@@ -256,7 +258,7 @@ class _Pool:
     cache: PredictionCache
     budget: int
     deadline: float | None
-    fits: Callable[[str], bool] | None = None
+    fits: Callable[..., bool] | None = None
     """The query's attached-H label filter (``None``: no labels)."""
     entries: dict[str, _Entry] = field(default_factory=dict)
     predictions: int = 0
@@ -293,11 +295,12 @@ class _Pool:
                 smiles, match.score, per.get(Nucleus.C13), per.get(Nucleus.H1), source, move
             )
 
-    def allows(self, smiles: str) -> bool:
-        """Whether the label filter lets ``smiles`` through (remembered when it does not)."""
+    def allows(self, smiles: str, mol: Chem.Mol | None = None) -> bool:
+        """Whether the label filter lets ``smiles`` (parsed: ``mol``) through (remembered
+        when it does not)."""
         if smiles in self.rejected:
             return False
-        if self.fits is None or self.fits(smiles):
+        if self.fits is None or self.fits(smiles, mol):
             return True
         self.rejected.add(smiles)
         return False
@@ -306,7 +309,7 @@ class _Pool:
         return sorted(self.entries.values(), key=lambda e: (-e.similarity, e.smiles))
 
 
-def _label_filter(query: Spectrum) -> Callable[[str], bool] | None:
+def _label_filter(query: Spectrum) -> Callable[..., bool] | None:
     """The query's attached-H label filter (:func:`~nmrpeak_cli.generate.labels.label_filter`),
     ``None`` when it has no labels or when they contradict its formula (then they are
     ignored, as retrieval does)."""
@@ -340,7 +343,8 @@ def _children(
             if child in seen:
                 continue
             seen.add(child)
-            if formula_of(child) == target and pool.allows(child):
+            made = chem.try_parse_smiles(child)
+            if made is not None and chem.formula(made) == target and pool.allows(child, made):
                 out.append((child, name))
     return out
 
