@@ -102,10 +102,7 @@ def write_query_report(
     from nmrpeak_cli.paths import write_text_atomic
     from nmrpeak_cli.similarity import match_spectra
 
-    candidates = sorted(
-        (r for r in rows if r.get("smiles")),  # a candidate's error is a warning about it
-        key=lambda r: (r.get("rank") is None, r.get("rank") or 0, -(r.get("score") or 0.0)),
-    )[:top]
+    candidates = report_candidates(rows, top)
     errors = list(dict.fromkeys(str(r["error"]) for r in rows if r.get("error")))
     smiles = [str(r["smiles"]) for r in candidates]
     predicted = list(predict(smiles)) if smiles else []
@@ -139,6 +136,15 @@ def write_query_report(
     return path
 
 
+def report_candidates(rows: Sequence[Mapping[str, Any]], top: int) -> list[Mapping[str, Any]]:
+    """The candidates a report shows: rows with a ``smiles`` (a candidate's ``error`` is a
+    warning about it), best rank first (then highest score), at most ``top``."""
+    return sorted(
+        (r for r in rows if r.get("smiles")),
+        key=lambda r: (r.get("rank") is None, r.get("rank") or 0, -(r.get("score") or 0.0)),
+    )[:top]
+
+
 def write_reports(
     batch: Sequence[Any],
     groups: Sequence[list[dict[str, Any]]],
@@ -146,9 +152,12 @@ def write_reports(
     predictor: Predictor | None,
     *,
     top: int = 3,
+    overlays: Sequence[Callable[[list[str]], list[Spectrum | None]]] | None = None,
 ) -> list[list[dict[str, Any]]]:
     """One report per query spectrum of ``batch`` (:func:`write_query_report`), its candidates
-    overlaid with ``predictor``'s spectra (none without a forward model, or when it fails).
+    overlaid with ``predictor``'s spectra (none without a forward model, or when it fails),
+    or, given ``overlays`` (one ``predict`` per query of ``batch``), with those (retrieve
+    draws the spectra its library stores).
 
     Items that are not spectra (records that failed to read) are skipped.
 
@@ -159,15 +168,16 @@ def write_reports(
         whose report cannot be written gets copies with an ``error`` saying so (the record
         failed).
     """
+    if overlays is not None and len(overlays) != len(batch):
+        raise ValueError(f"{len(overlays)} overlays for a batch of {len(batch)}")
     out: list[list[dict[str, Any]]] = []
-    for query, rows in zip(batch, groups, strict=True):
+    for i, (query, rows) in enumerate(zip(batch, groups, strict=True)):
         out.append(list(rows))
         if not isinstance(query, Spectrum):
             continue
+        predict = _overlays(predictor, query.solvent) if overlays is None else overlays[i]
         try:
-            write_query_report(
-                query, rows, out_dir, top=top, predict=_overlays(predictor, query.solvent)
-            )
+            write_query_report(query, rows, out_dir, top=top, predict=predict)
         except (NmrpeakError, ValueError, OSError) as exc:
             out[-1] = [_with_error(row, f"report not written: {exc}") for row in rows]
     return out

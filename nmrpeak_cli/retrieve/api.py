@@ -9,7 +9,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from nmrpeak_cli.errors import NmrpeakError
 from nmrpeak_cli.paths import models_dir
 from nmrpeak_cli.retrieve.library import Library, open_library, read_manifest
 from nmrpeak_cli.retrieve.models import Encoder
@@ -202,31 +201,24 @@ class SearchBatch:
         batch: Sequence[Spectrum | QueryError],
         groups: list[list[dict[str, Any]]],
     ) -> list[list[dict[str, Any]]]:
-        """One report per query, its candidates drawn with the predicted spectra the library
-        stores; returns the groups, where a report that could not be written turns the
-        query's rows into errors."""
-        from nmrpeak_cli.report import write_query_report
+        """One report per query (:func:`nmrpeak_cli.report.write_reports`; a query that failed
+        to read gets one showing its error), its candidates drawn with the predicted spectra
+        the library stores."""
+        from nmrpeak_cli.report import report_candidates, write_reports
 
-        shown = [
-            [r for r in rows if r["smiles"] and not r["error"]][: self.report_top]
-            for rows in groups
-        ]
+        shown = [report_candidates(rows, self.report_top) for rows in groups]
         wanted = sorted({r["library_row"] for rows in shown for r in rows})
         stored = dict(zip(wanted, library.predicted(wanted) if wanted else [], strict=True))
-        out = []
-        for query, rows, top in zip(batch, groups, shown, strict=True):
-            if isinstance(query, QueryError):  # a report that shows the reader's error
-                query = Spectrum(id=query.id)
-            known = {r["smiles"]: stored[r["library_row"]] for r in top}
-            try:
-                write_query_report(
-                    query, rows, self.report, top=self.report_top, predict=_lookup(known)
-                )
-            except (NmrpeakError, ValueError, OSError) as exc:
-                note = f"report not written: {exc}"
-                rows = [{**row, "error": row["error"] or note} for row in rows]
-            out.append(rows)
-        return out
+        return write_reports(
+            [Spectrum(id=q.id) if isinstance(q, QueryError) else q for q in batch],
+            groups,
+            self.report,
+            None,
+            top=self.report_top,
+            overlays=[
+                _lookup({r["smiles"]: stored[r["library_row"]] for r in rows}) for rows in shown
+            ],
+        )
 
 
 def _lookup(known: Mapping[str, Spectrum]) -> Callable[[list[str]], list[Spectrum | None]]:

@@ -202,3 +202,18 @@ def test_search_batch_pickles_and_keeps_one_row_list_per_query(library: Path) ->
     assert results[1][0]["error"] == "unreadable row"
     assert results[0][0]["smiles"] == "CCO" and results[2][0]["smiles"] == "c1ccncc1"
     assert clone.searcher() is body.searcher(), "the library is opened once per process"
+
+
+def test_a_report_that_cannot_be_written_marks_rows_as_report_does(
+    library: Path, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "reports"
+    blocked.write_text("a file where the report folder should be")
+    body = SearchBatch(library, k=2, params=SearchParams(batch_size=2), report=blocked)
+    results = body([predicted_spectrum("CCO", "a"), QueryError("b", "unreadable row")])
+
+    assert [r["smiles"] for r in results[0]] == ["CCO", results[0][1]["smiles"]]
+    assert all(r["error"].startswith("report not written:") for r in results[0]), results[0]
+    (failed,) = results[1]
+    assert failed["error"].startswith("report not written:"), failed
+    assert failed["error"].endswith("; unreadable row"), "the reader's error is kept"
