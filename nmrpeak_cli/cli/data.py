@@ -196,6 +196,60 @@ def crem_db_command(
         )
 
 
+@data_app.command("library-input")
+def library_input_command(
+    ctx: typer.Context,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="SMILES file to write (card: OUT.json).", dir_okay=False),
+    ],
+    data: Annotated[Path, typer.Option(help="Folder from `nmrpeak data prepare`.")] = Path("data"),
+    split: Annotated[
+        str, typer.Option("--split", help="Split scheme whose TRAINING molecules are used.")
+    ] = "random",
+    moses: Annotated[
+        int, typer.Option("--moses", min=0, help="MOSES molecules drawn (held-out ones dropped).")
+    ] = 20000,
+    moses_table: Annotated[
+        Path | None,
+        typer.Option(
+            "--moses-table",
+            help="MOSES table [default: DATA/simulated_molecules.parquet, else the molsets wheel].",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Write the molecules of a search-seed library (`nmrpeak library build OUT -o LIB`,
+    then `generate --search -l LIB`): every TRAINING molecule of the split plus MOSES
+    molecules drawn with the global --seed, never a validation/test molecule of the split
+    (first InChIKey block; checked before writing). A JSON card (sha256, sources, seed,
+    command) is written beside it.
+
+    [bold]Example[/bold]: nmrpeak --seed 0 data library-input --split random --moses 18152 -o
+    runs/seedlib_random.smi"""
+    from nmrpeak_cli.data.library_input import library_input, write_library_input
+    from nmrpeak_cli.errors import LeakageError, NotAvailableError
+
+    context = command_context(ctx)
+    command = ["nmrpeak", "--seed", str(context.seed), "data", "library-input", "--data",
+               str(data), "--split", split, "--moses", str(moses), "-o", str(out)]  # fmt: skip
+    if moses_table is not None:
+        command += ["--moses-table", str(moses_table)]
+    try:
+        made = library_input(data, split, moses, context.seed, moses_table)
+        card = write_library_input(
+            made, out, split=split, seed=context.seed, command=shlex.join(command)
+        )
+    except (InputFileError, LeakageError, NotAvailableError) as exc:
+        raise fail(str(exc)) from None
+    if not context.quiet:
+        counts = ", ".join(f"{s['path']}: {s['molecules']}" for s in card["sources"])
+        stderr_console().print(
+            f"{out}: {card['molecules']} molecules ({counts}), sha256 {card['sha256'][:12]}…",
+            soft_wrap=True,
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``data`` command group to ``app``."""
     app.add_typer(data_app)

@@ -254,6 +254,15 @@ def build_command(
     encoders: Annotated[
         bool, typer.Option("--encoders/--no-encoders", help="Embed with the shipped encoders.")
     ] = True,
+    predictor_weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--predictor-weights",
+            help="Forward-model weights that predict the spectra (default: shipped); their "
+            "sha256 is recorded in the manifest.",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Predict spectra for molecules and index them into a library directory.
 
@@ -268,7 +277,15 @@ def build_command(
         selected = resolve_shard(shard)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    predictor = load_forward_model(device=context.device, batch_size=batch_size, jobs=context.jobs)
+    try:
+        predictor = load_forward_model(
+            weights=predictor_weights,
+            device=context.device,
+            batch_size=batch_size,
+            jobs=context.jobs,
+        )
+    except NmrpeakError as exc:
+        raise fail(str(exc)) from None
     with progress_bar(context, "library build") as advance:
         manifest = build_library(
             _molecules(inputs),

@@ -167,3 +167,39 @@ def test_library_default_is_kept_when_current_and_replaced_when_not(
     assert refused.exit_code == 2 and "cannot resume" in refused.output, (
         "an -o folder is never replaced"
     )
+
+
+def test_library_build_records_the_given_predictor(
+    app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--predictor-weights reaches the forward model, whose sha256 the manifest records (what
+    retrieve and elucidate compare); missing weights stop the build with exit 2."""
+    from nmrpeak_cli.predict import forward
+
+    asked: list[Path | None] = []
+
+    def load(weights: Path | None = None, **_: object) -> FakePredictor:
+        asked.append(weights)
+        predictor = FakePredictor(version="random-1")
+        predictor._identity = predictor._identity.__class__("predictor", "random-1", "ab" * 32)
+        return predictor
+
+    monkeypatch.setattr(forward, "load_forward_model", load)
+    source = tmp_path / "molecules.smi"
+    source.write_text("".join(f"{smiles} {name}\n" for name, smiles in MOLECULES))
+    weights = tmp_path / "predictor_random.safetensors"
+    out = tmp_path / "lib"
+    result = CliRunner().invoke(
+        app, ["library", "build", str(source), "-o", str(out), "--no-encoders",
+              "--predictor-weights", str(weights)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert asked == [weights]
+    recorded = json.loads((out / "manifest.json").read_text())["predictor"]
+    assert recorded["sha256"] == "ab" * 32 and recorded["version"] == "random-1"
+    monkeypatch.undo()
+    missing = CliRunner().invoke(
+        app, ["library", "build", str(source), "-o", str(tmp_path / "x"),
+              "--predictor-weights", str(tmp_path / "none.safetensors")],
+    )  # fmt: skip
+    assert missing.exit_code == 2 and "none.safetensors" in missing.output
