@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import re
@@ -41,6 +40,8 @@ from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any
+
+from nmrpeak_cli.paths import write_json_atomic
 
 #: No ``--quiet``: the done/failed summary on stderr is parsed (no progress bar off a terminal).
 NMRPEAK = [sys.executable, "-m", "nmrpeak_cli.cli.app"]
@@ -278,8 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="bench_batch_") as folder:
             report = run(args, Path(folder))
     print(markdown(report))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json_atomic(args.out, report)
     print(f"\nwrote {args.out}", file=sys.stderr)
     return 0
 

@@ -38,6 +38,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from nmrpeak_cli.paths import write_json_atomic  # noqa: E402
 from nmrpeak_cli.similarity import (  # noqa: E402
     DEFAULT_PARAMS,
     PackedPeakLists,
@@ -231,9 +232,10 @@ def main() -> None:
         "load_1min": os.getloadavg()[0],
         "numpy": np.__version__,
     }
-    print(json.dumps({"machine": machine, "results": results}, indent=2))
+    report = {"machine": machine, "results": results}
+    print(json.dumps(report, indent=2))
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+        write_json_atomic(args.json, report)
 
 
 if __name__ == "__main__":

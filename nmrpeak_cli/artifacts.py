@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from nmrpeak_cli.errors import NotAvailableError
-from nmrpeak_cli.paths import atomic_path, file_sha256, verify_sha256, write_text_atomic
+from nmrpeak_cli.paths import atomic_path, file_sha256, verify_sha256, write_json_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -147,7 +147,7 @@ def read_card(weights: str | Path) -> dict[str, Any]:
 
 def write_card(weights: str | Path, card: Mapping[str, Any]) -> Path:
     """Replace the card of ``weights`` atomically (e.g. to add a calibration); return its path."""
-    return write_text_atomic(card_path(weights), json.dumps(dict(card), indent=2) + "\n")
+    return write_json_atomic(card_path(weights), dict(card))
 
 
 def save_artifact(

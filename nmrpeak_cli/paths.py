@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,3 +87,16 @@ def write_text_atomic(target: str | os.PathLike[str], text: str) -> Path:
     with atomic_path(target) as temporary:
         temporary.write_text(text)
     return Path(target)
+
+
+def write_json_atomic(
+    target: str | os.PathLike[str],
+    data: object,
+    *,
+    sort_keys: bool = False,
+    default: Callable[[Any], Any] | None = None,
+) -> Path:
+    """Write ``data`` as JSON (indented by 2, final newline) to ``target`` atomically; return
+    the path. ``default`` converts what JSON cannot hold (``str`` for paths and the like)."""
+    text = json.dumps(data, indent=2, sort_keys=sort_keys, default=default)
+    return write_text_atomic(target, text + "\n")

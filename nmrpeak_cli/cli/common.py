@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
@@ -155,6 +155,22 @@ def report_dir(report: Path | None) -> Path | None:
     except OSError as exc:
         raise fail(f"--report {report}: {exc}") from None
     return report.absolute()
+
+
+def write_bench_report(report: Mapping[str, Any], markdown: str, output: Path | None) -> None:
+    """Write a benchmark's report to ``output`` (:data:`~nmrpeak_cli.cli.options.BenchOutOption`),
+    atomically: for ``.json`` the JSON report and its Markdown next to it (``.md``), for any
+    other suffix the Markdown only; nothing without ``output`` (the caller prints it)."""
+    from nmrpeak_cli.paths import write_json_atomic, write_text_atomic
+
+    if output is None:
+        return
+    text = markdown if markdown.endswith("\n") else markdown + "\n"
+    if output.suffix == ".json":
+        write_json_atomic(output, report, default=str)
+        write_text_atomic(output.with_suffix(".md"), text)
+    else:
+        write_text_atomic(output, text)
 
 
 def score_bar(value: float | None, width: int = 5) -> str:

@@ -39,9 +39,14 @@ OutOption = Annotated[
     ),
 ]
 BenchOutOption = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Report (.json or .md).")
+    Path | None,
+    typer.Option(
+        "--output", "-o", help="Report: .json (plus its Markdown as .md next to it) or .md."
+    ),
 ]
-"""A benchmark's report file: JSON (``.json``) or Markdown (``.md``); without it, Markdown on stdout."""
+"""A benchmark's report file, written by :func:`~nmrpeak_cli.cli.common.write_bench_report`:
+JSON (``.json``, with the Markdown next to it) or Markdown (``.md``); without it, Markdown on
+stdout."""
 
 
 ResumeOption = Annotated[

@@ -24,6 +24,7 @@ from nmrpeak_cli.cli.common import (
     stderr_console,
     stdout_console,
     warn_split_leaks,
+    write_bench_report,
 )
 from nmrpeak_cli.cli.groups import bench_app, train_app
 from nmrpeak_cli.cli.options import (
@@ -39,7 +40,6 @@ from nmrpeak_cli.cli.options import (
 )
 from nmrpeak_cli.cli.runner import batch_options, exit_for, run_batch
 from nmrpeak_cli.errors import NotAvailableError
-from nmrpeak_cli.paths import write_text_atomic
 
 if TYPE_CHECKING:
     from nmrpeak_cli.io.records import MoleculeRecord
@@ -434,14 +434,11 @@ def bench_coverage_command(
 
 
 def _write_report(report: dict, markdown: str, output: Path | None) -> None:
-    """A benchmark report: Markdown on stdout without ``output``, else JSON (``.json``) or
-    the Markdown (any other suffix), written atomically."""
+    """A benchmark report: Markdown on stdout without ``output``, else written to it
+    (:func:`~nmrpeak_cli.cli.common.write_bench_report`)."""
     if output is None:
         typer.echo(markdown)
-    elif output.suffix == ".json":
-        write_text_atomic(output, json.dumps(report, indent=2) + "\n")
-    else:
-        write_text_atomic(output, markdown)
+    write_bench_report(report, markdown, output)
 
 
 def register(app: typer.Typer) -> None:

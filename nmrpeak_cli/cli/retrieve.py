@@ -26,10 +26,12 @@ from nmrpeak_cli.cli.common import (
     stderr_console,
     stdout_console,
     warn_split_leaks,
+    write_bench_report,
 )
 from nmrpeak_cli.cli.groups import bench_app, library_app, train_app
 from nmrpeak_cli.cli.options import (
     BackendOption,
+    BenchOutOption,
     C13Option,
     DeviceOption,
     FormulaOption,
@@ -504,9 +506,7 @@ def bench_command(
     ] = "1000,10000,100000",
     max_queries: Annotated[int, typer.Option(min=1, help="Queries sampled.")] = 500,
     latency_queries: Annotated[int, typer.Option(min=1, help="Queries timed one by one.")] = 100,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Report (.json, plus .md next to it).")
-    ] = None,
+    output: BenchOutOption = None,
     encoders: Annotated[
         bool, typer.Option("--encoders/--ssr-only", help="Use the shipped encoders.")
     ] = True,
@@ -531,8 +531,6 @@ def bench_command(
 
     [bold]Example[/bold]: nmrpeak bench retrieve --split scaffold --sizes 1000,10000,100000 -o benchmarks/retrieve.json
     """
-    import json
-
     from nmrpeak_cli.predict.forward import load_forward_model
     from nmrpeak_cli.retrieve.bench import BenchOptions, markdown_report, run_benchmark
     from nmrpeak_cli.retrieve.encoders import load_fusion_weights, load_similarity_params
@@ -584,10 +582,7 @@ def bench_command(
     )
     report["split_warnings"] = leaks
     text = markdown_report(report)
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(report, indent=2, default=str) + "\n")
-        output.with_suffix(".md").write_text(text + "\n")
+    write_bench_report(report, text, output)
     typer.echo(text)
 
 

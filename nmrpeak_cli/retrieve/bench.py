@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from nmrpeak_cli.paths import write_json_atomic
 from nmrpeak_cli.retrieve.library import Library
 from nmrpeak_cli.retrieve.models import Encoder
 from nmrpeak_cli.retrieve.search import (
@@ -621,7 +622,6 @@ def fit_fusion_on_split(
     ``scale_queries`` queries of each configuration is kept, then the fusion weights
     maximizing mean top-1 over the six configurations.
     """
-    import json
     from itertools import islice
 
     queries, keys = load_queries(options.queries, options.max_queries, options.seed)
@@ -677,6 +677,6 @@ def fit_fusion_on_split(
         "seed": options.seed,
         "command": command,
     }
-    out.write_text(json.dumps(card, indent=2) + "\n")
+    write_json_atomic(out, card)
     log(f"fusion weights {weights.to_dict()} (valid mean top-1 {top1:.3f}) → {out}")
     return card

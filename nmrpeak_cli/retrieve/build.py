@@ -26,7 +26,7 @@ from nmrpeak_cli import __version__
 from nmrpeak_cli.batch import Shard
 from nmrpeak_cli.errors import ChemistryError, NmrpeakError
 from nmrpeak_cli.io.records import batched
-from nmrpeak_cli.paths import atomic_path, file_sha256, write_text_atomic
+from nmrpeak_cli.paths import atomic_path, file_sha256, write_json_atomic
 from nmrpeak_cli.predict.forward import Predictor
 from nmrpeak_cli.retrieve.library import (
     ENTRIES,
@@ -57,7 +57,7 @@ def _file_records(directory: Path, names: Iterable[str]) -> dict[str, dict[str, 
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    write_json_atomic(path, data, sort_keys=True)
 
 
 # --------------------------------------------------------------------------------------------
