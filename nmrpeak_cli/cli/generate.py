@@ -1,5 +1,6 @@
-"""``nmrpeak generate``, ``train generator``, ``train generator-corpus`` and ``bench generate``:
-thin wrappers over :mod:`nmrpeak_cli.generate` (``elucidate`` is :mod:`nmrpeak_cli.cli.elucidate`).
+"""``nmrpeak generate``, ``train generator``, ``train generator-corpus`` and
+``train generator-fusion``: thin wrappers over :mod:`nmrpeak_cli.generate` (``bench generate``
+is :mod:`nmrpeak_cli.cli.bench_generate`, ``elucidate`` :mod:`nmrpeak_cli.cli.elucidate`).
 
 torch and RDKit are imported inside the commands so ``--help`` stays instant.
 """
@@ -30,7 +31,6 @@ from nmrpeak_cli.cli.options import (
     BackendOption,
     BatchSizeOption,
     BeamOption,
-    BenchOutOption,
     C13Option,
     DataOption,
     DeviceOption,
@@ -45,7 +45,6 @@ from nmrpeak_cli.cli.options import (
     QueryArg,
     ReportOption,
     ResumeOption,
-    SamplesOption,
     SchedulerOption,
     SchemeOption,
     SearchBudgetOption,
@@ -62,6 +61,7 @@ from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
 
 if TYPE_CHECKING:
     from nmrpeak_cli.generate.api import GenerateBatch
+    from nmrpeak_cli.generate.library_seeds import LibrarySeeds
     from nmrpeak_cli.generate.search import SearchConfig
 
 
@@ -157,6 +157,42 @@ def _forward_card(predictor_weights: Path | None) -> dict:
     return {}
 
 
+SeedLibraryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--library",
+        "-l",
+        help="--search also starts from each query's --library-k nearest entries of this "
+        "library (`nmrpeak library build`), retrieved ignoring the formula.",
+        metavar="LIBDIR",
+        file_okay=False,
+        show_default=False,
+    ),
+]
+SeedLibraryKOption = Annotated[
+    int, typer.Option("--library-k", min=1, help="Library neighbours per query (-l).")
+]
+
+
+def library_seeds(
+    library: Path | None, k: int, search: SearchConfig | None, encoders: bool = True
+) -> LibrarySeeds | None:
+    """The library seeds of ``-l`` (``None`` without it), the library verified once here
+    (sha256 of every file): a missing, incomplete or corrupt library exits 2."""
+    from nmrpeak_cli.generate.library_seeds import LibrarySeeds, process_searcher
+
+    if library is None:
+        return None
+    if search is None:
+        raise fail("--library is a setting of --search: add --search")
+    seeds = LibrarySeeds(library.absolute(), k=k, encoders=encoders)
+    try:
+        process_searcher(seeds.directory, k, encoders, True)
+    except NmrpeakError as exc:
+        raise fail(str(exc)) from None
+    return seeds
+
+
 def generate_command(
     ctx: typer.Context,
     query: QueryArg = None,
@@ -181,6 +217,8 @@ def generate_command(
             dir_okay=False,
         ),
     ] = None,
+    library: SeedLibraryOption = None,
+    library_k: SeedLibraryKOption = 10,
     weights: WeightsOption = None,
     predictor_weights: PredictorOption = None,
     device: DeviceOption = "auto",
@@ -200,7 +238,8 @@ def generate_command(
 
     [bold]Examples[/bold]: nmrpeak generate --c13 "170.9, 60.4, 21.0, 14.2" --formula C4H8O2 ·
     nmrpeak generate queries.parquet -k 10 --beam 10 -o generated.parquet --report reports/ ·
-    nmrpeak generate big.parquet -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --resume
+    nmrpeak generate big.parquet -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --resume ·
+    nmrpeak generate queries.parquet --search -l seedlib/ --library-k 10 -o found.parquet
     """
     from nmrpeak_cli.schema import RESULTS_SCHEMA
 
@@ -220,15 +259,18 @@ def generate_command(
             crem_move(crem_db)
         except NmrpeakError as exc:
             raise fail(str(exc)) from None
+    seeds = library_seeds(library, library_k, search_config)
     context = command_context(ctx, device=device)
     records = query_inputs(query, c13, h1, formula, solvent)
     process, digest = _generation(
         options, weights, predictor_weights, context.device, k=k, beam=max(beam, k),
         rerank=not no_rerank, formula_policy=formula_policy, report=report_dir(report),
-        search=search_config,
+        search=search_config, library=seeds,
     )  # fmt: skip
     if search_config is not None:
         digest["search"] = repr(search_config)
+    if seeds is not None:
+        digest["library_seeds"] = seeds.digest()
     summary = run_batch(
         context, records, process, key=query_key, schema=RESULTS_SCHEMA,
         options=options, digest=digest, render=_render, description="generate",
@@ -464,153 +506,12 @@ def generator_fusion_command(
     stderr_console().print(f"fusion {calibrated.fusion.to_dict()} written to {target}")
 
 
-def bench_generate_command(
-    ctx: typer.Context,
-    split: Annotated[
-        str,
-        typer.Option(
-            help="scaffold or random (data/queries/<split>_test.parquet), or a query table "
-            "with a smiles column."
-        ),
-    ] = "scaffold",
-    data: DataOption = Path("data"),
-    output: BenchOutOption = None,
-    configs: Annotated[
-        str, typer.Option(help="Comma-separated configurations (default: all six).")
-    ] = "C,H,C+H,C+formula,H+formula,C+H+formula",
-    limit: Annotated[
-        int | None,
-        typer.Option(help="Score the first N usable queries of each configuration only."),
-    ] = None,
-    beam: BeamOption = 10,
-    samples: SamplesOption = 0,
-    no_rerank: NoRerankOption = False,
-    weights: WeightsOption = None,
-    predictor_weights: PredictorOption = None,
-    simulated: Annotated[
-        bool,
-        typer.Option(
-            "--simulated",
-            help="Query with spectra the forward model predicts for the test molecules "
-            "instead of their experimental ones (the simulation side of the "
-            "simulation-to-experiment gap).",
-        ),
-    ] = False,
-    unconstrained: Annotated[
-        bool,
-        typer.Option(
-            "--unconstrained",
-            help="Decode formula configurations freely and only filter by formula "
-            "afterwards (default: decode under the formula's heavy-atom counts, as "
-            "`generate` does).",
-        ),
-    ] = False,
-    search: SearchOption = False,
-    search_budget: SearchBudgetOption = 1000,
-    time_limit: TimeLimitOption = 10.0,
-    search_moves: Annotated[
-        str,
-        typer.Option(
-            "--search-moves",
-            help="Comma-separated local moves of --search (walk, swap, bond; empty for none).",
-        ),
-    ] = "walk,swap,bond",
-    no_recombine: Annotated[
-        bool, typer.Option("--no-recombine", help="--search without fragment recombination.")
-    ] = False,
-    no_repair: Annotated[
-        bool,
-        typer.Option("--no-repair", help="--search without repairing seeds two hydrogens off."),
-    ] = False,
-    off_formula_seeds: Annotated[
-        bool,
-        typer.Option(
-            "--off-formula-seeds",
-            help="Keep beam hypotheses of another hydrogen count as search seeds (they "
-            "take beam slots from candidates of the formula).",
-        ),
-    ] = False,
-    device: DeviceOption = "auto",
-) -> None:
-    """Top-1/5/10 exact match, validity, formula match and time, per input configuration.
-
-    [bold]Example[/bold]: nmrpeak bench generate --split scaffold -o benchmarks/generate_scaffold.json
-    """
-    from nmrpeak_cli.generate.bench import benchmark, render_markdown
-    from nmrpeak_cli.generate.inputs import configuration
-    from nmrpeak_cli.io import read_spectra
-    from nmrpeak_cli.spectra import Spectrum
-
-    path = (
-        data / "queries" / f"{split}_test.parquet"
-        if split in {"scaffold", "random"}
-        else Path(split)
-    )
-    try:
-        names = [configuration(c.strip()).name for c in configs.split(",") if c.strip()]
-        spectra = [s for batch in read_spectra(path) for s in batch if isinstance(s, Spectrum)]
-    except (ValueError, NmrpeakError) as exc:
-        raise fail(str(exc)) from None
-    if not any(s.smiles for s in spectra):
-        raise fail(f"{path}: no query has a smiles column value (the truth) to score against")
-    search_config = _search_config(
-        search, search_budget, time_limit, recombine=not no_recombine, repair=not no_repair,
-        moves=tuple(m.strip() for m in search_moves.split(",") if m.strip()),
-    )  # fmt: skip
-    if search_config is not None and no_rerank:
-        raise fail("--search needs the forward model: drop --no-rerank")
-    generator = _load(weights, command_context(ctx, device=device).device)
-    predictor = similarity = None
-    if simulated or not no_rerank:
-        from nmrpeak_cli.generate.rerank import default_similarity
-        from nmrpeak_cli.predict.forward import ForwardModel
-
-        predictor = ForwardModel(predictor_weights, generator.device.type)
-        similarity = default_similarity()
-    if simulated:
-        from nmrpeak_cli.generate.corpus import simulate_queries
-
-        truth = [s for s in spectra if s.smiles]
-        try:
-            made = simulate_queries([s.smiles for s in truth], predictor, [s.id for s in truth])
-        except NotAvailableError as exc:
-            raise fail(str(exc)) from None
-        spectra = [s for s in made if s is not None]
-        if no_rerank:
-            predictor = similarity = None
-    console = stderr_console()
-    cards = {"generator": generator.card}
-    if predictor is not None:
-        cards["forward model"] = _forward_card(predictor_weights)
-    warnings = warn_split_leaks(split, cards)
-    try:
-        report = benchmark(
-            generator, spectra, configurations=names, beam=beam, samples=samples,
-            limit=limit, predictor=predictor, similarity=similarity, constrain=not unconstrained,
-            search=search_config, off_formula_seeds=off_formula_seeds,
-            progress=lambda name: console.print(f"done {name}"),
-        )  # fmt: skip
-    except NotAvailableError as exc:
-        raise fail(f"{exc} (use --no-rerank to benchmark beam order only)") from None
-    report.update(
-        queries=str(path) + (" (simulated by the forward model)" if simulated else ""),
-        weights=str(weights or "shipped"),
-        predictor_weights=str(predictor_weights or "shipped") if predictor else None,
-        warnings=warnings,
-        command="nmrpeak " + shlex.join(sys.argv[1:]),
-    )  # fmt: skip
-    markdown = render_markdown(report, f"generate on {path}")
-    if output is not None and output.suffix == ".md":
-        output.write_text(markdown)
-    elif output is not None:
-        output.write_text(json.dumps(report, indent=2) + "\n")
-    typer.echo(markdown)
-
-
 def register(app: typer.Typer) -> None:
     """Add ``generate`` and the ``train``/``bench`` generator subcommands."""
     app.command("generate")(generate_command)
     train_app.command("generator")(train_generator_command)
     train_app.command("generator-corpus")(generator_corpus_command)
     train_app.command("generator-fusion")(generator_fusion_command)
+    from nmrpeak_cli.cli.bench_generate import bench_generate_command
+
     bench_app.command("generate")(bench_generate_command)

@@ -32,6 +32,7 @@ from nmrpeak_cli.generate.inputs import (
     apply_configuration,
     canonical_input,
 )
+from nmrpeak_cli.generate.library_seeds import LibrarySeeds
 from nmrpeak_cli.generate.model import Generator
 from nmrpeak_cli.generate.rerank import (
     SimilarityFn,
@@ -44,6 +45,7 @@ from nmrpeak_cli.generate.search import (
     PredictionCache,
     SearchConfig,
     SearchResult,
+    Seed,
     reseed,
     structure_search,
 )
@@ -259,30 +261,39 @@ def search_batch(
     generator: Generator,
     predictor: Predictor,
     config: SearchConfig,
+    library: LibrarySeeds | None = None,
 ) -> tuple[list[SearchResult | None], str | None]:
     """The structure search of each answered query, seeded by its reranked candidates and
-    then the rest of its beam (one prediction cache for the batch); ``None`` for queries
-    with an error. Queries whose beam found nothing of their formula are re-decoded for
-    seeds first (:func:`~nmrpeak_cli.generate.search.reseed`). Returns also why the search
-    was skipped, if it failed."""
+    then the rest of its beam (one prediction cache for the batch), then (``library``) its
+    nearest library entries retrieved ignoring the formula, as ``library`` seeds; ``None``
+    for queries with an error. Queries whose beam found nothing of their formula are
+    re-decoded for seeds first (:func:`~nmrpeak_cli.generate.search.reseed`). Returns also
+    why the search was skipped, if it failed."""
     cache = PredictionCache(predictor)
     found: list[SearchResult | None] = []
     empty = [
         i for i, r in enumerate(results) if not r.error and not r.candidates and r.query.formula
     ]
+    answered = [i for i, r in enumerate(results) if not r.error]
     try:
         again = reseed(generator, [results[i].query for i in empty], config.reseed_beam)
         extra = dict(zip(empty, again, strict=True))
+        near: dict[int, list[str]] = {}
+        if library is not None:
+            retrieved = library.smiles([results[i].query for i in answered])
+            near = dict(zip(answered, retrieved, strict=True))
         for i, result in enumerate(results):
             if result.error:
                 found.append(None)
                 continue
-            seeds = dict.fromkeys(
+            beam = dict.fromkeys(
                 [*(c.smiles for c in result.candidates), *result.seeds, *extra.get(i, ())]
             )
+            seeds = [Seed(s, "beam") for s in beam]
+            seeds += [Seed(s, "library") for s in near.get(i, ()) if s not in beam]
             found.append(
                 structure_search(
-                    result.query, list(seeds), predictor=cache, config=config, generator=generator
+                    result.query, seeds, predictor=cache, config=config, generator=generator
                 )
             )
     except NmrpeakError as exc:
@@ -303,6 +314,7 @@ def generate(
     rerank: bool = True,
     formula_policy: str = "reject",
     search: SearchConfig | None = None,
+    library: LibrarySeeds | None = None,
     batch_size: int = 16,
     device: str = "cpu",
 ) -> Iterator[dict[str, Any]]:
@@ -330,6 +342,9 @@ def generate(
     search
         Run the structure search (:func:`~nmrpeak_cli.generate.search.structure_search`)
         from each query's candidates with these settings (needs ``rerank``).
+    library
+        Also seed the search with each query's nearest library entries, retrieved ignoring
+        the formula (:mod:`~nmrpeak_cli.generate.library_seeds`; needs ``search``).
     batch_size
         Queries decoded together.
     device
@@ -356,7 +371,7 @@ def generate(
     for batch in batched(spectra, batch_size):
         for rows in answer_batch(
             batch, generator, k=k, beam=beam, predictor=predictor, similarity=similarity,
-            formula_policy=formula_policy, search=search,
+            formula_policy=formula_policy, search=search, library=library,
         ):  # fmt: skip
             yield from rows
 
@@ -371,6 +386,7 @@ def answer_batch(
     similarity: SimilarityFn | None = None,
     formula_policy: str = "reject",
     search: SearchConfig | None = None,
+    library: LibrarySeeds | None = None,
 ) -> list[list[dict[str, Any]]]:
     """RESULTS_SCHEMA rows of each item of one batch, decoded together (see :func:`generate`).
 
@@ -380,7 +396,7 @@ def answer_batch(
     proposed = propose(good, generator, beam=beam, formula_policy=formula_policy)
     scored, note = score_results(proposed, generator, predictor=predictor, similarity=similarity)
     if search is not None and predictor is not None and note is None:
-        found, search_note = search_batch(scored, generator, predictor, search)
+        found, search_note = search_batch(scored, generator, predictor, search, library)
         groups = [
             result_rows(r, k, search_note) if f is None else search_rows(r, f, k)
             for r, f in zip(scored, found, strict=True)
@@ -436,7 +452,7 @@ class GenerateBatch:
         when first needed (missing weights: beam order, with a warning).
     device
         Concrete torch device (``cpu``, ``cuda``).
-    k, beam, rerank, formula_policy, search
+    k, beam, rerank, formula_policy, search, library
         See :func:`generate`.
     threads
         torch CPU threads in this process (``None``: torch's default).
@@ -455,6 +471,7 @@ class GenerateBatch:
     threads: int | None = None
     report: Path | None = None
     search: SearchConfig | None = None
+    library: LibrarySeeds | None = None
 
     def generator(self) -> Generator:
         """This process's generator (loaded on first use)."""
@@ -475,6 +492,7 @@ class GenerateBatch:
             similarity=default_similarity() if self.rerank else None,
             formula_policy=self.formula_policy,
             search=self.search if self.rerank else None,
+            library=self.library,
         )
 
     def __call__(self, batch: list[Spectrum | Any]) -> list[list[dict[str, Any]]]:

@@ -33,6 +33,7 @@ from nmrpeak_cli.generate.inputs import (
     apply_configuration,
     canonical_input,
 )
+from nmrpeak_cli.generate.library_seeds import LibrarySeeds
 from nmrpeak_cli.generate.model import Generator
 from nmrpeak_cli.generate.rerank import (
     SimilarityFn,
@@ -199,6 +200,8 @@ def benchmark(
     constrain: bool = True,
     search: SearchConfig | None = None,
     off_formula_seeds: bool = False,
+    library: LibrarySeeds | None = None,
+    library_peer: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Metrics per configuration (see the module docstring), on at most ``limit`` queries each.
@@ -208,7 +211,11 @@ def benchmark(
     ``search`` (with a predictor) also runs the structure search from each query's reranked
     candidates and beam (metrics ``search_*``, predictions and CPU seconds per query);
     ``off_formula_seeds`` keeps beam hypotheses of another hydrogen count as seeds (they
-    then take beam slots from candidates of the formula).
+    then take beam slots from candidates of the formula). ``library`` adds each query's
+    nearest library entries, retrieved ignoring the formula, as ``library`` seeds (the
+    ``search_*`` metrics, retrieval CPU included; ``library_seeds_*`` count the queries whose
+    truth, or a structure of their formula, was among them); ``library_peer`` then also
+    runs the search without them (``nolib_search_*``, its own prediction cache).
     """
     queries = [s for s in spectra if s.smiles]
     report: dict[str, Any] = {
@@ -241,7 +248,12 @@ def benchmark(
         seconds = time.perf_counter() - start
         cpu_seconds = time.process_time() - cpu_start
         if search is not None and predictor is not None and similarity is not None and decoded:
-            row.update(_search_metrics(decoded, reranked, truths, generator, predictor, search))
+            if library is not None and library_peer:
+                peer = _search_metrics(decoded, reranked, truths, generator, predictor, search)
+                row.update({f"nolib_{k}": v for k, v in peer.items() if k != "search_config"})
+            row.update(
+                _search_metrics(decoded, reranked, truths, generator, predictor, search, library)
+            )
         n_hyp = sum(d.n_hypotheses for d in decoded)
         row["validity"] = sum(d.n_valid for d in decoded) / max(n_hyp, 1)
         row["formula_match_top1"] = (
@@ -278,14 +290,14 @@ def run_searches(
     generator: Generator,
     predictor: Predictor,
     config: SearchConfig,
-    library_seeds: Sequence[Sequence[str]] | None = None,
+    library_seeds: Sequence[Sequence[str | dict[str, Any]]] | None = None,
 ) -> tuple[list[SearchResult], list[float]]:
     """The search result and CPU seconds of each query (one prediction cache for all).
 
     A query whose beam found nothing of its formula is first re-decoded for seeds
     (:func:`~nmrpeak_cli.generate.search.reseed`); its CPU time counts for that query.
-    ``library_seeds[i]`` (SMILES), when given, are added to query ``i``'s seeds as
-    ``library`` seeds, after the beam's."""
+    ``library_seeds[i]`` (SMILES or retrieval rows with ``smiles``), when given, are added
+    to query ``i``'s seeds as ``library`` seeds, after the beam's."""
     cache = PredictionCache(predictor)
     results, cpu = [], []
     extras = library_seeds if library_seeds is not None else [()] * len(decoded)
@@ -295,7 +307,11 @@ def run_searches(
         if not d.candidates and d.query.formula and config.reseed_beam:
             extra = reseed(generator, [d.query], config.reseed_beam)[0]
             seeds += [Seed(s, "beam") for s in extra if s not in d.seeds]
-        seeds += [Seed(s, "library") for s in more]
+        beam = {s.smiles for s in seeds}
+        for item in more:
+            smiles = item if isinstance(item, str) else item["smiles"]
+            if smiles not in beam:
+                seeds.append(Seed(smiles, "library"))
         results.append(
             structure_search(
                 d.query,
@@ -309,6 +325,43 @@ def run_searches(
     return results, cpu
 
 
+def library_neighbours(
+    library: LibrarySeeds, decoded: Sequence[Decoded]
+) -> tuple[list[list[dict[str, Any]]], list[float]]:
+    """The retrieval rows of each query's library neighbours and the CPU seconds each took."""
+    rows, cpu = [], []
+    for d in decoded:
+        begin = time.process_time()
+        rows.append(library.neighbours([d.query])[0])
+        cpu.append(time.process_time() - begin)
+    return rows, cpu
+
+
+def _formula(smiles: str) -> str | None:
+    mol = chem.try_parse_smiles(smiles)
+    return None if mol is None else chem.formula(mol)
+
+
+def library_seed_counts(
+    decoded: Sequence[Decoded], neighbours: Sequence[Sequence[dict[str, Any]]], library
+) -> dict[str, Any]:
+    """A leak check (queries whose truth, any stereoisomer, was among the library seeds: 0
+    when the library holds no test molecule) and how many had a seed of their formula."""
+    from nmrpeak_cli.spectra import normalize_formula
+
+    truth = formula = 0
+    for d, rows in zip(decoded, neighbours, strict=True):
+        truth += d.truth.connectivity in {str(r.get("inchikey") or "")[:14] for r in rows}
+        wanted = normalize_formula(d.query.formula) if d.query.formula else None
+        formula += wanted is not None and any(_formula(r["smiles"]) == wanted for r in rows)
+    return {
+        "library_k": library.k,
+        "library_seeds_per_query": float(np.mean([len(r) for r in neighbours])),
+        "library_seeds_truth_queries": truth,
+        "library_seeds_formula_queries": formula,
+    }
+
+
 def _search_metrics(
     decoded: Sequence[Decoded],
     reranked: Sequence[Sequence[Candidate]],
@@ -316,9 +369,18 @@ def _search_metrics(
     generator: Generator,
     predictor: Predictor,
     config: SearchConfig,
+    library: LibrarySeeds | None = None,
 ) -> dict[str, Any]:
-    results, cpu = run_searches(decoded, reranked, generator, predictor, config)
+    neighbours, retrieval = None, [0.0] * len(decoded)
+    if library is not None:
+        neighbours, retrieval = library_neighbours(library, decoded)
+    results, cpu = run_searches(
+        decoded, reranked, generator, predictor, config, library_seeds=neighbours
+    )
+    cpu = [a + b for a, b in zip(cpu, retrieval, strict=True)]
     out: dict[str, Any] = _metrics([r.candidates for r in results], truths, "search_")
+    if neighbours is not None:
+        out.update(library_seed_counts(decoded, neighbours, library))
     hits = [
         r.candidates[0]
         for r, t in zip(results, truths, strict=True)
@@ -393,11 +455,17 @@ def render_markdown(report: dict[str, Any], title: str) -> str:
     configs = report["configurations"]
     has_rerank = any("rerank_top1_exact" in r for r in configs.values())
     has_search = any("search_top1_exact" in r for r in configs.values())
+    has_peer = any("nolib_search_top1_exact" in r for r in configs.values())
+    has_library = any("library_k" in r for r in configs.values())
     header = ["config", "n", "top1", "top5", "top10", "top1 (block1)", "top10 (block1)"]
     if has_rerank:
         header += ["rerank top1", "rerank top10", "rerank top1 (block1)"]
     if has_search:
         header += ["search top1", "search top10", "predictions/query", "search CPU s/query"]
+    if has_peer:
+        header += ["no-library search top1", "top10", "predictions/query", "CPU s/query"]
+    if has_library:
+        header += ["truth among library seeds"]
     header += ["validity", "formula match", "s/spectrum (wall)", "CPU s/spectrum"]
     lines = [f"**{title}** (beam {report['beam']}, {report['n_queries']} queries)", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -425,6 +493,15 @@ def render_markdown(report: dict[str, Any], title: str) -> str:
                 f"{r.get('search_predictions_per_query', 0):.0f}",
                 f"{r.get('search_cpu_seconds_per_query', 0):.2f}",
             ]
+        if has_peer:
+            cells += [
+                pct(r.get("nolib_search_top1_exact", 0)),
+                pct(r.get("nolib_search_top10_exact", 0)),
+                f"{r.get('nolib_search_predictions_per_query', 0):.0f}",
+                f"{r.get('nolib_search_cpu_seconds_per_query', 0):.2f}",
+            ]
+        if has_library:
+            cells.append(str(r.get("library_seeds_truth_queries", "–")))
         cells += [
             pct(r["validity"]),
             pct(r["formula_match_top1"]),
