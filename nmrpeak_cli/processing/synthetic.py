@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nmrpeak_cli.paths import write_text_atomic
 from nmrpeak_cli.processing.phase import apply_phase
 from nmrpeak_cli.processing.transform import fourier_transform
 
@@ -264,10 +265,7 @@ def write_jcamp(
             row = " ".join(f"{v:.0f}" for v in values[start : start + 8])
             lines.append(f"{start} {row}")
     lines += ["##END NTUPLES=NMR FID", "##END="]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 def write_pipe(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -549,19 +548,19 @@ def embed_library(
     names = []
     for encoder in encoders:
         name = encoder.identity.name
-        target = np.lib.format.open_memmap(
-            path / f"emb.{name}.npy.tmp", mode="w+", dtype=np.float16, shape=(n, encoder.dim)
-        )
-        position = 0
-        for batch in entries.iter_batches(batch_size, columns=["id", "smiles", "c13", "h1"]):
-            rows = batch.to_pylist()
-            spectra = [prediction_to_spectrum(r) for r in rows]
-            vectors = encoder.embed_entries([r["smiles"] for r in rows], spectra)
-            target[position : position + len(rows)] = vectors
-            position += len(rows)
-        target.flush()
-        del target
-        os.replace(path / f"emb.{name}.npy.tmp", path / f"emb.{name}.npy")
+        with atomic_path(path / f"emb.{name}.npy") as temporary:
+            target = np.lib.format.open_memmap(
+                temporary, mode="w+", dtype=np.float16, shape=(n, encoder.dim)
+            )
+            position = 0
+            for batch in entries.iter_batches(batch_size, columns=["id", "smiles", "c13", "h1"]):
+                rows = batch.to_pylist()
+                spectra = [prediction_to_spectrum(r) for r in rows]
+                vectors = encoder.embed_entries([r["smiles"] for r in rows], spectra)
+                target[position : position + len(rows)] = vectors
+                position += len(rows)
+            target.flush()
+            del target
         manifest["encoders"][name] = {**encoder.identity.to_dict(), "dim": encoder.dim}
         names.append(f"emb.{name}.npy")
     index_names, kinds = _write_indexes(path, [e.identity.name for e in encoders], exact_index_max)
