@@ -394,11 +394,12 @@ def interval_coverage(
     table = residual_table(records, atoms.shifts, atoms.spreads, mols, levels)
     out: dict[str, Any] = {"members": len(getattr(model, "members", [model]))}
     for kind, calibration in (("c13", model.uncertainty.c13), ("h1", model.uncertainty.h1)):
-        residuals, spread, labels = table[kind]
-        sd = calibration.sd(spread, labels) if residuals.size else np.zeros(0)
-        out[f"{kind}_coverage90"] = coverage(residuals, sd)
-        out[f"{kind}_mean_sd"] = float(np.mean(sd)) if sd.size else float("nan")
-        out[f"{kind}_n"] = int(residuals.size)
+        part = table[kind]
+        for suffix, chosen in (("", calibration), ("_floors_only", calibration.without_factors())):
+            sd = part.sd(chosen) if part.residuals.size else np.zeros(0)
+            out[f"{kind}_coverage90{suffix}"] = coverage(part.residuals, sd)
+            out[f"{kind}_mean_sd{suffix}"] = float(np.mean(sd)) if sd.size else float("nan")
+        out[f"{kind}_n"] = int(part.residuals.size)
     return out
 
 
@@ -456,6 +457,13 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{_fmt(u['c13_mean_sd'])} ppm) and {_fmt(u['h1_coverage90'])} of {u['h1_n']} 1H "
             f"shifts (mean sd {_fmt(u['h1_mean_sd'])} ppm); target 0.88–0.92.",
         ]
+        if "c13_coverage90_floors_only" in u:
+            lines[-1] += (
+                f" Environment floors alone, without the molecule factors (same run): "
+                f"{_fmt(u['c13_coverage90_floors_only'])} / {_fmt(u['h1_coverage90_floors_only'])} "
+                f"(mean sd {_fmt(u['c13_mean_sd_floors_only'])} / "
+                f"{_fmt(u['h1_mean_sd_floors_only'])} ppm)."
+            )
     if "csp5_same_molecules" in report:
         same = report["csp5_same_molecules"]
         c = report["csp5"]["overall"]

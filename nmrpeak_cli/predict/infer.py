@@ -145,13 +145,16 @@ def _peak_sds(
     mol: Any, peaks: Any, spread: np.ndarray, uncertainty: Any, levels: np.ndarray | None = None
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-peak calibrated sd: the mean of its atoms' sds (labels with the memory's
-    familiarity when the calibration was fitted with it)."""
-    from nmrpeak_cli.predict.uncertainty import atom_labels
+    familiarity, and the molecule's novelty, when the calibration was fitted with them)."""
+    from nmrpeak_cli.predict.uncertainty import atom_labels, molecule_novelty
 
-    c13_labels, h1_labels = atom_labels(mol, levels if uncertainty.familiarity else None)
+    familiar = levels if uncertainty.familiarity else None
+    c13_labels, h1_labels = atom_labels(mol, familiar)
+    novelty = molecule_novelty(mol, familiar) if familiar is not None else None
+    heavy = mol.GetNumHeavyAtoms()
     per_atom = (
-        uncertainty.c13.sd(spread[:, 0], c13_labels),
-        uncertainty.h1.sd(spread[:, 1], h1_labels),
+        uncertainty.c13.sd(spread[:, 0], c13_labels, novelty, heavy),
+        uncertainty.h1.sd(spread[:, 1], h1_labels, novelty, heavy),
     )
     return tuple(
         tuple(float(np.mean(sd[list(p.atoms)])) if p.atoms else float("nan") for p in peak_list)

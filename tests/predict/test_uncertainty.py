@@ -10,12 +10,16 @@ import pytest
 import torch
 
 from nmrpeak_cli.predict.uncertainty import (
+    NOVELTY_BINS,
     NucleusCalibration,
+    NucleusResiduals,
     UncertaintyCalibration,
     Z,
     calibrate_predictor,
     coverage,
+    cross_validated_coverage,
     fit_nucleus,
+    fit_residuals,
 )
 
 
@@ -53,6 +57,47 @@ def test_calibration_round_trips_and_names_what_is_missing():
     assert UncertaintyCalibration.from_dict(calibration.to_dict()) == calibration
     with pytest.raises(ValueError, match="h1"):
         UncertaintyCalibration.from_dict({"c13": calibration.c13.to_dict()})
+
+
+def _novelty_table(seed: int, n_molecules: int = 3000) -> NucleusResiduals:
+    """10 atoms per molecule, error scale growing with the molecule's novelty."""
+    rng = np.random.default_rng(seed)
+    novelty = np.repeat(rng.uniform(0, 1, n_molecules), 10)
+    heavy = np.repeat(rng.integers(5, 40, n_molecules), 10)
+    residuals = rng.normal(0, 1, novelty.size) * (0.5 + 1.5 * novelty)
+    labels = ["aromatic|new"] * novelty.size
+    molecule = np.repeat(np.arange(n_molecules), 10)
+    return NucleusResiduals(
+        residuals, np.zeros(novelty.size), labels, novelty, heavy.astype(float), molecule
+    )
+
+
+def test_molecule_factors_restore_coverage_on_new_molecules():
+    fitted = fit_residuals(_novelty_table(2))
+    assert list(fitted.novelty_factors) == sorted(fitted.novelty_factors), "newer, wider"
+    assert fitted.size_factors == pytest.approx((1.0,) * 4, abs=0.08), "size is not informative"
+    test = _novelty_table(3)
+    newest = test.novelty > NOVELTY_BINS[-1]
+    floors_only = test.sd(fitted.without_factors())
+    assert coverage(test.residuals[newest], floors_only[newest]) < 0.85
+    assert coverage(test.residuals[newest], test.sd(fitted)[newest]) == pytest.approx(
+        0.90, abs=0.02
+    )
+    assert coverage(test.residuals, test.sd(fitted)) == pytest.approx(0.90, abs=0.01)
+    pooled, low, high = cross_validated_coverage(test, test.molecule % 5)
+    assert low <= pooled <= high and pooled == pytest.approx(0.90, abs=0.01)
+
+
+def test_molecule_factors_round_trip_and_old_cards_read_as_one():
+    calibration = NucleusCalibration(0.0, 2.0, {"C=O": 3.0}, (0.8, 0.9, 1.0, 1.2), (0.9,) * 4)
+    data = calibration.to_dict()
+    assert NucleusCalibration.from_dict(data) == calibration
+    assert calibration.sd(np.zeros(2), ["C=O", "x"], 0.7, 12) == pytest.approx([3.24, 2.16])
+    assert calibration.sd(np.zeros(1), ["C=O"]) == pytest.approx([3.0]), "no molecule: factor 1"
+    old = {k: v for k, v in data.items() if "factors" not in k and "bins" not in k}
+    assert NucleusCalibration.from_dict(old) == calibration.without_factors()
+    with pytest.raises(ValueError, match="novelty_bins"):
+        NucleusCalibration.from_dict(data | {"novelty_bins": [0.2, 0.5, 0.8]})
 
 
 @pytest.fixture
