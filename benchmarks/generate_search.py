@@ -19,14 +19,15 @@ the in-sample top-1 under the old and the new weights compare on the same candid
 the row "default + CReM" (``nmrpeak data crem-db``), ``--library-seeds DIR`` the row
 "default + library seeds" (the ``--library-k`` nearest entries of a library, default 10,
 retrieved ignoring the formula and added after the beam seeds; build the library from
-training molecules only), ``--rows`` keeps only the named rows.
+training molecules only: ``nmrpeak data library-input`` + ``nmrpeak library build``;
+``--ssr-only`` retrieves without the learned encoders), ``--rows`` keeps only the named rows.
 
 The test split is never read.
 
     python benchmarks/generate_search.py ceiling random 200
     python benchmarks/generate_search.py fit random 200 [OFFSET] [--weights W] [--predictor P] [--write]
     python benchmarks/generate_search.py ablation random 100 [--crem-db DB] [--rows "A;B"]
-        [--library-seeds DIR [--library-k 10]]
+        [--library-seeds DIR [--library-k 10] [--ssr-only]]
 
 ``--weights``/``--predictor`` default to the split's shipped models
 (``models/generator[_random]``, ``models/predictor[_random]``).
@@ -44,8 +45,14 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
-from nmrpeak_cli.generate.bench import decode_queries, run_searches
+from nmrpeak_cli.generate.bench import (
+    decode_queries,
+    library_neighbours,
+    library_seed_counts,
+    run_searches,
+)
 from nmrpeak_cli.generate.inputs import CONFIGURATIONS
+from nmrpeak_cli.generate.library_seeds import LibrarySeeds
 from nmrpeak_cli.generate.model import load_generator
 from nmrpeak_cli.generate.moves import formula_of, swap, walk
 from nmrpeak_cli.generate.rerank import (
@@ -245,38 +252,8 @@ CREM_ROW = "default + CReM"
 LIBRARY_ROW = "default + library seeds"
 """Row added by ``--library-seeds DIR``: the default search, library neighbours as seeds."""
 OPTIONS: dict[str, object] = {}
-"""``--crem-db`` (a Path), ``--library-seeds`` (a Path), ``--library-k`` (an int) and
-``--rows`` (row names) of ``ablation``."""
-
-
-def library_neighbours(decoded, directory: Path, k: int) -> tuple[list[list[str]], list[float]]:
-    """SMILES of the ``k`` nearest entries of the library at ``directory`` for each decoded
-    query, retrieved ignoring its formula, and the CPU seconds of each retrieval."""
-    from nmrpeak_cli.retrieve.api import open_searcher
-    from nmrpeak_cli.retrieve.search import SearchParams
-
-    searcher = open_searcher(directory, k=k, params=SearchParams(formula_policy="ignore"))
-    neighbours, cpu = [], []
-    for d in decoded:
-        begin = time.process_time()
-        rows = searcher.groups([d.query])[0]
-        neighbours.append([r["smiles"] for r in rows if r.get("smiles")])
-        cpu.append(time.process_time() - begin)
-    return neighbours, cpu
-
-
-def chem_key(smiles: str) -> str:
-    """InChIKey of ``smiles`` ("" when it does not parse)."""
-    mol = Chem.MolFromSmiles(smiles)
-    return Chem.MolToInchiKey(mol) if mol is not None else ""
-
-
-def formula_of_query(decoded) -> str | None:
-    """The query's formula as :func:`~nmrpeak_cli.generate.search.structure_search` compares it."""
-    from nmrpeak_cli.spectra import normalize_formula
-
-    formula = decoded.query.formula
-    return normalize_formula(formula) if formula else None
+"""``--crem-db`` (a Path), ``--library-seeds`` (a Path), ``--library-k`` (an int),
+``--ssr-only`` and ``--rows`` (row names) of ``ablation``."""
 
 
 def ablation(split: str, limit: int) -> dict:
@@ -306,9 +283,11 @@ def ablation(split: str, limit: int) -> dict:
         if change.get("w_logprob") == 0.0:
             config = replace(config, w_similarity=1.0, bias=0.0)
         if name == LIBRARY_ROW:
-            neighbours, retrieval = library_neighbours(
-                decoded, OPTIONS["library_seeds"], int(OPTIONS.get("library_k", 10))
-            )
+            seeds = LibrarySeeds(
+                Path(OPTIONS["library_seeds"]), k=int(OPTIONS.get("library_k", 10)),
+                encoders=not OPTIONS.get("ssr_only"),
+            )  # fmt: skip
+            neighbours, retrieval = library_neighbours(seeds, decoded)
             results, cpu = run_searches(
                 decoded, reranked, generator, predictor, config, library_seeds=neighbours
             )
@@ -320,14 +299,13 @@ def ablation(split: str, limit: int) -> dict:
             for d, r in zip(decoded, results, strict=True)
         ]
         if name == LIBRARY_ROW:  # a leak check (0 when the library holds no query molecule)
-            table["library seeds: queries with the truth among them"] = sum(
-                d.truth.connectivity in {chem_key(s)[:14] for s in more}
-                for d, more in zip(decoded, neighbours, strict=True)
-            )
-            table["library seeds: queries with one of the formula"] = sum(
-                any(formula_of(s) == formula_of_query(d) for s in more)
-                for d, more in zip(decoded, neighbours, strict=True)
-            )
+            counts = library_seed_counts(decoded, neighbours, seeds)
+            table["library seeds: queries with the truth among them"] = counts[
+                "library_seeds_truth_queries"
+            ]
+            table["library seeds: queries with one of the formula"] = counts[
+                "library_seeds_formula_queries"
+            ]
         table[name] = {
             "top1": sum(bool(h) and h[0] for h in hits) / n,
             "top10": sum(any(h[:10]) for h in hits) / n,
@@ -357,6 +335,8 @@ def _options(args: list[str]) -> tuple[list[str], bool]:
             OPTIONS["library_seeds"] = Path(next(items))
         elif arg == "--library-k":
             OPTIONS["library_k"] = int(next(items))
+        elif arg == "--ssr-only":
+            OPTIONS["ssr_only"] = True
         elif arg == "--rows":  # row names of ablation, separated by ";"
             OPTIONS["rows"] = next(items).split(";")
         else:

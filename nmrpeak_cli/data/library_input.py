@@ -37,14 +37,11 @@ def _read(path: Path, columns: list[str]):
         raise InputFileError(f"cannot read {path} (columns {columns}): {exc}") from None
 
 
-def held_out_moses(data: Path, held_out: set[str], moses: Path | None = None):
-    """The MOSES table (``id``, ``smiles``, ``inchikey``) without any molecule whose first
-    InChIKey block is in ``held_out``, and a record of where it came from.
-
+def moses_source(data: Path, moses: Path | None = None):
+    """The MOSES table (``id``, ``smiles``, ``inchikey``) and a record of where it came from:
     ``moses`` or ``DATA/simulated_molecules.parquet`` when it exists, else the ``molsets``
-    wheel's cached table (:func:`~nmrpeak_cli.data.moses.moses_table`).
-    """
-    from nmrpeak_cli.data.moses import exclude_leaks, moses_table, moses_wheel
+    wheel's cached table (:func:`~nmrpeak_cli.data.moses.moses_table`)."""
+    from nmrpeak_cli.data.moses import moses_table, moses_wheel
     from nmrpeak_cli.paths import file_sha256
 
     path = Path(moses) if moses is not None else Path(data) / "simulated_molecules.parquet"
@@ -55,10 +52,17 @@ def held_out_moses(data: Path, held_out: set[str], moses: Path | None = None):
     else:
         path = moses_wheel()
         table = moses_table(path)
+    return table, {"path": str(path), "sha256": file_sha256(path), "rows": table.num_rows}
+
+
+def held_out_moses(data: Path, held_out: set[str], moses: Path | None = None):
+    """:func:`moses_source` without any molecule whose first InChIKey block is in
+    ``held_out`` (:func:`~nmrpeak_cli.data.moses.exclude_leaks`), and its record."""
+    from nmrpeak_cli.data.moses import exclude_leaks
+
+    table, record = moses_source(data, moses)
     kept = exclude_leaks(table, held_out)
-    record = {"path": str(path), "sha256": file_sha256(path), "rows": table.num_rows,
-              "excluded as held-out": table.num_rows - kept.num_rows}  # fmt: skip
-    return kept, record
+    return kept, {**record, "excluded as held-out": table.num_rows - kept.num_rows}
 
 
 def library_input(
@@ -145,5 +149,6 @@ __all__ = [
     "check_no_held_out",
     "held_out_moses",
     "library_input",
+    "moses_source",
     "write_library_input",
 ]

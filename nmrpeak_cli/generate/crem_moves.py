@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nmrpeak_cli.errors import InputFileError, NmrpeakError, NotAvailableError
+from nmrpeak_cli.errors import InputFileError, NotAvailableError
 
 if TYPE_CHECKING:
     from rdkit.Chem import Mol
@@ -217,8 +217,9 @@ def crem_db_molecules(
     of at most ``max_atoms`` heavy atoms.
 
     MOSES comes from ``moses`` or ``DATA/simulated_molecules.parquet`` when it exists, else
-    straight from the ``molsets`` wheel; MOSES molecules that are held-out molecules
-    (first InChIKey block) are dropped before sampling is checked.
+    the ``molsets`` wheel's table (:func:`~nmrpeak_cli.data.library_input.moses_source`);
+    sampled MOSES molecules that are held-out molecules (first InChIKey block, the MOSES
+    loader's :func:`~nmrpeak_cli.data.moses.exclude_leaks`) are dropped.
     """
     import pyarrow.parquet as pq
 
@@ -246,35 +247,23 @@ def crem_db_molecules(
     sources[0]["molecules"] = len(train)
     pool: list[str] = []
     if n_moses > 0:
-        table_path = (
-            Path(moses) if moses is not None else Path(data) / "simulated_molecules.parquet"
-        )
-        if table_path.is_file():
-            pool = pq.read_table(table_path, columns=["smiles"]).column("smiles").to_pylist()
-            source = {"path": str(table_path), "sha256": file_sha256(table_path)}
-        elif moses is not None:
-            raise InputFileError(f"MOSES table {moses} does not exist")
-        else:
-            from nmrpeak_cli.data.moses import iter_moses_smiles, moses_wheel
+        from nmrpeak_cli.data.library_input import moses_source
+        from nmrpeak_cli.data.moses import exclude_leaks
 
-            wheel = moses_wheel()
-            pool = [s for _, s in iter_moses_smiles(wheel)]
-            source = {"path": str(wheel), "sha256": file_sha256(wheel)}
+        table, source = moses_source(data, moses)
         banned = molecule_keys(held_out)
+        allowed = set(exclude_leaks(table, banned).column("smiles").to_pylist())
+        every = table.column("smiles").to_pylist()
         kept = []
-        for s in _sample(pool, min(len(pool), 2 * n_moses), seed + 1):
+        for s in _sample(every, min(len(every), 2 * n_moses), seed + 1):
+            if s not in allowed:
+                continue  # a held-out molecule (first InChIKey block)
             mol = chem.try_parse_smiles(s)
-            if mol is None or mol.GetNumHeavyAtoms() > max_atoms:
-                continue
-            try:
-                key = chem.connectivity_key(chem.inchikey(mol))
-            except NmrpeakError:
-                continue
-            if key not in banned:
+            if mol is not None and mol.GetNumHeavyAtoms() <= max_atoms:
                 kept.append(s)
                 if len(kept) == n_moses:
                     break
-        source.update({"molecules": len(kept), "seed": seed + 1, "rows": len(pool)})
+        source.update({"molecules": len(kept), "seed": seed + 1})
         sources.append(source)
         pool = kept
     return CremMolecules(train, pool, held_out, sources)

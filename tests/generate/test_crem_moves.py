@@ -136,3 +136,29 @@ def test_cli_rejects_a_corrupt_database_before_any_work(tmp_path):
     args = ["generate", "--c13", "20, 30", "--formula", "C3H8", "--search", "--crem-db", str(bad)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "bad.db" in result.output, result.output
+
+
+def test_moses_molecules_drop_held_out_ones_through_the_loader(tmp_path):
+    """MOSES rows whose first InChIKey block is a held-out molecule's never reach the
+    database molecules (the MOSES loader's exclusion), whatever their stereo."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nmrpeak_cli.generate.crem_moves import crem_db_molecules
+
+    smiles = [*TRAINING, *HELD_OUT]
+    labels = ["train"] * len(TRAINING) + ["valid", "test"]
+    heavy = [Chem.MolFromSmiles(s).GetNumHeavyAtoms() for s in smiles]
+    pq.write_table(
+        pa.table({"smiles": smiles, "n_heavy": heavy, "split_random": labels}),
+        tmp_path / "experimental.parquet",
+    )
+    moses = ["CCOc1ccccc1", "CCCCO", "CCCCCO", "c1ccncc1", "OC1CCCCC1", "CC(=O)N"]
+    keys = [Chem.MolToInchiKey(Chem.MolFromSmiles(s)) for s in moses]
+    pq.write_table(
+        pa.table({"id": [f"m{i}" for i in range(len(moses))], "smiles": moses, "inchikey": keys}),
+        tmp_path / "simulated_molecules.parquet",
+    )
+    made = crem_db_molecules(tmp_path, "random", 10, 10, seed=0)
+    assert sorted(made.moses) == sorted(moses[2:]), made.moses
+    assert made.sources[1]["molecules"] == 4 and made.sources[1]["rows"] == len(moses)
