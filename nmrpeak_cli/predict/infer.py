@@ -118,13 +118,17 @@ def predict_chunk(
     )
     levels = atoms.levels if atoms.levels is not None else [None] * len(prepared)
     calibration = getattr(model, "uncertainty", None) if uncertainty else None
-    for (i, mol, smiles, _, solvent_name, note), atom_shifts, spread, level in zip(
+    for (i, mol, smiles, graph, solvent_name, note), atom_shifts, spread, level in zip(
         prepared, atoms.shifts, atoms.spreads, levels, strict=True
     ):
         record = records[i]
         try:
             peaks = peaks_from_atoms(mol, atom_shifts)
-            sds = _peak_sds(mol, peaks, spread, calibration, level) if calibration else ((), ())
+            sds = (
+                _peak_sds(mol, peaks, spread, calibration, level, graph.solvent)
+                if calibration
+                else ((), ())
+            )
             spectrum = Spectrum(
                 id=record.id,
                 c13=peaks.c13,
@@ -142,19 +146,28 @@ def predict_chunk(
 
 
 def _peak_sds(
-    mol: Any, peaks: Any, spread: np.ndarray, uncertainty: Any, levels: np.ndarray | None = None
+    mol: Any,
+    peaks: Any,
+    spread: np.ndarray,
+    uncertainty: Any,
+    levels: np.ndarray | None = None,
+    solvent: int | None = None,
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-peak calibrated sd: the mean of its atoms' sds (labels with the memory's
-    familiarity, and the molecule's novelty, when the calibration was fitted with them)."""
-    from nmrpeak_cli.predict.uncertainty import atom_labels, molecule_novelty
+    familiarity, and the molecule's novelty, when the calibration was fitted with them;
+    ``solvent``: the graph's solvent category)."""
+    from nmrpeak_cli.predict.uncertainty import MoleculeContext, atom_labels, molecule_novelty
 
     familiar = levels if uncertainty.familiarity else None
     c13_labels, h1_labels = atom_labels(mol, familiar)
-    novelty = molecule_novelty(mol, familiar) if familiar is not None else None
-    heavy = mol.GetNumHeavyAtoms()
+    context = MoleculeContext(
+        molecule_novelty(mol, familiar) if familiar is not None else None,
+        mol.GetNumHeavyAtoms(),
+        solvent,
+    )
     per_atom = (
-        uncertainty.c13.sd(spread[:, 0], c13_labels, novelty, heavy),
-        uncertainty.h1.sd(spread[:, 1], h1_labels, novelty, heavy),
+        uncertainty.c13.sd(spread[:, 0], c13_labels, context),
+        uncertainty.h1.sd(spread[:, 1], h1_labels, context),
     )
     return tuple(
         tuple(float(np.mean(sd[list(p.atoms)])) if p.atoms else float("nan") for p in peak_list)

@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from nmrpeak_cli.predict.uncertainty import (
+    FACTOR_FAMILIES,
     NOVELTY_BINS,
+    MoleculeContext,
     NucleusCalibration,
     NucleusResiduals,
     UncertaintyCalibration,
@@ -60,44 +62,54 @@ def test_calibration_round_trips_and_names_what_is_missing():
 
 
 def _novelty_table(seed: int, n_molecules: int = 3000) -> NucleusResiduals:
-    """10 atoms per molecule, error scale growing with the molecule's novelty."""
+    """10 atoms per molecule, error scale growing with the molecule's novelty and doubled
+    in DMSO-d6 (solvent 1); size carries no information."""
     rng = np.random.default_rng(seed)
     novelty = np.repeat(rng.uniform(0, 1, n_molecules), 10)
-    heavy = np.repeat(rng.integers(5, 40, n_molecules), 10)
-    residuals = rng.normal(0, 1, novelty.size) * (0.5 + 1.5 * novelty)
+    heavy = np.repeat(rng.integers(5, 40, n_molecules), 10).astype(float)
+    solvent = np.repeat(rng.choice([0, 1, 7], n_molecules), 10)
+    scale = (0.5 + 1.5 * novelty) * np.where(solvent == 1, 2.0, 1.0)
+    residuals = rng.normal(0, 1, novelty.size) * scale
     labels = ["aromatic|new"] * novelty.size
     molecule = np.repeat(np.arange(n_molecules), 10)
-    return NucleusResiduals(
-        residuals, np.zeros(novelty.size), labels, novelty, heavy.astype(float), molecule
-    )
+    context = MoleculeContext(novelty, heavy, solvent)
+    return NucleusResiduals(residuals, np.zeros(novelty.size), labels, context, molecule)
 
 
-def test_molecule_factors_restore_coverage_on_new_molecules():
+def test_molecule_factors_restore_coverage_on_new_molecules_and_solvents():
     fitted = fit_residuals(_novelty_table(2))
-    assert list(fitted.novelty_factors) == sorted(fitted.novelty_factors), "newer, wider"
-    assert fitted.size_factors == pytest.approx((1.0,) * 4, abs=0.08), "size is not informative"
+    novelty, size, solvent = (fitted.factors[f] for f in FACTOR_FAMILIES)
+    assert list(novelty) == sorted(novelty), "newer, wider"
+    assert size == pytest.approx((1.0,) * 4, abs=0.08), "size is not informative"
+    assert solvent[1] / solvent[0] == pytest.approx(2.0, rel=0.1)
+    assert solvent[2] == 1.0, "no CD3OD atoms: factor 1"
     test = _novelty_table(3)
-    newest = test.novelty > NOVELTY_BINS[-1]
+    newest = test.context.novelty > NOVELTY_BINS[-1]
     floors_only = test.sd(fitted.without_factors())
     assert coverage(test.residuals[newest], floors_only[newest]) < 0.85
-    assert coverage(test.residuals[newest], test.sd(fitted)[newest]) == pytest.approx(
-        0.90, abs=0.02
-    )
+    for chosen in (newest, test.context.solvent == 1, test.context.solvent == 7):
+        assert coverage(test.residuals[chosen], test.sd(fitted)[chosen]) == pytest.approx(
+            0.90, abs=0.02
+        )
     assert coverage(test.residuals, test.sd(fitted)) == pytest.approx(0.90, abs=0.01)
     pooled, low, high = cross_validated_coverage(test, test.molecule % 5)
     assert low <= pooled <= high and pooled == pytest.approx(0.90, abs=0.01)
 
 
 def test_molecule_factors_round_trip_and_old_cards_read_as_one():
-    calibration = NucleusCalibration(0.0, 2.0, {"C=O": 3.0}, (0.8, 0.9, 1.0, 1.2), (0.9,) * 4)
+    factors = {"novelty": (0.8, 0.9, 1.0, 1.2), "heavy_atoms": (0.9,) * 4}
+    calibration = NucleusCalibration(0.0, 2.0, {"C=O": 3.0}, factors)
     data = calibration.to_dict()
-    assert NucleusCalibration.from_dict(data) == calibration
-    assert calibration.sd(np.zeros(2), ["C=O", "x"], 0.7, 12) == pytest.approx([3.24, 2.16])
+    assert NucleusCalibration.from_dict(json.loads(json.dumps(data))) == calibration
+    context = MoleculeContext(novelty=0.7, heavy_atoms=12, solvent=1)
+    assert calibration.sd(np.zeros(2), ["C=O", "x"], context) == pytest.approx([3.24, 2.16])
     assert calibration.sd(np.zeros(1), ["C=O"]) == pytest.approx([3.0]), "no molecule: factor 1"
-    old = {k: v for k, v in data.items() if "factors" not in k and "bins" not in k}
+    old = {k: v for k, v in data.items() if not k.startswith("factor")}
     assert NucleusCalibration.from_dict(old) == calibration.without_factors()
-    with pytest.raises(ValueError, match="novelty_bins"):
-        NucleusCalibration.from_dict(data | {"novelty_bins": [0.2, 0.5, 0.8]})
+    with pytest.raises(ValueError, match="novelty factor bins"):
+        NucleusCalibration.from_dict(data | {"factor_bins": {"novelty": [0.2, 0.5, 0.8]}})
+    with pytest.raises(ValueError, match="family 'charge'"):
+        NucleusCalibration.from_dict(data | {"factors": {"charge": [1.0]}})
 
 
 @pytest.fixture
