@@ -118,17 +118,13 @@ def predict_chunk(
     )
     levels = atoms.levels if atoms.levels is not None else [None] * len(prepared)
     calibration = getattr(model, "uncertainty", None) if uncertainty else None
-    for (i, mol, smiles, graph, solvent_name, note), atom_shifts, spread, level in zip(
+    for (i, mol, smiles, _, solvent_name, note), atom_shifts, spread, level in zip(
         prepared, atoms.shifts, atoms.spreads, levels, strict=True
     ):
         record = records[i]
         try:
             peaks = peaks_from_atoms(mol, atom_shifts)
-            sds = (
-                _peak_sds(mol, peaks, spread, calibration, level, graph.solvent)
-                if calibration
-                else ((), ())
-            )
+            sds = _peak_sds(mol, peaks, spread, calibration, level) if calibration else ((), ())
             spectrum = Spectrum(
                 id=record.id,
                 c13=peaks.c13,
@@ -151,11 +147,9 @@ def _peak_sds(
     spread: np.ndarray,
     uncertainty: Any,
     levels: np.ndarray | None = None,
-    solvent: int | None = None,
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-peak calibrated sd: the mean of its atoms' sds (labels with the memory's
-    familiarity, and the molecule's novelty, when the calibration was fitted with them;
-    ``solvent``: the graph's solvent category)."""
+    familiarity, and the molecule's novelty, when the calibration was fitted with them)."""
     from nmrpeak_cli.predict.uncertainty import MoleculeContext, atom_labels, molecule_novelty
 
     familiar = levels if uncertainty.familiarity else None
@@ -163,7 +157,6 @@ def _peak_sds(
     context = MoleculeContext(
         molecule_novelty(mol, familiar) if familiar is not None else None,
         mol.GetNumHeavyAtoms(),
-        solvent,
     )
     per_atom = (
         uncertainty.c13.sd(spread[:, 0], c13_labels, context),

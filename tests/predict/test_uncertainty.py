@@ -62,32 +62,28 @@ def test_calibration_round_trips_and_names_what_is_missing():
 
 
 def _novelty_table(seed: int, n_molecules: int = 3000) -> NucleusResiduals:
-    """10 atoms per molecule, error scale growing with the molecule's novelty and doubled
-    in DMSO-d6 (solvent 1); size carries no information."""
+    """10 atoms per molecule, error scale growing with the molecule's novelty; size carries
+    no information."""
     rng = np.random.default_rng(seed)
     novelty = np.repeat(rng.uniform(0, 1, n_molecules), 10)
     heavy = np.repeat(rng.integers(5, 40, n_molecules), 10).astype(float)
-    solvent = np.repeat(rng.choice([0, 1, 7], n_molecules), 10)
-    scale = (0.5 + 1.5 * novelty) * np.where(solvent == 1, 2.0, 1.0)
-    residuals = rng.normal(0, 1, novelty.size) * scale
+    residuals = rng.normal(0, 1, novelty.size) * (0.5 + 1.5 * novelty)
     labels = ["aromatic|new"] * novelty.size
     molecule = np.repeat(np.arange(n_molecules), 10)
-    context = MoleculeContext(novelty, heavy, solvent)
+    context = MoleculeContext(novelty, heavy)
     return NucleusResiduals(residuals, np.zeros(novelty.size), labels, context, molecule)
 
 
-def test_molecule_factors_restore_coverage_on_new_molecules_and_solvents():
+def test_molecule_factors_restore_coverage_on_new_molecules():
     fitted = fit_residuals(_novelty_table(2))
-    novelty, size, solvent = (fitted.factors[f] for f in FACTOR_FAMILIES)
+    novelty, size = (fitted.factors[f] for f in FACTOR_FAMILIES)
     assert list(novelty) == sorted(novelty), "newer, wider"
     assert size == pytest.approx((1.0,) * 4, abs=0.08), "size is not informative"
-    assert solvent[1] / solvent[0] == pytest.approx(2.0, rel=0.1)
-    assert solvent[2] == 1.0, "no CD3OD atoms: factor 1"
     test = _novelty_table(3)
     newest = test.context.novelty > NOVELTY_BINS[-1]
     floors_only = test.sd(fitted.without_factors())
     assert coverage(test.residuals[newest], floors_only[newest]) < 0.85
-    for chosen in (newest, test.context.solvent == 1, test.context.solvent == 7):
+    for chosen in (newest, ~newest, test.context.heavy_atoms > 30):
         assert coverage(test.residuals[chosen], test.sd(fitted)[chosen]) == pytest.approx(
             0.90, abs=0.02
         )
@@ -101,15 +97,15 @@ def test_molecule_factors_round_trip_and_old_cards_read_as_one():
     calibration = NucleusCalibration(0.0, 2.0, {"C=O": 3.0}, factors)
     data = calibration.to_dict()
     assert NucleusCalibration.from_dict(json.loads(json.dumps(data))) == calibration
-    context = MoleculeContext(novelty=0.7, heavy_atoms=12, solvent=1)
+    context = MoleculeContext(novelty=0.7, heavy_atoms=12)
     assert calibration.sd(np.zeros(2), ["C=O", "x"], context) == pytest.approx([3.24, 2.16])
     assert calibration.sd(np.zeros(1), ["C=O"]) == pytest.approx([3.0]), "no molecule: factor 1"
     old = {k: v for k, v in data.items() if not k.startswith("factor")}
     assert NucleusCalibration.from_dict(old) == calibration.without_factors()
     with pytest.raises(ValueError, match="novelty factor bins"):
         NucleusCalibration.from_dict(data | {"factor_bins": {"novelty": [0.2, 0.5, 0.8]}})
-    with pytest.raises(ValueError, match="family 'charge'"):
-        NucleusCalibration.from_dict(data | {"factors": {"charge": [1.0]}})
+    with pytest.raises(ValueError, match="family 'solvent'"):
+        NucleusCalibration.from_dict(data | {"factors": {"solvent": [1.0] * 8}})
 
 
 @pytest.fixture
