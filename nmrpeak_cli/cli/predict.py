@@ -295,7 +295,9 @@ def train_uncertainty_command(
     ] = "scaffold",
 ) -> None:
     """Calibrate per-peak uncertainty (shift_sd) on the validation split: ensemble spread
-    plus environment floors, so that shift ± 1.645 sd covers 90 % of observed shifts.
+    plus environment floors, times molecule factors (novelty with a memory, heavy-atom
+    count), so that shift ± 1.645 sd covers 90 % of observed shifts; the card also gets the
+    scaffold-grouped cross-validated coverage.
 
     [bold]Example[/bold]: nmrpeak train uncertainty --weights models/predictor.safetensors
     """
