@@ -10,12 +10,15 @@ shifts). Both settings rerank the beam and run the default structure search
 setting); with labels the similarity matches 13C peaks within their attached-H class and the
 search drops proposals the labels rule out before predicting them
 (:mod:`nmrpeak_cli.generate.labels`). Top-k = isomeric InChIKey of the truth among the
-ranked candidates; CPU seconds per query count the rerank and the search.
+ranked candidates; CPU seconds per query count the rerank and the search. ``--settings``
+picks the rows (:data:`SETTINGS`; ``labels, no filter`` separates the filter's share).
 
 Usage (random test split, shipped random-split models)::
 
     python benchmarks/generate_dept.py data/queries/random_test.parquet 100 \
         -o benchmarks/generate_dept_random.json
+    python benchmarks/generate_dept.py data/queries/random_test.parquet 100 \
+        --settings "labels, no filter" -o benchmarks/generate_dept_random_nofilter.json
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+SETTINGS = {
+    "without labels": "labels removed from the queries",
+    "with labels": "labels in the similarity and the search's filter (default)",
+    "labels, no filter": "labels in the similarity only (SearchConfig(label_filter=False))",
+}
 
 
 def _top(ranked: list, truths: list, k: int) -> float:
@@ -60,6 +69,11 @@ def main() -> None:
         "--predictor", type=Path, default=Path("models/predictor_random.safetensors")
     )
     parser.add_argument("--beam", type=int, default=20)
+    parser.add_argument(
+        "--settings",
+        default="without labels;with labels",
+        help=f"';'-separated, of {'; '.join(SETTINGS)}",
+    )
     parser.add_argument("-o", "--output", type=Path)
     args = parser.parse_args()
 
@@ -90,10 +104,12 @@ def main() -> None:
     }
     print(f"{len(decoded)} queries, {n_labelled} with labels", flush=True)
     similarity = default_similarity()
-    for name in ("without labels", "with labels"):
+    for name in args.settings.split(";"):
+        if name not in SETTINGS:
+            parser.error(f"unknown setting {name!r}; expected some of {list(SETTINGS)}")
         batch = (
             decoded
-            if name == "with labels"
+            if name != "without labels"
             else [replace(d, query=without_attached_h(d.query)) for d in decoded]
         )
         begin = time.process_time()
@@ -104,9 +120,8 @@ def main() -> None:
             )
             reranked.append(rerank(d.query, d.candidates, predicted, generator.fusion, similarity))
         rerank_cpu = time.process_time() - begin
-        results, cpu = run_searches(
-            batch, reranked, generator, predictor, SearchConfig(time_limit=None)
-        )
+        config = SearchConfig(time_limit=None, label_filter=name != "labels, no filter")
+        results, cpu = run_searches(batch, reranked, generator, predictor, config)
         ranked = [list(r.candidates) for r in results]
         beam_fits = []
         for d in batch:

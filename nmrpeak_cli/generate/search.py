@@ -112,6 +112,10 @@ class SearchConfig:
     crem_db: Path | None = None
     """CReM fragment database (``nmrpeak data crem-db``): adds the ``crem`` move
     (:func:`~nmrpeak_cli.generate.crem_moves.crem_move`) to ``moves`` (``None``: off)."""
+    label_filter: bool = True
+    """Drop proposals whose carbons cannot carry the query's attached-H labels before
+    predicting them (:mod:`~nmrpeak_cli.generate.labels`); the similarity uses the labels
+    either way (``SimilarityParams.attached_h``)."""
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.moves if m not in MOVES]
@@ -424,7 +428,7 @@ def structure_search(
     pool = _Pool(
         query, params, cache, config.budget,
         None if config.time_limit is None else start + config.time_limit,
-        _label_filter(query) if params.attached_h else None,
+        _label_filter(query) if params.attached_h and config.label_filter else None,
     )  # fmt: skip
 
     def done(stopped: str, iterations: int) -> SearchResult:

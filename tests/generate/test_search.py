@@ -131,6 +131,11 @@ def test_labels_are_ignored_when_switched_off_or_contradicting_the_formula():
         labelled, [ISOPROPYL], predictor=CountingPredictor(), similarity_params=off
     )
     assert found.rejected == 0 and found.predictions > 0
+    unfiltered = structure_search(
+        labelled, [ISOPROPYL], predictor=CountingPredictor(),
+        config=SearchConfig(label_filter=False),
+    )  # fmt: skip
+    assert unfiltered.rejected == 0 and unfiltered.predictions > 0
     # five CH3 labels need 15 hydrogens: C8H11N cannot carry them, so no label is used
     wrong = Spectrum(
         "w", c13=PeakList("13C", tuple(Peak(10.0 + i, n_h=3) for i in range(5))),
