@@ -325,6 +325,14 @@ validation scores). Chosen on random-valid by nested 5-fold CV of the top answer
 logistic 0.061 (no cross-fit) / 0.076 (5 folds); with the isotonic map 0.039 / 0.060."""
 
 
+LIBRARY_LEAD = 0.01
+"""Similarity margin of the library-lead rule fitted cards carry
+(:attr:`~nmrpeak_cli.elucidate.ElucidateModel.library_lead`). Chosen on scaffold-valid (150
+queries, GPU generator, out-of-fold fusion by query): 0.01 and 0.015 change 6 / 8 of 600
+top answers, 2 right answers more and none fewer; 0.02 and 0.03 lose 2 not-in-library
+answers, 0.05 loses 4 for 3 gained; 0 and 0.005 change nothing."""
+
+
 def fit_fusion(pools: Sequence[QueryPool], measured: Sequence[Sequence[Scored]]) -> Logistic:
     """The fusion of validation pools: a conditional logit of :data:`FUSION_FEATURES` (softmax
     over each pool holding the answer), then a one-feature logistic of that utility on every
@@ -355,6 +363,7 @@ def fit_model(
     *,
     isotonic: bool = True,
     folds: int = CALIBRATION_FOLDS,
+    library_lead: float | None = LIBRARY_LEAD,
 ) -> ElucidateModel:
     """Fit the fusion and the calibration on validation pools.
 
@@ -364,6 +373,9 @@ def fit_model(
        :data:`CALIBRATION_FEATURES` is fitted on those out-of-fold top answers (right or
        not), so that it sees scores as unseen queries get them; ``isotonic`` maps its
        output through an isotonic regression fitted on the same out-of-fold answers.
+
+    The model ranks with the library-lead rule of margin ``library_lead`` (``None``: none),
+    and its confidence is fitted on the answers that rule gives.
     """
     from nmrpeak_cli.calibration import fit_isotonic, fit_logistic
 
@@ -382,7 +394,9 @@ def fit_model(
             if folds < 2
             else fit_fusion([pools[i] for i in inside], [measured[i] for i in inside])
         )
-        model = ElucidateModel(fold_fusion, DEFAULT_CALIBRATION, similarity)
+        model = ElucidateModel(
+            fold_fusion, DEFAULT_CALIBRATION, similarity, library_lead=library_lead
+        )
         for i in held:
             ranked = rank_measured(measured[i], model)
             if ranked:
@@ -398,6 +412,7 @@ def fit_model(
     return ElucidateModel(
         fusion, calibration, similarity, {**card, "calibration_fit": {
             "folds": folds, "isotonic": isotonic, "out_of_fold_answers": len(tops)}},
+        library_lead,
     )  # fmt: skip
 
 

@@ -186,3 +186,55 @@ def test_only_the_most_similar_candidate_has_a_positive_similarity_gap() -> None
     assert fusion_features(right)["similarity_top"] == 1.0
     assert fusion_features(wrong)["similarity_top"] == 0.0
     assert fusion_features(wrong)["library_rank_inv"] == 0.5
+
+
+def _lead_pool(gap: float, formula_match: bool | None = True) -> list:
+    """The library's first choice ``gap`` below a search structure's similarity; the search
+    structure wins on the fused score."""
+    from nmrpeak_cli.elucidate import Scored
+
+    library = proposal("CCOC(C)=O", "library", RIGHT, sse=0.9, library_rank=1.0)
+    found = proposal("CCC(=O)OC", "search", WRONG, search_score=0.9, search_rank=1.0)
+    best = 0.95
+    return [
+        Scored(library, ("library",), formula_match, best - gap, None, None, 7, 1.0,
+               similarity_gap=-gap),
+        Scored(found, ("search",), True, best, None, None, 7, 1.0, similarity_gap=gap),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("lead", "gap", "first"),
+    [(None, 0.005, "search"), (0.01, 0.005, "library"), (0.01, 0.02, "search")],
+)
+def test_the_library_first_choice_leads_when_it_fits_as_well(lead, gap, first) -> None:
+    from dataclasses import replace
+
+    from nmrpeak_cli.elucidate import Logistic, rank_measured
+
+    fusion = Logistic({"similarity": 1.0, "search_score": 5.0, "library_embedding": 1.0})
+    model = replace(MODEL, fusion=fusion, library_lead=lead)
+    ranked = rank_measured(_lead_pool(gap), model)
+    assert ranked[0].sources == (first,), [c.sources for c in ranked]
+    assert ranked[0].score >= ranked[1].score, "the promoted answer is level with the best"
+    assert ranked[0].confidence >= ranked[1].confidence
+
+
+def test_the_lead_rule_never_promotes_another_formula_and_travels_in_the_card(tmp_path) -> None:
+    import json
+    from dataclasses import replace
+
+    from nmrpeak_cli.elucidate import Logistic, load_model, rank_measured
+
+    fusion = Logistic({"search_score": 5.0})
+    model = replace(MODEL, fusion=fusion, library_lead=0.05)
+    ranked = rank_measured(_lead_pool(0.001, formula_match=False), model, policy="penalize")
+    assert ranked[0].sources == ("search",), "an entry of another formula is not promoted"
+    card = tmp_path / "elucidate.json"
+    card.write_text(json.dumps(model.to_dict()))
+    assert load_model(card).library_lead == 0.05
+    older = model.to_dict()
+    del older["library_lead"]
+    before = tmp_path / "older.json"
+    before.write_text(json.dumps(older))
+    assert load_model(before).library_lead is None, "cards without the key rank as before"

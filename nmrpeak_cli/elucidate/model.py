@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from nmrpeak_cli.similarity import SimilarityParams
 
 MODEL_FILE = "elucidate.json"
+LEAD_KEY = "library_lead"
+"""Card key of :attr:`ElucidateModel.library_lead` (absent: no rule, as in older cards)."""
 
 
 def sigmoid(x: float) -> float:
@@ -112,12 +114,16 @@ class ElucidateModel:
         Peak-aware similarity parameters (the retrieval's, nucleus weights included).
     card
         The rest of the model card (data, split, command, metrics).
+    library_lead
+        The library's first choice is ranked first whenever its similarity is at most this
+        far below the pool's best (``None``: no such rule, the fused score alone ranks).
     """
 
     fusion: Logistic
     calibration: Logistic
     similarity: SimilarityParams
     card: Mapping[str, Any] = field(default_factory=dict)
+    library_lead: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the model card)."""
@@ -129,6 +135,7 @@ class ElucidateModel:
             "fusion": self.fusion.to_dict(),
             "calibration": self.calibration.to_dict(),
             "similarity": similarity_to_dict(self.similarity),
+            **({} if self.library_lead is None else {LEAD_KEY: self.library_lead}),
         }
 
 
@@ -166,12 +173,15 @@ def _read_model(target: Path, mtime_ns: int) -> ElucidateModel:
         )
     try:
         data = json.loads(target.read_text())
-        card = {k: v for k, v in data.items() if k not in {"fusion", "calibration", "similarity"}}
+        fitted = {"fusion", "calibration", "similarity", LEAD_KEY}
+        card = {k: v for k, v in data.items() if k not in fitted}
+        lead = data.get(LEAD_KEY)
         return ElucidateModel(
             Logistic.from_dict(data["fusion"]),
             Logistic.from_dict(data["calibration"]),
             similarity_from_dict(data["similarity"]),
             card,
+            None if lead is None else float(lead),
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise NotAvailableError(f"elucidate model {target} is unreadable: {exc}") from None

@@ -186,18 +186,52 @@ def measure_pool(
     ]  # fmt: skip
 
 
+def leading_library_choice(measured: Sequence[Scored], margin: float | None) -> int | None:
+    """Index of the library's first choice when ``margin`` is set, its formula is not known
+    to differ from the query's and its similarity is at most ``margin`` below the pool's best
+    (the rule :attr:`ElucidateModel.library_lead`); ``None`` otherwise.
+
+    With the answer in the library a search structure matching the spectrum about as well
+    (an isomer whose predicted shifts happen to fit) could outrank it on the fused score; a
+    library entry that the retrieval ranks first and that fits as well as anything keeps
+    first place.
+    """
+    if margin is None:
+        return None
+    for i, c in enumerate(measured):
+        if (
+            c.proposal.evidence.get("library_rank") == 1
+            and c.formula_match is not False
+            and c.similarity_gap >= -margin
+        ):
+            return i
+    return None
+
+
 def rank_measured(
     measured: Sequence[Scored], model: ElucidateModel, policy: str = "reject"
 ) -> list[Scored]:
     """Score and rank measured candidates (:func:`measure_pool`), best first, with their
     confidence (calibrated for the top answer; never above the confidence of a higher rank)."""
-    scored: list[tuple[Scored, float]] = []
+    logits = []
     for candidate in measured:
         logit = model.fusion.logit(fusion_features(candidate))
         if policy == "penalize" and candidate.formula_match is False:
             logit -= PENALTY_LOGIT
-        scored.append((replace(candidate, score=sigmoid(logit)), logit))
-    scored.sort(key=lambda c: (-c[1], -c[0].similarity, c[0].proposal.inchikey))
+        logits.append(logit)
+    lead = leading_library_choice(measured, model.library_lead)
+    if lead is not None:  # first, level with the best fused score
+        logits[lead] = max(logits)
+    order = sorted(
+        range(len(measured)),
+        key=lambda i: (
+            -logits[i],
+            i != lead,
+            -measured[i].similarity,
+            measured[i].proposal.inchikey,
+        ),
+    )
+    scored = [(replace(measured[i], score=sigmoid(logits[i])), logits[i]) for i in order]
     top = max([0.0, *(logit for _, logit in scored)])
     total = math.exp(-top) + sum(math.exp(logit - top) for _, logit in scored)
     best = [c.score for c, _ in scored[:2]]
