@@ -21,6 +21,17 @@ data_app = typer.Typer(
 DEFAULT_SOURCE = Path("..") / "shared" / "data"
 
 
+MosesTableOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--moses-table",
+        help="MOSES table (default: DATA/simulated_molecules.parquet, else the molsets wheel).",
+        dir_okay=False,
+    ),
+]
+"""``--moses-table`` of the commands that sample MOSES molecules."""
+
+
 def _default_source() -> Path:
     return Path(os.environ.get("NMRPEAK_SOURCE", DEFAULT_SOURCE))
 
@@ -56,7 +67,7 @@ def prepare_command(
         typer.Option(
             "--literature/--no-literature",
             help="Write literature.parquet and queries/literature.parquet from "
-            "SOURCE/literature-nmrbank/ [default: when that folder exists].",
+            "SOURCE/literature-nmrbank/ (default: when that folder exists).",
             show_default=False,
         ),
     ] = None,
@@ -128,7 +139,7 @@ def crem_db_command(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="Database to write [default: DATA/crem_SPLIT.db].", dir_okay=False
+            "--out", "-o", help="Database to write (default: DATA/crem_SPLIT.db).", dir_okay=False
         ),
     ] = None,
     train: Annotated[
@@ -137,14 +148,7 @@ def crem_db_command(
     moses: Annotated[
         int, typer.Option("--moses", min=0, help="MOSES molecules sampled (held-out ones dropped).")
     ] = 10000,
-    moses_table: Annotated[
-        Path | None,
-        typer.Option(
-            "--moses-table",
-            help="MOSES table [default: DATA/simulated_molecules.parquet, else the molsets wheel].",
-            dir_okay=False,
-        ),
-    ] = None,
+    moses_table: MosesTableOption = None,
     jobs: JobsOption = 1,
 ) -> None:
     """Build the CReM fragment database of the search's crem move (`generate --search
@@ -210,14 +214,7 @@ def library_input_command(
     moses: Annotated[
         int, typer.Option("--moses", min=0, help="MOSES molecules drawn (held-out ones dropped).")
     ] = 20000,
-    moses_table: Annotated[
-        Path | None,
-        typer.Option(
-            "--moses-table",
-            help="MOSES table [default: DATA/simulated_molecules.parquet, else the molsets wheel].",
-            dir_okay=False,
-        ),
-    ] = None,
+    moses_table: MosesTableOption = None,
 ) -> None:
     """Write the molecules of a search-seed library (`nmrpeak library build OUT -o LIB`,
     then `generate --search -l LIB`): every TRAINING molecule of the split plus MOSES

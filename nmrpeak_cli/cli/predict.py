@@ -185,7 +185,7 @@ def train_predictor_command(
         Path | None,
         typer.Option(
             help="Experimental table from `nmrpeak data prepare` "
-            "[default: data/experimental.parquet]."
+            "(default: data/experimental.parquet)."
         ),
     ] = None,
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Checkpoint folder.")] = Path(
@@ -196,7 +196,7 @@ def train_predictor_command(
         typer.Option(
             help="scaffold or random (train on that split's training part), or all: every "
             "row of --data and literature.parquet next to it, minus a 5 % validation "
-            "carve-out by InChIKey first block (the shipped model) [default: scaffold]."
+            "carve-out by InChIKey first block (the shipped model). Default: scaffold."
         ),
     ] = None,
     quick: Annotated[
