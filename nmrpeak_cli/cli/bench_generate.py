@@ -5,7 +5,6 @@ with or without library seeds) on a query table with ``smiles``; a thin wrapper 
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -13,7 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
-from nmrpeak_cli.cli.common import command_context, fail, stderr_console, warn_split_leaks
+from nmrpeak_cli.cli.common import (
+    command_context,
+    fail,
+    stderr_console,
+    warn_split_leaks,
+    write_bench_report,
+)
 from nmrpeak_cli.cli.generate import (
     SeedLibraryKOption,
     SeedLibraryOption,
@@ -215,8 +220,5 @@ def bench_generate_command(
         command="nmrpeak " + shlex.join(sys.argv[1:]),
     )  # fmt: skip
     markdown = render_markdown(report, f"generate on {path}")
-    if output is not None and output.suffix == ".md":
-        output.write_text(markdown)
-    elif output is not None:
-        output.write_text(json.dumps(report, indent=2) + "\n")
+    write_bench_report(report, markdown, output)
     typer.echo(markdown)

@@ -20,12 +20,14 @@ from nmrpeak_cli.cli.common import (
     report_dir,
     run_context,
     stderr_console,
+    write_bench_report,
 )
 from nmrpeak_cli.cli.groups import bench_app, train_app
 from nmrpeak_cli.cli.options import (
     BackendOption,
     BatchSizeOption,
     BeamOption,
+    BenchOutOption,
     C13Option,
     DeviceOption,
     FormulaOption,
@@ -266,12 +268,12 @@ def register(app: typer.Typer) -> None:
 
         [bold]Example[/bold]: nmrpeak train elucidate --split scaffold --limit 300 --size 100000
         """
-        import json
         import shlex
         import sys
 
         from nmrpeak_cli.elucidate import load_model, model_path
         from nmrpeak_cli.elucidate_bench import evaluate, fit_model, markdown
+        from nmrpeak_cli.paths import write_json_atomic
 
         table = data / "queries" / f"{split}_valid.parquet"
         pools, setup = _collect(ctx, split, data, table, limit, size, encoders, beam, weights,
@@ -284,9 +286,7 @@ def register(app: typer.Typer) -> None:
         fitted = fit_model(pools, load_model().similarity, card)
         report = evaluate(pools, fitted)
         target = output or model_path()
-        target.write_text(
-            json.dumps({**fitted.to_dict(), "valid_metrics": report}, indent=2) + "\n"
-        )
+        write_json_atomic(target, {**fitted.to_dict(), "valid_metrics": report})
         typer.echo(markdown(report))
         stderr_console().print(f"wrote {target}")
 
@@ -304,9 +304,7 @@ def register(app: typer.Typer) -> None:
         weights: WeightsOption = None,
         predictor_weights: PredictorOption = None,
         model: ModelOption = None,
-        output: Annotated[
-            Path | None, typer.Option("--output", "-o", help="Report (.json, plus .md next to it).")
-        ] = None,
+        output: BenchOutOption = None,
         work_dir: WorkDirOption = Path("runs/elucidate"),
     ) -> None:
         """Top-1 of retrieve, generate and elucidate with the answer in and not in the library;
@@ -314,7 +312,6 @@ def register(app: typer.Typer) -> None:
 
         [bold]Example[/bold]: nmrpeak bench elucidate --split scaffold -o benchmarks/elucidate_scaffold.json
         """
-        import json
         import shlex
         import sys
 
@@ -342,10 +339,7 @@ def register(app: typer.Typer) -> None:
             **evaluate(pools, fitted), "command": "nmrpeak " + shlex.join(sys.argv[1:]),
         }  # fmt: skip
         text = markdown(report)
-        if output is not None:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_text(json.dumps(report, indent=2, default=str) + "\n")
-            output.with_suffix(".md").write_text(text + "\n")
+        write_bench_report(report, text, output)
         typer.echo(text)
 
 

@@ -9,7 +9,6 @@ written file is checked once more against the held-out molecules.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,7 +127,7 @@ def write_library_input(
 ) -> dict[str, Any]:
     """Check ``made`` holds no held-out molecule, write ``out`` (``SMILES id`` lines) and its
     card ``out.json`` atomically, and return the card."""
-    from nmrpeak_cli.paths import file_sha256, write_text_atomic
+    from nmrpeak_cli.paths import file_sha256, write_json_atomic, write_text_atomic
 
     check_no_held_out(made.molecules, made.held_out)
     out = Path(out)
@@ -140,7 +139,7 @@ def write_library_input(
         "held_out_excluded": "first InChIKey block of every valid/test molecule of the split",
         "sources": made.sources, "command": command,
     }  # fmt: skip
-    write_text_atomic(out.with_suffix(out.suffix + ".json"), json.dumps(card, indent=2) + "\n")
+    write_json_atomic(out.with_suffix(out.suffix + ".json"), card)
     return card
 
 

@@ -450,6 +450,16 @@ def calibrate(
     return replace(generator, fusion=fit_fusion(lp, sim, label, fitted_on=fitted_on))
 
 
+def _search_cells(row: dict[str, Any], prefix: str) -> list[str]:
+    """Top-1, top-10, predictions and CPU s per query of the search whose keys start ``prefix``."""
+    return [
+        f"{100 * row.get(f'{prefix}_top1_exact', 0):.1f}%",
+        f"{100 * row.get(f'{prefix}_top10_exact', 0):.1f}%",
+        f"{row.get(f'{prefix}_predictions_per_query', 0):.0f}",
+        f"{row.get(f'{prefix}_cpu_seconds_per_query', 0):.2f}",
+    ]
+
+
 def render_markdown(report: dict[str, Any], title: str) -> str:
     """A Markdown table of a :func:`benchmark` report."""
     configs = report["configurations"]
@@ -487,19 +497,9 @@ def render_markdown(report: dict[str, Any], title: str) -> str:
                 pct(r.get("rerank_top1_block1", 0)),
             ]
         if has_search:
-            cells += [
-                pct(r.get("search_top1_exact", 0)),
-                pct(r.get("search_top10_exact", 0)),
-                f"{r.get('search_predictions_per_query', 0):.0f}",
-                f"{r.get('search_cpu_seconds_per_query', 0):.2f}",
-            ]
+            cells += _search_cells(r, "search")
         if has_peer:
-            cells += [
-                pct(r.get("nolib_search_top1_exact", 0)),
-                pct(r.get("nolib_search_top10_exact", 0)),
-                f"{r.get('nolib_search_predictions_per_query', 0):.0f}",
-                f"{r.get('nolib_search_cpu_seconds_per_query', 0):.2f}",
-            ]
+            cells += _search_cells(r, "nolib_search")
         if has_library:
             cells.append(str(r.get("library_seeds_truth_queries", "–")))
         cells += [

@@ -291,7 +291,7 @@ def build_crem_db(
     from rdkit import rdBase
 
     from nmrpeak_cli.data.splits import check_no_leakage
-    from nmrpeak_cli.paths import atomic_path, file_sha256, write_text_atomic
+    from nmrpeak_cli.paths import atomic_path, file_sha256, write_json_atomic
 
     _require_crem()
     smiles = list(dict.fromkeys([*molecules.train, *molecules.moses]))
@@ -324,7 +324,7 @@ def build_crem_db(
         f"block, {len(molecules.held_out)} held out) is in the database",
         "command": command,
     }
-    write_text_atomic(card_path(out), json.dumps(card, indent=2) + "\n")
+    write_json_atomic(card_path(out), card)
     return card
 
 
