@@ -7,8 +7,9 @@
 # MEMBER=v2 (default): grows the shipped scaffold model to the current feature layout and
 #   8 layers without changing what it computes (grow_model), then fine-tunes at lr 1.5e-4
 #   (5e-4 pushed validation 13C from 1.45 to 1.52-1.61 in the first epochs).
-# MEMBER=m2: a second, independent ensemble member trained from scratch (hidden 256,
-#   8 layers, dropout 0.1, seed 1) for the ensemble and its spread-based uncertainty.
+# MEMBER=m2 (m3…m9): further independent ensemble members trained from scratch (hidden 256,
+#   8 layers, dropout 0.1, seed 1 for m2, 2 for m3, …) for the ensemble and its spread-based
+#   uncertainty.
 #   Its checkpoints live in runs/ (lost with the machine), so its best epoch is also
 #   committed as models/predictor_m2.* (float16, not used by any command) and a run on a
 #   new machine warm-starts from it.
@@ -30,11 +31,11 @@ case "$MEMBER" in
   v2) exec "${NMRPEAK[@]}" train predictor --out-dir "$OUT" --split "$SPLIT" \
         --init-weights "${INIT:-models/predictor.safetensors}" --layers 8 --lr 1.5e-4 \
         --warmup-epochs 0 --threads 1 --epochs 400 ;;
-  m2) # a new machine has no runs/: continue from the member's committed float16 export
+  m[2-9]) # a new machine has no runs/: continue from the member's committed float16 export
     WARM=()
-    [[ -f models/predictor_m2.safetensors ]] && WARM=(--init-weights models/predictor_m2.safetensors)
-    exec "${NMRPEAK[@]}" --seed 1 train predictor --out-dir "$OUT" --split "$SPLIT" \
+    [[ -f models/predictor_$MEMBER.safetensors ]] && WARM=(--init-weights "models/predictor_$MEMBER.safetensors")
+    exec "${NMRPEAK[@]}" --seed "$(( ${MEMBER#m} - 1 ))" train predictor --out-dir "$OUT" --split "$SPLIT" \
         --hidden 256 --layers 8 --dropout 0.1 --weight-decay 1e-4 --lr 1e-3 \
         --warmup-epochs 2 --threads 1 --epochs 400 "${WARM[@]}" ;;
-  *) echo "MEMBER must be v2 or m2, got $MEMBER" >&2; exit 2 ;;
+  *) echo "MEMBER must be v2 or m2…m9, got $MEMBER" >&2; exit 2 ;;
 esac
