@@ -114,6 +114,20 @@ def test_low_confidence_says_the_answer_is_probably_not_listed() -> None:
     assert "answer probably not in the list" in rows[0]["error"]
 
 
+@pytest.mark.parametrize("kept", ["c13", "h1"])
+def test_a_one_nucleus_query_says_its_confidence_is_not_calibrated(kept: str) -> None:
+    from dataclasses import replace
+
+    query = replace(QUERY, **{"h1" if kept == "c13" else "c13": None})
+    group = SourceResult("library", (proposal("CCOC(C)=O", "library", RIGHT),))
+    rows = answer(query, [group], MODEL)
+    nucleus = "13C" if kept == "c13" else "1H"
+    assert rows[0]["smiles"] == "CCOC(C)=O" and not is_failure(rows[0]), rows[0]
+    assert f"{nucleus} peaks only: the confidence was calibrated on 13C+1H" in rows[0]["error"]
+    both = answer(QUERY, [group], MODEL)
+    assert "peaks only" not in (both[0]["error"] or ""), "a 13C+1H query has no such note"
+
+
 def test_a_failed_source_is_a_warning_when_another_answers() -> None:
     groups = [
         SourceResult("library", (proposal("CCOC(C)=O", "library", RIGHT),)),

@@ -304,6 +304,11 @@ def answer(
     warnings += [f"{g.source}: {g.note}" for g in groups if g.note and not g.failed]
     if query.formula and policy != "reject" and any(c.formula_match is False for c in ranked):
         warnings.append(f"candidates of other formulas kept (--formula-policy {policy})")
+    if len(query.nuclei) == 1:  # the calibration has seen 13C+1H queries only
+        warnings.append(
+            f"{query.nuclei[0].value} peaks only: the confidence was calibrated on 13C+1H "
+            "queries and may be too high"
+        )
     if ranked[0].confidence < LOW_CONFIDENCE:
         warnings.append(
             f"top confidence {ranked[0].confidence:.2f}: answer probably not in the list"
