@@ -291,7 +291,10 @@ def train_uncertainty_command(
         Path, typer.Option(help="Experimental table from `nmrpeak data prepare`.")
     ] = Path("data/experimental.parquet"),
     split: Annotated[
-        str, typer.Option(help="Split whose validation part is used: scaffold or random.")
+        str,
+        typer.Option(
+            help="Split whose validation part is used: scaffold, random or all (its carve-out)."
+        ),
     ] = "scaffold",
 ) -> None:
     """Calibrate per-peak uncertainty (shift_sd) on the validation split: ensemble spread
@@ -304,7 +307,7 @@ def train_uncertainty_command(
     from nmrpeak_cli.predict.uncertainty import calibrate_predictor
 
     calibration = calibrate_predictor(
-        weights, data=data, split_column=f"split_{split}", members=members or ()
+        weights, data=data, split_column=_split_column(split), members=members or ()
     )
     stderr_console().print(
         f"wrote the uncertainty of {weights} ({calibration.members} member(s)) into its "

@@ -161,6 +161,15 @@ def read_all(path: Path, fraction: float = CARVE_OUT_FRACTION) -> tuple[list[dic
     return train, valid
 
 
+def validation_rows(path: Path, split_column: str) -> list[dict]:
+    """Validation rows of ``split_column``: its ``valid`` rows, or the carve-out of
+    :func:`read_all` for ``all`` (what early stopping, the memory's shrinkage and the
+    uncertainty calibration of an ``all`` model are fitted on)."""
+    if split_column == ALL_SPLIT:
+        return read_all(Path(path))[1]
+    return read_table(path, split_column, ["valid"])
+
+
 def _string_array(values: Sequence[str]):
     import pyarrow as pa
 

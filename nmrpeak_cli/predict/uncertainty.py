@@ -505,7 +505,8 @@ def calibrate_predictor(
     limit: int | None = None,
 ) -> UncertaintyCalibration:
     """Fit the uncertainty of ``weights`` (plus ensemble ``members``) on the validation split
-    of ``data`` and write it, and the members' file names, into the card of ``weights``.
+    of ``data`` (the carve-out for ``split_column="all"``) and write it, and the members'
+    file names, into the card of ``weights``.
 
     Members must sit in the folder of ``weights`` (the card names them relative to it). The
     environment memory the card names is applied (it must have been built with these
@@ -514,7 +515,7 @@ def calibrate_predictor(
 
     from nmrpeak_cli.artifacts import read_card, write_card
     from nmrpeak_cli.errors import InputFileError
-    from nmrpeak_cli.predict.dataset import read_table, records_from_rows
+    from nmrpeak_cli.predict.dataset import records_from_rows, validation_rows
     from nmrpeak_cli.predict.featurize import parse_molecule
     from nmrpeak_cli.predict.model import ShiftEnsemble
     from nmrpeak_cli.predict.weights import load_member
@@ -533,7 +534,7 @@ def calibrate_predictor(
         # the files were checked against these sha256 by load_member
         digests = [card["sha256"], *(read_card(Path(m))["sha256"] for m in members)]
         model.memory = load_memory(weights.parent / card["memory"], digests)
-    records, _ = records_from_rows(read_table(Path(data), split_column, ["valid"]))
+    records, _ = records_from_rows(validation_rows(Path(data), split_column))
     if limit is not None:
         records = records[:limit]
     if not records:

@@ -119,3 +119,48 @@ def test_training_on_all_records_both_files_in_the_card(tmp_path):
     pq.write_table(pq.read_table(literature).slice(1), literature)
     with pytest.raises(InputFileError, match=r"literature\.parquet changed since the checkpoint"):
         train_predictor(replace(config, epochs=2), resume=True, log=lines.append)
+
+
+def test_validation_rows_of_all_are_the_carve_out(tmp_path):
+    from nmrpeak_cli.predict.dataset import read_table, validation_rows
+
+    data = _write_tables(tmp_path / "data")
+    assert validation_rows(data, "all") == read_all(data)[1]
+    assert validation_rows(data, "split_scaffold") == read_table(data, "split_scaffold", ["valid"])
+
+
+def test_uncertainty_of_an_all_model_is_fitted_on_the_carve_out(tmp_path, tiny_weights):
+    import shutil
+
+    from nmrpeak_cli.predict.uncertainty import calibrate_predictor
+
+    data = _write_tables(tmp_path / "data")
+    weights = tmp_path / "predictor.safetensors"
+    shutil.copy(tiny_weights, weights)
+    shutil.copy(tiny_weights.with_suffix(".json"), weights.with_suffix(".json"))
+    calibration = calibrate_predictor(weights, data=data, split_column="all")
+    card = json.loads(weights.with_suffix(".json").read_text())["uncertainty"]
+    assert card["split_column"] == "all"
+    assert card["records"] == 5, "m0-m2 and lit0; m1 has two solvents"
+    assert 0.0 < calibration.validation["c13_coverage"] <= 1.0
+
+
+def test_train_uncertainty_cli_takes_split_all_and_refuses_others(tmp_path, tiny_weights):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from nmrpeak_cli.cli.app import app
+
+    data = _write_tables(tmp_path / "data")
+    weights = tmp_path / "predictor.safetensors"
+    shutil.copy(tiny_weights, weights)
+    shutil.copy(tiny_weights.with_suffix(".json"), weights.with_suffix(".json"))
+    args = ["train", "uncertainty", "--weights", str(weights), "--data", str(data)]
+    bad = CliRunner().invoke(app, [*args, "--split", "valid"])
+    assert bad.exit_code == 2 and "scaffold, random or all" in bad.output
+    result = CliRunner().invoke(app, [*args, "--split", "all"])
+    assert result.exit_code == 0, result.output
+    assert (
+        json.loads(weights.with_suffix(".json").read_text())["uncertainty"]["split_column"] == "all"
+    )
