@@ -5,7 +5,12 @@ A spectrum (+ formula) becomes a sequence of three kinds of tokens:
 * special — ``<pad> <bos> <eos> <unk> <c13> <h1> <formula> <sep>``;
 * categorical — 1H multiplicity (``M:dd``), integration (``I:3``), element symbols (``E:C``)
   and counts (``N:9``);
-* numerical — shift bins per nucleus (``C:417``, ``H:233``).
+* numerical — shift bins per nucleus (``C:417``, ``H:233``);
+* optional attached-H labels of 13C peaks (DEPT: ``L:C``, ``L:CH``, ``L:CH2``, ``L:CH3``),
+  one after the peak's tokens when the peak carries ``n_h``. They are the last tokens of a
+  vocabulary that has them (:meth:`SpectrumTokenizer.with_labels`); a tokenizer without them
+  (every card written before them) never emits them, so its ids and encodings are unchanged.
+  An unlabelled peak (unknown class) has no label token.
 
 Shift bins are *adaptive*: their edges are quantiles of a mixture of the training shift
 distribution and a uniform distribution over the nucleus range, so bins are narrow where
@@ -63,6 +68,9 @@ ELEMENTS: tuple[str, ...] = (
     "Se",
     "other",
 )
+
+LABEL_TOKENS: tuple[str, ...] = ("L:C", "L:CH", "L:CH2", "L:CH3")
+"""Attached-H label tokens of 13C peaks, by hydrogen count (``Peak.n_h`` 0–3)."""
 
 _DEFAULT_RANGES = {Nucleus.C13: (-10.0, 240.0), Nucleus.H1: (-1.0, 16.0)}
 
@@ -208,6 +216,19 @@ class SpectrumTokenizer:
     def __len__(self) -> int:
         return len(self.vocab)
 
+    @property
+    def labels(self) -> bool:
+        """Whether the vocabulary has the attached-H label tokens (:data:`LABEL_TOKENS`)."""
+        return all(t in self._index for t in LABEL_TOKENS)
+
+    def with_labels(self) -> SpectrumTokenizer:
+        """This tokenizer with the label tokens appended to the vocabulary (every existing
+        token keeps its id; itself when it has them already)."""
+        if self.labels:
+            return self
+        extra = tuple(t for t in LABEL_TOKENS if t not in self._index)
+        return SpectrumTokenizer(self.c13_bins, self.h1_bins, (*self.vocab, *extra))
+
     def token_id(self, token: str) -> int:
         """Id of a token string (``<unk>`` when absent)."""
         return self._index.get(token, UNK)
@@ -223,12 +244,15 @@ class SpectrumTokenizer:
                 out += [f"E:{symbol}", f"N:{min(counts[element], MAX_COUNT)}"]
         if spectrum.c13:
             out.append("<c13>")
+            labels = self.labels
             for peak, b in zip(
                 spectrum.c13, self.c13_bins.encode(spectrum.c13.shifts), strict=True
             ):
                 out.append(f"C:{b}")
                 if peak.integration is not None and round(peak.integration) > 1:
                     out.append(f"I:{min(round(peak.integration), MAX_INTEGRATION)}")
+                if labels and peak.n_h is not None and peak.n_h < len(LABEL_TOKENS):
+                    out.append(LABEL_TOKENS[peak.n_h])
         if spectrum.h1:
             out.append("<h1>")
             for peak, b in zip(spectrum.h1, self.h1_bins.encode(spectrum.h1.shifts), strict=True):
@@ -262,6 +286,8 @@ class SpectrumTokenizer:
                 blocks["h1"][-1] = _with(
                     blocks["h1"][-1], multiplicity=None if code in {"none", "other"} else code
                 )
+            elif token in LABEL_TOKENS and blocks["c13"]:
+                blocks["c13"][-1] = _with(blocks["c13"][-1], n_h=LABEL_TOKENS.index(token))
             elif token.startswith("I:") and section in {"c13", "h1"} and blocks[section]:
                 blocks[section][-1] = _with(blocks[section][-1], integration=float(token[2:]))
             elif token.startswith("E:"):

@@ -12,6 +12,7 @@ query for which none survives decoding gets one row saying so.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -32,6 +33,7 @@ from nmrpeak_cli.generate.inputs import (
     apply_configuration,
     canonical_input,
 )
+from nmrpeak_cli.generate.labels import labels_fit, query_label_counts
 from nmrpeak_cli.generate.library_seeds import LibrarySeeds
 from nmrpeak_cli.generate.model import Generator
 from nmrpeak_cli.generate.rerank import (
@@ -58,6 +60,18 @@ log = logging.getLogger(__name__)
 
 WARNING_PREFIX = "warning: "
 """Prefix of notes in ``error`` that do not mark the record as failed."""
+
+LABEL_POLICIES = ("drop", "demote", "off")
+"""What the beam does with a finished hypothesis that the query's attached-H (DEPT) labels
+rule out (:func:`~nmrpeak_cli.generate.labels.labels_fit`): ``drop`` frees its beam slot as
+it ends (the beam refills from the live hypotheses, like a formula mismatch), ``demote``
+keeps it with :data:`LABEL_PENALTY` off its log-probability, ``off`` ignores the labels
+(the similarity still matches peaks within their attached-H class). Queries without labels
+decode the same under every policy. ``drop`` was chosen on the random validation split
+(benchmarks/RESULTS.md, DEPT part)."""
+LABEL_PENALTY = 1.0
+"""Subtracted from the per-token log-probability of a candidate the labels rule out under
+``demote`` (as :data:`~nmrpeak_cli.generate.decode.FORMULA_PENALTY` for a formula mismatch)."""
 
 
 def check_query(spectrum: Spectrum, generator: Generator) -> QueryCheck:
@@ -108,8 +122,13 @@ def propose(
     beam: int = 10,
     formula_policy: str = "reject",
     configuration: Configuration | None = None,
+    label_policy: str = "drop",
 ) -> list[QueryResult]:
-    """Beam-decode one batch of queries into valid candidates in beam order (no scores)."""
+    """Beam-decode one batch of queries into valid candidates in beam order (no scores);
+    ``label_policy`` (:data:`LABEL_POLICIES`) says what to do with candidates the query's
+    attached-H labels rule out."""
+    if label_policy not in LABEL_POLICIES:
+        raise ValueError(f"unknown label_policy {label_policy!r}; expected one of {LABEL_POLICIES}")
     queries = [canonical_input(s) for s in spectra]
     if configuration is not None:
         queries = [apply_configuration(q, configuration) for q in queries]
@@ -123,6 +142,9 @@ def propose(
     accept = hypothesis_filter(
         generator.smiles_tokenizer, [queries[i].formula for i in runnable], match_formula=reject
     )
+    wanted = [query_label_counts(queries[i]) for i in runnable]
+    if label_policy == "drop" and any(wanted):
+        accept = _label_accept(accept, generator, wanted)
     found = beam_search(
         generator, sources, beam=beam, max_len=max_len, formulas=formulas, accept=accept
     )
@@ -138,6 +160,8 @@ def propose(
             formula=query.formula,
             formula_policy=formula_policy,
         )
+        if label_policy == "demote":
+            candidates = demote_unfitting(candidates, query_label_counts(query))
         seeds = candidates_from_hypotheses(
             hypotheses[i], generator.smiles_tokenizer, formula_policy="ignore"
         )
@@ -148,6 +172,42 @@ def propose(
             )
         )  # fmt: skip
     return results
+
+
+def _label_accept(accept, generator: Generator, wanted: Sequence[Counter[int]]):
+    """``accept`` that also rejects, per query, a hypothesis its labels rule out."""
+    from nmrpeak_cli import chem
+
+    decode = generator.smiles_tokenizer.decode
+
+    def fits(query: int, ids: Sequence[int]) -> bool:
+        if not accept(query, ids):
+            return False
+        if not wanted[query]:
+            return True
+        mol = chem.try_parse_smiles(decode(ids))
+        return mol is None or labels_fit(mol, wanted[query])
+
+    return fits
+
+
+def demote_unfitting(candidates: Sequence[Candidate], wanted: Counter[int]) -> list[Candidate]:
+    """Candidates with :data:`LABEL_PENALTY` off the log-probability of those the labels
+    counted in ``wanted`` rule out, best first (unchanged when ``wanted`` is empty)."""
+    if not wanted:
+        return list(candidates)
+    from nmrpeak_cli import chem
+
+    out = []
+    for candidate in candidates:
+        mol = chem.try_parse_smiles(candidate.smiles)
+        ruled_out = mol is not None and not labels_fit(mol, wanted)
+        out.append(
+            replace(candidate, logprob=candidate.logprob - LABEL_PENALTY)
+            if ruled_out
+            else candidate
+        )
+    return sorted(out, key=lambda c: -c.logprob)
 
 
 def score_results(
@@ -317,6 +377,7 @@ def generate(
     library: LibrarySeeds | None = None,
     batch_size: int = 16,
     device: str = "cpu",
+    label_policy: str = "drop",
 ) -> Iterator[dict[str, Any]]:
     """Generate ranked candidate structures for each query spectrum.
 
@@ -349,6 +410,9 @@ def generate(
         Queries decoded together.
     device
         Torch device for the generator and default predictor.
+    label_policy
+        Candidates the query's attached-H (DEPT) labels rule out: ``drop`` (default),
+        ``demote`` or ``off`` (:data:`LABEL_POLICIES`).
 
     Yields
     ------
@@ -372,6 +436,7 @@ def generate(
         for rows in answer_batch(
             batch, generator, k=k, beam=beam, predictor=predictor, similarity=similarity,
             formula_policy=formula_policy, search=search, library=library,
+            label_policy=label_policy,
         ):  # fmt: skip
             yield from rows
 
@@ -387,13 +452,16 @@ def answer_batch(
     formula_policy: str = "reject",
     search: SearchConfig | None = None,
     library: LibrarySeeds | None = None,
+    label_policy: str = "drop",
 ) -> list[list[dict[str, Any]]]:
     """RESULTS_SCHEMA rows of each item of one batch, decoded together (see :func:`generate`).
 
     Items that are not spectra (reader errors) give one error row each.
     """
     good = [s for s in batch if isinstance(s, Spectrum)]
-    proposed = propose(good, generator, beam=beam, formula_policy=formula_policy)
+    proposed = propose(
+        good, generator, beam=beam, formula_policy=formula_policy, label_policy=label_policy
+    )
     scored, note = score_results(proposed, generator, predictor=predictor, similarity=similarity)
     if search is not None and predictor is not None and note is None:
         found, search_note = search_batch(scored, generator, predictor, search, library)
@@ -452,7 +520,7 @@ class GenerateBatch:
         when first needed (missing weights: beam order, with a warning).
     device
         Concrete torch device (``cpu``, ``cuda``).
-    k, beam, rerank, formula_policy, search, library
+    k, beam, rerank, formula_policy, search, library, label_policy
         See :func:`generate`.
     threads
         torch CPU threads in this process (``None``: torch's default).
@@ -472,6 +540,7 @@ class GenerateBatch:
     report: Path | None = None
     search: SearchConfig | None = None
     library: LibrarySeeds | None = None
+    label_policy: str = "drop"
 
     def generator(self) -> Generator:
         """This process's generator (loaded on first use)."""
@@ -493,6 +562,7 @@ class GenerateBatch:
             formula_policy=self.formula_policy,
             search=self.search if self.rerank else None,
             library=self.library,
+            label_policy=self.label_policy,
         )
 
     def __call__(self, batch: list[Spectrum | Any]) -> list[list[dict[str, Any]]]:
@@ -506,11 +576,14 @@ class GenerateBatch:
 
 
 __all__ = [
+    "LABEL_PENALTY",
+    "LABEL_POLICIES",
     "GenerateBatch",
     "QueryCheck",
     "QueryResult",
     "answer_batch",
     "check_query",
+    "demote_unfitting",
     "formula_problem",
     "generate",
     "is_failure",

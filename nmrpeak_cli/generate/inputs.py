@@ -60,8 +60,9 @@ def configuration(name: str) -> Configuration:
 
 def canonical_input(spectrum: Spectrum) -> Spectrum:
     """The spectrum as the generator reads it (13C signals merged, truth removed). A merged
-    13C signal keeps the attached-H label (``n_h``, DEPT) its peaks agree on (the tokenizer
-    ignores it; the similarity of the rerank and the search use it)."""
+    13C signal keeps the attached-H label (``n_h``, DEPT) its peaks agree on (a tokenizer
+    with label tokens reads it, older ones ignore it; the similarity of the rerank and the
+    search use it)."""
     c13 = spectrum.c13
     if c13:
         shifts = c13.shifts
@@ -116,6 +117,12 @@ class Augmentation:
     """Probability of hiding the 13C block (when both are present)."""
     p_no_formula: float = 0.4
     """Probability of hiding the formula."""
+    p_labels: float = 0.5
+    """Probability that a spectrum whose 13C peaks carry attached-H labels (DEPT) keeps
+    them (label dropout: one model serves labelled and unlabelled queries). Spectra without
+    labels draw nothing for it, so their augmentation is as before."""
+    drop_label: float = 0.1
+    """Probability of removing each kept label (a DEPT line lost in noise or overlap)."""
 
 
 def augment(spectrum: Spectrum, rng: np.random.Generator, aug: Augmentation) -> Spectrum:
@@ -132,7 +139,23 @@ def augment(spectrum: Spectrum, rng: np.random.Generator, aug: Augmentation) -> 
     formula = spectrum.formula if rng.random() >= aug.p_no_formula else None
     if not c13 and not h1:  # never train on an empty input
         c13, h1 = spectrum.c13, spectrum.h1
+    if c13 and any(p.n_h is not None for p in c13):
+        c13 = _label_dropout(c13, rng, aug)
     return replace(spectrum, c13=c13 or None, h1=h1 or None, formula=formula)
+
+
+def _label_dropout(peaks: PeakList, rng: np.random.Generator, aug: Augmentation) -> PeakList:
+    """``peaks`` with every label removed (probability ``1 - p_labels``), else each label
+    removed with probability ``drop_label``."""
+    keep_all = rng.random() < aug.p_labels
+    drop = rng.random(len(peaks)) < aug.drop_label
+    return PeakList(
+        peaks.nucleus,
+        tuple(
+            p if keep_all and not gone else replace(p, n_h=None)
+            for p, gone in zip(peaks, drop, strict=True)
+        ),
+    )
 
 
 def _perturb(
@@ -150,7 +173,7 @@ def _perturb(
         if integration is not None and rng.random() < aug.integration_noise:
             integration = max(1.0, integration + rng.choice((-1.0, 1.0)))
         multiplicity = None if no_multiplicity else peak.multiplicity
-        new = Peak(shift, integration=integration, multiplicity=multiplicity)
+        new = Peak(shift, integration=integration, multiplicity=multiplicity, n_h=peak.n_h)
         out.append(new)
         if rng.random() < aug.duplicate_peak:
             out.append(
@@ -158,6 +181,7 @@ def _perturb(
                     float(np.clip(shift + rng.normal(0, jitter), low, high)),
                     integration=integration,
                     multiplicity=multiplicity,
+                    n_h=peak.n_h,
                 )
             )
     return PeakList(peaks.nucleus, tuple(out)) if out else None

@@ -33,6 +33,7 @@ from nmrpeak_cli.generate.batches import BatchEncoder, batch_stream
 from nmrpeak_cli.generate.inputs import Augmentation
 from nmrpeak_cli.generate.model import Generator, build_generator, load_generator, save_generator
 from nmrpeak_cli.generate.pairs import Pair
+from nmrpeak_cli.paths import write_json_atomic
 from nmrpeak_cli.tokenizer import PAD, SmilesTokenizer, SpectrumTokenizer, smiles_tokens
 
 log = logging.getLogger(__name__)
@@ -280,7 +281,7 @@ def _save_checkpoint(run_dir: Path, generator: Generator, optimizer, state: dict
     tmp = run_dir / "optimizer.safetensors.tmp"
     save_file(moments, str(tmp))
     tmp.replace(run_dir / "optimizer.safetensors")
-    (run_dir / "state.json").write_text(json.dumps(state, indent=2) + "\n")
+    write_json_atomic(run_dir / "state.json", state)
 
 
 def _load_checkpoint(run_dir: Path, device: str, optimizer_factory: Callable):
