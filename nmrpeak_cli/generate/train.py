@@ -215,6 +215,29 @@ def new_generator(pairs: Sequence[Pair], config: TrainConfig) -> Generator:
     )
 
 
+def with_label_tokens(generator: Generator) -> Generator:
+    """``generator`` reading attached-H label tokens (DEPT, ``L:CH2``…): its spectrum
+    tokenizer with :data:`~nmrpeak_cli.tokenizer.LABEL_TOKENS` appended and its source
+    embedding grown by as many rows, initialised to zero. Every existing token keeps its id
+    and embedding, so on inputs without labels the grown model computes exactly what the
+    original does (labels only add tokens); fine-tuning teaches it the new rows. Itself when
+    its tokenizer has the labels already."""
+    import torch
+
+    tokenizer = generator.spectrum_tokenizer.with_labels()
+    if tokenizer is generator.spectrum_tokenizer:
+        return generator
+    old = generator.model
+    config = replace(old.config, src_vocab=len(tokenizer))
+    model = type(old)(config).to(generator.device)
+    state = old.state_dict()
+    grown = torch.zeros(len(tokenizer), config.d_model, dtype=state["src_embed.weight"].dtype)
+    grown[: old.config.src_vocab] = state["src_embed.weight"]
+    model.load_state_dict({**state, "src_embed.weight": grown})
+    model.train(old.training)
+    return replace(generator, model=model, spectrum_tokenizer=tokenizer)
+
+
 def _lr_factor(step: int, warmup: int) -> float:
     step = max(step, 1)
     return min(step / max(warmup, 1), math.sqrt(max(warmup, 1) / step))
