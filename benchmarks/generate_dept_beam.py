@@ -7,9 +7,11 @@ query's own record in ``data/experimental.parquet``
 (:func:`nmrpeak_cli.retrieve.bench.dept_labels`; never predicted shifts). Each is answered by
 :func:`nmrpeak_cli.generate.api.propose` + :func:`~nmrpeak_cli.generate.api.score_results`,
 what ``nmrpeak generate`` runs without ``--search``. Rows (one run, one decode per policy
-that changes the beam):
+that changes the beam; ``--weights`` may be repeated to compare generators on the same
+queries, e.g. a generator that reads label tokens against the shipped one):
 
-- ``without labels``: the labels removed from the queries;
+- ``without labels``: the labels removed from the queries (before decoding when the
+  generator reads label tokens);
 - ``off``: labels in the similarity only (rerank matches 13C peaks within their class);
 - ``demote``: beam candidates the labels rule out lose ``LABEL_PENALTY`` of log-probability;
 - ``drop``: the beam drops them as they end and refills from the live hypotheses.
@@ -72,7 +74,13 @@ def main() -> None:
     parser.add_argument("queries", type=Path)
     parser.add_argument("limit", type=int)
     parser.add_argument("--data", type=Path, default=Path("data/experimental.parquet"))
-    parser.add_argument("--weights", type=Path, default=Path("models/generator_random.safetensors"))
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        action="append",
+        help="generator(s) to compare on the same queries (repeat; default: the shipped "
+        "random-split generator)",
+    )
     parser.add_argument(
         "--predictor", type=Path, default=Path("models/predictor_random.safetensors")
     )
@@ -89,7 +97,8 @@ def main() -> None:
             parser.error(f"unknown setting {name!r}; expected some of {list(SETTINGS)}")
 
     torch.set_num_threads(1)
-    generator = load_generator(args.weights)
+    weights = args.weights or [Path("models/generator_random.safetensors")]
+    generator = load_generator(weights[0])
     predictor = ForwardModel(args.predictor, "cpu")
     similarity = default_similarity()
     spectra = [
@@ -120,56 +129,70 @@ def main() -> None:
         "queries_with_labels": sum(bool(w) for w in wanted),
         "truth_ruled_out": ruled_out,
         "source": str(args.queries),
-        "generator": str(args.weights),
+        "generators": [str(w) for w in weights],
         "predictor": str(args.predictor),
         "beam": args.beam,
         "k": 10,
     }
     print(f"{len(queries)} queries, {report['queries_with_labels']} labelled", flush=True)
 
-    def decode(policy: str, batch_queries: list[Spectrum]) -> tuple[list, float]:
-        begin = time.process_time()
-        out = []
-        for start in range(0, len(batch_queries), args.batch_size):
-            chunk = batch_queries[start : start + args.batch_size]
-            out += propose(chunk, generator, beam=args.beam, label_policy=policy)
-        return out, time.process_time() - begin
+    def evaluate(generator) -> dict[str, Any]:
+        out: dict[str, Any] = {}
 
-    decoded: dict[str, tuple[list, float]] = {}
-    for name in settings:
-        policy = "drop" if name == "drop" else "off"
-        if policy not in decoded:
-            decoded[policy] = decode(policy, queries)
-        proposed, decode_cpu = decoded[policy]
-        if name == "without labels":
-            proposed = [replace(r, query=without_attached_h(r.query)) for r in proposed]
-        elif name == "demote":
-            proposed = [
-                replace(r, candidates=tuple(demote_unfitting(r.candidates, w)))
-                for r, w in zip(proposed, wanted, strict=True)
+        def decode(policy: str, batch_queries: list[Spectrum]) -> tuple[list, float]:
+            begin = time.process_time()
+            found = []
+            for start in range(0, len(batch_queries), args.batch_size):
+                chunk = batch_queries[start : start + args.batch_size]
+                found += propose(chunk, generator, beam=args.beam, label_policy=policy)
+            return found, time.process_time() - begin
+
+        reads_labels = generator.spectrum_tokenizer.labels
+        decoded: dict[str, tuple[list, float]] = {}
+        for name in settings:
+            policy = "drop" if name == "drop" else "off"
+            key = "unlabelled" if name == "without labels" and reads_labels else policy
+            if key not in decoded:
+                batch = [without_attached_h(q) for q in queries] if key == "unlabelled" else queries
+                decoded[key] = decode(policy, batch)
+            proposed, decode_cpu = decoded[key]
+            if name == "without labels":
+                proposed = [replace(r, query=without_attached_h(r.query)) for r in proposed]
+            elif name == "demote":
+                proposed = [
+                    replace(r, candidates=tuple(demote_unfitting(r.candidates, w)))
+                    for r, w in zip(proposed, wanted, strict=True)
+                ]
+            begin = time.process_time()
+            scored, note = score_results(
+                proposed, generator, predictor=predictor, similarity=similarity
+            )
+            if note:
+                raise SystemExit(note)
+            fitting = [
+                np.mean([labels_fit(chem.try_parse_smiles(c.smiles), w) for c in r.candidates[:10]])
+                for r, w in zip(scored, wanted, strict=True)
+                if w and r.candidates
             ]
-        begin = time.process_time()
-        scored, note = score_results(
-            proposed, generator, predictor=predictor, similarity=similarity
-        )
-        if note:
-            raise SystemExit(note)
-        fitting = [
-            np.mean([labels_fit(chem.try_parse_smiles(c.smiles), w) for c in r.candidates[:10]])
-            for r, w in zip(scored, wanted, strict=True)
-            if w and r.candidates
-        ]
-        report[name] = {
-            "top1": _top(scored, truths, 1),
-            "top5": _top(scored, truths, 5),
-            "top10": _top(scored, truths, 10),
-            "in_beam": _top(scored, truths, 10**6),
-            "candidates_per_query": float(np.mean([len(r.candidates) for r in scored])),
-            "top10_fitting_labels": float(np.mean(fitting)) if fitting else None,
-            "decode_cpu_s_per_query": decode_cpu / max(len(queries), 1),
-            "rerank_cpu_s_per_query": (time.process_time() - begin) / max(len(queries), 1),
-        }
-        print(name, report[name], flush=True)
+            out[name] = {
+                "top1": _top(scored, truths, 1),
+                "top5": _top(scored, truths, 5),
+                "top10": _top(scored, truths, 10),
+                "in_beam": _top(scored, truths, 10**6),
+                "candidates_per_query": float(np.mean([len(r.candidates) for r in scored])),
+                "top10_fitting_labels": float(np.mean(fitting)) if fitting else None,
+                "decode_cpu_s_per_query": decode_cpu / max(len(queries), 1),
+                "rerank_cpu_s_per_query": (time.process_time() - begin) / max(len(queries), 1),
+            }
+            print(name, out[name], flush=True)
+        return out
+
+    for path in weights:
+        generator = load_generator(path)
+        labels = "reads labels" if generator.spectrum_tokenizer.labels else "no label tokens"
+        print(f"{path} ({labels})", flush=True)
+        report[str(path)] = evaluate(generator)
+
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.output.with_suffix(".tmp")

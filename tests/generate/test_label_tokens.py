@@ -138,3 +138,28 @@ def test_peak_labels_survive_augmentation_jitter() -> None:
         Augmentation(p_labels=1.0, drop_label=0.0, p_h1_only=0.0),
     )
     assert [n_h for _, n_h in sorted((p.shift, p.n_h) for p in out.c13)] == [3, 1]
+
+
+def test_grown_generator_fine_tunes_on_labelled_pairs_and_resumes(
+    tiny_generator, tiny_pairs, tmp_path
+) -> None:
+    from nmrpeak_cli.generate.model import load_generator
+    from nmrpeak_cli.generate.train import train_phase
+    from tests.generate.conftest import tiny_config
+
+    toluene = _labelled(_toluene(tiny_pairs), [0, 1, 1, 1, 3])
+    pairs = [p if p.spectrum.id != "toluene" else replace(p, spectrum=toluene) for p in tiny_pairs]
+    grown = with_label_tokens(tiny_generator)
+    config = replace(tiny_config(), max_steps=4, eval_every=2)
+    first = train_phase(pairs, pairs, config, tmp_path, init=grown)
+    assert first.steps == 4 and first.generator.spectrum_tokenizer.labels
+    label_rows = first.generator.model.src_embed.weight[-len(LABEL_TOKENS) :]
+    assert float(label_rows.detach().abs().sum()) > 0, "the label rows learn"
+    again = train_phase(pairs, pairs, replace(config, max_steps=6), tmp_path, resume=True)
+    assert again.steps == 6 and len(again.history) == 3
+    last = load_generator(tmp_path / "last.safetensors")
+    assert last.spectrum_tokenizer.labels
+    assert (
+        len(last.spectrum_tokenizer.encode(toluene))
+        == len(tiny_generator.spectrum_tokenizer.encode(toluene)) + 5
+    )
