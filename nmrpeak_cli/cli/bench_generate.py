@@ -15,6 +15,7 @@ import typer
 from nmrpeak_cli.cli.common import (
     command_context,
     fail,
+    forward_card,
     stderr_console,
     warn_split_leaks,
     write_bench_report,
@@ -22,23 +23,22 @@ from nmrpeak_cli.cli.common import (
 from nmrpeak_cli.cli.generate import (
     SeedLibraryKOption,
     SeedLibraryOption,
-    _forward_card,
-    _load,
-    _search_config,
     library_seeds,
+    load_generator_or_exit,
+    search_settings,
 )
 from nmrpeak_cli.cli.options import (
     BeamOption,
     BenchOutOption,
     DataOption,
     DeviceOption,
+    ModelFiles,
     NoRerankOption,
-    PredictorOption,
     SamplesOption,
     SearchBudgetOption,
     SearchOption,
     TimeLimitOption,
-    WeightsOption,
+    option_groups,
 )
 from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
 
@@ -57,6 +57,7 @@ def _library_record(seeds: Any) -> dict[str, Any]:
     }
 
 
+@option_groups
 def bench_generate_command(
     ctx: typer.Context,
     split: Annotated[
@@ -78,8 +79,7 @@ def bench_generate_command(
     beam: BeamOption = 10,
     samples: SamplesOption = 0,
     no_rerank: NoRerankOption = False,
-    weights: WeightsOption = None,
-    predictor_weights: PredictorOption = None,
+    models: ModelFiles = ModelFiles(),
     simulated: Annotated[
         bool,
         typer.Option(
@@ -164,14 +164,15 @@ def bench_generate_command(
         raise fail(str(exc)) from None
     if not any(s.smiles for s in spectra):
         raise fail(f"{path}: no query has a smiles column value (the truth) to score against")
-    search_config = _search_config(
+    search_config = search_settings(
         search, search_budget, time_limit, recombine=not no_recombine, repair=not no_repair,
         moves=tuple(m.strip() for m in search_moves.split(",") if m.strip()),
     )  # fmt: skip
     if search_config is not None and no_rerank:
         raise fail("--search needs the forward model: drop --no-rerank")
     seeds = library_seeds(library, library_k, search_config, encoders=not ssr_only)
-    generator = _load(weights, command_context(ctx, device=device).device)
+    weights, predictor_weights = models.weights, models.predictor_weights
+    generator = load_generator_or_exit(weights, command_context(ctx, device=device).device)
     predictor = similarity = None
     if simulated or not no_rerank:
         from nmrpeak_cli.generate.rerank import default_similarity
@@ -193,7 +194,7 @@ def bench_generate_command(
     console = stderr_console()
     cards = {"generator": generator.card}
     if predictor is not None:
-        cards["forward model"] = _forward_card(predictor_weights)
+        cards["forward model"] = forward_card(predictor_weights)
     if seeds is not None:
         from nmrpeak_cli.artifacts import read_card
         from nmrpeak_cli.retrieve.encoders import shipped_encoder_path

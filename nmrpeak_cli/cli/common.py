@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from rich.progress import (
 from rich.text import Text
 
 from nmrpeak_cli.context import RunContext
+from nmrpeak_cli.errors import NmrpeakError
 
 
 class ExitCode(IntEnum):
@@ -65,6 +67,22 @@ def fail(message: str, code: ExitCode = ExitCode.USAGE) -> typer.Exit:
     """Print a one-line error on stderr and return the :class:`typer.Exit` to raise."""
     stderr_console().print(f"[bold red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(int(code))
+
+
+def check_formula_policy(policy: str, policies: Sequence[str]) -> None:
+    """A usage error (exit 2) unless ``--formula-policy`` is one of ``policies``."""
+    if policy not in policies:
+        raise fail(f"--formula-policy must be one of {', '.join(policies)}, got {policy!r}")
+
+
+def forward_card(predictor_weights: Path | None) -> dict:
+    """The forward model's card (``predictor_weights``, default: shipped); empty when it
+    cannot be read: the run will say why."""
+    from nmrpeak_cli.predict.weights import default_weights, read_card
+
+    with contextlib.suppress(NmrpeakError):
+        return read_card(predictor_weights or default_weights())
+    return {}
 
 
 def warn_split_leaks(split: str, cards: dict[str, dict]) -> list[str]:

@@ -8,13 +8,14 @@ and RDKit are imported inside the command so ``--help`` stays instant.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from nmrpeak_cli.cli.common import (
+    check_formula_policy,
     fail,
     render_ranked,
     report_dir,
@@ -24,34 +25,26 @@ from nmrpeak_cli.cli.common import (
 )
 from nmrpeak_cli.cli.groups import bench_app, train_app
 from nmrpeak_cli.cli.options import (
-    BackendOption,
+    BatchFlags,
     BatchSizeOption,
     BeamOption,
     BenchOutOption,
-    C13Option,
+    DataOption,
     DeviceOption,
-    FormulaOption,
-    FormulaPolicyOption,
-    H1Option,
-    JobsOption,
-    KOption,
+    InlineQuery,
     LibraryOption,
-    NoRerankOption,
+    ModelFiles,
+    OptionGroup,
     OutOption,
-    PredictorOption,
     QueryArg,
+    Ranking,
     ReportOption,
-    ResumeOption,
-    SchedulerOption,
     SearchBudgetOption,
-    ShardOption,
-    SolventOption,
     TimeLimitOption,
-    WeightsOption,
+    TopK,
+    option_groups,
 )
-from nmrpeak_cli.cli.queries import query_failed as _failed
-from nmrpeak_cli.cli.queries import query_inputs as _records
-from nmrpeak_cli.cli.queries import query_key as _query_key
+from nmrpeak_cli.cli.queries import query_failed, query_inputs, query_key
 from nmrpeak_cli.cli.runner import batch_options, exit_for, run_batch
 from nmrpeak_cli.elucidate import SEARCH_BUDGET, SEARCH_TIME_LIMIT
 from nmrpeak_cli.errors import NmrpeakError, NotAvailableError
@@ -69,6 +62,42 @@ ModelOption = Annotated[
     Path | None,
     typer.Option("--model", help="Elucidate fusion + calibration card; default: shipped."),
 ]
+SplitOption = Annotated[
+    str, typer.Option(help="scaffold or random (prepared queries), or a query table FILE.")
+]
+LimitOption = Annotated[
+    int | None, typer.Option(min=1, help="Queries with both nuclei used (seeded sample).")
+]
+SizeOption = Annotated[int, typer.Option(min=1, help="Benchmark library entries.")]
+EncodersOption = Annotated[
+    bool, typer.Option("--encoders/--ssr-only", help="Use the shipped retrieval encoders.")
+]
+WorkDirOption = Annotated[Path, typer.Option(help="Where the benchmark library is built.")]
+
+
+@dataclass(frozen=True)
+class ElucidateRanking(Ranking):
+    """``generate``'s ranking options with elucidate's defaults: the structure search is on
+    (``--no-search`` turns it off) with a smaller budget and time limit."""
+
+    search: SearchOnOption = True
+    search_budget: SearchBudgetOption = SEARCH_BUDGET
+    time_limit: TimeLimitOption = SEARCH_TIME_LIMIT
+
+
+@dataclass(frozen=True)
+class Pools(OptionGroup):
+    """The validation or test queries of ``train elucidate`` and ``bench elucidate`` and how
+    their candidate pools are made (:func:`_collect`)."""
+
+    split: SplitOption = "scaffold"
+    data: DataOption = Path("data")
+    limit: LimitOption = None
+    size: SizeOption = 100_000
+    encoders: EncodersOption = True
+    beam: BeamOption = 10
+    search: SearchOnOption = True
+    search_budget: SearchBudgetOption = SEARCH_BUDGET
 
 
 _COLUMNS = (
@@ -129,253 +158,207 @@ def _check_predictor(library: Path, forward: Path) -> str | None:
     return sha
 
 
+@option_groups
+def elucidate_command(
+    ctx: typer.Context,
+    query: QueryArg = None,
+    library: LibraryOption = None,
+    top: TopK = TopK(),
+    output: OutOption = None,
+    inline: InlineQuery = InlineQuery(),
+    ranking: ElucidateRanking = ElucidateRanking(),
+    models: ModelFiles = ModelFiles(),
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
+    report: ReportOption = None,
+    batch_size: BatchSizeOption = 16,
+    batch: BatchFlags = BatchFlags(),
+) -> None:
+    """Rank candidate structures from the library and from de novo generation together.
+
+    Every candidate is scored the same way (its predicted spectrum against the query,
+    plus its source's evidence) and given a calibrated confidence. With a formula, the
+    default --formula-policy reject never returns a structure of another formula.
+    Queries that cannot be answered get a row with an error (exit code 1).
+
+    [bold]Examples[/bold]: nmrpeak elucidate --c13 "170.2, 77.0" --h1 "7.26 (d, 2H)" --formula C9H10O2 ·
+    nmrpeak elucidate queries.parquet -l lib/ -o results.parquet --report reports/ ·
+    nmrpeak elucidate big.parquet -l lib/ -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --resume
+    """
+    import warnings
+
+    from nmrpeak_cli.context import RunContext
+    from nmrpeak_cli.elucidate import (
+        FORMULA_POLICIES,
+        SearchSource,
+        elucidate_batch,
+        load_model,
+        search_config,
+    )
+    from nmrpeak_cli.generate.api import GenerateBatch
+    from nmrpeak_cli.predict.weights import default_weights
+    from nmrpeak_cli.schema import RESULTS_SCHEMA
+
+    k, beam, formula_policy = top.k, top.beam, ranking.formula_policy
+    check_formula_policy(formula_policy, FORMULA_POLICIES)
+    options = batch_options(batch, output=output, batch_size=batch_size)
+    records = query_inputs(query, inline)
+    try:
+        torch_device = RunContext(device=device).torch_device()
+        model_card = load_model(model)
+        searching = (
+            search_config(ranking.search_budget, ranking.time_limit or None)
+            if ranking.search
+            else None
+        )
+    except (ValueError, NmrpeakError) as exc:
+        raise fail(str(exc)) from None
+    forward = (models.predictor_weights or default_weights()).absolute()
+    lib_dir = _library(library)
+    predictor_sha = _check_predictor(lib_dir, forward) if lib_dir is not None else None
+    gpu = torch_device.startswith("cuda")
+    in_process = (gpu or options.jobs <= 1) and options.scheduler is None
+    try:  # the generator the model was fitted with, unless --weights (then a warning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            body = elucidate_batch(
+                library=lib_dir, k=k, beam=beam, formula_policy=formula_policy,
+                generator_weights=models.weights, predictor_weights=forward, model=model,
+                device=torch_device, threads=_threads(query, gpu, in_process),
+                checksums=in_process, rerank=not ranking.no_rerank, report=report_dir(report),
+                search=searching,
+            )  # fmt: skip
+    except NmrpeakError as exc:
+        raise fail(str(exc)) from None
+    for caught_warning in caught:
+        stderr_console().print(f"warning: {caught_warning.message}")
+    searched = next((s.config for s in body.sources if isinstance(s, SearchSource)), None)
+    digest: dict[str, Any] = {
+        "k": k, "beam": beam, "formula_policy": formula_policy, "rerank": not ranking.no_rerank,
+        "predictor": predictor_sha, "model": model_card.to_dict(),
+        "search": repr(searched) if searched is not None else None,
+    }  # fmt: skip
+    for source in body.sources:
+        generation = getattr(source, "generation", None)
+        search = getattr(source, "search", None)
+        try:  # loaded and verified once here: bad weights or a bad library exit 2
+            if isinstance(generation, GenerateBatch):
+                # in process: the same cached model the batch uses (its threads), else a
+                # check-only load that leaves torch's threads to the workers
+                checked = generation if in_process else replace(generation, threads=None)
+                digest["generator"] = checked.generator().card.get("sha256")
+            if search is not None:
+                digest["library"] = search.verified_searcher().digest()
+        except (NmrpeakError, OSError) as exc:
+            raise fail(str(exc)) from None
+    summary = run_batch(
+        run_context(ctx), records, body, key=query_key, schema=RESULTS_SCHEMA,
+        options=options, digest=digest, render=_render, description="elucidate",
+        jobs=1 if gpu else None, failed=query_failed,
+    )  # fmt: skip
+    exit_for(summary, f"queries in {query or 'the inline query'}")
+
+
+@option_groups
+def train_elucidate_command(
+    ctx: typer.Context,
+    pools: Pools = Pools(limit=300),
+    models: ModelFiles = ModelFiles(),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Card to write; default: shipped.")
+    ] = None,
+    work_dir: WorkDirOption = Path("runs/elucidate"),
+) -> None:
+    """Fit the elucidate fusion and confidence calibration on VALIDATION queries.
+
+    [bold]Example[/bold]: nmrpeak train elucidate --split scaffold --limit 300 --size 100000
+    """
+    import shlex
+    import sys
+
+    from nmrpeak_cli.elucidate import load_model, model_path
+    from nmrpeak_cli.elucidate_bench import evaluate, fit_model, markdown
+    from nmrpeak_cli.paths import write_json_atomic
+
+    table = pools.data / "queries" / f"{pools.split}_valid.parquet"
+    collected, setup = _collect(ctx, pools, table, models, work_dir)
+    card = {
+        "data": str(table), "split": f"{pools.split} (validation)", **setup,
+        "command": "nmrpeak " + shlex.join(sys.argv[1:]),
+    }  # fmt: skip
+    fitted = fit_model(collected, load_model().similarity, card)
+    report = evaluate(collected, fitted)
+    target = output or model_path()
+    write_json_atomic(target, {**fitted.to_dict(), "valid_metrics": report})
+    typer.echo(markdown(report))
+    stderr_console().print(f"wrote {target}")
+
+
+@option_groups
+def bench_elucidate_command(
+    ctx: typer.Context,
+    pools: Pools = Pools(),
+    models: ModelFiles = ModelFiles(),
+    model: ModelOption = None,
+    output: BenchOutOption = None,
+    work_dir: WorkDirOption = Path("runs/elucidate"),
+) -> None:
+    """Top-1 of retrieve, generate and elucidate with the answer in and not in the library;
+    formula violations; calibration (ECE, reliability) of the confidence, on TEST queries.
+
+    [bold]Example[/bold]: nmrpeak bench elucidate --split scaffold -o benchmarks/elucidate_scaffold.json
+    """
+    import shlex
+    import sys
+
+    from nmrpeak_cli.elucidate import choose_generator, load_model
+    from nmrpeak_cli.elucidate_bench import evaluate, markdown
+
+    split = pools.split
+    table = (
+        pools.data / "queries" / f"{split}_test.parquet"
+        if split in {"scaffold", "random"}
+        else Path(split)
+    )
+    try:  # the generator and search weights the model was fitted with, unless --weights
+        fitted = load_model(model)
+        chosen = choose_generator(model, models.weights)
+    except NmrpeakError as exc:
+        raise fail(str(exc)) from None
+    if chosen.warning is not None:
+        stderr_console().print(f"warning: {chosen.warning}")
+    collected, setup = _collect(
+        ctx, pools, table, replace(models, weights=chosen.weights), work_dir,
+        chosen.search_weights,
+    )  # fmt: skip
+    report = {
+        "queries": str(table), **setup, "model": fitted.card.get("command"),
+        **evaluate(collected, fitted), "command": "nmrpeak " + shlex.join(sys.argv[1:]),
+    }  # fmt: skip
+    text = markdown(report)
+    write_bench_report(report, text, output)
+    typer.echo(text)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``elucidate``, ``train elucidate`` and ``bench elucidate``."""
-
-    @app.command("elucidate")
-    def elucidate_command(
-        ctx: typer.Context,
-        query: QueryArg = None,
-        library: LibraryOption = None,
-        k: KOption = 10,
-        beam: BeamOption = 10,
-        output: OutOption = None,
-        c13: C13Option = None,
-        h1: H1Option = None,
-        formula: FormulaOption = None,
-        solvent: SolventOption = None,
-        no_rerank: NoRerankOption = False,
-        formula_policy: FormulaPolicyOption = "reject",
-        search: SearchOnOption = True,
-        search_budget: SearchBudgetOption = SEARCH_BUDGET,
-        time_limit: TimeLimitOption = SEARCH_TIME_LIMIT,
-        weights: WeightsOption = None,
-        predictor_weights: PredictorOption = None,
-        model: ModelOption = None,
-        device: DeviceOption = "auto",
-        report: ReportOption = None,
-        batch_size: BatchSizeOption = 16,
-        jobs: JobsOption = 1,
-        shard: ShardOption = None,
-        resume: ResumeOption = False,
-        backend: BackendOption = "local",
-        scheduler: SchedulerOption = None,
-    ) -> None:
-        """Rank candidate structures from the library and from de novo generation together.
-
-        Every candidate is scored the same way (its predicted spectrum against the query,
-        plus its source's evidence) and given a calibrated confidence. With a formula, the
-        default --formula-policy reject never returns a structure of another formula.
-        Queries that cannot be answered get a row with an error (exit code 1).
-
-        [bold]Examples[/bold]: nmrpeak elucidate --c13 "170.2, 77.0" --h1 "7.26 (d, 2H)" --formula C9H10O2 ·
-        nmrpeak elucidate queries.parquet -l lib/ -o results.parquet --report reports/ ·
-        nmrpeak elucidate big.parquet -l lib/ -o part.parquet --shard $SLURM_ARRAY_TASK_ID/100 --resume
-        """
-        import warnings
-
-        from nmrpeak_cli.context import RunContext
-        from nmrpeak_cli.elucidate import (
-            FORMULA_POLICIES,
-            SearchSource,
-            elucidate_batch,
-            load_model,
-            search_config,
-        )
-        from nmrpeak_cli.generate.api import GenerateBatch
-        from nmrpeak_cli.predict.weights import default_weights
-        from nmrpeak_cli.schema import RESULTS_SCHEMA
-
-        if formula_policy not in FORMULA_POLICIES:
-            raise fail(
-                f"--formula-policy must be one of {', '.join(FORMULA_POLICIES)}, got {formula_policy!r}"
-            )
-        options = batch_options(
-            output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
-            scheduler=scheduler, batch_size=batch_size,
-        )  # fmt: skip
-        records = _records(query, c13, h1, formula, solvent)
-        try:
-            torch_device = RunContext(device=device).torch_device()
-            model_card = load_model(model)
-            searching = search_config(search_budget, time_limit or None) if search else None
-        except (ValueError, NmrpeakError) as exc:
-            raise fail(str(exc)) from None
-        forward = (predictor_weights or default_weights()).absolute()
-        lib_dir = _library(library)
-        predictor_sha = _check_predictor(lib_dir, forward) if lib_dir is not None else None
-        gpu = torch_device.startswith("cuda")
-        in_process = (gpu or options.jobs <= 1) and options.scheduler is None
-        try:  # the generator the model was fitted with, unless --weights (then a warning)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                body = elucidate_batch(
-                    library=lib_dir, k=k, beam=beam, formula_policy=formula_policy,
-                    generator_weights=weights, predictor_weights=forward, model=model,
-                    device=torch_device, threads=_threads(query, gpu, in_process),
-                    checksums=in_process, rerank=not no_rerank, report=report_dir(report),
-                    search=searching,
-                )  # fmt: skip
-        except NmrpeakError as exc:
-            raise fail(str(exc)) from None
-        for caught_warning in caught:
-            stderr_console().print(f"warning: {caught_warning.message}")
-        searched = next((s.config for s in body.sources if isinstance(s, SearchSource)), None)
-        digest: dict[str, Any] = {
-            "k": k, "beam": beam, "formula_policy": formula_policy, "rerank": not no_rerank,
-            "predictor": predictor_sha, "model": model_card.to_dict(),
-            "search": repr(searched) if searched is not None else None,
-        }  # fmt: skip
-        for source in body.sources:
-            generation = getattr(source, "generation", None)
-            search = getattr(source, "search", None)
-            try:  # loaded and verified once here: bad weights or a bad library exit 2
-                if isinstance(generation, GenerateBatch):
-                    # in process: the same cached model the batch uses (its threads), else a
-                    # check-only load that leaves torch's threads to the workers
-                    checked = generation if in_process else replace(generation, threads=None)
-                    digest["generator"] = checked.generator().card.get("sha256")
-                if search is not None:
-                    digest["library"] = search.verified_searcher().digest()
-            except (NmrpeakError, OSError) as exc:
-                raise fail(str(exc)) from None
-        summary = run_batch(
-            run_context(ctx), records, body, key=_query_key, schema=RESULTS_SCHEMA,
-            options=options, digest=digest, render=_render, description="elucidate",
-            jobs=1 if gpu else None, failed=_failed,
-        )  # fmt: skip
-        exit_for(summary, f"queries in {query or 'the inline query'}")
-
-    @train_app.command("elucidate")
-    def train_elucidate_command(
-        ctx: typer.Context,
-        split: SplitOption = "scaffold",
-        data: DataOption = Path("data"),
-        limit: LimitOption = 300,
-        size: SizeOption = 100_000,
-        encoders: EncodersOption = True,
-        beam: BeamOption = 10,
-        search: SearchOnOption = True,
-        search_budget: SearchBudgetOption = SEARCH_BUDGET,
-        weights: WeightsOption = None,
-        predictor_weights: PredictorOption = None,
-        output: Annotated[
-            Path | None, typer.Option("--output", "-o", help="Card to write; default: shipped.")
-        ] = None,
-        work_dir: WorkDirOption = Path("runs/elucidate"),
-    ) -> None:
-        """Fit the elucidate fusion and confidence calibration on VALIDATION queries.
-
-        [bold]Example[/bold]: nmrpeak train elucidate --split scaffold --limit 300 --size 100000
-        """
-        import shlex
-        import sys
-
-        from nmrpeak_cli.elucidate import load_model, model_path
-        from nmrpeak_cli.elucidate_bench import evaluate, fit_model, markdown
-        from nmrpeak_cli.paths import write_json_atomic
-
-        table = data / "queries" / f"{split}_valid.parquet"
-        pools, setup = _collect(ctx, split, data, table, limit, size, encoders, beam, weights,
-                                predictor_weights, work_dir,
-                                search_budget if search else None)  # fmt: skip
-        card = {
-            "data": str(table), "split": f"{split} (validation)", **setup,
-            "command": "nmrpeak " + shlex.join(sys.argv[1:]),
-        }  # fmt: skip
-        fitted = fit_model(pools, load_model().similarity, card)
-        report = evaluate(pools, fitted)
-        target = output or model_path()
-        write_json_atomic(target, {**fitted.to_dict(), "valid_metrics": report})
-        typer.echo(markdown(report))
-        stderr_console().print(f"wrote {target}")
-
-    @bench_app.command("elucidate")
-    def bench_elucidate_command(
-        ctx: typer.Context,
-        split: SplitOption = "scaffold",
-        data: DataOption = Path("data"),
-        limit: LimitOption = None,
-        size: SizeOption = 100_000,
-        encoders: EncodersOption = True,
-        beam: BeamOption = 10,
-        search: SearchOnOption = True,
-        search_budget: SearchBudgetOption = SEARCH_BUDGET,
-        weights: WeightsOption = None,
-        predictor_weights: PredictorOption = None,
-        model: ModelOption = None,
-        output: BenchOutOption = None,
-        work_dir: WorkDirOption = Path("runs/elucidate"),
-    ) -> None:
-        """Top-1 of retrieve, generate and elucidate with the answer in and not in the library;
-        formula violations; calibration (ECE, reliability) of the confidence, on TEST queries.
-
-        [bold]Example[/bold]: nmrpeak bench elucidate --split scaffold -o benchmarks/elucidate_scaffold.json
-        """
-        import shlex
-        import sys
-
-        from nmrpeak_cli.elucidate import choose_generator, load_model
-        from nmrpeak_cli.elucidate_bench import evaluate, markdown
-
-        table = (
-            data / "queries" / f"{split}_test.parquet"
-            if split in {"scaffold", "random"}
-            else Path(split)
-        )
-        try:  # the generator and search weights the model was fitted with, unless --weights
-            fitted = load_model(model)
-            chosen = choose_generator(model, weights)
-        except NmrpeakError as exc:
-            raise fail(str(exc)) from None
-        if chosen.warning is not None:
-            stderr_console().print(f"warning: {chosen.warning}")
-        pools, setup = _collect(ctx, split, data, table, limit, size, encoders, beam,
-                                chosen.weights, predictor_weights, work_dir,
-                                search_budget if search else None,
-                                chosen.search_weights)  # fmt: skip
-        report = {
-            "queries": str(table), **setup, "model": fitted.card.get("command"),
-            **evaluate(pools, fitted), "command": "nmrpeak " + shlex.join(sys.argv[1:]),
-        }  # fmt: skip
-        text = markdown(report)
-        write_bench_report(report, text, output)
-        typer.echo(text)
-
-
-SplitOption = Annotated[
-    str, typer.Option(help="scaffold or random (prepared queries), or a query table FILE.")
-]
-DataOption = Annotated[Path, typer.Option(help="Folder from `nmrpeak data prepare`.")]
-LimitOption = Annotated[
-    int | None, typer.Option(min=1, help="Queries with both nuclei used (seeded sample).")
-]
-SizeOption = Annotated[int, typer.Option(min=1, help="Benchmark library entries.")]
-EncodersOption = Annotated[
-    bool, typer.Option("--encoders/--ssr-only", help="Use the shipped retrieval encoders.")
-]
-WorkDirOption = Annotated[Path, typer.Option(help="Where the benchmark library is built.")]
+    app.command("elucidate")(elucidate_command)
+    train_app.command("elucidate")(train_elucidate_command)
+    bench_app.command("elucidate")(bench_elucidate_command)
 
 
 def _collect(
     ctx: typer.Context,
-    split: str,
-    data: Path,
+    pools: Pools,
     table: Path,
-    limit: int | None,
-    size: int,
-    encoders: bool,
-    beam: int,
-    weights: Path | None,
-    predictor_weights: Path | None,
+    models: ModelFiles,
     work_dir: Path,
-    search_budget: int | None = None,
     search_weights: Mapping[str, float] | None = None,
 ) -> tuple[list, dict[str, Any]]:
     """The candidate pools of ``table``'s queries (library built from both of the split's
-    query tables, so one build serves fitting and benchmarking) and what made them
-    (``search_budget``: structure search with this many predictions per query, without a
-    time limit; ``None``: no search; ``search_weights``: its fused-score weights, ``None``: the
+    query tables, so one build serves fitting and benchmarking) and what made them (with
+    ``pools.search``: structure search with ``pools.search_budget`` predictions per query,
+    without a time limit; ``search_weights``: its fused-score weights, ``None``: the
     generator's own)."""
     import numpy as np
 
@@ -393,8 +376,10 @@ def _collect(
     from nmrpeak_cli.retrieve.api import open_searcher
     from nmrpeak_cli.retrieve.encoders import load_shipped_encoders
 
+    split, data, limit, beam = pools.split, pools.data, pools.limit, pools.beam
+    weights, predictor_weights = models.weights, models.predictor_weights
     seed = run_context(ctx).seed
-    searching = None if search_budget is None else search_config(search_budget, None)
+    searching = search_config(pools.search_budget, None) if pools.search else None
     if searching is not None and search_weights is not None:
         searching = searching.with_fusion(search_weights)
     if not table.is_file():
@@ -412,10 +397,10 @@ def _collect(
     )
     try:
         library_predictor = load_forward_model(predictor_weights, device="cpu", jobs=2)
-        chosen = load_shipped_encoders() if encoders else {}
-        library = bench_library(tables, data, size, library_predictor, chosen, work_dir,
+        chosen = load_shipped_encoders() if pools.encoders else {}
+        library = bench_library(tables, data, pools.size, library_predictor, chosen, work_dir,
                                 seed=seed, log=stderr_console().print)  # fmt: skip
-        searcher = open_searcher(library.path, k=15, use_encoders=encoders, checksums=False)
+        searcher = open_searcher(library.path, k=15, use_encoders=pools.encoders, checksums=False)
         generator = load_generator(weights, device="cpu")
     except (NmrpeakError, OSError) as exc:
         raise fail(str(exc)) from None
@@ -427,7 +412,7 @@ def _collect(
         "logprobs": "library candidates",
     }  # fmt: skip
     predictor = ForwardModel(predictor_weights, "cpu")
-    pools = cached_pools(
+    collected = cached_pools(
         work_dir, {**setup, "queries": str(table), "keys": keys},
         lambda: collect(queries, keys, searcher, generator, predictor, beam=beam,
                         search=searching, log=stderr_console().print),
@@ -440,4 +425,4 @@ def _collect(
         setup[SEARCH_WEIGHTS_KEY] = {k: getattr(fused, k) for k in FALLBACK_FUSION}
     else:
         setup[SEARCH_WEIGHTS_KEY] = None
-    return pools, setup
+    return collected, setup

@@ -7,7 +7,6 @@ torch and RDKit are imported inside the commands so ``--help`` stays instant.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shlex
 import sys
@@ -18,8 +17,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nmrpeak_cli.cli.common import (
+    check_formula_policy,
     command_context,
     fail,
+    forward_card,
     progress_bar,
     render_ranked,
     report_dir,
@@ -28,32 +29,22 @@ from nmrpeak_cli.cli.common import (
 )
 from nmrpeak_cli.cli.groups import bench_app, train_app
 from nmrpeak_cli.cli.options import (
-    BackendOption,
+    BatchFlags,
     BatchSizeOption,
     BeamOption,
-    C13Option,
     DataOption,
     DeviceOption,
-    FormulaOption,
-    FormulaPolicyOption,
-    H1Option,
+    InlineQuery,
     JobsOption,
-    KOption,
-    NoRerankOption,
+    ModelFiles,
     OutOption,
-    PredictorOption,
     QueryArg,
+    Ranking,
     ReportOption,
-    ResumeOption,
-    SchedulerOption,
     SchemeOption,
-    SearchBudgetOption,
-    SearchOption,
-    ShardOption,
-    SolventOption,
-    TimeLimitOption,
+    TopK,
     TrainingResumeOption,
-    WeightsOption,
+    option_groups,
 )
 from nmrpeak_cli.cli.queries import query_failed, query_inputs, query_key
 from nmrpeak_cli.cli.runner import BatchOptions, batch_options, exit_for, run_batch
@@ -73,10 +64,11 @@ def _render(rows: list[dict[str, Any]]) -> None:
     render_ranked(rows, _COLUMNS)
 
 
-def _search_config(
+def search_settings(
     search: bool, budget: int, time_limit: float, **settings: Any
 ) -> SearchConfig | None:
-    """The structure search settings of the options (``None`` without ``--search``)."""
+    """The structure search settings of ``--search``, ``--search-budget``, ``--time-limit``
+    and ``settings`` (``None`` without ``--search``); bad settings exit 2."""
     from nmrpeak_cli.generate.search import SearchConfig
 
     if not search:
@@ -87,7 +79,7 @@ def _search_config(
         raise fail(str(exc)) from None
 
 
-def _load(weights: Path | None, device: str):
+def load_generator_or_exit(weights: Path | None, device: str):
     """The generator on the (already resolved) ``device``; bad weights exit 2."""
     from nmrpeak_cli.generate.model import load_generator
 
@@ -98,11 +90,7 @@ def _load(weights: Path | None, device: str):
 
 
 def _generation(
-    options: BatchOptions,
-    weights: Path | None,
-    predictor_weights: Path | None,
-    device: str,
-    **settings: Any,
+    options: BatchOptions, models: ModelFiles, device: str, **settings: Any
 ) -> tuple[GenerateBatch, dict[str, Any]]:
     """The generation batch body for these options and the digest of what shapes its rows.
 
@@ -114,11 +102,10 @@ def _generation(
     from nmrpeak_cli.generate.model import weights_path
     from nmrpeak_cli.predict.weights import default_weights, read_card
 
-    policy = settings.get("formula_policy", "reject")
-    if policy not in FORMULA_POLICIES:
-        raise fail(f"--formula-policy must be one of {', '.join(FORMULA_POLICIES)}, got {policy!r}")
+    check_formula_policy(settings.get("formula_policy", "reject"), FORMULA_POLICIES)
+    weights = models.weights
     path = weights_path(weights) if weights is None or weights.is_dir() else weights
-    forward = (predictor_weights or default_weights()).absolute()
+    forward = (models.predictor_weights or default_weights()).absolute()
     cpu_workers = options.jobs > 1 and not device.startswith("cuda")
     process = GenerateBatch(
         path.absolute(), forward, device, threads=1 if cpu_workers else None, **settings
@@ -146,15 +133,6 @@ def _corpus_record(pretrain: Path | None) -> dict | None:
     if pretrain is None:
         return None
     return {"path": str(pretrain), **(read_manifest(pretrain) or {})}
-
-
-def _forward_card(predictor_weights: Path | None) -> dict:
-    """The forward model's card (empty when it cannot be read: the run will say why)."""
-    from nmrpeak_cli.predict.weights import default_weights, read_card
-
-    with contextlib.suppress(NmrpeakError):
-        return read_card(predictor_weights or default_weights())
-    return {}
 
 
 SeedLibraryOption = Annotated[
@@ -193,42 +171,33 @@ def library_seeds(
     return seeds
 
 
+CremDbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--crem-db",
+        help="--search also mutates structures with CReM fragment replacements from this "
+        "database (`nmrpeak data crem-db`; needs nmrpeak-cli[crem]).",
+        dir_okay=False,
+    ),
+]
+
+
+@option_groups
 def generate_command(
     ctx: typer.Context,
     query: QueryArg = None,
-    k: KOption = 10,
-    beam: BeamOption = 10,
+    top: TopK = TopK(),
     output: OutOption = None,
-    c13: C13Option = None,
-    h1: H1Option = None,
-    formula: FormulaOption = None,
-    solvent: SolventOption = None,
-    no_rerank: NoRerankOption = False,
-    formula_policy: FormulaPolicyOption = "reject",
-    search: SearchOption = False,
-    search_budget: SearchBudgetOption = 1000,
-    time_limit: TimeLimitOption = 10.0,
-    crem_db: Annotated[
-        Path | None,
-        typer.Option(
-            "--crem-db",
-            help="--search also mutates structures with CReM fragment replacements from this "
-            "database (`nmrpeak data crem-db`; needs nmrpeak-cli[crem]).",
-            dir_okay=False,
-        ),
-    ] = None,
+    inline: InlineQuery = InlineQuery(),
+    ranking: Ranking = Ranking(),
+    crem_db: CremDbOption = None,
     library: SeedLibraryOption = None,
     library_k: SeedLibraryKOption = 10,
-    weights: WeightsOption = None,
-    predictor_weights: PredictorOption = None,
+    models: ModelFiles = ModelFiles(),
     device: DeviceOption = "auto",
     report: ReportOption = None,
     batch_size: BatchSizeOption = 16,
-    jobs: JobsOption = 1,
-    shard: ShardOption = None,
-    resume: ResumeOption = False,
-    backend: BackendOption = "local",
-    scheduler: SchedulerOption = None,
+    batch: BatchFlags = BatchFlags(),
 ) -> None:
     """Generate candidate structures de novo from 13C/1H peaks (+ formula).
 
@@ -243,12 +212,11 @@ def generate_command(
     """
     from nmrpeak_cli.schema import RESULTS_SCHEMA
 
-    options = batch_options(
-        output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
-        scheduler=scheduler, batch_size=batch_size,
-    )  # fmt: skip
-    search_config = _search_config(search, search_budget, time_limit, crem_db=crem_db)
-    if search_config is not None and no_rerank:
+    options = batch_options(batch, output=output, batch_size=batch_size)
+    search_config = search_settings(
+        ranking.search, ranking.search_budget, ranking.time_limit, crem_db=crem_db
+    )
+    if search_config is not None and ranking.no_rerank:
         raise fail("--search needs the forward model: drop --no-rerank")
     if crem_db is not None:
         if search_config is None:
@@ -261,11 +229,11 @@ def generate_command(
             raise fail(str(exc)) from None
     seeds = library_seeds(library, library_k, search_config)
     context = command_context(ctx, device=device)
-    records = query_inputs(query, c13, h1, formula, solvent)
+    records = query_inputs(query, inline)
     process, digest = _generation(
-        options, weights, predictor_weights, context.device, k=k, beam=max(beam, k),
-        rerank=not no_rerank, formula_policy=formula_policy, report=report_dir(report),
-        search=search_config, library=seeds,
+        options, models, context.device, k=top.k, beam=max(top.beam, top.k),
+        rerank=not ranking.no_rerank, formula_policy=ranking.formula_policy,
+        report=report_dir(report), search=search_config, library=seeds,
     )  # fmt: skip
     if search_config is not None:
         digest["search"] = repr(search_config)
@@ -445,7 +413,7 @@ def generator_corpus_command(
         raise fail(str(exc)) from None
     smiles = smiles[:limit] if limit is not None else smiles
     forward = predictor_weights or default_weights()
-    warn_split_leaks(split, {"forward model": _forward_card(forward)})
+    warn_split_leaks(split, {"forward model": forward_card(forward)})
     context = command_context(ctx, device=device, jobs=jobs)
     predictor = ForwardModel(forward, context.device)
     with progress_bar(context, "simulate", total=len(set(smiles))) as advance:
@@ -463,14 +431,14 @@ def generator_corpus_command(
     stderr_console().print(f"{len(parts)} parts in {output}")
 
 
+@option_groups
 def generator_fusion_command(
     ctx: typer.Context,
     data: DataOption = Path("data"),
     split: SchemeOption = "scaffold",
     limit: Annotated[int, typer.Option(min=10, help="Validation queries to use.")] = 300,
     beam: BeamOption = 10,
-    weights: WeightsOption = None,
-    predictor_weights: PredictorOption = None,
+    models: ModelFiles = ModelFiles(),
     device: DeviceOption = "auto",
 ) -> None:
     """Fit the rerank score fusion on the VALIDATION queries and store it in the model card.
@@ -489,19 +457,20 @@ def generator_fusion_command(
         spectra = [s for b in read_spectra(path) for s in b if isinstance(s, Spectrum)]
     except NmrpeakError as exc:
         raise fail(str(exc)) from None
-    generator = _load(weights, command_context(ctx, device=device).device)
+    generator = load_generator_or_exit(models.weights, command_context(ctx, device=device).device)
     warn_split_leaks(
-        split, {"generator": generator.card, "forward model": _forward_card(predictor_weights)}
+        split,
+        {"generator": generator.card, "forward model": forward_card(models.predictor_weights)},
     )
     try:
         calibrated = calibrate(
             generator, spectra[:limit],
-            ForwardModel(predictor_weights, generator.device.type),
+            ForwardModel(models.predictor_weights, generator.device.type),
             default_similarity(), beam=beam, fitted_on=f"{path} (first {limit})",
         )  # fmt: skip
     except (NmrpeakError, ValueError) as exc:
         raise fail(str(exc)) from None
-    target = weights or weights_path()
+    target = models.weights or weights_path()
     save_generator(calibrated, target, half=calibrated.card.get("dtype") == "float16")
     stderr_console().print(f"fusion {calibrated.fusion.to_dict()} written to {target}")
 

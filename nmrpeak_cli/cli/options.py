@@ -1,16 +1,25 @@
 """The command-line options shared by several commands, each declared once.
 
 A command names its parameters with these types (``jobs: JobsOption = 1``); the flag, help
-text and limits then read the same in every ``--help``. Options only one command has stay in
-that command's module.
+text and limits then read the same in every ``--help``. Options that travel together
+(the inline query, the batch flags, ...) are an :class:`OptionGroup`: a command takes one
+parameter of the group's type and :func:`option_groups` lists its fields as options in that
+place. Options only one command has stay in that command's module.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # --------------------------------------------------------------------------------------------
 # Batch commands (DESIGN.md §3): output, sharding, workers, resume, backend
@@ -203,3 +212,101 @@ LibraryOption = Annotated[
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 DataOption = Annotated[Path, typer.Option(help="Folder from `nmrpeak data prepare`.")]
 SchemeOption = Annotated[str, typer.Option("--split", help="Split scheme: scaffold or random.")]
+
+
+# --------------------------------------------------------------------------------------------
+# Option groups: options that several commands take together
+# --------------------------------------------------------------------------------------------
+
+
+class OptionGroup:
+    """Base of a frozen dataclass whose fields are command-line options (``Annotated`` types
+    with their defaults). A command parameter of the group's type (its default an instance
+    holding the command's defaults) stands for all of them: see :func:`option_groups`."""
+
+
+def option_groups(command: F) -> F:
+    """``command`` with each :class:`OptionGroup` parameter listed as the group's options, in
+    its place and with the defaults of the parameter's default instance; the command is called
+    with the group built from them. Typer reads the listed signature, so ``--help`` shows the
+    options one by one, as if the command declared them itself."""
+    signature = inspect.signature(command, eval_str=True)
+    listed: list[inspect.Parameter] = []
+    groups: dict[str, tuple[type, tuple[str, ...]]] = {}
+    for param in signature.parameters.values():
+        group = param.annotation
+        if not (isinstance(group, type) and issubclass(group, OptionGroup)):
+            listed.append(param)
+            continue
+        default = group() if param.default is inspect.Parameter.empty else param.default
+        hints = typing.get_type_hints(group, include_extras=True)
+        names = tuple(field.name for field in dataclasses.fields(group))
+        listed += [
+            inspect.Parameter(
+                name, param.kind, default=getattr(default, name), annotation=hints[name]
+            )
+            for name in names
+        ]
+        groups[param.name] = (group, names)
+
+    @functools.wraps(command)
+    def grouped(*args: Any, **kwargs: Any) -> Any:
+        for name, (group, names) in groups.items():
+            kwargs[name] = group(**{field: kwargs.pop(field) for field in names})
+        return command(*args, **kwargs)
+
+    grouped.__signature__ = signature.replace(parameters=listed)  # type: ignore[attr-defined]
+    grouped.__annotations__ = {p.name: p.annotation for p in listed}
+    return typing.cast(F, grouped)
+
+
+@dataclasses.dataclass(frozen=True)
+class InlineQuery(OptionGroup):
+    """One query given on the command line instead of a QUERY file."""
+
+    c13: C13Option = None
+    h1: H1Option = None
+    formula: FormulaOption = None
+    solvent: SolventOption = None
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchFlags(OptionGroup):
+    """How a batch command runs (DESIGN.md §3): workers, job-array shard, resume, backend;
+    checked into :class:`~nmrpeak_cli.cli.runner.BatchOptions` by
+    :func:`~nmrpeak_cli.cli.runner.batch_options`."""
+
+    jobs: JobsOption = 1
+    shard: ShardOption = None
+    resume: ResumeOption = False
+    backend: BackendOption = "local"
+    scheduler: SchedulerOption = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TopK(OptionGroup):
+    """Candidates per query and the generator's beam width."""
+
+    k: KOption = 10
+    beam: BeamOption = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Ranking(OptionGroup):
+    """How generated candidates are ranked: the forward-prediction rerank, the formula policy
+    and the structure search after it (``generate`` defaults; ``elucidate`` searches by
+    default, with a smaller budget)."""
+
+    no_rerank: NoRerankOption = False
+    formula_policy: FormulaPolicyOption = "reject"
+    search: SearchOption = False
+    search_budget: SearchBudgetOption = 1000
+    time_limit: TimeLimitOption = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFiles(OptionGroup):
+    """The generator's weights and the forward model's that rerank its candidates."""
+
+    weights: WeightsOption = None
+    predictor_weights: PredictorOption = None

@@ -13,14 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nmrpeak_cli.cli.common import fail, run_context
-from nmrpeak_cli.cli.options import (
-    BackendOption,
-    JobsOption,
-    OutOption,
-    ResumeOption,
-    SchedulerOption,
-    ShardOption,
-)
+from nmrpeak_cli.cli.options import BatchFlags, OutOption, option_groups
 from nmrpeak_cli.cli.runner import batch_options, exit_for, run_batch
 
 if TYPE_CHECKING:
@@ -97,6 +90,7 @@ def register(app: typer.Typer) -> None:
     app.command("peaks")(peaks)
 
 
+@option_groups
 def peaks(
     ctx: typer.Context,
     raw: Annotated[
@@ -108,11 +102,7 @@ def peaks(
         ),
     ],
     output: OutOption = None,
-    jobs: JobsOption = 1,
-    shard: ShardOption = None,
-    resume: ResumeOption = False,
-    backend: BackendOption = "local",
-    scheduler: SchedulerOption = None,
+    batch: BatchFlags = BatchFlags(),
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="Samples per batch (one output part each).")
     ] = 16,
@@ -155,10 +145,7 @@ def peaks(
     from nmrpeak_cli.processing.types import ProcessingOptions
     from nmrpeak_cli.schema import PEAKS_SCHEMA
 
-    options = batch_options(
-        output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
-        scheduler=scheduler, batch_size=batch_size,
-    )  # fmt: skip
+    options = batch_options(batch, output=output, batch_size=batch_size)
     try:
         processing = ProcessingOptions(
             min_snr_c13=min_snr_c13, min_snr_h1=min_snr_h1, reference=reference

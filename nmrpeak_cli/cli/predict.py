@@ -28,21 +28,23 @@ from nmrpeak_cli.cli.common import (
 )
 from nmrpeak_cli.cli.groups import bench_app, train_app
 from nmrpeak_cli.cli.options import (
-    BackendOption,
+    BatchFlags,
     BenchOutOption,
     DeviceOption,
-    JobsOption,
     OutOption,
-    ResumeOption,
-    SchedulerOption,
-    ShardOption,
     TrainingResumeOption,
+    option_groups,
 )
 from nmrpeak_cli.cli.runner import batch_options, exit_for, run_batch
 from nmrpeak_cli.errors import NotAvailableError
 
 if TYPE_CHECKING:
     from nmrpeak_cli.io.records import MoleculeRecord
+
+
+ExperimentalTableOption = Annotated[
+    Path, typer.Option(help="Experimental table from `nmrpeak data prepare`.")
+]
 
 
 def _read_molecules(source: str) -> Iterator[MoleculeRecord]:
@@ -91,6 +93,7 @@ def _split_column(split: str) -> str:
     return split if split == "all" else f"split_{split}"
 
 
+@option_groups
 def predict(
     ctx: typer.Context,
     input: Annotated[
@@ -108,11 +111,7 @@ def predict(
         int, typer.Option("--batch-size", min=1, help="Molecules per batch.")
     ] = 256,
     device: DeviceOption = "auto",
-    jobs: JobsOption = 1,
-    shard: ShardOption = None,
-    resume: ResumeOption = False,
-    backend: BackendOption = "local",
-    scheduler: SchedulerOption = None,
+    batch: BatchFlags = BatchFlags(),
     weights: Annotated[
         Path | None,
         typer.Option(help="Weights (.safetensors with its .json card); default: shipped."),
@@ -139,10 +138,7 @@ def predict(
         raise fail("give INPUT or --smiles")
     if input is not None and smiles:
         raise fail("give either INPUT or --smiles, not both")
-    options = batch_options(
-        output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
-        scheduler=scheduler, batch_size=batch_size,
-    )  # fmt: skip
+    options = batch_options(batch, output=output, batch_size=batch_size)
     context = command_context(ctx, device=device)
     torch_device = context.device
     try:
@@ -287,9 +283,7 @@ def train_uncertainty_command(
         list[Path] | None,
         typer.Option("--member", help="Further ensemble member next to --weights (repeatable)."),
     ] = None,
-    data: Annotated[
-        Path, typer.Option(help="Experimental table from `nmrpeak data prepare`.")
-    ] = Path("data/experimental.parquet"),
+    data: ExperimentalTableOption = Path("data/experimental.parquet"),
     split: Annotated[
         str,
         typer.Option(
@@ -326,9 +320,7 @@ def train_memory_command(
             help="Split: training part stored, validation part fits: scaffold, random or all."
         ),
     ] = "scaffold",
-    data: Annotated[
-        Path, typer.Option(help="Experimental table from `nmrpeak data prepare`.")
-    ] = Path("data/experimental.parquet"),
+    data: ExperimentalTableOption = Path("data/experimental.parquet"),
     output: Annotated[
         Path | None,
         typer.Option(
@@ -364,9 +356,7 @@ def bench_predict_command(
         str,
         typer.Option(help="scaffold, random, or a query table (.parquet) with a smiles column."),
     ] = "scaffold",
-    data: Annotated[
-        Path, typer.Option(help="Experimental table from `nmrpeak data prepare`.")
-    ] = Path("data/experimental.parquet"),
+    data: ExperimentalTableOption = Path("data/experimental.parquet"),
     output: BenchOutOption = None,
     weights: Annotated[
         Path | None, typer.Option(help="Weights to benchmark; default: shipped.")

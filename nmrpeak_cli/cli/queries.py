@@ -8,24 +8,21 @@ for a record that could not be read); :func:`query_key` is its ``--resume`` key.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nmrpeak_cli.cli.common import fail, inline_query
 from nmrpeak_cli.errors import NmrpeakError
 
+if TYPE_CHECKING:
+    from nmrpeak_cli.cli.options import InlineQuery
 
-def query_inputs(
-    query: str | None,
-    c13: str | None,
-    h1: str | None,
-    formula: str | None,
-    solvent: str | None,
-    query_id: str = "query",
-) -> Iterable[Any]:
+
+def query_inputs(query: str | None, inline: InlineQuery, query_id: str = "query") -> Iterable[Any]:
     """The queries: a (lazy) Spectrum-or-RecordError stream of QUERY, or the inline query.
 
     A usage error (exit 2) when both or neither are given, or the inline peaks do not parse.
     """
+    c13, h1, formula = inline.c13, inline.h1, inline.formula
     if query is not None:
         if any(v is not None for v in (c13, h1, formula)):
             raise fail("give either QUERY or an inline query (--c13/--h1/--formula), not both")
@@ -33,7 +30,7 @@ def query_inputs(
     if c13 is None and h1 is None and formula is None:
         raise fail("give QUERY or an inline query (--c13/--h1/--formula)")
     try:
-        spectrum = inline_query(c13, h1, formula, solvent, query_id)
+        spectrum = inline_query(c13, h1, formula, inline.solvent, query_id)
     except NmrpeakError as exc:
         raise fail(f"inline query: {exc}") from None
     if not spectrum.nuclei:

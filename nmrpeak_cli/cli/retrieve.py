@@ -17,6 +17,7 @@ import typer
 
 from nmrpeak_cli.cli.common import (
     ExitCode,
+    check_formula_policy,
     command_context,
     fail,
     progress_bar,
@@ -30,22 +31,18 @@ from nmrpeak_cli.cli.common import (
 )
 from nmrpeak_cli.cli.groups import bench_app, library_app, train_app
 from nmrpeak_cli.cli.options import (
-    BackendOption,
+    BatchFlags,
     BenchOutOption,
-    C13Option,
     DeviceOption,
-    FormulaOption,
-    H1Option,
+    InlineQuery,
     JobsOption,
     KOption,
     LibraryOption,
     OutOption,
     ReportOption,
-    ResumeOption,
-    SchedulerOption,
     SchemeOption,
     ShardOption,
-    SolventOption,
+    option_groups,
 )
 from nmrpeak_cli.cli.queries import query_inputs, query_key
 from nmrpeak_cli.cli.runner import batch_options, exit_for, run_batch
@@ -142,6 +139,7 @@ def _render(rows: list[dict[str, Any]]) -> None:
     stdout_console().print(table)
 
 
+@option_groups
 def retrieve_command(
     ctx: typer.Context,
     query: Annotated[
@@ -153,10 +151,7 @@ def retrieve_command(
     library: LibraryOption = None,
     k: KOption = 10,
     output: OutOption = None,
-    c13: C13Option = None,
-    h1: H1Option = None,
-    formula: FormulaOption = None,
-    solvent: SolventOption = None,
+    inline: InlineQuery = InlineQuery(),
     query_id: Annotated[str, typer.Option("--id", help="Id of the inline query.")] = "query",
     candidates: Annotated[
         int,
@@ -170,11 +165,7 @@ def retrieve_command(
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="Queries per batch.")
     ] = 256,
-    jobs: JobsOption = 1,
-    shard: ShardOption = None,
-    resume: ResumeOption = False,
-    backend: BackendOption = "local",
-    scheduler: SchedulerOption = None,
+    batch: BatchFlags = BatchFlags(),
 ) -> None:
     """Rank library molecules for each query spectrum (SSR + SME + SSE fusion).
 
@@ -192,15 +183,9 @@ def retrieve_command(
     from nmrpeak_cli.retrieve.search import FORMULA_POLICIES, SearchParams
     from nmrpeak_cli.schema import RESULTS_SCHEMA
 
-    queries = _search_inputs(query_inputs(query, c13, h1, formula, solvent, query_id))
-    options = batch_options(
-        output=output, shard=shard, jobs=jobs, resume=resume, backend=backend,
-        scheduler=scheduler, batch_size=batch_size,
-    )  # fmt: skip
-    if formula_policy not in FORMULA_POLICIES:
-        raise fail(
-            f"--formula-policy must be one of {', '.join(FORMULA_POLICIES)}, got {formula_policy!r}"
-        )
+    queries = _search_inputs(query_inputs(query, inline, query_id))
+    options = batch_options(batch, output=output, batch_size=batch_size)
+    check_formula_policy(formula_policy, FORMULA_POLICIES)
     if library is None:
         library = default_library_dir()
         if not library.is_dir():

@@ -33,6 +33,7 @@ from nmrpeak_cli.errors import NmrpeakError
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from nmrpeak_cli.cli.options import BatchFlags
     from nmrpeak_cli.outputs import BatchSummary
 
 T = TypeVar("T")
@@ -71,21 +72,14 @@ class BatchOptions:
         return self.output is None and sys.stdout.isatty()
 
 
-def batch_options(
-    *,
-    output: str | None,
-    shard: str | None,
-    jobs: int = 1,
-    resume: bool = False,
-    backend: str = "local",
-    scheduler: str | None = None,
-    batch_size: int = 256,
-) -> BatchOptions:
-    """Check the shared batch options; a bad combination raises the usage-error exit."""
+def batch_options(flags: BatchFlags, *, output: str | None, batch_size: int) -> BatchOptions:
+    """Check a command's batch options (``-o``, ``--batch-size`` and its :class:`BatchFlags`);
+    a bad combination raises the usage-error exit."""
     try:
-        selected = resolve_shard(shard)
+        selected = resolve_shard(flags.shard)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    backend, scheduler = flags.backend, flags.scheduler
     if backend not in {"local", "dask"}:
         raise fail(f"--backend must be local or dask, got {backend!r}")
     if scheduler is not None and backend == "local":
@@ -94,12 +88,12 @@ def batch_options(
         scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
         if not scheduler:
             raise fail("--backend dask needs --scheduler ADDRESS (or DASK_SCHEDULER_ADDRESS)")
-    if resume and (output is None or output == "-"):
+    if flags.resume and (output is None or output == "-"):
         raise fail("--resume needs an output file (-o OUT)")
     if batch_size < 1:
         raise fail(f"--batch-size must be at least 1, got {batch_size}")
-    jobs = RunContext(jobs=jobs).jobs
-    return BatchOptions(output, resume, selected, jobs, scheduler, batch_size)
+    jobs = RunContext(jobs=flags.jobs).jobs
+    return BatchOptions(output, flags.resume, selected, jobs, scheduler, batch_size)
 
 
 def options_digest(options: Mapping[str, Any]) -> str:
