@@ -87,30 +87,18 @@ class SpectrumToSmiles(nn.Module):
         self.tgt_embed = nn.Embedding(config.tgt_vocab, d, padding_idx=PAD)
         self.src_pos = nn.Embedding(config.max_src_len, d)
         self.tgt_pos = nn.Embedding(config.max_tgt_len, d)
+        layer = {  # both stacks' layers: pre-LN, batch first
+            "d_model": d, "nhead": config.n_heads, "dim_feedforward": config.d_ff,
+            "dropout": config.dropout, "batch_first": True, "norm_first": True,
+        }  # fmt: skip
         self.encoder = nn.TransformerEncoder(
-            nn.TransformerEncoderLayer(
-                d,
-                config.n_heads,
-                config.d_ff,
-                config.dropout,
-                batch_first=True,
-                norm_first=True,
-            ),
+            nn.TransformerEncoderLayer(**layer),
             config.n_encoder_layers,
             norm=nn.LayerNorm(d),
             enable_nested_tensor=False,
         )
         self.decoder = nn.TransformerDecoder(
-            nn.TransformerDecoderLayer(
-                d,
-                config.n_heads,
-                config.d_ff,
-                config.dropout,
-                batch_first=True,
-                norm_first=True,
-            ),
-            config.n_decoder_layers,
-            norm=nn.LayerNorm(d),
+            nn.TransformerDecoderLayer(**layer), config.n_decoder_layers, norm=nn.LayerNorm(d)
         )
         self.out = nn.Linear(d, config.tgt_vocab)
         self.scale = d**0.5
