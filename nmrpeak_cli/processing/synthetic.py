@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -151,48 +152,84 @@ def synthetic_fid(
     return fid
 
 
-def write_bruker(
-    folder: str | Path,
-    fid: np.ndarray,
-    *,
-    nucleus: str,
-    observe_mhz: float,
-    sweep_hz: float,
-    carrier_ppm: float,
-    group_delay: float = 0.0,
-    solvent: str = "CDCl3",
-    pulse_program: str = "zg30",
-) -> Path:
-    """Write ``fid`` as a Bruker experiment folder (``fid`` int32 + ``acqus``) with nmrglue.
+@dataclass(frozen=True, slots=True)
+class Acquisition:
+    """How a FID was acquired, as the Bruker and JCAMP-DX writers record it (their keyword
+    arguments).
+
+    Attributes
+    ----------
+    nucleus
+        ``1H`` or ``13C``.
+    observe_mhz
+        Spectrometer frequency of 0 ppm (``SF``, ``BF1``), MHz.
+    sweep_hz
+        Spectral width, Hz.
+    carrier_ppm
+        Carrier position (``SFO1``), ppm.
+    group_delay
+        Bruker digital-filter delay in points (``GRPDLY``); 0: none (written as -1).
+    solvent
+        Solvent name.
+    pulse_program
+        Pulse program (``zg30``, ``dept135``...).
+    """
+
+    nucleus: str
+    observe_mhz: float
+    sweep_hz: float
+    carrier_ppm: float
+    group_delay: float = 0.0
+    solvent: str = "CDCl3"
+    pulse_program: str = "zg30"
+
+    @property
+    def sfo1(self) -> float:
+        """Carrier frequency, MHz."""
+        return self.observe_mhz * (1 + self.carrier_ppm * 1e-6)
+
+    @property
+    def grpdly(self) -> float:
+        """``GRPDLY`` as written: the delay, or -1 without one."""
+        return self.group_delay if self.group_delay > 0 else -1
+
+
+def _integer_scale(fid: np.ndarray) -> float:
+    """The factor that puts ``fid`` in the int32 range (a largest magnitude of 2e8)."""
+    return 2.0e8 / max(float(np.abs(fid).max()), 1e-300)
+
+
+def write_bruker(folder: str | Path, fid: np.ndarray, **acquisition: Any) -> Path:
+    """Write ``fid`` as a Bruker experiment folder (``fid`` int32 + ``acqus``) with nmrglue;
+    ``acquisition``: the :class:`Acquisition` fields.
 
     The FID is scaled to use the int32 range. ``SF`` = ``BF1`` = ``observe_mhz`` (0 ppm) and
     ``SFO1`` sits at ``carrier_ppm``.
     """
     import nmrglue as ng
 
+    acq = Acquisition(**acquisition)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    sfo1 = observe_mhz * (1 + carrier_ppm * 1e-6)
     acqus = {
-        "NUC1": nucleus,
-        "BF1": observe_mhz,
-        "SFO1": sfo1,
-        "O1": carrier_ppm * observe_mhz,
-        "SW_h": sweep_hz,
-        "SW": sweep_hz / sfo1,
+        "NUC1": acq.nucleus,
+        "BF1": acq.observe_mhz,
+        "SFO1": acq.sfo1,
+        "O1": acq.carrier_ppm * acq.observe_mhz,
+        "SW_h": acq.sweep_hz,
+        "SW": acq.sweep_hz / acq.sfo1,
         "TD": 2 * fid.size,
-        "SOLVENT": solvent,
-        "PULPROG": pulse_program,
+        "SOLVENT": acq.solvent,
+        "PULPROG": acq.pulse_program,
         "TE": 298.0,
-        "GRPDLY": group_delay if group_delay > 0 else -1,
+        "GRPDLY": acq.grpdly,
         "DECIM": 1,
         "DSPFVS": 20,
         "BYTORDA": 0,
         "DTYPA": 0,
         "AQ_mod": 3,
     }
-    scale = 2.0e8 / max(float(np.abs(fid).max()), 1e-300)
-    data = np.round(fid * scale)
+    data = np.round(fid * _integer_scale(fid))
     dic = {"acqus": {**acqus, "_coreheader": [], "_comments": []}}
     ng.bruker.write(
         str(folder), dic, data.astype(np.complex128), overwrite=True, big=False, write_prog=False
@@ -201,28 +238,20 @@ def write_bruker(
 
 
 def write_jcamp(
-    path: str | Path,
-    fid: np.ndarray,
-    *,
-    nucleus: str,
-    observe_mhz: float,
-    sweep_hz: float,
-    carrier_ppm: float,
-    group_delay: float = 0.0,
-    solvent: str = "CDCl3",
-    pulse_program: str = "zg30",
-    referenced: bool = True,
+    path: str | Path, fid: np.ndarray, *, referenced: bool = True, **acquisition: Any
 ) -> Path:
     """Write ``fid`` as a JCAMP-DX ``NMR FID`` (``NTUPLES``, real and imaginary pages, AFFN
     integers) with the Bruker ``$`` parameters a TopSpin export carries (``$SF``, ``$SFO1``,
-    ``$SW_h``, ``$GRPDLY``, ``$PULPROG``). ``referenced`` writes a ``.SHIFT REFERENCE``
-    (0 ppm at ``$SF``, as TopSpin does)."""
+    ``$SW_h``, ``$GRPDLY``, ``$PULPROG``); ``acquisition``: the :class:`Acquisition` fields.
+    ``referenced`` writes a ``.SHIFT REFERENCE`` (0 ppm at ``$SF``, as TopSpin does)."""
+    acq = Acquisition(**acquisition)
+    nucleus, observe_mhz, solvent = acq.nucleus, acq.observe_mhz, acq.solvent
+    pulse_program, sfo1 = acq.pulse_program, acq.sfo1
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sfo1 = observe_mhz * (1 + carrier_ppm * 1e-6)
-    scale = 2.0e8 / max(float(np.abs(fid).max()), 1e-300)
+    scale = _integer_scale(fid)
     pages = {"R": np.round(fid.real * scale), "I": np.round(fid.imag * scale)}
-    n, dwell = fid.size, 1.0 / sweep_hz
+    n, dwell = fid.size, 1.0 / acq.sweep_hz
     label = "^" + nucleus
     lines = [
         f"##TITLE= synthetic {nucleus} {pulse_program}",
@@ -239,9 +268,9 @@ def write_jcamp(
         f"##$SF= {observe_mhz:.8f}",
         f"##$SFO1= {sfo1:.8f}",
         f"##$BF1= {observe_mhz:.8f}",
-        f"##$SW_h= {sweep_hz:.6f}",
+        f"##$SW_h= {acq.sweep_hz:.6f}",
         f"##$TD= {2 * n}",
-        f"##$GRPDLY= {group_delay if group_delay > 0 else -1}",
+        f"##$GRPDLY= {acq.grpdly}",
         "##$DECIM= 1",
         "##$DSPFVS= 20",
         f"##$PULPROG= <{pulse_program}>",
