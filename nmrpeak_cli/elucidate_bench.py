@@ -41,6 +41,7 @@ from nmrpeak_cli.elucidate import (
     reseed_queries,
     search_group,
 )
+from nmrpeak_cli.paths import atomic_path
 from nmrpeak_cli.retrieve.models import Encoder
 from nmrpeak_cli.spectra import Spectrum
 
@@ -283,10 +284,8 @@ def cached_pools(
     if path.is_file():
         return pickle.loads(path.read_bytes())
     pools = build()
-    work_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(pickle.dumps(pools))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(pickle.dumps(pools))
     return pools
 
 

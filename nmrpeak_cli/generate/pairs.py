@@ -122,14 +122,14 @@ def write_pairs(pairs: Sequence[Pair], path: str | Path) -> Path:
     """
     import pyarrow.parquet as pq
 
-    from nmrpeak_cli.paths import publish
+    from nmrpeak_cli.paths import atomic_path
     from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table, spectrum_to_row
 
     path = Path(path)
     rows = [spectrum_to_row(replace(p.spectrum, smiles=p.smiles)) for p in pairs]
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(rows_to_table(rows, QUERY_SCHEMA), tmp, compression="zstd", compression_level=19)
-    publish(tmp, path)
+    with atomic_path(path) as tmp:
+        table = rows_to_table(rows, QUERY_SCHEMA)
+        pq.write_table(table, tmp, compression="zstd", compression_level=19)
     return path
 
 

@@ -19,7 +19,6 @@ of the split (any stereoisomer) are refused before training.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +31,7 @@ import pyarrow.parquet as pq
 
 from nmrpeak_cli.data.corpus import read_corpus, read_smiles
 from nmrpeak_cli.errors import InputFileError
+from nmrpeak_cli.paths import write_json_atomic
 from nmrpeak_cli.predict.forward import Predictor
 from nmrpeak_cli.retrieve.encoders import (
     EncoderConfig,
@@ -444,7 +444,7 @@ def train_encoder(
         "minutes": (time.monotonic() - started) / 60,
         "history": history,
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json_atomic(run_dir / "summary.json", summary)
     if export is not None:
         from safetensors.torch import load_file
 
