@@ -22,7 +22,6 @@ from nmrpeak_cli.cli.common import (
     progress_bar,
     run_context,
     stderr_console,
-    stdout_console,
     warn_split_leaks,
     write_bench_report,
 )
@@ -62,6 +61,8 @@ def _read_molecules(source: str) -> Iterator[MoleculeRecord]:
 
 def _render_table(rows: list[dict]) -> None:
     from rich.table import Table
+
+    from nmrpeak_cli.cli.common import stdout_console
 
     table = Table(show_lines=True)
     for column in ("id", "smiles", "13C", "1H"):
@@ -276,8 +277,7 @@ def train_predictor_command(
 
 def train_uncertainty_command(
     weights: Annotated[
-        Path,
-        typer.Option(help="Predictor whose card receives the calibration."),
+        Path, typer.Option(help="Predictor whose card receives the calibration.")
     ] = Path("models/predictor.safetensors"),
     members: Annotated[
         list[Path] | None,
