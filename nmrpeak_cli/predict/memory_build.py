@@ -183,7 +183,14 @@ def train_memory(
     from nmrpeak_cli.artifacts import read_card, write_card
     from nmrpeak_cli.errors import InputFileError
     from nmrpeak_cli.paths import file_sha256
-    from nmrpeak_cli.predict.dataset import ALL_SPLIT, read_all, read_table, records_from_rows
+    from nmrpeak_cli.predict.dataset import (
+        ALL_SPLIT,
+        CARVE_OUT_RULE,
+        literature_path,
+        read_all,
+        read_table,
+        records_from_rows,
+    )
     from nmrpeak_cli.predict.featurize import parse_molecule
     from nmrpeak_cli.predict.uncertainty import ensemble_atoms
     from nmrpeak_cli.predict.weights import load_model
@@ -252,6 +259,13 @@ def train_memory(
         ),
         "command": command,
     }
+    if split_column == ALL_SPLIT:
+        literature = literature_path(data)
+        card["data"] |= {
+            "literature_path": str(literature),
+            "literature_sha256": file_sha256(literature),
+            "carve_out": CARVE_OUT_RULE,
+        }
     written = save_memory(memory, output, card)
     predictor_card = read_card(weights)
     predictor_card["memory"] = output.name

@@ -164,3 +164,21 @@ def test_train_uncertainty_cli_takes_split_all_and_refuses_others(tmp_path, tiny
     assert (
         json.loads(weights.with_suffix(".json").read_text())["uncertainty"]["split_column"] == "all"
     )
+
+
+def test_memory_of_an_all_model_names_both_tables_and_the_carve_out(tmp_path, tiny_weights):
+    import shutil
+
+    from nmrpeak_cli.predict.memory_build import train_memory
+    from nmrpeak_cli.predict.uncertainty import calibrate_predictor
+
+    data = _write_tables(tmp_path / "data")
+    weights = tmp_path / "predictor.safetensors"
+    shutil.copy(tiny_weights, weights)
+    shutil.copy(tiny_weights.with_suffix(".json"), weights.with_suffix(".json"))
+    card = train_memory(weights, data=data, split_column="all")
+    assert card["data"]["split_column"] == "all"
+    assert card["data"]["valid_records"] == 5 and card["data"]["train_records"] > 20
+    assert card["data"]["literature_sha256"] and "InChIKey first block" in card["data"]["carve_out"]
+    calibration = calibrate_predictor(weights, data=data, split_column="all")
+    assert calibration.familiarity, "the memory's familiarity feeds the carve-out calibration"
