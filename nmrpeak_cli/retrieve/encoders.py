@@ -440,13 +440,28 @@ def fusion_card_path(models: Path | None = None) -> Path:
     return (models or models_dir()) / "retriever_fusion.json"
 
 
+def read_fusion_card(models: Path | None = None, key: str = "weights") -> dict[str, Any] | None:
+    """The fusion card of ``models`` (default: shipped), ``None`` when there is none; a card
+    that is not a JSON object holding ``key`` raises :class:`NotAvailableError`."""
+    path = fusion_card_path(models)
+    if not path.is_file():
+        return None
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NotAvailableError(f"fusion card {path} is not valid JSON: {exc}") from None
+    if not isinstance(card, dict) or not isinstance(card.get(key), dict):
+        raise NotAvailableError(f"fusion card {path} has no '{key}' parameters; refit it")
+    return card
+
+
 def load_fusion_weights(encoders: Mapping[str, Any], models: Path | None = None) -> FusionWeights:
     """Fusion weights for the encoders in use: SSR alone without encoders, else the fitted
     weights of the card (restricted to the encoders present)."""
-    path = fusion_card_path(models)
-    if not encoders or not path.is_file():
+    card = read_fusion_card(models) if encoders else None
+    if card is None:
         return FusionWeights()
-    weights = json.loads(path.read_text())["weights"]
+    weights = card["weights"]
     present = {name: float(weights.get(name, 0.0)) for name in ("sme", "sse") if name in encoders}
     if weights.get("ssr", 0.0) <= 0 and not any(present.values()):
         return FusionWeights()
@@ -456,10 +471,5 @@ def load_fusion_weights(encoders: Mapping[str, Any], models: Path | None = None)
 def load_similarity_params(models: Path | None = None) -> SimilarityParams:
     """Similarity parameters fitted on the validation split with the fusion weights (the
     library defaults when no fusion card exists)."""
-    path = fusion_card_path(models)
-    if not path.is_file():
-        return DEFAULT_PARAMS
-    card = json.loads(path.read_text())
-    if "similarity" not in card:
-        raise NotAvailableError(f"fusion card {path} has no 'similarity' parameters; refit it")
-    return similarity_from_dict(card["similarity"])
+    card = read_fusion_card(models, "similarity")
+    return DEFAULT_PARAMS if card is None else similarity_from_dict(card["similarity"])
