@@ -67,6 +67,12 @@ class RecordError:
     def __str__(self) -> str:
         return f"{self.source}: record {self.row} ({self.record}): {self.message}"
 
+    @classmethod
+    def at_line(cls, number: int, line_number: int, message: str, source: str) -> RecordError:
+        """Record ``number`` (id ``row<number>``) of a line-based file, broken as a whole at
+        ``line_number``."""
+        return cls(f"row{number}", number, None, f"line {line_number}: {message}", source)
+
     def to_row(self) -> dict[str, Any]:
         """A query-table row carrying this error (id set, peaks null)."""
         return error_row(self.record, str(self))

@@ -24,13 +24,7 @@ def _results(source: Source) -> Iterator[MoleculeResult]:
                 line = raw.decode("utf-8").lstrip("\ufeff").strip()
             except UnicodeDecodeError:
                 number += 1
-                yield RecordError(
-                    f"row{number}",
-                    number,
-                    None,
-                    f"line {line_number}: not valid UTF-8",
-                    source.name,
-                )
+                yield RecordError.at_line(number, line_number, "not valid UTF-8", source.name)
                 continue
             if not line or line.startswith("#"):
                 continue

@@ -249,29 +249,18 @@ def _jsonl_results(source: Source, capability: str) -> Iterator[Any]:
             try:
                 obj = json.loads(raw.decode("utf-8").lstrip("\ufeff"))
             except UnicodeDecodeError:
-                yield RecordError(
-                    f"row{number}",
-                    number,
-                    None,
-                    f"line {line_number}: not valid UTF-8",
-                    source.name,
-                )
+                yield RecordError.at_line(number, line_number, "not valid UTF-8", source.name)
                 continue
             except json.JSONDecodeError as exc:
-                yield RecordError(
-                    f"row{number}",
-                    number,
-                    None,
-                    f"line {line_number}: not valid JSON: {exc}",
-                    source.name,
+                yield RecordError.at_line(
+                    number, line_number, f"not valid JSON: {exc}", source.name
                 )
                 continue
             if not isinstance(obj, dict):
-                yield RecordError(
-                    f"row{number}",
+                yield RecordError.at_line(
                     number,
-                    None,
-                    f"line {line_number}: expected a JSON object, got {type(obj).__name__}",
+                    line_number,
+                    f"expected a JSON object, got {type(obj).__name__}",
                     source.name,
                 )
                 continue
