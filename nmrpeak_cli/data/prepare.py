@@ -16,7 +16,6 @@ same bytes):
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -55,7 +54,7 @@ from nmrpeak_cli.data.splits import (
     scaffold_split,
 )
 from nmrpeak_cli.errors import InputFileError
-from nmrpeak_cli.paths import file_sha256
+from nmrpeak_cli.paths import file_sha256, write_json_atomic, write_text_atomic
 from nmrpeak_cli.schema import QUERY_SCHEMA, rows_to_table
 
 MOLECULES_FILE = "nmrshiftdb2/nmrshiftdb2_molecules.parquet"
@@ -378,11 +377,11 @@ def prepare(options: PrepareOptions, progress: Progress = _no_progress) -> Prepa
         "files": sorted(str(path.relative_to(out)) for path in files),
     }
     manifest_path = out / "manifest.json"
-    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    write_json_atomic(manifest_path, manifest, sort_keys=True)
     files.append(manifest_path)
     if options.report is not None:
         Path(options.report).parent.mkdir(parents=True, exist_ok=True)
-        Path(options.report).write_text(render_report(rows, summary, manifest, literature_rows))
+        write_text_atomic(options.report, render_report(rows, summary, manifest, literature_rows))
         files.append(Path(options.report))
     return replace(summary, files=tuple(files))
 
