@@ -106,7 +106,7 @@ class ResumableOutput:
         else:
             shutil.rmtree(self.parts_dir, ignore_errors=True)
         self.parts_dir.mkdir(parents=True, exist_ok=True)
-        (self.parts_dir / "run.json").write_text(self._header)
+        write_text_atomic(self.parts_dir / "run.json", self._header)
         self._earlier_parts = set(self._parts())
         self._next = 1 + max((int(p.stem.split("-")[1]) for p in self._parts()), default=-1)
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nmrpeak_cli.paths import write_text_atomic
 from nmrpeak_cli.spectra import Nucleus, Peak, PeakList, Spectrum, hill_formula, parse_formula
 
 SPECIAL_TOKENS: tuple[str, ...] = (
@@ -341,8 +342,8 @@ class SpectrumTokenizer:
         )
 
     def save(self, path: str | Path) -> None:
-        """Write as JSON."""
-        Path(path).write_text(json.dumps(self.to_dict()))
+        """Write as JSON, atomically."""
+        write_text_atomic(path, json.dumps(self.to_dict()))
 
     @classmethod
     def load(cls, path: str | Path) -> SpectrumTokenizer:

@@ -507,7 +507,7 @@ def train_generator(
             "corpus": (card or {}).get("pretrain"),
             **_phase_card(result, pre_config, len(pretrain_pairs)),
         }
-        (run_dir / "pretrain" / "phase.json").write_text(json.dumps(phases["pretrain"]) + "\n")
+        write_json_atomic(run_dir / "pretrain" / "phase.json", phases["pretrain"])
     elif pretrained.is_file():
         init = load_generator(pretrained, device=device)
         record = run_dir / "pretrain" / "phase.json"
