@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,11 +146,17 @@ class LiteratureData:
             record_to_row(r.record, None, LITERATURE_SPLIT, LITERATURE_SPLIT) for r in self.records
         ]
 
-    def query_rows(self) -> list[dict[str, Any]]:
-        """Query rows (:data:`QUERY_TEXT_SCHEMA`): the printed peak text, truth SMILES."""
+    def query_rows(self, exclude: Collection[str] = ()) -> list[dict[str, Any]]:
+        """Query rows (:data:`QUERY_TEXT_SCHEMA`): the printed peak text, truth SMILES.
+
+        ``exclude``: first InChIKey blocks (connectivity) left out, so that a query set of
+        compounds unseen in other data can be built (the training rows keep them).
+        """
         out = []
         for entry in self.records:
             record = entry.record
+            if record.connectivity in exclude:
+                continue
             solvent = (record.c13 and record.c13.solvent) or (record.h1 and record.h1.solvent)
             out.append(
                 {

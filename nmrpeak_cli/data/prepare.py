@@ -7,7 +7,8 @@ same bytes):
 * ``DATADIR/experimental.parquet`` (:data:`~nmrpeak_cli.data.dataset.DATASET_SCHEMA`),
 * ``DATADIR/queries/{scaffold,random}_{valid,test}.parquet`` (query tables, DESIGN.md §4),
 * ``DATADIR/literature.parquet`` (same schema, split columns ``"literature"``) and
-  ``DATADIR/queries/literature.parquet`` (text query table), see
+  ``DATADIR/queries/literature.parquet`` (text query table of the literature compounds
+  whose first InChIKey block is not in ``experimental.parquet``: unseen compounds), see
   :mod:`nmrpeak_cli.data.literature`; they never change ``experimental.parquet``,
 * ``DATADIR/simulated_molecules.parquet`` (MOSES minus every valid/test connectivity block),
 * ``DATADIR/manifest.json`` (source checksums, counts, seeds, version, command),
@@ -298,7 +299,7 @@ def prepare(options: PrepareOptions, progress: Progress = _no_progress) -> Prepa
         )
         files.append(
             write_parquet(
-                rows_to_table(literature.query_rows(), QUERY_TEXT_SCHEMA),
+                rows_to_table(literature.query_rows(exclude=set(connectivity)), QUERY_TEXT_SCHEMA),
                 out / "queries" / "literature.parquet",
             )
         )
@@ -558,14 +559,14 @@ def _literature_section(rows: Sequence[dict[str, Any]], summary: PrepareSummary)
         f"{summary.n_literature_source} rows → **{summary.n_literature} records** in "
         "`literature.parquet` (split columns `literature`: in no scaffold/random split; "
         "trained on only by `nmrpeak train predictor --split all`) and the text query table "
-        "`queries/literature.parquet` (peak lists as printed). Rules: "
+        "`queries/literature.parquet` (peak lists as printed; unseen compounds only). Rules: "
         "`nmrpeak_cli/data/literature.py` docstring. "
         f"13C: {sum(r['c13'] is not None for r in rows)} records "
         f"({sum(bool(r['c13_complete']) for r in rows)} complete), 1H: "
         f"{sum(r['h1'] is not None for r in rows)} ({sum(bool(r['h1_complete']) for r in rows)} "
         f"complete); median {median} heavy atoms. "
         f"{summary.n_literature_in_experimental} share an InChIKey first block with "
-        "`experimental.parquet`.",
+        "`experimental.parquet` and are left out of the query table.",
         "",
         *_table(["dropped / rejected", "count"], reasons or [["(none)", 0]]),
         "",

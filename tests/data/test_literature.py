@@ -165,11 +165,25 @@ def test_prepare_writes_the_literature_tables(synthetic_source, tmp_path: Path):
     ).read_bytes(), "literature never changes experimental.parquet"
     assert pq.read_table(tmp_path / "b" / "literature.parquet").num_rows == 2
     queries = pq.read_table(tmp_path / "b" / "queries" / "literature.parquet")
-    assert queries.schema.field("c13").type == "string" and queries.num_rows == 2
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["counts"]["literature"]["records"] == 2
+    seen = manifest["counts"]["literature"]["in_experimental"]
+    assert seen >= 1, "the fixture's ethyl acetate is also an experimental compound"
+    assert queries.schema.field("c13").type == "string"
+    assert queries.num_rows == 2 - seen, "queries are the unseen compounds only"
     assert set(manifest["literature_sha256"]) == {
         "literature.parquet",
         "queries/literature.parquet",
     }
     assert "## Literature records" in (tmp_path / "DATA.md").read_text()
+
+
+def test_query_rows_leave_out_compounds_seen_elsewhere():
+    data = build_literature(ROWS)
+    ester_block = next(
+        r.record.connectivity for r in data.records if r.record.smiles == "CCOC(C)=O"
+    )
+    kept = [row["smiles"] for row in data.query_rows(exclude={ester_block})]
+    assert "CCOC(C)=O" not in kept, "a compound of the experimental data is no unseen query"
+    assert kept and len(kept) == len(data.query_rows()) - 1, "the others stay"
+    assert len(data.rows()) == len(data.records), "the training rows keep every compound"
